@@ -1,0 +1,86 @@
+"""The kernel: processes, mailboxes, links, monitors, names, timers and the Actor behaviour.
+
+>>> from beamish import actors
+>>> actors.Pid("a@h", 1, 0)
+<a@h.1.0>
+"""
+
+import contextlib
+
+from ._actor import Actor as Actor
+from ._api import cancel_timer as cancel_timer
+from ._api import demonitor as demonitor
+from ._api import exit as exit
+from ._api import is_alive as is_alive
+from ._api import link as link
+from ._api import make_ref as make_ref
+from ._api import monitor as monitor
+from ._api import process_info as process_info
+from ._api import receive as receive
+from ._api import receive_nowait as receive_nowait
+from ._api import register as register
+from ._api import self as self
+from ._api import send as send
+from ._api import send_after as send_after
+from ._api import sleep as sleep
+from ._api import spawn as spawn
+from ._api import spawn_link as spawn_link
+from ._api import spawn_monitor as spawn_monitor
+from ._api import this_node as this_node
+from ._api import trap_exits as trap_exits
+from ._api import unlink as unlink
+from ._api import unregister as unregister
+from ._api import whereis as whereis
+from ._backends import current_backend as current_backend
+from ._call import call as call
+from ._call import cast as cast
+from ._call import reply as reply
+from ._call import stop as stop
+from ._clock import Clock as Clock
+from ._clock import HeapClock as HeapClock
+from ._clock import LoopClock as LoopClock
+from ._clock import VirtualClock as VirtualClock
+from ._context import current_node as current_node
+from ._errors import CallCycle as CallCycle
+from ._errors import CallTimeout as CallTimeout
+from ._errors import Exited as Exited
+from ._errors import MailboxFull as MailboxFull
+from ._errors import NameTaken as NameTaken
+from ._errors import NoProc as NoProc
+from ._errors import NotInProcess as NotInProcess
+from ._errors import StartError as StartError
+from ._errors import WouldBlock as WouldBlock
+from ._mailbox import OVERFLOW_POLICIES as OVERFLOW_POLICIES
+from ._mailbox import Overflow as Overflow
+from ._messages import Caller as Caller
+from ._messages import Down as Down
+from ._messages import Exit as Exit
+from ._names import Dest as Dest
+from ._names import Resolver as Resolver
+from ._names import Via as Via
+from ._names import via as via
+from ._node import Node as Node
+from ._node import RemoteHook as RemoteHook
+from ._pid import Pid as Pid
+from ._pid import Ref as Ref
+from ._process import ProcessInfo as ProcessInfo
+from ._reasons import KILL as KILL
+from ._reasons import KILLED as KILLED
+from ._reasons import NOCONNECTION as NOCONNECTION
+from ._reasons import NOPROC as NOPROC
+from ._reasons import NORMAL as NORMAL
+from ._reasons import SHUTDOWN as SHUTDOWN
+from ._reasons import is_abnormal as is_abnormal
+from ._reasons import is_logged as is_logged
+from ._reasons import is_normal as is_normal
+from ._reasons import is_shutdown as is_shutdown
+from ._server import Ignore as Ignore
+from ._server import NoReply as NoReply
+from ._server import Reply as Reply
+from ._server import Stop as Stop
+
+for _name, _value in list(globals().items()):
+    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
+        with contextlib.suppress(AttributeError, TypeError):
+            _value.__module__ = __name__
+del _name, _value

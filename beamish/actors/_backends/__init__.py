@@ -1,0 +1,4 @@
+"""The cheapest-spawn seam: one small interface, one module per event loop family."""
+
+from ._base import Backend as Backend
+from ._base import current_backend as current_backend

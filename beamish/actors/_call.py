@@ -1,0 +1,195 @@
+"""Synchronous calls, casts and replies (the client half of ``gen_server``).
+
+>>> import beamish
+>>> class Doubler(beamish.Actor):
+...     def handle_call(self, n, caller):
+...         return 2 * n
+>>> async def main():
+...     pid = await Doubler.start()
+...     return await beamish.call(pid, 21)
+>>> beamish.run(main)
+42
+
+Semantics
+---------
+- ``call`` monitors the callee for the length of the call: it returns the reply, raises
+  ``CallTimeout`` after ``timeout`` seconds (node clock), or ``Exited(reason)`` as soon as
+  the callee exits or if it never existed (``"noproc"``).
+- Replies go to a per-call slot, not to the mailbox: a reply that comes after its call
+  timed out is dropped by the runtime and counted (``telemetry.REPLY_DROP``).
+- A call to oneself, or one that closes a cycle of processes blocked in calls on each
+  other, raises ``CallCycle`` at once instead of waiting for the timeout.
+- ``cast`` never blocks and never fails (as in OTP, even for an unknown name).
+- Code outside any process may call: the runtime lends it a task-less process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+from typing import Any
+
+from ._context import current_process
+from ._errors import CallCycle, CallTimeout, Exited, NoProc
+from ._messages import Caller, CallRequest, CastRequest, Down
+from ._names import Dest
+from ._node import Node
+from ._pid import Pid, Ref
+from ._process import Process
+from ._reasons import KILL, NOPROC, Reason, is_normal
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class StopRequest:
+    """System message: stop the server with ``reason`` (sent by :func:`stop`)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: Reason) -> None:
+        self.reason = reason
+
+
+def _timed_out(slot: Any) -> None:
+    if not slot.done():
+        slot.set_result(("timeout", None))
+
+
+def _check_cycle(node: Node, proc: Process, target: Pid) -> None:
+    chain = [proc.pid]
+    hop: Pid | None = target
+    while hop is not None and len(chain) < 10_000:
+        chain.append(hop)
+        if hop == proc.pid:
+            raise CallCycle(chain)
+        hop_proc = node._proc(hop)
+        hop = hop_proc.calling if hop_proc is not None else None
+
+
+async def await_slot(
+    node: Node,
+    proc: Process,
+    target: Pid | tuple[str, str],
+    ref: Ref,
+    timeout: float | None,
+    message: Any,
+) -> tuple[str, Any]:
+    """Register a call slot for ``ref``, watch ``target``, deliver ``message`` to it, and
+    wait for a reply, the target's exit, or the timeout: ``(kind, value)``."""
+    slot = node._backend.create_waiter()
+    if proc._calls is None:
+        proc._calls = {}
+    proc._calls[ref] = slot
+    target_proc = node._proc(target) if type(target) is Pid else None
+    if target_proc is not None:
+        target_proc.add_watcher(ref, proc.pid)
+        if target_proc.alive and message is not None:
+            target_proc._deliver(message)
+    elif node.remote is not None and not (type(target) is Pid and node.is_local(target)):
+        node.remote.monitor(proc.pid, ref, target)
+        if message is not None:
+            node.remote.send(target, message)
+    else:
+        proc._calls.pop(ref, None)
+        await node._backend.checkpoint()
+        return ("down", NOPROC)
+    clock = node.clock
+    timer = (
+        clock.call_at(clock.now() + timeout, partial(_timed_out, slot))
+        if timeout is not None
+        else None
+    )
+    proc.calling = target if type(target) is Pid else None
+    try:
+        return await slot  # type: ignore[no-any-return]
+    finally:
+        proc.calling = None
+        proc._calls.pop(ref, None)
+        if timer is not None:
+            timer.cancel()
+        if target_proc is not None:
+            if target_proc._monitored_by:
+                target_proc._monitored_by.pop(ref, None)
+        elif node.remote is not None and target is not None:
+            node.remote.demonitor(ref, target)
+
+
+async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+    """Send ``request`` to the server at ``dest`` and wait for its reply.
+
+    Raises ``CallTimeout`` (a ``TimeoutError``), ``Exited(reason)``, or ``CallCycle``.
+    """
+    proc = current_process.get(None)
+    if proc is None:
+        from ._api import this_node
+
+        node = this_node()
+        with node.anonymous() as anon:
+            return await _call(node, anon, dest, request, timeout)
+    return await _call(proc._node, proc, dest, request, timeout)
+
+
+async def _call(node: Node, proc: Process, dest: Dest, request: Any, timeout: float | None) -> Any:
+    target = node.resolve(dest)
+    if target is None:
+        await node._backend.checkpoint()
+        raise Exited(NOPROC, dest)
+    if type(target) is Pid:
+        _check_cycle(node, proc, target)
+    ref = node.make_ref()
+    kind, value = await await_slot(
+        node, proc, target, ref, timeout, CallRequest(Caller(proc.pid, ref), request)
+    )
+    if kind == "reply":
+        return value
+    if kind == "down":
+        raise Exited(value, dest)
+    raise CallTimeout(f"call to {dest!r} got no reply within {timeout}s")
+
+
+def cast(dest: Dest, request: Any) -> None:
+    """Send ``request`` to the server at ``dest`` without waiting (``handle_cast``)."""
+    from ._api import this_node
+
+    with contextlib.suppress(NoProc):
+        this_node().send(dest, CastRequest(request))
+
+
+def reply(caller: Caller, value: Any) -> None:
+    """Answer a call later, after ``handle_call`` returned ``NoReply()``."""
+    from ._api import this_node
+
+    this_node()._deliver_reply(caller.pid, caller.ref, value)
+
+
+async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Stop a process the OTP way and wait until it has exited.
+
+    A server runs ``terminate(reason)`` and exits with ``reason``; a plain process gets an
+    exit signal (``"shutdown"`` in place of ``"normal"``). If it has not exited within
+    ``timeout`` seconds it is killed and ``CallTimeout`` is raised. ``NoProc`` if ``dest``
+    is not alive.
+    """
+    from ._api import this_node
+
+    node = this_node()
+    target = node.resolve(dest)
+    target_proc = node._proc(target) if type(target) is Pid else None
+    if target_proc is None or not target_proc.alive:
+        raise NoProc(f"cannot stop {dest!r}: no such process")
+    with node.anonymous() as me:
+        ref = node.monitor(me, target_proc.pid)
+
+        def is_down(message: Any) -> bool:
+            return type(message) is Down and message.ref == ref
+
+        if target_proc.server is not None:
+            target_proc._deliver(StopRequest(reason))
+        else:
+            node.exit(me.pid, target_proc.pid, "shutdown" if is_normal(reason) else reason)
+        try:
+            await me.receive(is_down, timeout)
+        except TimeoutError:
+            node.exit(me.pid, target_proc.pid, KILL)
+            await me.receive(is_down)
+            raise CallTimeout(f"{dest!r} did not stop within {timeout}s and was killed") from None

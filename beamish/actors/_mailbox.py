@@ -1,0 +1,157 @@
+"""Mailboxes: a deque plus one lazily created wakeup, with Erlang's selective receive.
+
+>>> OVERFLOW_POLICIES
+('drop_newest', 'drop_oldest', 'exit')
+
+Semantics
+---------
+- Messages from one sender arrive in the order they were sent.
+- ``receive()`` takes the oldest message. ``receive(match=pred)`` takes the oldest message
+  for which ``pred`` is true and leaves every other message where it was (the save queue):
+  a later ``receive()`` still sees them in arrival order.
+- A process draining a full mailbox does not yield on every message: ``receive`` returns at
+  once while messages are waiting and yields to the event loop (a checkpoint) every 64
+  messages, so one busy process cannot starve the others and cancellation is still seen.
+- ``timeout`` counts on the node clock (virtual in tests); on expiry ``receive`` raises
+  ``TimeoutError``. ``timeout=0`` polls.
+- A bounded mailbox (``mailbox_limit``) applies its overflow policy when full: drop the new
+  message, drop the oldest queued one, or exit the receiver with ``MailboxFull``. Every drop
+  is emitted as ``beamish.telemetry.MAILBOX_DROP``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._backends._base import Waiter
+    from ._clock import TimerHandle
+    from ._node import Node
+
+Overflow = Literal["drop_newest", "drop_oldest", "exit"]
+OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_newest", "drop_oldest", "exit")
+Match = Callable[[Any], bool]
+
+_YIELD_EVERY_MASK = 63
+
+
+class Mailbox:
+    """The receiving half of a process (mixed into ``Process``; slots live there)."""
+
+    __slots__ = ()
+    _node: Node
+    _mailbox: deque[Any] | None
+    _waiter: Waiter | None
+    _drained: int
+    _timed_out: bool
+    _limit: int | None
+    _overflow: Overflow
+
+    def _overflowed(self, message: Any) -> None:
+        raise NotImplementedError
+
+    def message_count(self) -> int:
+        """How many messages wait in the mailbox."""
+        return len(self._mailbox) if self._mailbox else 0
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def receive(self, match: Match | None = None, timeout: float | None = None) -> Any:
+        mailbox = self._mailbox
+        if mailbox:
+            if match is None:
+                self._drained += 1
+                if self._drained & _YIELD_EVERY_MASK == 0:
+                    await self._node._backend.checkpoint()
+                    mailbox = self._mailbox
+                    if not mailbox:
+                        return await self._wait(None, timeout, 0)
+                return mailbox.popleft()
+            for index, message in enumerate(mailbox):
+                if match(message):
+                    del mailbox[index]
+                    return message
+            return await self._wait(match, timeout, len(mailbox))
+        return await self._wait(match, timeout, 0)
+
+    def receive_nowait(self, match: Match | None = None) -> Any:
+        from ._errors import WouldBlock
+
+        mailbox = self._mailbox
+        if mailbox:
+            if match is None:
+                return mailbox.popleft()
+            for index, message in enumerate(mailbox):
+                if match(message):
+                    del mailbox[index]
+                    return message
+        raise WouldBlock
+
+    def _on_timeout(self) -> None:
+        self._timed_out = True
+        self._wake()
+
+    async def _wait(self, match: Match | None, timeout: float | None, scanned: int) -> Any:
+        node = self._node
+        timer: TimerHandle | None = None
+        if timeout is not None:
+            if timeout <= 0:
+                await node._backend.checkpoint()
+                return self._after_poll(match, scanned, timeout)
+            self._timed_out = False
+            clock = node.clock
+            timer = clock.call_at(clock.now() + timeout, self._on_timeout)
+        create_waiter = node._backend.create_waiter
+        try:
+            while True:
+                waiter = self._waiter = create_waiter()
+                await waiter
+                mailbox = self._mailbox
+                if mailbox:
+                    if match is None:
+                        return mailbox.popleft()
+                    while scanned < len(mailbox):
+                        message = mailbox[scanned]
+                        if match(message):
+                            del mailbox[scanned]
+                            return message
+                        scanned += 1
+                if timer is not None and self._timed_out:
+                    raise TimeoutError(f"receive timed out after {timeout}s")
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _after_poll(self, match: Match | None, scanned: int, timeout: float) -> Any:
+        mailbox = self._mailbox
+        if mailbox:
+            if match is None:
+                return mailbox.popleft()
+            for index in range(scanned, len(mailbox)):
+                if match(mailbox[index]):
+                    message = mailbox[index]
+                    del mailbox[index]
+                    return message
+        raise TimeoutError(f"receive timed out after {timeout}s")
+
+    def _deliver(self, message: Any) -> None:
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        if self._limit is not None and len(mailbox) >= self._limit:
+            self._overflowed(message)
+            return
+        mailbox.append(message)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)

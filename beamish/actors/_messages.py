@@ -1,0 +1,46 @@
+"""The messages the runtime itself delivers to mailboxes.
+
+>>> Down(Ref("n@h", 1), Pid("n@h", 2, 0), "normal").reason
+'normal'
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ._pid import Pid, Ref
+
+
+class Down(NamedTuple):
+    """A monitored process exited (delivered exactly once per ``monitor``)."""
+
+    ref: Ref
+    pid: Pid
+    reason: Any
+
+
+class Exit(NamedTuple):
+    """A linked process exited, or ``exit(pid, reason)`` was sent, to a trapping process."""
+
+    pid: Pid
+    reason: Any
+
+
+class Caller(NamedTuple):
+    """Who to answer: passed to ``Actor.handle_call`` and to ``reply``."""
+
+    pid: Pid
+    ref: Ref
+
+
+class CallRequest(NamedTuple):
+    """A call waiting in a server's mailbox (``gen_call``)."""
+
+    caller: Caller
+    request: Any
+
+
+class CastRequest(NamedTuple):
+    """A cast waiting in a server's mailbox (``gen_cast``)."""
+
+    request: Any

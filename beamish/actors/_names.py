@@ -1,0 +1,58 @@
+"""Destinations and name resolution: local names, ``(name, node)``, and pluggable resolvers.
+
+>>> class Static:
+...     def __init__(self): self.names = {}
+...     def whereis_name(self, key): return self.names.get(key)
+...     def register_name(self, key, pid): self.names[key] = pid
+...     def unregister_name(self, key): self.names.pop(key, None)
+>>> dest = via(Static(), "room:1")
+>>> dest.key
+'room:1'
+
+Semantics
+---------
+A destination (``Dest``) is one of:
+
+- a ``Pid``;
+- a ``str``: a name registered on the local node with ``register``;
+- a ``(name, node)`` tuple: a name registered on that node (the cluster resolves it);
+- ``via(resolver, key)``: any object implementing :class:`Resolver` (the ``Registry``,
+  cluster-wide ``global`` names) resolves ``key`` to a pid.
+
+Local names follow Erlang: one name per process, a name belongs to one process, and it
+vanishes when the process exits. Registering a taken name raises ``NameTaken``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ._pid import Pid
+
+
+@runtime_checkable
+class Resolver(Protocol):
+    """Anything that maps keys to pids: plugged in with :func:`via`."""
+
+    def whereis_name(self, key: Any) -> Pid | None: ...
+
+    def register_name(self, key: Any, pid: Pid) -> None: ...
+
+    def unregister_name(self, key: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """A destination resolved by ``resolver`` (Elixir's ``{:via, module, key}``)."""
+
+    resolver: Resolver
+    key: Any
+
+
+def via(resolver: Resolver, key: Any) -> Via:
+    """A destination that ``resolver`` resolves; usable wherever a destination is accepted."""
+    return Via(resolver, key)
+
+
+Dest = Pid | str | tuple[str, str] | Via

@@ -1,0 +1,517 @@
+"""The node: a process table, names, a clock and a backend, with no global state.
+
+>>> Node.__name__
+'Node'
+
+Several nodes can live in one interpreter (tests do this): every process, name, timer and
+monitor hangs off its ``Node``; the functions in ``beamish.actors`` find it through a
+context variable. The kernel never imports the cluster: distribution installs itself as
+``node.remote`` (see :class:`RemoteHook`) and the node hands it whatever is not local.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import secrets
+from collections.abc import Callable, Coroutine, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import telemetry
+from ._context import current_node
+from ._errors import NameTaken, NoProc
+from ._mailbox import OVERFLOW_POLICIES, Overflow
+from ._messages import Down, Exit
+from ._names import Dest, Via
+from ._pid import Pid, Ref
+from ._process import Process, ProcessInfo
+from ._reasons import KILL, KILLED, NOPROC, NORMAL, Reason, describe, is_logged, is_normal
+
+if TYPE_CHECKING:
+    from ._backends._base import Backend
+    from ._clock import Clock, TimerHandle
+
+_log = logging.getLogger("beamish.process")
+
+
+class RemoteHook(Protocol):
+    """What the node asks of distribution for pids and names on other nodes."""
+
+    def send(self, dest: Pid | tuple[str, str], message: Any) -> None: ...
+
+    def link(self, local: Pid, remote: Pid) -> None: ...
+
+    def unlink(self, local: Pid, remote: Pid) -> None: ...
+
+    def monitor(self, watcher: Pid, ref: Ref, remote: Pid | tuple[str, str]) -> None: ...
+
+    def demonitor(self, ref: Ref, remote: Pid | tuple[str, str]) -> None: ...
+
+    def exit(self, sender: Pid, remote: Pid, reason: Reason, link: bool) -> None: ...
+
+    def reply(self, pid: Pid, ref: Ref, value: Any) -> None: ...
+
+
+class Node:
+    """One beamish node. Build it with ``beamish.runtime.start``; use its methods directly
+    from code that runs outside any process (an ASGI handler, a test)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        name: str = "nonode@nohost",
+        clock: Clock | None = None,
+        creation: int | None = None,
+    ) -> None:
+        self.name = name
+        self.creation = creation if creation is not None else secrets.randbits(31)
+        self._backend = backend
+        self.clock: Clock = clock if clock is not None else backend.make_clock(False)
+        self._table: dict[int, Process] = {}
+        self._names: dict[str, Pid] = {}
+        self._timers: dict[Ref, tuple[TimerHandle, float]] = {}
+        self._serials = itertools.count(1)
+        self._refs = itertools.count(1)
+        self.system_pid = Pid(name, 0, self.creation)
+        self.remote: RemoteHook | None = None
+        self._spawn_event = telemetry.PROCESS_SPAWN
+        self.closing = False
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} {len(self._table)} processes>"
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend.name
+
+    # -- identity --
+
+    def make_ref(self) -> Ref:
+        """A new reference, unique on this node across restarts."""
+        return Ref(self.name, (self.creation << 40) + next(self._refs))
+
+    def is_local(self, pid: Pid) -> bool:
+        return pid[0] == self.name and pid[2] == self.creation
+
+    def _proc(self, pid: Pid) -> Process | None:
+        if pid[0] == self.name and pid[2] == self.creation:
+            return self._table.get(pid[1])
+        return None
+
+    def processes(self) -> list[Pid]:
+        """Every live process on this node, oldest first."""
+        return [p.pid for p in self._table.values()]
+
+    def process_info(self, pid: Pid) -> ProcessInfo | None:
+        """A snapshot of a local process, or None if it is not alive."""
+        proc = self._proc(pid)
+        return proc.info() if proc is not None else None
+
+    def is_alive(self, pid: Pid) -> bool:
+        proc = self._proc(pid)
+        return proc is not None and proc.alive
+
+    # -- spawning --
+
+    def spawn(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, Any]],
+        args: tuple[Any, ...] = (),
+        *,
+        link: Process | None = None,
+        mailbox_limit: int | None = None,
+        overflow: Overflow = "drop_newest",
+        parent: Pid | None = None,
+    ) -> Pid:
+        """Start ``fn(*args)`` as a new process; ``link`` links it to that process first."""
+        if mailbox_limit is not None and (overflow not in OVERFLOW_POLICIES or mailbox_limit < 1):
+            raise ValueError(f"bad mailbox bound {mailbox_limit!r} / {overflow!r}")
+        coro = fn(*args)
+        serial = next(self._serials)
+        pid = Pid(self.name, serial, self.creation)
+        proc = Process(self, pid, mailbox_limit, overflow)
+        self._table[serial] = proc
+        if link is not None:
+            proc._links = {link.pid}
+            link.add_link(pid)
+        self._backend.start(proc, coro)
+        if telemetry.has_handlers(self._spawn_event):
+            telemetry.execute(
+                self._spawn_event, {"count": 1}, {"node": self.name, "pid": pid, "parent": parent}
+            )
+        return pid
+
+    @contextlib.contextmanager
+    def anonymous(self) -> Iterator[Process]:
+        """A task-less process for code running outside any process (calls, monitors).
+
+        It gets a pid, a mailbox, links and monitors like any process and exits ``normal``
+        when the block ends.
+        """
+        serial = next(self._serials)
+        proc = Process(self, Pid(self.name, serial, self.creation))
+        self._table[serial] = proc
+        try:
+            yield proc
+        finally:
+            if self._table.get(serial) is proc:
+                reason = proc._pending_reason if proc._pending_reason is not None else NORMAL
+                proc.alive = False
+                self._exited(proc, reason, False)
+
+    # -- names --
+
+    def register(self, name: str, pid: Pid) -> None:
+        """Register ``name`` for a live local process (``NameTaken`` if either is taken)."""
+        if not isinstance(name, str):
+            raise TypeError(f"local names are strings, not {type(name).__name__}")
+        proc = self._proc(pid)
+        if proc is None or not proc.alive:
+            raise NoProc(f"cannot register {name!r}: {pid!r} is not a live local process")
+        if name in self._names:
+            raise NameTaken(f"{name!r} is already registered to {self._names[name]!r}")
+        if proc.name is not None:
+            raise NameTaken(f"{pid!r} is already registered as {proc.name!r}")
+        self._names[name] = pid
+        proc.name = name
+
+    def unregister(self, name: str) -> bool:
+        """Remove a name; False if it was not registered."""
+        pid = self._names.pop(name, None)
+        if pid is None:
+            return False
+        proc = self._proc(pid)
+        if proc is not None:
+            proc.name = None
+        return True
+
+    def whereis(self, name: str) -> Pid | None:
+        """The pid registered under ``name`` on this node, or None."""
+        return self._names.get(name)
+
+    def registered(self) -> list[str]:
+        return list(self._names)
+
+    def resolve(self, dest: Dest) -> Pid | tuple[str, str] | None:
+        """The pid behind a destination (or ``(name, node)`` for a remote name); None if
+        a local or via name is not registered."""
+        if type(dest) is Pid:
+            return dest
+        if isinstance(dest, str):
+            return self._names.get(dest)
+        if isinstance(dest, Via):
+            return dest.resolver.whereis_name(dest.key)
+        if isinstance(dest, tuple) and len(dest) == 2:
+            name, node = dest
+            if node == self.name:
+                return self._names.get(name)
+            return (name, node)
+        raise TypeError(f"not a destination: {dest!r}")
+
+    # -- messages --
+
+    def send(self, dest: Dest, message: Any) -> None:
+        """Send ``message`` to ``dest``; a dead pid drops it, an unknown name raises
+        ``NoProc``."""
+        if type(dest) is Pid:
+            if dest[0] == self.name and dest[2] == self.creation:
+                proc = self._table.get(dest[1])
+                if proc is not None and proc.alive:
+                    proc._deliver(message)
+            elif self.remote is not None:
+                self.remote.send(dest, message)
+            return
+        target = self.resolve(dest)
+        if target is None:
+            raise NoProc(f"no process is registered as {dest!r}")
+        if type(target) is Pid:
+            self.send(target, message)
+        elif self.remote is not None:
+            self.remote.send(target, message)
+        else:
+            raise NoProc(f"{dest!r}: node {target[1]!r} is not connected")
+
+    def _mailbox_dropped(self, proc: Process, message: Any, policy: Overflow) -> None:
+        telemetry.execute(
+            telemetry.MAILBOX_DROP,
+            {"count": 1, "mailbox_len": proc.message_count()},
+            {"node": self.name, "pid": proc.pid, "policy": policy, "message": message},
+        )
+
+    def _deliver_reply(self, pid: Pid, ref: Ref, value: Any) -> None:
+        proc = self._proc(pid)
+        if proc is None:
+            if not self.is_local(pid) and self.remote is not None:
+                self.remote.reply(pid, ref, value)
+            return
+        calls = proc._calls
+        slot = calls.pop(ref, None) if calls else None
+        if slot is None or slot.done():
+            telemetry.execute(
+                telemetry.REPLY_DROP, {"count": 1}, {"node": self.name, "pid": pid, "ref": ref}
+            )
+            return
+        slot.set_result(("reply", value))
+
+    # -- links --
+
+    def link(self, proc: Process, other: Pid) -> None:
+        """Link ``proc`` with ``other``; linking to a dead pid sends ``proc`` ``noproc``."""
+        if other == proc.pid:
+            return
+        target = self._proc(other)
+        if target is None and not self.is_local(other) and self.remote is not None:
+            proc.add_link(other)
+            self.remote.link(proc.pid, other)
+            return
+        if target is None:
+            self._exit_signal(proc, other, NOPROC, link=True)
+            return
+        proc.add_link(other)
+        target.add_link(proc.pid)
+
+    def unlink(self, proc: Process, other: Pid) -> None:
+        proc.remove_link(other)
+        target = self._proc(other)
+        if target is not None:
+            target.remove_link(proc.pid)
+        elif not self.is_local(other) and self.remote is not None:
+            self.remote.unlink(proc.pid, other)
+
+    # -- monitors --
+
+    def monitor(self, proc: Process, dest: Dest) -> Ref:
+        """Monitor ``dest`` from ``proc``: exactly one ``Down`` will follow."""
+        ref = self.make_ref()
+        target = self.resolve(dest)
+        if type(target) is Pid:
+            target_proc = self._proc(target)
+            if target_proc is not None:
+                target_proc.add_watcher(ref, proc.pid)
+                proc.add_monitor(ref, target)
+                return ref
+            if target_proc is None and not self.is_local(target) and self.remote is not None:
+                proc.add_monitor(ref, target)
+                self.remote.monitor(proc.pid, ref, target)
+                return ref
+        elif target is not None and self.remote is not None:
+            proc.add_monitor(ref, target)  # type: ignore[arg-type]
+            self.remote.monitor(proc.pid, ref, target)
+            return ref
+        down_pid = target if type(target) is Pid else dest
+        proc._deliver(Down(ref, down_pid, NOPROC))  # type: ignore[arg-type]
+        return ref
+
+    def demonitor(self, proc: Process, ref: Ref, flush: bool = False) -> bool:
+        """Remove a monitor; with ``flush``, also drop its ``Down`` if already queued."""
+        target = proc._monitors.pop(ref, None) if proc._monitors else None
+        if target is not None:
+            if type(target) is Pid and (target_proc := self._proc(target)) is not None:
+                if target_proc._monitored_by:
+                    target_proc._monitored_by.pop(ref, None)
+            elif self.remote is not None and not (type(target) is Pid and self.is_local(target)):
+                self.remote.demonitor(ref, target)
+        if flush and proc._mailbox:
+            mailbox = proc._mailbox
+            for index, message in enumerate(mailbox):
+                if type(message) is Down and message.ref == ref:
+                    del mailbox[index]
+                    break
+        return target is not None
+
+    def _deliver_down(self, watcher: Pid, ref: Ref, pid: Pid, reason: Reason) -> None:
+        proc = self._proc(watcher)
+        if proc is None:
+            if not self.is_local(watcher) and self.remote is not None:
+                self.remote.send(watcher, Down(ref, pid, reason))
+            return
+        calls = proc._calls
+        if calls:
+            slot = calls.pop(ref, None)
+            if slot is not None:
+                if not slot.done():
+                    slot.set_result(("down", reason))
+                return
+        if proc._monitors is not None and proc._monitors.pop(ref, None) is not None:
+            proc._deliver(Down(ref, pid, reason))
+
+    # -- exit signals --
+
+    def exit(self, sender: Pid, dest: Dest, reason: Reason) -> None:
+        """Send an exit signal (``exit(pid, reason)``) from ``sender`` to ``dest``."""
+        target = self.resolve(dest)
+        if target is None:
+            raise NoProc(f"no process is registered as {dest!r}")
+        if type(target) is not Pid:
+            raise NoProc(f"exit signals go to pids, not to remote names: {dest!r}")
+        proc = self._proc(target)
+        if proc is not None:
+            self._exit_signal(proc, sender, reason, link=False)
+        elif not self.is_local(target) and self.remote is not None:
+            self.remote.exit(sender, target, reason, False)
+
+    def _exit_signal(self, proc: Process, sender: Pid, reason: Reason, link: bool) -> None:
+        """Erlang's receipt of an exit signal (see the table in ``_reasons``)."""
+        if not proc.alive:
+            return
+        if not link and isinstance(reason, str) and reason == KILL:
+            self._terminate(proc, KILLED)
+        elif proc.trap_exits:
+            proc._deliver(Exit(sender, reason))
+        elif is_normal(reason):
+            if sender == proc.pid:
+                self._terminate(proc, NORMAL)
+        else:
+            self._terminate(proc, reason)
+
+    def _terminate(self, proc: Process, reason: Reason) -> None:
+        if proc.doom(reason):
+            if proc._task is None:  # an anonymous process: it ends with its block
+                return
+            self._backend.cancel(proc)
+
+    def _exited(self, proc: Process, reason: Reason, originated: bool) -> None:
+        """Fan out one process's exit: names, monitors, links, telemetry, crash log."""
+        pid = proc.pid
+        if self._table.get(pid[1]) is proc:
+            del self._table[pid[1]]
+        if proc.name is not None:
+            if self._names.get(proc.name) == pid:
+                del self._names[proc.name]
+            proc.name = None
+        monitors = proc._monitors
+        if monitors:
+            proc._monitors = None
+            for ref, target in monitors.items():
+                target_proc = self._proc(target) if type(target) is Pid else None
+                if target_proc is not None and target_proc._monitored_by:
+                    target_proc._monitored_by.pop(ref, None)
+                elif target_proc is None and self.remote is not None:
+                    remote = not (type(target) is Pid and self.is_local(target))
+                    if remote:
+                        self.remote.demonitor(ref, target)
+        watchers = proc._monitored_by
+        if watchers:
+            proc._monitored_by = None
+            for ref, watcher in watchers.items():
+                self._deliver_down(watcher, ref, pid, reason)
+        links = proc._links
+        if links:
+            proc._links = None
+            for other in links:
+                other_proc = self._proc(other)
+                if other_proc is not None:
+                    other_proc.remove_link(pid)
+                    self._exit_signal(other_proc, pid, reason, link=True)
+                elif not self.is_local(other) and self.remote is not None:
+                    self.remote.exit(pid, other, reason, True)
+        if originated and is_logged(reason):
+            self._log_crash(proc, reason)
+        if telemetry.has_handlers(telemetry.PROCESS_EXIT):
+            telemetry.execute(
+                telemetry.PROCESS_EXIT,
+                {"count": 1},
+                {"node": self.name, "pid": pid, "reason": reason},
+            )
+
+    def _log_crash(self, proc: Process, reason: Reason) -> None:
+        who = f"{proc.pid!r}" + (f" ({type(proc.server).__name__})" if proc.server else "")
+        if isinstance(reason, BaseException):
+            _log.error(
+                "process %s crashed: %s",
+                who,
+                describe(reason),
+                exc_info=(type(reason), reason, reason.__traceback__),
+            )
+        else:
+            _log.error("process %s exited: %s", who, describe(reason))
+        telemetry.execute(
+            telemetry.PROCESS_CRASH,
+            {"count": 1},
+            {"node": self.name, "pid": proc.pid, "reason": reason, "kind": type(reason).__name__},
+        )
+
+    # -- timers --
+
+    def send_after(self, dest: Dest, message: Any, seconds: float) -> Ref:
+        """Send ``message`` to ``dest`` after ``seconds`` on the node clock."""
+        ref = self.make_ref()
+        when = self.clock.now() + max(0.0, seconds)
+        handle = self.clock.call_at(when, partial(self._fire_timer, ref, dest, message))
+        self._timers[ref] = (handle, when)
+        return ref
+
+    def _fire_timer(self, ref: Ref, dest: Dest, message: Any) -> None:
+        if self._timers.pop(ref, None) is None:
+            return
+        with contextlib.suppress(NoProc):
+            self.send(dest, message)
+
+    def cancel_timer(self, ref: Ref) -> float | None:
+        """Cancel a timer; the seconds it had left, or None if it had fired or was unknown."""
+        entry = self._timers.pop(ref, None)
+        if entry is None:
+            return None
+        handle, when = entry
+        handle.cancel()
+        return max(0.0, when - self.clock.now())
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the node clock (virtual in tests, unlike ``anyio.sleep``)."""
+        waiter = self._backend.create_waiter()
+        handle = self.clock.call_at(self.clock.now() + seconds, partial(_set_done, waiter))
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+
+    # -- shutdown --
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every process, newest first: ``shutdown`` signal, bounded wait, then kill.
+
+        A process that traps exits gets ``Exit(system_pid, "shutdown")`` and ``timeout``
+        seconds to finish (an ``Actor`` runs ``terminate``); the others stop at once.
+        """
+        self.closing = True
+        with self.anonymous() as me:
+            for proc in reversed(list(self._table.values())):
+                if proc is me or not proc.alive:
+                    continue
+                if proc._task is None:
+                    continue
+                if proc.trap_exits:
+                    ref = self.monitor(me, proc.pid)
+                    self._exit_signal(proc, self.system_pid, "shutdown", link=True)
+                    try:
+                        await me.receive(lambda m, r=ref: type(m) is Down and m.ref == r, timeout)
+                    except TimeoutError:
+                        self._terminate(proc, KILLED)
+                        await me.receive(lambda m, r=ref: type(m) is Down and m.ref == r)
+                else:
+                    self._terminate(proc, "shutdown")
+            refs = {self.monitor(me, p.pid) for p in list(self._table.values()) if p is not me}
+            try:
+                while refs:
+                    msg = await me.receive(lambda m: type(m) is Down and m.ref in refs, timeout)
+                    refs.discard(msg.ref)
+            except TimeoutError:
+                _log.error("%d processes ignored shutdown on %s", len(refs), self.name)
+        for handle, _ in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    def __enter__(self) -> Node:
+        self._token = current_node.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        current_node.reset(self._token)
+
+
+def _set_done(waiter: Any) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

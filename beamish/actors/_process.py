@@ -1,0 +1,181 @@
+"""The process record: one per live process, owned by its node's process table.
+
+>>> Process.__slots__[:3]
+('_node', 'pid', '_task')
+
+A ``Process`` holds the mailbox (see ``_mailbox``), the link and monitor sets, the trap
+flag, the registered name and the call slots of the calls it is waiting on. Its fields are
+private to the kernel; users see the process through its ``Pid`` and ``process_info``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._errors import MailboxFull, SelfExit
+from ._mailbox import Mailbox, Overflow
+from ._pid import Pid, Ref
+from ._reasons import KILLED, NORMAL, SHUTDOWN, Reason
+
+if TYPE_CHECKING:
+    from ._backends._base import Waiter
+    from ._node import Node
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """A snapshot of one process (``process_info(pid)``)."""
+
+    pid: Pid
+    name: str | None
+    status: str
+    message_queue_len: int
+    links: tuple[Pid, ...]
+    monitors: tuple[Ref, ...]
+    monitored_by: tuple[Pid, ...]
+    trap_exits: bool
+    mailbox_limit: int | None
+    calling: Pid | None
+
+
+class Process(Mailbox):
+    __slots__ = (
+        "_calls",
+        "_drained",
+        "_limit",
+        "_links",
+        "_mailbox",
+        "_monitored_by",
+        "_monitors",
+        "_node",
+        "_overflow",
+        "_pending_reason",
+        "_self_exit",
+        "_task",
+        "_timed_out",
+        "_waiter",
+        "alive",
+        "calling",
+        "name",
+        "pid",
+        "server",
+        "trap_exits",
+    )
+
+    def __init__(
+        self, node: Node, pid: Pid, limit: int | None = None, overflow: Overflow = "drop_newest"
+    ) -> None:
+        self._node = node
+        self.pid = pid
+        self._task: Any = None
+        self._mailbox: deque[Any] | None = None
+        self._waiter: Waiter | None = None
+        self._drained = 0
+        self._timed_out = False
+        self._limit = limit
+        self._overflow: Overflow = overflow
+        self._links: set[Pid] | None = None
+        self._monitors: dict[Ref, Pid] | None = None  # monitors this process holds
+        self._monitored_by: dict[Ref, Pid] | None = None  # monitors on this process
+        self._calls: dict[Ref, Waiter] | None = None  # calls this process waits on
+        self.trap_exits = False
+        self.name: str | None = None
+        self._pending_reason: Reason = None  # set once an exit signal has doomed the process
+        self._self_exit = False
+        self.alive = True
+        self.calling: Pid | None = None
+        self.server: Any = None  # the Actor instance when this process runs the server loop
+
+    def __repr__(self) -> str:
+        return f"<Process {self.pid!r}{' ' + self.name if self.name else ''}>"
+
+    # -- links and monitors, this side only (the node keeps both sides consistent) --
+
+    def add_link(self, pid: Pid) -> None:
+        links = self._links
+        if links is None:
+            self._links = {pid}
+        else:
+            links.add(pid)
+
+    def remove_link(self, pid: Pid) -> bool:
+        links = self._links
+        if links is None or pid not in links:
+            return False
+        links.discard(pid)
+        return True
+
+    def add_watcher(self, ref: Ref, watcher: Pid) -> None:
+        if self._monitored_by is None:
+            self._monitored_by = {}
+        self._monitored_by[ref] = watcher
+
+    def add_monitor(self, ref: Ref, target: Pid) -> None:
+        if self._monitors is None:
+            self._monitors = {}
+        self._monitors[ref] = target
+
+    # -- exit --
+
+    def doom(self, reason: Reason) -> bool:
+        """Mark the process as exiting with ``reason``; False if it already was."""
+        if not self.alive:
+            return False
+        self.alive = False
+        self._pending_reason = reason
+        return True
+
+    def _overflowed(self, message: Any) -> None:
+        node = self._node
+        policy = self._overflow
+        mailbox = self._mailbox
+        assert mailbox is not None
+        dropped = message
+        if policy == "drop_oldest":
+            dropped = mailbox.popleft()
+            mailbox.append(message)
+        node._mailbox_dropped(self, dropped, policy)
+        if policy == "exit":
+            node._terminate(self, MailboxFull(f"mailbox of {self.pid!r} is full ({self._limit})"))
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._finished(None, cancelled=True)
+        else:
+            self._finished(task.exception(), cancelled=False)
+
+    def _finished(self, error: BaseException | None, cancelled: bool) -> None:
+        """The task ended: work out the exit reason and let the node fan it out."""
+        if self._pending_reason is not None:
+            reason, originated = self._pending_reason, self._self_exit
+        elif cancelled:
+            reason, originated = SHUTDOWN, False
+        elif error is None:
+            reason, originated = NORMAL, True
+        elif type(error) is SelfExit:
+            reason, originated = error.reason, True
+        else:
+            reason, originated = error, True
+        if reason == "kill":
+            reason = KILLED
+        self.alive = False
+        self._node._exited(self, reason, originated)
+
+    def info(self) -> ProcessInfo:
+        return ProcessInfo(
+            pid=self.pid,
+            name=self.name,
+            status=("waiting" if self._waiter is not None else "runnable")
+            if self.alive
+            else "exiting",
+            message_queue_len=self.message_count(),
+            links=tuple(sorted(self._links or ())),
+            monitors=tuple(self._monitors or ()),
+            monitored_by=tuple((self._monitored_by or {}).values()),
+            trap_exits=self.trap_exits,
+            mailbox_limit=self._limit,
+            calling=self.calling,
+        )

@@ -1,0 +1,199 @@
+"""The generic server loop: it owns receive, replies, stopping and terminate.
+
+>>> Reply(3).value, Stop("normal").reason
+(3, 'normal')
+
+User code only returns results; the loop does the rest (OTP's gen_server)::
+
+    user (Actor subclass)                     generic loop (this module)
+    ----------------------------------------  -------------------------------------------
+                                              register the name, link to the starter
+    init(*args) -> None | Stop | Ignore   <-  called once; the starter waits for its ack
+                                              loop: receive the oldest message
+    handle_call(request, caller)          <-  CallRequest
+       -> value | Reply(v)                    reply to the caller
+       -> NoReply()                           caller waits for reply(caller, v)
+       -> Stop(reason, reply=v)               reply (if given), then stop
+    handle_cast(request) -> None | Stop   <-  CastRequest
+    handle_info(message) -> None | Stop   <-  anything else (Down, Exit, raw messages)
+                                              Exit from the parent while trapping: stop
+    terminate(reason)                     <-  on Stop, a crash in a callback, stop(), or
+                                              the parent's exit while trapping exits
+                                              exit with the reason (crashes are logged)
+
+Each callback may be a plain or an ``async`` function. An exception in a callback crashes
+the process (never the runtime): every pending caller gets ``Exited(exception)``, linked
+processes get the exit signal, and the crash is logged with the callback and message.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._call import StopRequest
+from ._context import current_process
+from ._errors import NameTaken, SelfExit
+from ._messages import CallRequest, CastRequest, Exit
+from ._pid import Pid, Ref
+from ._reasons import NORMAL, Reason, is_normal
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+
+_log = logging.getLogger("beamish.actor")
+
+
+class Reply(NamedTuple):
+    """From ``handle_call``: answer with ``value`` (a plain return value means the same)."""
+
+    value: Any
+
+
+class NoReply:
+    """From ``handle_call``: answer later with ``reply(caller, value)``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NoReply()"
+
+
+_MISSING: Any = object()
+
+
+class Stop:
+    """From any callback: stop the server with ``reason`` (after replying ``reply``)."""
+
+    __slots__ = ("reason", "reply")
+
+    def __init__(self, reason: Reason = NORMAL, reply: Any = _MISSING) -> None:
+        self.reason = reason
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        return f"Stop({self.reason!r})"
+
+
+class Ignore:
+    """From ``init``: start nothing (``start`` raises ``StartError("ignore")``)."""
+
+    __slots__ = ()
+
+
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn)
+
+
+async def _run_terminate(actor: Actor, reason: Reason) -> None:
+    try:
+        result = actor.terminate(reason)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        _log.exception("%s.terminate(%r) raised", type(actor).__name__, reason)
+
+
+async def serve(
+    cls: type[Actor],
+    args: tuple[Any, ...],
+    starter: Pid,
+    ack_ref: Ref,
+    parent: Pid | None,
+    name: str | None,
+) -> None:
+    """The body of every ``Actor`` process."""
+    proc = current_process.get()
+    node = proc._node
+    actor = cls()
+    actor.pid = proc.pid
+    proc.server = actor
+
+    def ack(status: str, detail: Any) -> None:
+        node._deliver_reply(starter, ack_ref, (status, detail))
+
+    def fail_start(status: str, detail: Any) -> None:
+        if parent is not None:
+            node.unlink(proc, parent)
+        ack(status, detail)
+
+    try:
+        if name is not None:
+            node.register(name, proc.pid)
+        result = actor.init(*args)
+        if inspect.isawaitable(result):
+            result = await result
+    except NameTaken as exc:
+        fail_start("error", exc)
+        return
+    except Exception as exc:
+        exc.add_note(f"in {cls.__name__}.init{args!r}")
+        fail_start("error", exc)
+        raise
+    if isinstance(result, Stop):
+        fail_start("error", result.reason)
+        raise SelfExit(result.reason)
+    if isinstance(result, Ignore) or result is Ignore:
+        fail_start("ignore", "ignore")
+        return
+    ack("ok", proc.pid)
+
+    handle_call = actor.handle_call
+    handle_cast = actor.handle_cast
+    handle_info = actor.handle_info
+    call_is_async = _is_async(handle_call)
+    cast_is_async = _is_async(handle_cast)
+    info_is_async = _is_async(handle_info)
+    deliver_reply = node._deliver_reply
+    receive = proc.receive
+    reason: Reason = NORMAL
+    message: Any = None
+    while True:
+        message = await receive()
+        kind = type(message)
+        try:
+            if kind is CallRequest:
+                caller = message.caller
+                result = handle_call(message.request, caller)
+                if call_is_async:
+                    result = await result
+                rtype = type(result)
+                if rtype is NoReply or result is NoReply:
+                    continue
+                if rtype is Reply:
+                    deliver_reply(caller.pid, caller.ref, result.value)
+                elif rtype is Stop:
+                    if result.reply is not _MISSING:
+                        deliver_reply(caller.pid, caller.ref, result.reply)
+                    reason = result.reason
+                    break
+                else:
+                    deliver_reply(caller.pid, caller.ref, result)
+                continue
+            if kind is CastRequest:
+                result = handle_cast(message.request)
+                if cast_is_async:
+                    result = await result
+            elif kind is StopRequest or (
+                kind is Exit and message.pid == parent and proc.trap_exits
+            ):
+                reason = message.reason
+                break
+            else:
+                result = handle_info(message)
+                if info_is_async:
+                    result = await result
+            if type(result) is Stop:
+                reason = result.reason
+                break
+        except Exception as exc:
+            callback = {CallRequest: "handle_call", CastRequest: "handle_cast"}.get(
+                kind, "handle_info"
+            )
+            exc.add_note(f"in {cls.__name__}.{callback}, last message: {message!r:.300}")
+            await _run_terminate(actor, exc)
+            raise
+    await _run_terminate(actor, reason)
+    if not is_normal(reason):
+        raise SelfExit(reason)

@@ -1,0 +1,40 @@
+"""Node configuration as frozen, validated data.
+
+>>> Config(name="app@host").name
+'app@host'
+>>> Config(shutdown_timeout=-1)
+Traceback (most recent call last):
+...
+ValueError: shutdown_timeout must be >= 0, got -1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings for ``runtime.run`` / ``runtime.start``.
+
+    - ``name``: the node name, ``name@host``.
+    - ``virtual_time``: drive the node clock on virtual time (asyncio; trio follows its
+      ``MockClock``): timers fire as soon as the loop is idle. For tests.
+    - ``shutdown_timeout``: seconds a trapping process gets to stop on shutdown.
+    - ``gc_threshold``: if set, the cyclic GC's generation-0 threshold while the node runs
+      (``gc.set_threshold``); a larger value makes spawning many long-lived processes
+      cheaper. Restored on exit. None leaves the interpreter's setting alone.
+    """
+
+    name: str = "nonode@nohost"
+    virtual_time: bool = False
+    shutdown_timeout: float = 5.0
+    gc_threshold: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if self.shutdown_timeout < 0:
+            raise ValueError(f"shutdown_timeout must be >= 0, got {self.shutdown_timeout!r}")
+        if self.gc_threshold is not None and self.gc_threshold < 1:
+            raise ValueError(f"gc_threshold must be >= 1, got {self.gc_threshold!r}")

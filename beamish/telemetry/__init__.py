@@ -1,0 +1,24 @@
+"""Telemetry: attach handlers to named events; the runtime reports through it.
+
+>>> from beamish import telemetry
+>>> telemetry.PROCESS_CRASH in telemetry.ALL_EVENTS
+True
+"""
+
+from ._events import ALL_EVENTS as ALL_EVENTS
+from ._events import MAILBOX_DROP as MAILBOX_DROP
+from ._events import PROCESS_CRASH as PROCESS_CRASH
+from ._events import PROCESS_EXIT as PROCESS_EXIT
+from ._events import PROCESS_SPAWN as PROCESS_SPAWN
+from ._events import REPLY_DROP as REPLY_DROP
+from ._handlers import HANDLER_FAILURE as HANDLER_FAILURE
+from ._handlers import Event as Event
+from ._handlers import Handler as Handler
+from ._handlers import HandlerExists as HandlerExists
+from ._handlers import attach as attach
+from ._handlers import attach_many as attach_many
+from ._handlers import detach as detach
+from ._handlers import execute as execute
+from ._handlers import has_handlers as has_handlers
+from ._handlers import list_handlers as list_handlers
+from ._handlers import span as span
