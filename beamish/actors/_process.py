@@ -1,6 +1,6 @@
 """The process record: one per live process, owned by its node's process table.
 
->>> Process.__slots__[:3]
+>>> 'pid' in Process.__slots__
 ('_node', 'pid', '_task')
 
 A ``Process`` holds the mailbox (see ``_mailbox``), the link and monitor sets, the trap
