@@ -35,8 +35,9 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from ._api import current_process, this_node
+from ._api import this_node
 from ._call import DEFAULT_TIMEOUT, await_slot
+from ._context import current_process
 from ._errors import NameTaken, StartError
 from ._mailbox import Overflow
 from ._messages import Caller
@@ -129,7 +130,7 @@ class Actor:
         if kind == "reply":
             status, detail = value
             if status == "ok":
-                return pid
+                return pid  # type: ignore[no-any-return]
             if isinstance(detail, NameTaken):
                 raise detail
             raise StartError(detail)

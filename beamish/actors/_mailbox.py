@@ -40,14 +40,16 @@ _YIELD_EVERY_MASK = 63
 class Mailbox:
     """The receiving half of a process (mixed into ``Process``; slots live there)."""
 
-    __slots__ = ()
-    _node: Node
-    _mailbox: deque[Any] | None
-    _waiter: Waiter | None
-    _drained: int
-    _timed_out: bool
-    _limit: int | None
-    _overflow: Overflow
+    __slots__ = ("_drained", "_limit", "_mailbox", "_node", "_overflow", "_timed_out", "_waiter")
+
+    def __init__(self, node: Node, limit: int | None, overflow: Overflow) -> None:
+        self._node = node
+        self._mailbox: deque[Any] | None = None  # created by the first message
+        self._waiter: Waiter | None = None  # set while the owner waits in receive
+        self._drained = 0
+        self._timed_out = False
+        self._limit = limit
+        self._overflow: Overflow = overflow
 
     def _overflowed(self, message: Any) -> None:
         raise NotImplementedError

@@ -484,13 +484,13 @@ class Node:
                 if proc._task is None:
                     continue
                 if proc.trap_exits:
-                    ref = self.monitor(me, proc.pid)
+                    is_down = _down_matcher(self.monitor(me, proc.pid))
                     self._exit_signal(proc, self.system_pid, "shutdown", link=True)
                     try:
-                        await me.receive(lambda m, r=ref: type(m) is Down and m.ref == r, timeout)
+                        await me.receive(is_down, timeout)
                     except TimeoutError:
                         self._terminate(proc, KILLED)
-                        await me.receive(lambda m, r=ref: type(m) is Down and m.ref == r)
+                        await me.receive(is_down)
                 else:
                     self._terminate(proc, "shutdown")
             refs = {self.monitor(me, p.pid) for p in list(self._table.values()) if p is not me}
@@ -510,6 +510,13 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         current_node.reset(self._token)
+
+
+def _down_matcher(ref: Ref) -> Callable[[Any], bool]:
+    def is_down(message: Any) -> bool:
+        return type(message) is Down and message.ref == ref
+
+    return is_down
 
 
 def _set_done(waiter: Any) -> None:

@@ -31,7 +31,8 @@ class Pid(NamedTuple):
     def __repr__(self) -> str:
         return f"<{self.node}.{self.serial}.{self.creation}>"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 class Ref(NamedTuple):
@@ -43,4 +44,5 @@ class Ref(NamedTuple):
     def __repr__(self) -> str:
         return f"#Ref<{self.node}.{self.id}>"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()

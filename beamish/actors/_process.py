@@ -1,7 +1,7 @@
 """The process record: one per live process, owned by its node's process table.
 
 >>> 'pid' in Process.__slots__
-('_node', 'pid', '_task')
+True
 
 A ``Process`` holds the mailbox (see ``_mailbox``), the link and monitor sets, the trap
 flag, the registered name and the call slots of the calls it is waiting on. Its fields are
@@ -11,7 +11,6 @@ private to the kernel; users see the process through its ``Pid`` and ``process_i
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,19 +43,12 @@ class ProcessInfo:
 class Process(Mailbox):
     __slots__ = (
         "_calls",
-        "_drained",
-        "_limit",
         "_links",
-        "_mailbox",
         "_monitored_by",
         "_monitors",
-        "_node",
-        "_overflow",
         "_pending_reason",
         "_self_exit",
         "_task",
-        "_timed_out",
-        "_waiter",
         "alive",
         "calling",
         "name",
@@ -68,15 +60,9 @@ class Process(Mailbox):
     def __init__(
         self, node: Node, pid: Pid, limit: int | None = None, overflow: Overflow = "drop_newest"
     ) -> None:
-        self._node = node
+        super().__init__(node, limit, overflow)
         self.pid = pid
         self._task: Any = None
-        self._mailbox: deque[Any] | None = None
-        self._waiter: Waiter | None = None
-        self._drained = 0
-        self._timed_out = False
-        self._limit = limit
-        self._overflow: Overflow = overflow
         self._links: set[Pid] | None = None
         self._monitors: dict[Ref, Pid] | None = None  # monitors this process holds
         self._monitored_by: dict[Ref, Pid] | None = None  # monitors on this process

@@ -30,7 +30,7 @@ class Backend(Protocol):
     """Start, cancel and wake processes on one event loop family."""
 
     name: str
-    create_waiter: Callable[[], Waiter]
+    create_waiter: Callable[[], Any]  # () -> Waiter
 
     def start(self, proc: Process, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` as ``proc``'s task; call ``proc._finished(...)`` when it ends."""

@@ -41,9 +41,9 @@ class TrioWaiter:
 
 class TrioBackend:
     name = "trio"
-    create_waiter = TrioWaiter
 
     def __init__(self, nursery: trio.Nursery) -> None:
+        self.create_waiter: Callable[[], Any] = TrioWaiter
         self._nursery = nursery
         self._system_scope = trio.CancelScope()
 
