@@ -19,7 +19,7 @@ functions that need a process of their own (``link``, ``trap_exits``) raise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ._context import current_node, current_process
@@ -115,7 +115,7 @@ def send(dest: Dest, message: Any) -> None:
     (proc._node if proc is not None else this_node()).send(dest, message)
 
 
-async def receive(match: Match | None = None, timeout: float | None = None) -> Any:
+def receive(match: Match | None = None, timeout: float | None = None) -> Awaitable[Any]:
     """Take the oldest message (or the oldest one ``match`` accepts) from the mailbox.
 
     Messages ``match`` rejects stay in place, in order. Raises ``TimeoutError`` when
@@ -125,7 +125,7 @@ async def receive(match: Match | None = None, timeout: float | None = None) -> A
     proc = current_process.get(None)
     if proc is None:
         raise NotInProcess("receive() needs to run inside a beamish process")
-    return await proc.receive(match, timeout)
+    return proc.receive(match, timeout)
 
 
 def receive_nowait(match: Match | None = None) -> Any:
@@ -199,7 +199,8 @@ def unregister(name: str) -> bool:
 
 def whereis(name: str) -> Pid | None:
     """The pid registered as ``name`` on the local node, or None."""
-    return this_node().whereis(name)
+    proc = current_process.get(None)
+    return (proc._node if proc is not None else this_node())._names.get(name)
 
 
 def send_after(dest: Dest, message: Any, seconds: float) -> Ref:

@@ -25,10 +25,10 @@ Semantics
 
 from __future__ import annotations
 
-import contextlib
 from functools import partial
 from typing import Any
 
+from ._api import this_node
 from ._context import current_process
 from ._errors import CallCycle, CallTimeout, Exited, NoProc
 from ._messages import Caller, CallRequest, CastRequest, Down
@@ -39,6 +39,7 @@ from ._process import Process
 from ._reasons import KILL, NOPROC, Reason, is_normal
 
 DEFAULT_TIMEOUT = 5.0
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
 class StopRequest:
@@ -121,8 +122,6 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
     """
     proc = current_process.get(None)
     if proc is None:
-        from ._api import this_node
-
         node = this_node()
         with node.anonymous() as anon:
             return await _call(node, anon, dest, request, timeout)
@@ -149,16 +148,25 @@ async def _call(node: Node, proc: Process, dest: Dest, request: Any, timeout: fl
 
 def cast(dest: Dest, request: Any) -> None:
     """Send ``request`` to the server at ``dest`` without waiting (``handle_cast``)."""
-    from ._api import this_node
-
-    with contextlib.suppress(NoProc):
-        this_node().send(dest, CastRequest(request))
+    proc = current_process.get(None)
+    node = proc._node if proc is not None else this_node()
+    message = _new_tuple(CastRequest, (request,))
+    if type(dest) is Pid:
+        if dest[0] == node.name and dest[2] == node.creation:
+            target = node._table.get(dest[1])
+            if target is not None and target.alive:
+                target._deliver(message)
+        else:
+            node.send(dest, message)  # never raises for a pid
+        return
+    try:
+        node.send(dest, message)
+    except NoProc:
+        pass
 
 
 def reply(caller: Caller, value: Any) -> None:
     """Answer a call later, after ``handle_call`` returned ``NoReply()``."""
-    from ._api import this_node
-
     this_node()._deliver_reply(caller.pid, caller.ref, value)
 
 
@@ -170,8 +178,6 @@ async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_T
     ``timeout`` seconds it is killed and ``CallTimeout`` is raised. ``NoProc`` if ``dest``
     is not alive.
     """
-    from ._api import this_node
-
     node = this_node()
     target = node.resolve(dest)
     target_proc = node._proc(target) if type(target) is Pid else None

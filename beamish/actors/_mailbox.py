@@ -67,40 +67,22 @@ class Mailbox:
 
     async def receive(self, match: Match | None = None, timeout: float | None = None) -> Any:
         mailbox = self._mailbox
+        scanned = 0
         if mailbox:
             if match is None:
                 self._drained += 1
-                if self._drained & _YIELD_EVERY_MASK == 0:
-                    await self._node._backend.checkpoint()
-                    mailbox = self._mailbox
-                    if not mailbox:
-                        return await self._wait(None, timeout, 0)
-                return mailbox.popleft()
-            for index, message in enumerate(mailbox):
-                if match(message):
-                    del mailbox[index]
-                    return message
-            return await self._wait(match, timeout, len(mailbox))
-        return await self._wait(match, timeout, 0)
-
-    def receive_nowait(self, match: Match | None = None) -> Any:
-        from ._errors import WouldBlock
-
-        mailbox = self._mailbox
-        if mailbox:
-            if match is None:
-                return mailbox.popleft()
-            for index, message in enumerate(mailbox):
-                if match(message):
-                    del mailbox[index]
-                    return message
-        raise WouldBlock
-
-    def _on_timeout(self) -> None:
-        self._timed_out = True
-        self._wake()
-
-    async def _wait(self, match: Match | None, timeout: float | None, scanned: int) -> Any:
+                if self._drained & _YIELD_EVERY_MASK:
+                    return mailbox.popleft()
+                await self._node._backend.checkpoint()
+                if mailbox:
+                    return mailbox.popleft()
+            else:
+                for index, message in enumerate(mailbox):
+                    if match(message):
+                        del mailbox[index]
+                        return message
+                scanned = len(mailbox)
+        # Nothing there yet: wait for deliveries (kept inline: one coroutine frame per wait).
         node = self._node
         timer: TimerHandle | None = None
         if timeout is not None:
@@ -131,6 +113,23 @@ class Mailbox:
             self._waiter = None
             if timer is not None:
                 timer.cancel()
+
+    def receive_nowait(self, match: Match | None = None) -> Any:
+        from ._errors import WouldBlock
+
+        mailbox = self._mailbox
+        if mailbox:
+            if match is None:
+                return mailbox.popleft()
+            for index, message in enumerate(mailbox):
+                if match(message):
+                    del mailbox[index]
+                    return message
+        raise WouldBlock
+
+    def _on_timeout(self) -> None:
+        self._timed_out = True
+        self._wake()
 
     def _after_poll(self, match: Match | None, scanned: int, timeout: float) -> Any:
         mailbox = self._mailbox

@@ -17,6 +17,7 @@ import logging
 import secrets
 from collections.abc import Callable, Coroutine, Iterator
 from functools import partial
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import telemetry
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ._clock import Clock, TimerHandle
 
 _log = logging.getLogger("beamish.process")
+_new_pid = tuple.__new__  # Pid(...) without NamedTuple's Python-level __new__
 
 
 class RemoteHook(Protocol):
@@ -77,6 +79,7 @@ class Node:
         self._refs = itertools.count(1)
         self.system_pid = Pid(name, 0, self.creation)
         self.remote: RemoteHook | None = None
+        self.whereis = self._names.get  # type: ignore[method-assign,assignment]  # C-level lookup
         self._spawn_event = telemetry.PROCESS_SPAWN
         self.closing = False
 
@@ -130,8 +133,12 @@ class Node:
         if mailbox_limit is not None and (overflow not in OVERFLOW_POLICIES or mailbox_limit < 1):
             raise ValueError(f"bad mailbox bound {mailbox_limit!r} / {overflow!r}")
         coro = fn(*args)
+        if type(coro) is not CoroutineType:
+            if hasattr(coro, "close"):
+                coro.close()
+            raise TypeError(f"spawn needs an async function, got {fn!r} returning {coro!r}")
         serial = next(self._serials)
-        pid = Pid(self.name, serial, self.creation)
+        pid = _new_pid(Pid, (self.name, serial, self.creation))
         proc = Process(self, pid, mailbox_limit, overflow)
         self._table[serial] = proc
         if link is not None:

@@ -60,7 +60,13 @@ class Process(Mailbox):
     def __init__(
         self, node: Node, pid: Pid, limit: int | None = None, overflow: Overflow = "drop_newest"
     ) -> None:
-        super().__init__(node, limit, overflow)
+        self._node = node  # the mailbox's fields, set here to spare a call per spawn
+        self._mailbox = None
+        self._waiter = None
+        self._drained = 0
+        self._timed_out = False
+        self._limit = limit
+        self._overflow = overflow
         self.pid = pid
         self._task: Any = None
         self._links: set[Pid] | None = None
