@@ -54,6 +54,9 @@ class Mailbox:
     def _overflowed(self, message: Any) -> None:
         raise NotImplementedError
 
+    def _check_doomed(self) -> None:
+        """Raise if an exit signal has already ended this (task-less) process."""
+
     def message_count(self) -> int:
         """How many messages wait in the mailbox."""
         return len(self._mailbox) if self._mailbox else 0
@@ -93,6 +96,7 @@ class Mailbox:
             clock = node.clock
             timer = clock.call_at(clock.now() + timeout, self._on_timeout)
         create_waiter = node._backend.create_waiter
+        self._check_doomed()
         try:
             while True:
                 waiter = self._waiter = create_waiter()

@@ -376,9 +376,10 @@ class Node:
 
     def _terminate(self, proc: Process, reason: Reason) -> None:
         if proc.doom(reason):
-            if proc._task is None:  # an anonymous process: it ends with its block
-                return
-            self._backend.cancel(proc)
+            if proc._task is None:  # an anonymous process: its receive raises Exited
+                proc.kill_taskless(reason)
+            else:
+                self._backend.cancel(proc)
 
     def _exited(self, proc: Process, reason: Reason, originated: bool) -> None:
         """Fan out one process's exit: names, monitors, links, telemetry, crash log."""

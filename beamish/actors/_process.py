@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._errors import MailboxFull, SelfExit
+from ._errors import Exited, MailboxFull, SelfExit
 from ._mailbox import Mailbox, Overflow
 from ._pid import Pid, Ref
 from ._reasons import KILLED, NORMAL, SHUTDOWN, Reason
@@ -119,6 +119,18 @@ class Process(Mailbox):
         self.alive = False
         self._pending_reason = reason
         return True
+
+    def _check_doomed(self) -> None:
+        if self._task is None and self._pending_reason is not None:
+            raise Exited(self._pending_reason, self.pid)
+
+    def kill_taskless(self, reason: Reason) -> None:
+        """End a task-less process (code outside any process): its receive raises Exited."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_exception(Exited(reason, self.pid))
 
     def _overflowed(self, message: Any) -> None:
         node = self._node

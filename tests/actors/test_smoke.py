@@ -26,3 +26,15 @@ async def test_one_hour_timer_fires_on_virtual_time(node):
     start = node.clock.now()
     assert await assert_receive("late", timeout=7200) == "late"
     assert node.clock.now() - start == pytest.approx(3600)
+
+
+async def test_test_process_killed_by_link_raises_on_receive(node):
+    """A task-less process (the test body) killed through a link sees Exited in receive."""
+
+    async def crash():
+        raise RuntimeError("boom")
+
+    beamish.spawn_link(crash)
+    with pytest.raises(beamish.Exited) as info:
+        await beamish.receive(timeout=60)
+    assert isinstance(info.value.reason, RuntimeError)

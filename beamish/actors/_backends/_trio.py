@@ -18,11 +18,12 @@ if TYPE_CHECKING:
 class TrioWaiter:
     """A one-shot future on a ``trio.Event``."""
 
-    __slots__ = ("_event", "_value")
+    __slots__ = ("_error", "_event", "_value")
 
     def __init__(self) -> None:
         self._event = trio.Event()
         self._value: Any = None
+        self._error: BaseException | None = None
 
     def done(self) -> bool:
         return self._event.is_set()
@@ -31,8 +32,14 @@ class TrioWaiter:
         self._value = value
         self._event.set()
 
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._event.set()
+
     async def _wait(self) -> Any:
         await self._event.wait()
+        if self._error is not None:
+            raise self._error
         return self._value
 
     def __await__(self) -> Generator[Any, None, Any]:
