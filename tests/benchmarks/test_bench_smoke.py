@@ -1,0 +1,27 @@
+"""The kernel benchmark runs end to end in its quick mode (no timing assertions)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kernel.py"
+
+
+@pytest.mark.timeout(300)
+def test_kernel_benchmark_quick_prints_every_workload():
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--loop", "asyncio"],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=SCRIPT.parents[1],
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for workload in ("W1", "W2", "W3", "W5", "W6"):
+        assert any(line.startswith(f"{workload} ") and "ratio" in line for line in lines), (
+            workload,
+            proc.stdout,
+        )
