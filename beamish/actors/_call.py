@@ -25,7 +25,6 @@ Semantics
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from ._api import this_node
@@ -51,11 +50,6 @@ class StopRequest:
         self.reason = reason
 
 
-def _timed_out(slot: Any) -> None:
-    if not slot.done():
-        slot.set_result(("timeout", None))
-
-
 def _check_cycle(node: Node, proc: Process, target: Pid) -> None:
     chain = [proc.pid]
     hop: Pid | None = target
@@ -78,9 +72,7 @@ async def await_slot(
     """Register a call slot for ``ref``, watch ``target``, deliver ``message`` to it, and
     wait for a reply, the target's exit, or the timeout: ``(kind, value)``."""
     slot = node._backend.create_waiter()
-    if proc._calls is None:
-        proc._calls = {}
-    proc._calls[ref] = slot
+    proc.open_call(ref, slot, timeout)
     target_proc = node._proc(target) if type(target) is Pid else None
     if target_proc is not None:
         target_proc.add_watcher(ref, proc.pid)
@@ -91,23 +83,17 @@ async def await_slot(
         if message is not None:
             node.remote.send(target, message)
     else:
-        proc._calls.pop(ref, None)
+        if proc._calls:
+            proc._calls.pop(ref, None)
         await node._backend.checkpoint()
         return ("down", NOPROC)
-    clock = node.clock
-    timer = (
-        clock.call_at(clock.now() + timeout, partial(_timed_out, slot))
-        if timeout is not None
-        else None
-    )
     proc.calling = target if type(target) is Pid else None
     try:
         return await slot  # type: ignore[no-any-return]
     finally:
         proc.calling = None
-        proc._calls.pop(ref, None)
-        if timer is not None:
-            timer.cancel()
+        if proc._calls:
+            proc._calls.pop(ref, None)
         if target_proc is not None:
             if target_proc._monitored_by:
                 target_proc._monitored_by.pop(ref, None)
@@ -125,7 +111,39 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
         node = this_node()
         with node.anonymous() as anon:
             return await _call(node, anon, dest, request, timeout)
-    return await _call(proc._node, proc, dest, request, timeout)
+    node = proc._node
+    if type(dest) is not Pid or dest[0] != node.name or dest[2] != node.creation:
+        return await _call(node, proc, dest, request, timeout)
+    target = node._table.get(dest[1])
+    if target is None or not target.alive:
+        return await _call(node, proc, dest, request, timeout)
+    # The hot path: a live local pid. ``await_slot`` inlined, to keep one coroutine frame.
+    if target is proc or target.calling is not None:
+        _check_cycle(node, proc, dest)
+    ref = node.make_ref()
+    slot = node._backend.create_waiter()
+    proc.open_call(ref, slot, timeout)
+    watchers = target._monitored_by
+    if watchers is None:
+        watchers = target._monitored_by = {}
+    watchers[ref] = proc.pid
+    target._deliver(_new_tuple(CallRequest, (_new_tuple(Caller, (proc.pid, ref)), request)))
+    proc.calling = dest
+    try:
+        kind, value = await slot
+    finally:
+        proc.calling = None
+        calls = proc._calls
+        if calls:
+            calls.pop(ref, None)
+        watchers = target._monitored_by
+        if watchers:
+            watchers.pop(ref, None)
+    if kind == "reply":
+        return value
+    if kind == "down":
+        raise Exited(value, dest)
+    raise CallTimeout(f"call to {dest!r} got no reply within {timeout}s")
 
 
 async def _call(node: Node, proc: Process, dest: Dest, request: Any, timeout: float | None) -> Any:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ._clock import Clock, TimerHandle
 
 _log = logging.getLogger("beamish.process")
-_new_pid = tuple.__new__  # Pid(...) without NamedTuple's Python-level __new__
+_new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
 
 
 class RemoteHook(Protocol):
@@ -77,6 +77,7 @@ class Node:
         self._timers: dict[Ref, tuple[TimerHandle, float]] = {}
         self._serials = itertools.count(1)
         self._refs = itertools.count(1)
+        self._ref_base = self.creation << 40
         self.system_pid = Pid(name, 0, self.creation)
         self.remote: RemoteHook | None = None
         self.whereis = self._names.get  # type: ignore[method-assign,assignment]  # C-level lookup
@@ -94,7 +95,7 @@ class Node:
 
     def make_ref(self) -> Ref:
         """A new reference, unique on this node across restarts."""
-        return Ref(self.name, (self.creation << 40) + next(self._refs))
+        return _new_tuple(Ref, (self.name, self._ref_base + next(self._refs)))  # type: ignore[no-any-return]
 
     def is_local(self, pid: Pid) -> bool:
         return pid[0] == self.name and pid[2] == self.creation
@@ -138,7 +139,7 @@ class Node:
                 coro.close()
             raise TypeError(f"spawn needs an async function, got {fn!r} returning {coro!r}")
         serial = next(self._serials)
-        pid = _new_pid(Pid, (self.name, serial, self.creation))
+        pid = _new_tuple(Pid, (self.name, serial, self.creation))
         proc = Process(self, pid, mailbox_limit, overflow)
         self._table[serial] = proc
         if link is not None:
@@ -255,8 +256,8 @@ class Node:
                 self.remote.reply(pid, ref, value)
             return
         calls = proc._calls
-        slot = calls.pop(ref, None) if calls else None
-        if slot is None or slot.done():
+        entry = calls.pop(ref, None) if calls else None
+        if entry is None or (slot := entry[0]).done():
             telemetry.execute(
                 telemetry.REPLY_DROP, {"count": 1}, {"node": self.name, "pid": pid, "ref": ref}
             )
@@ -337,8 +338,9 @@ class Node:
             return
         calls = proc._calls
         if calls:
-            slot = calls.pop(ref, None)
-            if slot is not None:
+            entry = calls.pop(ref, None)
+            if entry is not None:
+                slot = entry[0]
                 if not slot.done():
                     slot.set_result(("down", reason))
                 return
@@ -384,6 +386,9 @@ class Node:
     def _exited(self, proc: Process, reason: Reason, originated: bool) -> None:
         """Fan out one process's exit: names, monitors, links, telemetry, crash log."""
         pid = proc.pid
+        if proc._call_timer is not None:
+            proc._call_timer.cancel()
+            proc._call_timer = None
         if self._table.get(pid[1]) is proc:
             del self._table[pid[1]]
         if proc.name is not None:

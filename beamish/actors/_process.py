@@ -21,7 +21,11 @@ from ._reasons import KILLED, NORMAL, SHUTDOWN, Reason
 
 if TYPE_CHECKING:
     from ._backends._base import Waiter
+    from ._clock import TimerHandle
     from ._node import Node
+
+
+_NEVER = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class ProcessInfo:
 
 class Process(Mailbox):
     __slots__ = (
+        "_call_timer",
+        "_call_timer_at",
         "_calls",
         "_links",
         "_monitored_by",
@@ -72,7 +78,9 @@ class Process(Mailbox):
         self._links: set[Pid] | None = None
         self._monitors: dict[Ref, Pid] | None = None  # monitors this process holds
         self._monitored_by: dict[Ref, Pid] | None = None  # monitors on this process
-        self._calls: dict[Ref, Waiter] | None = None  # calls this process waits on
+        self._calls: dict[Ref, tuple[Waiter, float]] | None = None  # slot, deadline per call
+        self._call_timer: TimerHandle | None = None
+        self._call_timer_at = _NEVER
         self.trap_exits = False
         self.name: str | None = None
         self._pending_reason: Reason = None  # set once an exit signal has doomed the process
@@ -109,6 +117,51 @@ class Process(Mailbox):
         if self._monitors is None:
             self._monitors = {}
         self._monitors[ref] = target
+
+    # -- calls this process waits on --
+
+    def open_call(self, ref: Ref, slot: Waiter, timeout: float | None) -> None:
+        """Wait on ``slot`` for the reply to ``ref``; it gets ``("timeout", None)`` after
+        ``timeout`` seconds.
+
+        One node-clock timer per process serves all its calls: it is re-armed only when a
+        call needs to end before the armed time, so a steady stream of calls arms no timer
+        of its own (the cost of a call stays a dictionary entry).
+        """
+        calls = self._calls
+        if calls is None:
+            calls = self._calls = {}
+        if timeout is None:
+            calls[ref] = (slot, _NEVER)
+            return
+        clock = self._node.clock
+        deadline = clock.now() + timeout
+        calls[ref] = (slot, deadline)
+        if deadline < self._call_timer_at:
+            if self._call_timer is not None:
+                self._call_timer.cancel()
+            self._call_timer_at = deadline
+            self._call_timer = clock.call_at(deadline, self._expire_calls)
+
+    def _expire_calls(self) -> None:
+        self._call_timer = None
+        self._call_timer_at = _NEVER
+        calls = self._calls
+        if not calls:
+            return
+        clock = self._node.clock
+        now = clock.now()
+        next_deadline = _NEVER
+        for ref, (slot, deadline) in list(calls.items()):
+            if deadline <= now:
+                del calls[ref]
+                if not slot.done():
+                    slot.set_result(("timeout", None))
+            elif deadline < next_deadline:
+                next_deadline = deadline
+        if next_deadline < _NEVER:
+            self._call_timer_at = next_deadline
+            self._call_timer = clock.call_at(next_deadline, self._expire_calls)
 
     # -- exit --
 
