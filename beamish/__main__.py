@@ -1,0 +1,72 @@
+"""The command line: ``python -m beamish run module:function`` and ``python -m beamish demo``.
+
+``run`` imports ``module`` (the current directory is on the path) and runs the async
+``function`` as the main process of a new node; a return value other than None is printed.
+``demo`` runs a short, logged tour of the kernel (see ``beamish._demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import beamish
+
+BACKENDS = ("asyncio", "uvloop", "trio")
+
+
+def load(target: str) -> Any:
+    """Import ``module:function`` and return the function."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise SystemExit(f"beamish run: expected module:function, got {target!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    module = importlib.import_module(module_name)
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part)
+    if not callable(fn):
+        raise SystemExit(f"beamish run: {target!r} is not callable")
+    return fn
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python -m beamish",
+        description="beamish: Erlang/OTP-style processes for Python, on anyio.",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run an async function as the main process of a node")
+    run.add_argument("target", metavar="module:function", help="e.g. examples.ping_pong:main")
+    run.add_argument("--backend", choices=BACKENDS, default="asyncio")
+    run.add_argument("--name", default="nonode@nohost", help="node name, name@host")
+
+    demo = commands.add_parser("demo", help="a logged tour of the kernel (ends by itself)")
+    demo.add_argument("--seconds", type=float, default=5.0, help="how long (default 5)")
+    demo.add_argument("--backend", choices=BACKENDS, default="asyncio")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "demo":
+        from . import _demo
+
+        if args.seconds <= 0:
+            raise SystemExit("beamish demo: --seconds must be > 0")
+        _demo.run(args.seconds, backend=args.backend)
+        return 0
+    fn = load(args.target)
+    result = beamish.run(fn, backend=args.backend, name=args.name)
+    if result is not None:
+        print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
