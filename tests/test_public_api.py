@@ -1,0 +1,104 @@
+"""The names `import beamish` exports are pinned, so an accidental change shows up in review."""
+
+from __future__ import annotations
+
+import types
+
+import beamish
+
+EXPORTED = [
+    "Actor",
+    "CallCycle",
+    "CallTimeout",
+    "Caller",
+    "Down",
+    "Exit",
+    "Exited",
+    "Ignore",
+    "KILL",
+    "KILLED",
+    "MailboxFull",
+    "NOCONNECTION",
+    "NOPROC",
+    "NORMAL",
+    "NameTaken",
+    "NoProc",
+    "NoReply",
+    "Node",
+    "NotInProcess",
+    "Pid",
+    "Ref",
+    "Reply",
+    "SHUTDOWN",
+    "StartError",
+    "Stop",
+    "WouldBlock",
+    "call",
+    "cancel_timer",
+    "cast",
+    "demonitor",
+    "exit",
+    "is_alive",
+    "link",
+    "make_ref",
+    "monitor",
+    "process_info",
+    "receive",
+    "receive_nowait",
+    "register",
+    "reply",
+    "run",
+    "self",
+    "send",
+    "send_after",
+    "sleep",
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "stop",
+    "this_node",
+    "trap_exits",
+    "unlink",
+    "unregister",
+    "via",
+    "whereis",
+]
+
+# Subpackages re-exported on purpose (others, like `actors`, appear only once imported).
+SUBPACKAGES = ["runtime", "telemetry"]
+
+
+def test_exported_names_are_pinned() -> None:
+    """Every public non-module name of `beamish` is in the pinned, sorted list, and no more."""
+    names = sorted(
+        name
+        for name, value in vars(beamish).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    )
+    assert names == EXPORTED
+
+
+def test_pinned_list_is_sorted() -> None:
+    """The pinned list stays sorted, so diffs stay readable."""
+    assert sorted(EXPORTED, key=str) == EXPORTED
+
+
+def test_subpackages_are_reexported() -> None:
+    """`beamish.runtime` and `beamish.telemetry` are reachable after a bare `import beamish`."""
+    for name in SUBPACKAGES:
+        assert isinstance(getattr(beamish, name), types.ModuleType)
+
+
+# `beamish.runtime/__init__.py` lacks the `__module__` fixup that `beamish.actors` has
+# (STYLE.md 6), so `run` still shows `beamish.runtime._boot`. Empty this set once it is fixed.
+KNOWN_PRIVATE_MODULE = {"run"}
+
+
+def test_exported_names_come_from_the_public_packages() -> None:
+    """Exported classes and functions present a public `__module__`, not a private `_x` one."""
+    private = set()
+    for name in EXPORTED:
+        module = getattr(getattr(beamish, name), "__module__", None)
+        if module is not None and module.startswith("beamish") and "._" in module:
+            private.add(name)
+    assert private == KNOWN_PRIVATE_MODULE
