@@ -40,9 +40,9 @@ class PytestFileParser(CodeBlockParser):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / filename
             path.write_text(source)
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-                + ["-o", "timeout=30", str(path)],
+                [*command, "-o", "timeout=30", str(path)],
                 cwd=tmp,
                 capture_output=True,
                 text=True,
