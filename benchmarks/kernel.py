@@ -347,7 +347,10 @@ async def w5_beamish(p: dict[str, Any]) -> dict[str, Any]:
         beamish.register(key, beamish.spawn(idle))
     await asyncio.sleep(0)
     assert beamish.whereis(keys[-1]) is not None
-    return await w5_lookups(beamish.whereis, keys, p["lookups"])
+    # "function": beamish.whereis, which finds the node through the current process;
+    # "node": Node.whereis, the API for code that holds the node (an ASGI app, a library).
+    lookup = beamish.this_node().whereis if p.get("variant") == "node" else beamish.whereis
+    return await w5_lookups(lookup, keys, p["lookups"])
 
 
 # -- W6: fan-out to subscribers -----------------------------------------------------------
@@ -601,15 +604,21 @@ def run_loop(report: Report, loop: str, only: list[str], sizes: dict[str, dict[s
             "calls",
         )
     if "W5" in only:
-        ours, base = pair(loop, "W5", sizes["W5"])
-        report.line(
-            "W5 whereis lookups (vs dict.get)",
-            loop,
-            ours["ops"] / ours["seconds"],
-            base["ops"] / base["seconds"],
-            fmt_rate,
-            "lookups",
-        )
+        base = run_child({"wl": "W5", "impl": "baseline", "loop": loop, **sizes["W5"]})
+        for variant, label in (
+            ("function", "W5 lookups beamish.whereis (vs dict.get)"),
+            ("node", "W5 lookups node.whereis (vs dict.get)"),
+        ):
+            spec = {"wl": "W5", "impl": "beamish", "loop": loop, "variant": variant}
+            ours = run_child({**spec, **sizes["W5"]})
+            report.line(
+                label,
+                loop,
+                ours["ops"] / ours["seconds"],
+                base["ops"] / base["seconds"],
+                fmt_rate,
+                "lookups",
+            )
     if "W6" in only:
         s = sizes["W6"]
         ours, base = pair(loop, "W6", s)

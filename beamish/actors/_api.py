@@ -112,7 +112,13 @@ def send(dest: Dest, message: Any) -> None:
     registered raises ``NoProc``.
     """
     proc = current_process.get(None)
-    (proc._node if proc is not None else this_node()).send(dest, message)
+    node = proc._node if proc is not None else this_node()
+    if type(dest) is Pid and dest[0] == node.name and dest[2] == node.creation:
+        target = node._table.get(dest[1])  # Node.send's local fast path, inlined
+        if target is not None and target.alive:
+            target._deliver(message)
+        return
+    node.send(dest, message)
 
 
 def receive(match: Match | None = None, timeout: float | None = None) -> Awaitable[Any]:

@@ -53,7 +53,6 @@ class Process(Mailbox):
         "_monitored_by",
         "_monitors",
         "_pending_reason",
-        "_self_exit",
         "_task",
         "alive",
         "calling",
@@ -84,7 +83,6 @@ class Process(Mailbox):
         self.trap_exits = False
         self.name: str | None = None
         self._pending_reason: Reason = None  # set once an exit signal has doomed the process
-        self._self_exit = False
         self.alive = True
         self.calling: Pid | None = None
         self.server: Any = None  # the Actor instance when this process runs the server loop
@@ -198,7 +196,8 @@ class Process(Mailbox):
         if policy == "exit":
             node._terminate(self, MailboxFull(f"mailbox of {self.pid!r} is full ({self._limit})"))
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
+    def __call__(self, task: asyncio.Task[Any]) -> None:
+        """The asyncio task's done-callback (the record itself: no bound method per spawn)."""
         if task.cancelled():
             self._finished(None, cancelled=True)
         else:
@@ -207,7 +206,7 @@ class Process(Mailbox):
     def _finished(self, error: BaseException | None, cancelled: bool) -> None:
         """The task ended: work out the exit reason and let the node fan it out."""
         if self._pending_reason is not None:
-            reason, originated = self._pending_reason, self._self_exit
+            reason, originated = self._pending_reason, False
         elif cancelled:
             reason, originated = SHUTDOWN, False
         elif error is None:

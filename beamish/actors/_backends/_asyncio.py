@@ -33,7 +33,7 @@ class AsyncioBackend:
         context = contextvars.copy_context()
         context.run(current_process.set, proc)
         task = self._create_task(coro, context=context)
-        task.add_done_callback(proc._task_done)
+        task.add_done_callback(proc, context=context)
         proc._task = task
 
     def cancel(self, proc: Process) -> None:
