@@ -53,10 +53,6 @@ class PytestFileParser(CodeBlockParser):
         return None
 
 
-# `--doctest-modules` would import this file as a module named `conftest`, clashing with
-# tests/conftest.py; it holds no doctests.
-collect_ignore = ["conftest.py"]
-
 pytest_collect_file = Sybil(
     parsers=[
         PythonCodeBlockParser(doctest_optionflags=ELLIPSIS | NORMALIZE_WHITESPACE),

@@ -1,0 +1,1 @@
+"""Makes docs/conftest.py import as ``docs.conftest``, apart from tests/conftest.py."""
