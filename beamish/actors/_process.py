@@ -194,7 +194,9 @@ class Process(Mailbox):
             mailbox.append(message)
         node._mailbox_dropped(self, dropped, policy)
         if policy == "exit":
-            node._terminate(self, MailboxFull(f"mailbox of {self.pid!r} is full ({self._limit})"))
+            reason = MailboxFull(f"mailbox of {self.pid!r} is full ({self._limit})")
+            node._log_crash(self, reason)  # the runtime's own verdict: reported like a crash
+            node._terminate(self, reason)
 
     def __call__(self, task: asyncio.Task[Any]) -> None:
         """The asyncio task's done-callback (the record itself: no bound method per spawn)."""

@@ -16,7 +16,8 @@ User code only returns results; the loop does the rest (OTP's gen_server)::
        -> Stop(reason, reply=v)               reply (if given), then stop
     handle_cast(request) -> None | Stop   <-  CastRequest
     handle_info(message) -> None | Stop   <-  anything else (Down, Exit, raw messages)
-                                              Exit from the parent while trapping: stop
+                                              Exit from the parent (or the node, on
+                                              shutdown) while trapping: stop
     terminate(reason)                     <-  on Stop, a crash in a callback, stop(), or
                                               the parent's exit while trapping exits
                                               exit with the reason (crashes are logged)
@@ -146,6 +147,11 @@ async def serve(
     cast_is_async = _is_async(handle_cast)
     info_is_async = _is_async(handle_info)
     deliver_reply = node._deliver_reply
+    system = node.system_pid  # the node itself, stopping everything on shutdown
+
+    def trapping() -> bool:
+        return proc.trap_exits
+
     receive = proc.receive
     reason: Reason = NORMAL
     message: Any = None
@@ -181,7 +187,7 @@ async def serve(
                 if cast_is_async:
                     result = await result
             elif kind is StopRequest or (
-                kind is Exit and message.pid == parent and proc.trap_exits
+                kind is Exit and (message.pid == parent or message.pid == system) and trapping()
             ):
                 reason = message.reason
                 break

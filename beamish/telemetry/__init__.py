@@ -5,6 +5,8 @@
 True
 """
 
+import contextlib
+
 from ._events import ALL_EVENTS as ALL_EVENTS
 from ._events import MAILBOX_DROP as MAILBOX_DROP
 from ._events import PROCESS_CRASH as PROCESS_CRASH
@@ -22,3 +24,9 @@ from ._handlers import execute as execute
 from ._handlers import has_handlers as has_handlers
 from ._handlers import list_handlers as list_handlers
 from ._handlers import span as span
+
+for _name, _value in list(globals().items()):
+    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
+        with contextlib.suppress(AttributeError, TypeError):
+            _value.__module__ = __name__
+del _name, _value

@@ -5,6 +5,8 @@
 True
 """
 
+import contextlib
+
 from ._plugin import BACKENDS as BACKENDS
 from ._plugin import anyio_backend as anyio_backend
 from ._plugin import node as node
@@ -12,3 +14,9 @@ from ._probes import TelemetryEvent as TelemetryEvent
 from ._probes import assert_receive as assert_receive
 from ._probes import capture_telemetry as capture_telemetry
 from ._probes import refute_receive as refute_receive
+
+for _name, _value in list(globals().items()):
+    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
+        with contextlib.suppress(AttributeError, TypeError):
+            _value.__module__ = __name__
+del _name, _value

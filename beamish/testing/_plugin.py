@@ -42,6 +42,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 async def node(anyio_backend: Any) -> AsyncIterator[Node]:
     """A node on virtual time; the test body runs as one of its processes."""
+    _require_virtual_time()
     async with start(name="test@localhost", virtual_time=True) as the_node:
         with the_node.anonymous() as me:
             token = current_process.set(me)
@@ -49,3 +50,18 @@ async def node(anyio_backend: Any) -> AsyncIterator[Node]:
                 yield the_node
             finally:
                 current_process.reset(token)
+
+
+def _require_virtual_time() -> None:
+    import sniffio
+
+    if sniffio.current_async_library() != "trio":
+        return
+    import trio
+    from trio.testing import MockClock
+
+    if not isinstance(trio.lowlevel.current_clock(), MockClock):
+        raise RuntimeError(
+            "beamish's node fixture runs on virtual time, and on trio that needs trio's "
+            "MockClock: add `from beamish.testing import anyio_backend` to your conftest.py"
+        )

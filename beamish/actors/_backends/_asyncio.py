@@ -25,6 +25,8 @@ class AsyncioBackend:
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
+        if type(self.loop).__module__.startswith("uvloop"):
+            self.name = "uvloop"
         self.create_waiter = self.loop.create_future
         self._create_task = self.loop.create_task
         self._system: list[asyncio.Task[Any]] = []
