@@ -66,6 +66,13 @@ def self() -> Pid:
     return proc.pid
 
 
+def _check_spawnable(fn: Any) -> None:
+    if fn is receive:  # it returns a wait on the *caller's* mailbox, not a new process's
+        raise TypeError(
+            "spawn(receive) would wait on the spawner's mailbox: wrap it in an async def"
+        )
+
+
 def spawn(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> Pid:
@@ -74,6 +81,7 @@ def spawn(
     ``mailbox_limit`` bounds the mailbox; ``overflow`` says what a full mailbox does
     (``"drop_newest"``, ``"drop_oldest"`` or ``"exit"``).
     """
+    _check_spawnable(fn)
     proc = current_process.get(None)
     node = proc._node if proc is not None else this_node()
     return node.spawn(
@@ -89,6 +97,7 @@ def spawn_link(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> Pid:
     """Like :func:`spawn`, linked to the calling process before the new one runs."""
+    _check_spawnable(fn)
     proc = current()
     return proc._node.spawn(
         fn, args, link=proc, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid
@@ -99,6 +108,7 @@ def spawn_monitor(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> tuple[Pid, Ref]:
     """Like :func:`spawn`, monitored by the calling process: returns ``(pid, ref)``."""
+    _check_spawnable(fn)
     proc = current()
     node = proc._node
     pid = node.spawn(fn, args, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid)

@@ -177,5 +177,8 @@ class VirtualClock(_TimerHeap):
                 await self._wake
                 continue
             await asyncio.sleep(0)
-            if not ready and deadline > self._now:
+            if ready:
+                continue
+            deadline = self.next_deadline()  # a task that ran during the yield may have armed one
+            if deadline is not None and deadline > self._now:
                 self._now = deadline

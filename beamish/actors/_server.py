@@ -87,13 +87,17 @@ def _is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn)
 
 
-async def _run_terminate(actor: Actor, reason: Reason) -> None:
+async def _run_terminate(actor: Actor, reason: Reason) -> Reason:
+    """Run ``terminate``; the exit reason it leaves (its own exception if it raised, as in
+    OTP, where a crash in ``terminate`` becomes the exit reason)."""
     try:
         result = actor.terminate(reason)
         if inspect.isawaitable(result):
             await result
-    except Exception:
-        _log.exception("%s.terminate(%r) raised", type(actor).__name__, reason)
+    except Exception as exc:
+        exc.add_note(f"in {type(actor).__name__}.terminate({reason!r:.200})")
+        return exc
+    return reason
 
 
 async def serve(
@@ -203,8 +207,12 @@ async def serve(
                 kind, "handle_info"
             )
             exc.add_note(f"in {cls.__name__}.{callback}, last message: {message!r:.300}")
-            await _run_terminate(actor, exc)
-            raise
-    await _run_terminate(actor, reason)
-    if not is_normal(reason):
-        raise SelfExit(reason)
+            final = await _run_terminate(actor, exc)
+            if final is exc:
+                raise
+            raise final from exc
+    final = await _run_terminate(actor, reason)
+    if isinstance(final, Exception):
+        raise final
+    if not is_normal(final):
+        raise SelfExit(final)
