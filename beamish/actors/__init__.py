@@ -70,6 +70,7 @@ from ._reasons import NOCONNECTION as NOCONNECTION
 from ._reasons import NOPROC as NOPROC
 from ._reasons import NORMAL as NORMAL
 from ._reasons import SHUTDOWN as SHUTDOWN
+from ._reasons import describe as describe
 from ._reasons import is_abnormal as is_abnormal
 from ._reasons import is_logged as is_logged
 from ._reasons import is_normal as is_normal

@@ -1,0 +1,35 @@
+"""Restart intensity: a pure sliding window (OTP's ``add_restart``).
+
+>>> restarts, ok = add_restart((), now=10.0, max_restarts=1, max_seconds=5.0)
+>>> restarts, ok
+((10.0,), True)
+>>> add_restart(restarts, now=12.0, max_restarts=1, max_seconds=5.0)
+((10.0, 12.0), False)
+>>> add_restart(restarts, now=15.0, max_restarts=1, max_seconds=5.0)
+((10.0, 15.0), False)
+>>> add_restart(restarts, now=15.5, max_restarts=1, max_seconds=5.0)
+((15.5,), True)
+
+A restart at ``now`` is allowed when, counting it, at most ``max_restarts`` restarts fall
+within the last ``max_seconds`` (inclusive, as in OTP). ``max_restarts=0`` allows none.
+"""
+
+from __future__ import annotations
+
+
+def add_restart(
+    restarts: tuple[float, ...], now: float, max_restarts: int, max_seconds: float
+) -> tuple[tuple[float, ...], bool]:
+    """Record a restart at ``now``; returns the window and whether the restart is allowed."""
+    threshold = now - max_seconds
+    window = (*(t for t in restarts if t >= threshold), now)
+    return window, len(window) <= max_restarts
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
+    """Exponential backoff before restart ``attempt`` (1-based): initial * 2**(attempt-1).
+
+    >>> [backoff_delay(n, 0.1, 1.0) for n in (1, 2, 3, 4, 5)]
+    [0.1, 0.2, 0.4, 0.8, 1.0]
+    """
+    return float(min(maximum, initial * 2.0 ** max(0, attempt - 1)))

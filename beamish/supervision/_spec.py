@@ -1,0 +1,146 @@
+"""Child specifications: validated, frozen data with overridable defaults.
+
+>>> import beamish
+>>> class Worker(beamish.Actor):
+...     pass
+>>> spec = child_spec(Worker, restart="transient")
+>>> spec.id, spec.restart, spec.shutdown, spec.type
+('Worker', 'transient', 5.0, 'worker')
+>>> child_spec((Worker, 1), id="w1").start[1]
+(1,)
+>>> ChildSpec(id="x", start=(Worker.start_link, ()), restart="sometimes")
+Traceback (most recent call last):
+...
+beamish.supervision.InvalidChildSpec: invalid child spec: restart='sometimes' (one of ...)
+
+A child is described by any of:
+
+- a ``ChildSpec``;
+- an ``Actor`` subclass: ``cls.child_spec()``;
+- a tuple ``(ActorClass, *args)``: ``cls.child_spec(*args)``;
+- a mapping with the ``ChildSpec`` fields (what ``Actor.child_spec`` returns).
+
+``start`` is ``(callable, args)``: the callable, sync or async, starts the child *linked to
+the calling process* (the supervisor) and returns its pid; ``Actor.start_link`` is one.
+
+Defaults follow Elixir: ``restart="permanent"``; ``shutdown`` 5 seconds for a worker and
+``"infinity"`` for a supervisor; ``type="worker"``; ``significant=False``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._errors import InvalidChildSpec
+
+Restart = Literal["permanent", "transient", "temporary"]
+Shutdown = float | Literal["brutal_kill", "infinity"]
+ChildType = Literal["worker", "supervisor"]
+
+RESTARTS: tuple[Restart, ...] = ("permanent", "transient", "temporary")
+TYPES: tuple[ChildType, ...] = ("worker", "supervisor")
+DEFAULT_WORKER_SHUTDOWN = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """How a supervisor starts, restarts and stops one child."""
+
+    id: Hashable
+    start: tuple[Callable[..., Any], tuple[Any, ...]]
+    restart: Restart = "permanent"
+    shutdown: Shutdown | None = None
+    type: ChildType = "worker"
+    significant: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            hash(self.id)
+        except TypeError:
+            raise InvalidChildSpec("id", self.id, "must be hashable") from None
+        start = self.start
+        if (
+            not isinstance(start, tuple)
+            or len(start) != 2
+            or not callable(start[0])
+            or not isinstance(start[1], tuple)
+        ):
+            raise InvalidChildSpec("start", start, "a (callable, args tuple) pair")
+        if self.restart not in RESTARTS:
+            raise InvalidChildSpec("restart", self.restart, "one of " + ", ".join(RESTARTS))
+        if self.type not in TYPES:
+            raise InvalidChildSpec("type", self.type, "one of " + ", ".join(TYPES))
+        shutdown = self.shutdown
+        if shutdown is None:
+            shutdown = "infinity" if self.type == "supervisor" else DEFAULT_WORKER_SHUTDOWN
+            object.__setattr__(self, "shutdown", shutdown)
+        elif isinstance(shutdown, bool) or not (
+            shutdown in ("brutal_kill", "infinity")
+            or (isinstance(shutdown, int | float) and shutdown >= 0)
+        ):
+            raise InvalidChildSpec(
+                "shutdown", shutdown, 'seconds >= 0, "brutal_kill" or "infinity"'
+            )
+        if not isinstance(self.significant, bool):
+            raise InvalidChildSpec("significant", self.significant, "True or False")
+        if self.significant and self.restart == "permanent":
+            raise InvalidChildSpec(
+                "significant", True, "a significant child must be transient or temporary"
+            )
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(ChildSpec))
+
+
+def child_spec(child: Any, **overrides: Any) -> ChildSpec:
+    """Turn any child description into a validated ``ChildSpec``, applying ``overrides``."""
+    if isinstance(child, ChildSpec):
+        base: Mapping[str, Any] = {f: getattr(child, f) for f in _FIELDS}
+        if (
+            "type" in overrides
+            and "shutdown" not in overrides
+            and child.shutdown
+            in (
+                DEFAULT_WORKER_SHUTDOWN,
+                "infinity",
+            )
+        ):
+            base = {**base, "shutdown": None}
+    elif isinstance(child, type) and hasattr(child, "child_spec"):
+        base = _as_mapping(child.child_spec(), child)
+    elif isinstance(child, tuple) and child and isinstance(child[0], type):
+        cls = child[0]
+        if not hasattr(cls, "child_spec"):
+            raise InvalidChildSpec("child", child, f"{cls.__name__} has no child_spec()")
+        base = _as_mapping(cls.child_spec(*child[1:]), child)
+    elif isinstance(child, Mapping):
+        base = child
+    else:
+        raise InvalidChildSpec(
+            "child", child, "a ChildSpec, an Actor class, (cls, *args) or a dict"
+        )
+    unknown = set(overrides) - _FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidChildSpec(name, overrides[name], "not a ChildSpec field")
+    fields = {**base, **overrides}
+    missing = {"id", "start"} - set(fields)
+    if missing:
+        name = sorted(missing)[0]
+        raise InvalidChildSpec(name, None, "required")
+    extra = set(fields) - _FIELDS
+    if extra:
+        name = sorted(extra)[0]
+        raise InvalidChildSpec(name, fields[name], "not a ChildSpec field")
+    return ChildSpec(**fields)
+
+
+def _as_mapping(value: Any, child: Any) -> Mapping[str, Any]:
+    if isinstance(value, ChildSpec):
+        return {f: getattr(value, f) for f in _FIELDS}
+    if isinstance(value, Mapping):
+        return value
+    raise InvalidChildSpec("child_spec", value, f"child_spec() of {child!r} must return a dict")
