@@ -7,6 +7,7 @@
 
 import contextlib
 
+from ._dynamic import DynamicSupervisor as DynamicSupervisor
 from ._errors import AlreadyPresent as AlreadyPresent
 from ._errors import AlreadyStarted as AlreadyStarted
 from ._errors import ChildNotFound as ChildNotFound
@@ -30,6 +31,9 @@ from ._supervisor import restart_child as restart_child
 from ._supervisor import start_child as start_child
 from ._supervisor import terminate_child as terminate_child
 from ._supervisor import which_children as which_children
+from ._tasks import Task as Task
+from ._tasks import TaskReply as TaskReply
+from ._tasks import TaskSupervisor as TaskSupervisor
 
 for _name, _value in list(globals().items()):
     if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):

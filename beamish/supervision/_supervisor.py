@@ -60,7 +60,14 @@ from ..actors import (
     trap_exits,
 )
 from ..actors import describe as describe_reason
-from ._errors import AlreadyPresent, AlreadyStarted, ChildNotFound, ChildRunning, InvalidChildSpec
+from ._errors import (
+    AlreadyPresent,
+    AlreadyStarted,
+    ChildNotFound,
+    ChildRunning,
+    InvalidChildSpec,
+    MaxChildren,
+)
 from ._intensity import add_restart, backoff_delay
 from ._shutdown import shutdown_child
 from ._spec import ChildSpec, child_spec
@@ -145,7 +152,24 @@ async def start_spec(spec: ChildSpec) -> Pid | None:
     return result
 
 
-class Supervisor(Actor):
+class RequestServer(Actor):
+    """Answers supervisor requests ``(op, *args)`` with ``self._op_<op>(*args)``; the
+    supervision errors go back to the caller (raised there), never crash the supervisor."""
+
+    async def handle_call(self, request: Any, caller: Caller) -> Any:
+        op, *args = request
+        handler = getattr(self, "_op_" + op, None)
+        if handler is None:
+            return Reply(_Failed(ValueError(f"{type(self).__name__} has no operation {op!r}")))
+        try:
+            return Reply(await handler(*args))
+        except (ChildNotFound, AlreadyPresent, AlreadyStarted, ChildRunning, StartError) as exc:
+            return Reply(_Failed(exc))
+        except MaxChildren as exc:
+            return Reply(_Failed(exc))
+
+
+class Supervisor(RequestServer):
     """A supervisor process. Pass ``children`` to ``start_link``, or subclass and override
     :meth:`children` (and the class attributes) for a module-based supervisor."""
 
@@ -354,14 +378,7 @@ class Supervisor(Actor):
     async def terminate(self, reason: Any) -> None:
         await self._stop_all()
 
-    # -- requests (each answers; errors go back to the caller) --
-
-    async def handle_call(self, request: Any, caller: Caller) -> Any:
-        op, *args = request
-        try:
-            return Reply(await getattr(self, "_op_" + op)(*args))
-        except (ChildNotFound, AlreadyPresent, AlreadyStarted, ChildRunning, StartError) as exc:
-            return Reply(_Failed(exc))
+    # -- requests (RequestServer answers them; errors go back to the caller) --
 
     async def _op_which_children(self) -> list[ChildInfo]:
         return [
@@ -445,7 +462,8 @@ async def start_child(sup: Any, child: Any, **overrides: Any) -> Pid | None:
 
 
 async def terminate_child(sup: Any, child_id: Hashable) -> None:
-    """Stop a child; its spec stays (temporary children go) for ``restart_child``."""
+    """Stop a child (by id; by pid under a ``DynamicSupervisor``); a ``Supervisor`` keeps
+    its spec for ``restart_child`` (temporary children go)."""
     await _request(sup, "terminate_child", child_id)
 
 

@@ -1,0 +1,229 @@
+"""``DynamicSupervisor``: children started on demand, all ``one_for_one``, sized for many.
+
+>>> import beamish
+>>> from beamish.supervision import DynamicSupervisor, start_child, count_children
+>>> class Session(beamish.Actor):
+...     def init(self, user):
+...         self.user = user
+>>> async def main():
+...     sup = await DynamicSupervisor.start_link(max_children=1000)
+...     for user in ("ann", "bob"):
+...         await start_child(sup, (Session, user))
+...     return (await count_children(sup)).active
+>>> beamish.run(main)
+2
+
+Semantics (Elixir's DynamicSupervisor)
+--------------------------------------
+- Starts with no children; ``start_child(sup, child)`` starts one (``MaxChildren`` when
+  ``max_children`` run already). ``extra_arguments`` are put before each child's own start
+  arguments.
+- Children are kept by pid (no ids), so start, exit and lookup cost O(1) with tens of
+  thousands of children. ``terminate_child(sup, pid)`` stops one.
+- Restarts follow each child's ``restart`` type, counted against ``max_restarts`` in
+  ``max_seconds``; beyond that the supervisor exits ``"shutdown"``.
+- On exit, all children get the shutdown signal at once, and the supervisor waits up to
+  the longest ``shutdown`` among them before killing what is left.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..actors import (
+    KILL,
+    SHUTDOWN,
+    Down,
+    Exit,
+    Pid,
+    StartError,
+    Stop,
+    exit,
+    monitor,
+    receive,
+    this_node,
+    trap_exits,
+    unlink,
+)
+from ..actors import describe as describe_reason
+from ._errors import ChildNotFound, MaxChildren
+from ._intensity import add_restart
+from ._shutdown import shutdown_child
+from ._spec import ChildSpec
+from ._strategy import should_restart
+from ._supervisor import ChildCounts, ChildInfo, RequestServer, _log, start_spec
+
+
+class DynamicSupervisor(RequestServer):
+    """A supervisor of children started on demand."""
+
+    max_restarts: ClassVar[int] = 3
+    max_seconds: ClassVar[float] = 5.0
+    max_children: ClassVar[int | None] = None
+
+    @classmethod
+    async def start_link(  # type: ignore[override]
+        cls, *, name: str | None = None, **options: Any
+    ) -> Pid:
+        """Start a dynamic supervisor linked to the caller.
+
+        ``options``: ``max_children``, ``extra_arguments``, ``max_restarts``, ``max_seconds``.
+        """
+        return await cls._start((cls._settings(options),), name, timeout=None, link=True)
+
+    @classmethod
+    async def start(cls, *, name: str | None = None, **options: Any) -> Pid:  # type: ignore[override]
+        """Start an unlinked dynamic supervisor."""
+        return await cls._start((cls._settings(options),), name, timeout=None, link=False)
+
+    @classmethod
+    def child_spec(cls, **options: Any) -> dict[str, Any]:  # type: ignore[override]
+        """A dynamic supervisor as a child: ``type="supervisor"``."""
+        import functools
+
+        return {
+            "id": cls.__name__,
+            "start": (functools.partial(cls.start_link, **options), ()),
+            "type": "supervisor",
+        }
+
+    @classmethod
+    def _settings(cls, options: dict[str, Any]) -> dict[str, Any]:
+        settings: dict[str, Any] = {
+            "max_children": cls.max_children,
+            "extra_arguments": (),
+            "max_restarts": cls.max_restarts,
+            "max_seconds": cls.max_seconds,
+        }
+        unknown = set(options) - set(settings)
+        if unknown:
+            raise TypeError(f"unknown DynamicSupervisor options: {sorted(unknown)}")
+        settings.update(options)
+        limit = settings["max_children"]
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"max_children must be None or an int >= 0, got {limit!r}")
+        if not isinstance(settings["max_restarts"], int) or settings["max_restarts"] < 0:
+            raise ValueError(f"max_restarts must be an int >= 0, got {settings['max_restarts']!r}")
+        if not settings["max_seconds"] > 0:
+            raise ValueError(f"max_seconds must be > 0, got {settings['max_seconds']!r}")
+        settings["extra_arguments"] = tuple(settings["extra_arguments"])
+        return settings
+
+    def init(self, settings: dict[str, Any]) -> None:  # type: ignore[override]
+        trap_exits(True)
+        self._max_children: int | None = settings["max_children"]
+        self._extra: tuple[Any, ...] = settings["extra_arguments"]
+        self._max_restarts: int = settings["max_restarts"]
+        self._max_seconds: float = settings["max_seconds"]
+        self._children: dict[Pid, ChildSpec] = {}
+        self._restarts: tuple[float, ...] = ()
+
+    async def _op_start_child(self, spec: ChildSpec) -> Pid | None:
+        if self._max_children is not None and len(self._children) >= self._max_children:
+            raise MaxChildren(f"{self.pid!r} already runs max_children={self._max_children}")
+        if self._extra:
+            fn, args = spec.start
+            spec = ChildSpec(
+                id=spec.id,
+                start=(fn, self._extra + args),
+                restart=spec.restart,
+                shutdown=spec.shutdown,
+                type=spec.type,
+                significant=spec.significant,
+            )
+        try:
+            pid = await start_spec(spec)
+        except StartError:
+            raise
+        except Exception as exc:
+            raise StartError(exc) from exc
+        if pid is not None:
+            self._children[pid] = spec
+        return pid
+
+    async def _op_terminate_child(self, pid: Pid) -> None:
+        spec = self._children.pop(pid, None)
+        if spec is None:
+            raise ChildNotFound(f"{pid!r} is not a child of {self.pid!r}")
+        await shutdown_child(pid, spec.shutdown)
+
+    async def _op_which_children(self) -> list[ChildInfo]:
+        return [ChildInfo(s.id, pid, s.type, s.restart) for pid, s in self._children.items()]
+
+    async def _op_count_children(self) -> ChildCounts:
+        supervisors = sum(1 for s in self._children.values() if s.type == "supervisor")
+        total = len(self._children)
+        return ChildCounts(total, total, supervisors, total - supervisors)
+
+    async def handle_info(self, message: Any) -> Any:
+        if type(message) is not Exit:
+            return super().handle_info(message)
+        spec = self._children.pop(message.pid, None)
+        if spec is None or not should_restart(spec.restart, message.reason):
+            return None
+        return await self._restart(spec, message.reason)
+
+    async def _restart(self, spec: ChildSpec, reason: Any) -> Any:
+        now = this_node().clock.now()
+        self._restarts, allowed = add_restart(
+            self._restarts, now, self._max_restarts, self._max_seconds
+        )
+        if not allowed:
+            _log.error(
+                "dynamic supervisor %r: reached max restart intensity; shutting down", self.pid
+            )
+            return Stop("shutdown")
+        try:
+            pid = await start_spec(spec)
+        except Exception as exc:
+            failure = exc.reason if isinstance(exc, StartError) else exc
+            _log.error(
+                "dynamic supervisor %r: restarting %r failed: %s",
+                self.pid,
+                spec.id,
+                describe_reason(failure),
+            )
+            return await self._restart(spec, failure)
+        if pid is not None:
+            self._children[pid] = spec
+        return None
+
+    async def terminate(self, reason: Any) -> None:
+        await stop_all(self._children)
+        self._children.clear()
+
+
+async def stop_all(children: dict[Pid, ChildSpec]) -> None:
+    """Stop many children at once: signal all, wait up to the longest shutdown, kill the rest."""
+    if not children:
+        return
+    waiting: dict[Any, Pid] = {}
+    longest: float | None = 0.0
+    for pid, spec in children.items():
+        waiting[monitor(pid)] = pid
+        unlink(pid)
+        if spec.shutdown == "brutal_kill":
+            exit(pid, KILL)
+            continue
+        exit(pid, SHUTDOWN)
+        if spec.shutdown == "infinity":
+            longest = None
+        elif longest is not None and isinstance(spec.shutdown, int | float):
+            longest = max(longest, float(spec.shutdown))
+
+    def is_ours(message: Any) -> bool:
+        return type(message) is Down and message.ref in waiting
+
+    clock = this_node().clock
+    deadline = None if longest is None else clock.now() + longest
+    try:
+        while waiting:
+            left = None if deadline is None else max(0.0, deadline - clock.now())
+            down = await receive(is_ours, left)
+            del waiting[down.ref]
+    except TimeoutError:
+        for pid in waiting.values():
+            exit(pid, KILL)
+        while waiting:
+            down = await receive(is_ours)
+            del waiting[down.ref]
