@@ -80,6 +80,7 @@ class Node:
         self._ref_base = self.creation << 40
         self.system_pid = Pid(name, 0, self.creation)
         self.remote: RemoteHook | None = None
+        self.root: Pid | None = None  # the application supervisor, when runtime started one
         self.whereis = self._names.get  # type: ignore[method-assign,assignment]  # C-level lookup
         self._spawn_event = telemetry.PROCESS_SPAWN
         self.closing = False

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable, Coroutine
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import anyio
@@ -19,13 +20,22 @@ import sniffio
 
 from ..actors import Down, Exited, Node, current_node, is_normal
 from ..actors._backends import current_backend
+from ..supervision import Supervisor
 from ._config import Config
 
 BackendName = Literal["asyncio", "uvloop", "trio"]
+_log = logging.getLogger("beamish.runtime")
 
 
 @contextlib.asynccontextmanager
-async def start(**config: Any) -> AsyncIterator[Node]:
+async def start(
+    *,
+    children: Sequence[Any] | None = None,
+    strategy: str = "one_for_one",
+    max_restarts: int = 3,
+    max_seconds: float = 5.0,
+    **config: Any,
+) -> AsyncIterator[Node]:
     """Run a node inside an existing async application (asyncio, uvloop or trio).
 
     >>> import anyio, beamish
@@ -35,9 +45,13 @@ async def start(**config: Any) -> AsyncIterator[Node]:
     >>> anyio.run(app)
     'web@localhost'
 
-    On exit every process is stopped, newest first (``Node.shutdown``).
+    With ``children``, the node starts an application supervisor (``node.root``) with
+    ``strategy``, ``max_restarts`` and ``max_seconds``. On exit the root supervisor stops
+    its tree (reverse order, each child's shutdown protocol), then every other process is
+    stopped, newest first (``Node.shutdown``).
     """
     settings = Config(**config)
+    flags = {"strategy": strategy, "max_restarts": max_restarts, "max_seconds": max_seconds}
     old_threshold = gc.get_threshold()
     if settings.gc_threshold is not None:
         gc.set_threshold(settings.gc_threshold, *old_threshold[1:])
@@ -46,10 +60,10 @@ async def start(**config: Any) -> AsyncIterator[Node]:
             import trio
 
             async with trio.open_nursery() as nursery:
-                async with _running(current_backend(nursery), settings) as node:
+                async with _running(current_backend(nursery), settings, children, flags) as node:
                     yield node
         else:
-            async with _running(current_backend(), settings) as node:
+            async with _running(current_backend(), settings, children, flags) as node:
                 yield node
     finally:
         if settings.gc_threshold is not None:
@@ -57,14 +71,20 @@ async def start(**config: Any) -> AsyncIterator[Node]:
 
 
 @contextlib.asynccontextmanager
-async def _running(backend: Any, settings: Config) -> AsyncIterator[Node]:
+async def _running(
+    backend: Any, settings: Config, children: Sequence[Any] | None, flags: dict[str, Any]
+) -> AsyncIterator[Node]:
     clock = backend.make_clock(settings.virtual_time)
     node = Node(backend, name=settings.name, clock=clock)
     backend.start_system(clock.run)
     token = current_node.set(node)
     try:
+        if children is not None:
+            node.root = await Supervisor.start(children=children, **flags)
         yield node
     finally:
+        with anyio.CancelScope(shield=True):
+            await _stop_root(node)
         with anyio.move_on_after(settings.shutdown_timeout * 2 + 5), anyio.CancelScope(shield=True):
             await node.shutdown(settings.shutdown_timeout)
         with anyio.CancelScope(shield=True):
@@ -72,8 +92,27 @@ async def _running(backend: Any, settings: Config) -> AsyncIterator[Node]:
         current_node.reset(token)
 
 
+async def _stop_root(node: Node) -> None:
+    """Stop the application supervisor first, so it takes its tree down in order."""
+    root = node.root
+    if root is None or not node.is_alive(root):
+        return
+    with node.anonymous() as me:
+        ref = node.monitor(me, root)
+        node.exit(node.system_pid, root, "shutdown")  # from the node: the server stops
+        await me.receive(lambda m: type(m) is Down and m.ref == ref)
+
+
+async def _wait_for_root(node: Node) -> None:
+    assert node.root is not None
+    with node.anonymous() as me:
+        ref = node.monitor(me, node.root)
+        down = await me.receive(lambda m: type(m) is Down and m.ref == ref)
+    _log.info("root supervisor exited (%s): the node stops", down.reason)
+
+
 def run(
-    main: Callable[..., Coroutine[Any, Any, Any]],
+    main: Callable[..., Coroutine[Any, Any, Any]] | None = None,
     *args: Any,
     backend: BackendName = "asyncio",
     **config: Any,
@@ -81,10 +120,20 @@ def run(
     """Start a node, run ``main(*args)`` as its first process, stop everything, return
     ``main``'s result. A crash in ``main`` is raised here; another exit reason raises
     ``Exited``.
+
+    With ``children=[...]`` (and ``strategy``, ``max_restarts``, ``max_seconds``) the node
+    runs an application supervisor; without ``main``, ``run`` returns when that supervisor
+    exits (it gave up, or it was stopped). If the root supervisor gives up while ``main``
+    runs, ``main`` is stopped and ``run`` returns None.
     """
+    if main is None and config.get("children") is None:
+        raise ValueError("run() needs a main function, children, or both")
 
     async def boot() -> Any:
         async with start(**config) as node:
+            if main is None:
+                await _wait_for_root(node)
+                return None
             return await run_main(node, main, args)
 
     if backend == "trio":
@@ -99,7 +148,10 @@ def run(
 async def run_main(
     node: Node, main: Callable[..., Coroutine[Any, Any, Any]], args: tuple[Any, ...] = ()
 ) -> Any:
-    """Run ``main(*args)`` as a process on ``node`` and return its result (or raise)."""
+    """Run ``main(*args)`` as a process on ``node`` and return its result (or raise).
+
+    If the node's root supervisor exits first, ``main`` is stopped and None returned.
+    """
     result: list[Any] = []
 
     async def main_process() -> None:
@@ -108,7 +160,13 @@ async def run_main(
     with node.anonymous() as me:
         pid = node.spawn(main_process)
         ref = node.monitor(me, pid)
-        down = await me.receive(lambda m: type(m) is Down and m.ref == ref)
+        root_ref = node.monitor(me, node.root) if node.root is not None else None
+        down = await me.receive(lambda m: type(m) is Down and m.ref in (ref, root_ref))
+        if down.ref == root_ref:
+            _log.error("root supervisor exited (%s): stopping main", down.reason)
+            node.exit(me.pid, pid, "shutdown")
+            await me.receive(lambda m: type(m) is Down and m.ref == ref)
+            return None
     if isinstance(down.reason, BaseException):
         raise down.reason
     if not is_normal(down.reason):
