@@ -2,7 +2,8 @@
 
 ``run`` imports ``module`` (the current directory is on the path) and runs the async
 ``function`` as the main process of a new node; a return value other than None is printed.
-``demo`` runs a short, logged tour of the kernel (see ``beamish._demo``).
+``demo`` runs a short, logged tour of the kernel and of a supervision tree (see
+``beamish._demo``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=BACKENDS, default="asyncio")
     run.add_argument("--name", default="nonode@nohost", help="node name, name@host")
 
-    demo = commands.add_parser("demo", help="a logged tour of the kernel (ends by itself)")
-    demo.add_argument("--seconds", type=float, default=5.0, help="how long (default 5)")
+    demo = commands.add_parser(
+        "demo", help="a logged tour of the kernel and a supervision tree (ends by itself)"
+    )
+    demo.add_argument("--seconds", type=float, default=5.0, help="about how long (default 5)")
     demo.add_argument("--backend", choices=BACKENDS, default="asyncio")
     return top
 

@@ -60,17 +60,46 @@ def test_cli_run_rejects_a_bad_target() -> None:
 
 
 def test_cli_demo_ends_by_itself() -> None:
-    """The demo logs a crash, a Down, a trapped Exit and an ordered shutdown, then exits 0."""
+    """The demo logs the kernel part, then a supervised app: tree, restarts, ordered stop."""
     done = run("-m", "beamish", "demo", "--seconds", "2", timeout=20)
     assert done.returncode == 0, done.stderr
     log = done.stderr
     for line in (
+        # the kernel: a crash, a Down, a trapped Exit
         "crashed: ZeroDivisionError",
         "Traceback",
         "main: Down from",
         "got Exit(",
-        "shutting down in order",
-        "terminate('normal')",
+        # the supervision tree, printed with which_children (nested)
+        "tree of App",
+        "  counter    worker     permanent",
+        "  pipeline   supervisor permanent",
+        "    parser   worker     permanent",
+        # a one_for_one restart with a new pid and fresh state
+        "crashed: RuntimeError: injected fault",
+        "restarting 'counter' after RuntimeError: injected fault",
+        "the new counter starts from 0: get -> 0",
         "main: done after",
     ):
         assert line in log, line
+    lines = log.splitlines()
+
+    def index(text: str, start: int = 0) -> int:
+        return next(i for i in range(start, len(lines)) if text in lines[i])
+
+    # the counter's restart shows as a new pid in the tree printed after it
+    after_counter = index("tree of App", index("restarting 'counter'"))
+    assert "<- new pid" in lines[after_counter + 1]
+    assert "<- new pid" not in lines[after_counter + 2]
+    # rest_for_one: parser and sink get new pids, source keeps its own
+    after_parser = index("tree of App", index("restarting 'parser'"))
+    stages = {line.split()[0]: line for line in lines[after_parser + 3 : after_parser + 6]}
+    assert "<- new pid" not in stages["source"]
+    assert "<- new pid" in stages["parser"]
+    assert "<- new pid" in stages["sink"]
+    # orderly shutdown: reverse start order, each child runs terminate
+    stop = index("shutting down the tree in order")
+    order = [index(f"{name} <", stop) for name in ("sink", "parser", "source", "counter")]
+    assert order == sorted(order)
+    assert all("terminate('shutdown')" in lines[i] for i in order)
+    assert "final count 10" in lines[index("main: tree stopped", stop)]
