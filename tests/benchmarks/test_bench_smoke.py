@@ -25,3 +25,27 @@ def test_kernel_benchmark_quick_prints_every_workload():
             workload,
             proc.stdout,
         )
+
+
+SUPERVISION = SCRIPT.with_name("supervision.py")
+
+
+@pytest.mark.timeout(300)
+def test_supervision_benchmark_quick_prints_every_workload():
+    proc = subprocess.run(
+        [sys.executable, str(SUPERVISION), "--quick", "--loop", "asyncio"],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=SUPERVISION.parents[1],
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for prefix in ("W4 one_for_one restarts", "W1 beamish.spawn", "DS Actor.start_link"):
+        assert any(line.startswith(prefix) and "ratio" in line for line in lines), (
+            prefix,
+            proc.stdout,
+        )
+    # DynamicSupervisor: measured, or skipped with a "not available" line.
+    assert any(line.startswith("DS DynamicSupervisor") for line in lines), proc.stdout
+    assert any("reference (figure from the issue" in line for line in lines), proc.stdout
