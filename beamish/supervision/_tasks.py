@@ -54,6 +54,13 @@ from ._supervisor import start_child as _start_child
 
 
 @dataclass(frozen=True, slots=True)
+class _Go:
+    """Owner to task: you are monitored, run now (no crash can precede the monitor)."""
+
+    ref: Ref
+
+
+@dataclass(frozen=True, slots=True)
 class TaskReply:
     """The result of a task, sent to its owner."""
 
@@ -96,6 +103,8 @@ class Task:
 async def _run_task(
     owner: Pid, ref: Ref | None, link_owner: bool, fn: Callable[..., Any], args: tuple[Any, ...]
 ) -> None:
+    if ref is not None:  # wait until the owner monitors us (as Elixir's Task does)
+        await receive(lambda m: type(m) is _Go and m.ref == ref)
     if link_owner:
         link(owner)
     result = fn(*args)
@@ -143,4 +152,6 @@ async def _spawn_task(
     )
     pid = await _start_child(sup, spec)
     assert pid is not None
-    return Task(pid, ref, monitor(pid), owner)
+    task = Task(pid, ref, monitor(pid), owner)
+    send(pid, _Go(ref))
+    return task
