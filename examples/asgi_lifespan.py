@@ -15,22 +15,20 @@ Request handlers run in tasks that uvicorn creates, outside any beamish process 
 the lifespan task's context, so they do not see the node that ``beamish.call`` looks for.
 The lifespan puts the node in the ASGI lifespan ``state``, which the server copies into
 every request's ``scope``, and each handler makes it the current node for its own task
-(``using_node``) before it calls.
+(``with node:``) before it calls.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import beamish
-from beamish.actors import current_node
 from beamish.supervision import Supervisor, which_children
 
 log = logging.getLogger("asgi_lifespan")
@@ -78,20 +76,6 @@ CHILDREN = [
 ]
 
 
-@contextlib.contextmanager
-def using_node(node: beamish.Node) -> Iterator[None]:
-    """Make ``node`` the current node of this task while the block runs.
-
-    Unlike ``with node:``, it keeps the context token on the stack, so many request tasks
-    can use one node at the same time.
-    """
-    token = current_node.set(node)
-    try:
-        yield
-    finally:
-        current_node.reset(token)
-
-
 async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
     """Start the node and the tree on startup; stop them, in order, on shutdown."""
     message = await receive()
@@ -133,7 +117,7 @@ async def http(scope: Scope, receive: Receive, send: Send) -> None:
     if node is None:
         await respond(send, 503, {"error": "the node is not running"})
         return
-    with using_node(node):
+    with node:  # request tasks run outside the node's context: enter it (safe concurrently)
         if scope["method"] == "GET" and scope["path"] == "/count":
             count = await beamish.call("counter", "increment", timeout=2.0)
             await respond(send, 200, {"count": count})

@@ -40,7 +40,7 @@ from ._call import DEFAULT_TIMEOUT, await_slot
 from ._context import current_process
 from ._errors import NameTaken, StartError
 from ._mailbox import Overflow
-from ._messages import Caller
+from ._messages import Caller, Down
 from ._pid import Pid
 from ._reasons import KILL
 from ._server import serve
@@ -52,6 +52,7 @@ class Actor:
     """Base class for servers; see the module docstring for the contract."""
 
     pid: Pid
+    _parent: Pid | None = None  # who start_link-ed it: the one that stops it on shutdown
     mailbox_limit: ClassVar[int | None] = None
     overflow: ClassVar[Overflow] = "drop_newest"
 
@@ -131,6 +132,7 @@ class Actor:
             status, detail = value
             if status == "ok":
                 return pid  # type: ignore[no-any-return]
+            await _wait_until_gone(proc, pid)  # as proc_lib: report once it has exited
             if isinstance(detail, NameTaken):
                 raise detail
             raise StartError(detail)
@@ -143,3 +145,11 @@ class Actor:
 
 
 __all__ = ["Actor", "Caller"]
+
+
+async def _wait_until_gone(proc: Any, pid: Pid) -> None:
+    node = proc._node
+    if node._proc(pid) is None:
+        return
+    ref = node.monitor(proc, pid)
+    await proc.receive(lambda m: type(m) is Down and m.ref == ref)

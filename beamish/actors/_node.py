@@ -16,6 +16,7 @@ import itertools
 import logging
 import secrets
 from collections.abc import Callable, Coroutine, Iterator
+from contextvars import ContextVar, Token
 from functools import partial
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from ._clock import Clock, TimerHandle
 
 _log = logging.getLogger("beamish.process")
+# The tokens of `with node:` blocks, per context: each task unwinds only its own.
+_entered: ContextVar[tuple[Token[Node], ...]] = ContextVar("beamish.node_entered")
 _new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
 
 
@@ -488,15 +491,18 @@ class Node:
         """Stop every process, newest first: ``shutdown`` signal, bounded wait, then kill.
 
         A process that traps exits gets ``Exit(system_pid, "shutdown")`` and ``timeout``
-        seconds to finish (an ``Actor`` runs ``terminate``); the others stop at once.
+        seconds to finish (an ``Actor`` runs ``terminate``); the others stop at once. A
+        server whose ``start_link`` parent is alive is left to that parent, which stops
+        it in its own order (a supervisor: reverse start order, each child's protocol).
         """
         self.closing = True
         with self.anonymous() as me:
             for proc in reversed(list(self._table.values())):
-                if proc is me or not proc.alive:
+                if proc is me or not proc.alive or proc._task is None:
                     continue
-                if proc._task is None:
-                    continue
+                parent = getattr(proc.server, "_parent", None)
+                if parent is not None and self.is_alive(parent):
+                    continue  # its parent (a supervisor) stops it, in its own order
                 if proc.trap_exits:
                     is_down = _down_matcher(self.monitor(me, proc.pid))
                     self._exit_signal(proc, self.system_pid, "shutdown", link=True)
@@ -519,11 +525,16 @@ class Node:
         self._timers.clear()
 
     def __enter__(self) -> Node:
-        self._token = current_node.set(self)
+        """``with node:`` makes ``node`` the current node for code outside any process
+        (a request handler of a web app); safe in many concurrent tasks at once."""
+        token = current_node.set(self)
+        _entered.set((*_entered.get(()), token))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        current_node.reset(self._token)
+        tokens = _entered.get()
+        _entered.set(tokens[:-1])
+        current_node.reset(tokens[-1])
 
 
 def _down_matcher(ref: Ref) -> Callable[[Any], bool]:

@@ -29,6 +29,7 @@ processes get the exit signal, and the crash is logged with the callback and mes
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -83,8 +84,14 @@ class Ignore:
     __slots__ = ()
 
 
-def _is_async(fn: Any) -> bool:
-    return inspect.iscoroutinefunction(fn)
+@functools.cache
+def _callback_kinds(cls: Any) -> tuple[bool, bool, bool]:
+    """Whether handle_call, handle_cast and handle_info are async (once per class)."""
+    return (
+        inspect.iscoroutinefunction(cls.handle_call),
+        inspect.iscoroutinefunction(cls.handle_cast),
+        inspect.iscoroutinefunction(cls.handle_info),
+    )
 
 
 async def _run_terminate(actor: Actor, reason: Reason) -> Reason:
@@ -113,6 +120,7 @@ async def serve(
     node = proc._node
     actor = cls()
     actor.pid = proc.pid
+    actor._parent = parent
     proc.server = actor
 
     def ack(status: str, detail: Any) -> None:
@@ -147,9 +155,7 @@ async def serve(
     handle_call = actor.handle_call
     handle_cast = actor.handle_cast
     handle_info = actor.handle_info
-    call_is_async = _is_async(handle_call)
-    cast_is_async = _is_async(handle_cast)
-    info_is_async = _is_async(handle_info)
+    call_is_async, cast_is_async, info_is_async = _callback_kinds(cls)  # type: ignore[arg-type]
     deliver_reply = node._deliver_reply
     system = node.system_pid  # the node itself, stopping everything on shutdown
 

@@ -42,26 +42,11 @@ def _only_me(node):
     return node.processes() == [beamish.self()]
 
 
-START_RACE = (
-    "bug: on asyncio start_link raises StartError before the failed process has exited "
-    "(serve acks the error, then exits; Actor._start_from does not wait for the Down)"
-)
-
-
-def _xfail_start_race(request, anyio_backend):
-    """OTP 26's proc_lib waits for a failed process to exit; beamish does not, on asyncio."""
-    if anyio_backend == "asyncio":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=START_RACE))
-
-
 # -- starting ------------------------------------------------------------------------------
 
 
-async def test_child_crashing_in_init_fails_the_start_and_leaves_nothing(
-    node, request, anyio_backend
-):
+async def test_child_crashing_in_init_fails_the_start_and_leaves_nothing(node):
     """A child crashing in init: StartError(failed_to_start_child), earlier ones stopped."""
-    _xfail_start_race(request, anyio_backend)
     log = []
     children = [
         spec("a", Script(log=log)),
@@ -77,9 +62,8 @@ async def test_child_crashing_in_init_fails_the_start_and_leaves_nothing(
     assert _only_me(node)
 
 
-async def test_nested_start_failure_reports_the_inner_failure(node, request, anyio_backend):
+async def test_nested_start_failure_reports_the_inner_failure(node):
     """A child supervisor failing to start fails its parent's start with its own reason."""
-    _xfail_start_race(request, anyio_backend)
     log = []
     inner = Supervisor.child_spec(children=[spec("x", Script(log=log, init="crash"))])
     with pytest.raises(StartError) as info:

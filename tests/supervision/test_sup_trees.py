@@ -151,11 +151,6 @@ def _run(main, backend):
     return beamish.run(main, virtual_time=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Node.shutdown signals every process newest first, so supervisors see their "
-    "children exit 'shutdown' and restart them (12 extra starts) before being stopped",
-)
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_leaving_run_stops_the_tree_without_restarts(backend):
     """Leaving beamish.run stops every child in reverse order, restarting none of them."""
