@@ -28,6 +28,7 @@ Semantics (Elixir's DynamicSupervisor)
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from ..actors import (
@@ -77,12 +78,13 @@ class DynamicSupervisor(RequestServer):
         return await cls._start((cls._settings(options),), name, timeout=None, link=False)
 
     @classmethod
-    def child_spec(cls, **options: Any) -> dict[str, Any]:  # type: ignore[override]
-        """A dynamic supervisor as a child: ``type="supervisor"``."""
-        import functools
-
+    def child_spec(  # type: ignore[override]
+        cls, *, id: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """A dynamic supervisor as a child: ``type="supervisor"``; options checked now."""
+        cls._settings(dict(options))
         return {
-            "id": cls.__name__,
+            "id": cls.__name__ if id is None else id,
             "start": (functools.partial(cls.start_link, **options), ()),
             "type": "supervisor",
         }

@@ -12,17 +12,21 @@
 
 A restart at ``now`` is allowed when, counting it, at most ``max_restarts`` restarts fall
 within the last ``max_seconds`` (inclusive, as in OTP). ``max_restarts=0`` allows none.
+The window keeps at most ``max_restarts + 1`` entries (no more are needed to decide), so
+a restart costs a binary search and a short copy.
 """
 
 from __future__ import annotations
+
+import bisect
 
 
 def add_restart(
     restarts: tuple[float, ...], now: float, max_restarts: int, max_seconds: float
 ) -> tuple[tuple[float, ...], bool]:
     """Record a restart at ``now``; returns the window and whether the restart is allowed."""
-    threshold = now - max_seconds
-    window = (*(t for t in restarts if t >= threshold), now)
+    first = bisect.bisect_left(restarts, now - max_seconds)  # restarts come in time order
+    window = (*restarts[max(first, len(restarts) - max_restarts) :], now)
     return window, len(window) <= max_restarts
 
 

@@ -218,11 +218,24 @@ class Supervisor(RequestServer):
         )
 
     @classmethod
-    def child_spec(cls, *args: Any, **options: Any) -> dict[str, Any]:
-        """A supervisor child: ``type="supervisor"``, ``shutdown="infinity"``."""
-        children = options.pop("children", None)
-        start = functools.partial(cls.start_link, children=children, **options)
-        return {"id": cls.__name__, "start": (start, args), "type": "supervisor"}
+    def child_spec(
+        cls,
+        *args: Any,
+        id: Hashable | None = None,
+        children: Sequence[Any] | None = None,
+        **flags: Any,
+    ) -> dict[str, Any]:
+        """A supervisor as a child: ``type="supervisor"`` (so ``shutdown="infinity"``).
+
+        ``flags`` are checked now, not when the parent starts it.
+        """
+        cls._options(flags)
+        start = functools.partial(cls.start_link, children=children, **flags)
+        return {
+            "id": cls.__name__ if id is None else id,
+            "start": (start, args),
+            "type": "supervisor",
+        }
 
     @classmethod
     def _children_and_args(
