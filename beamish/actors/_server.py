@@ -43,6 +43,7 @@ from ._reasons import NORMAL, Reason, is_normal
 
 if TYPE_CHECKING:
     from ._actor import Actor
+    from ._process import Process
 
 _log = logging.getLogger("beamish.actor")
 
@@ -115,22 +116,39 @@ async def serve(
     parent: Pid | None,
     name: str | None,
 ) -> None:
-    """The body of every ``Actor`` process."""
+    """The body of every ``Actor`` process: the start handshake, then the loop.
+
+    Kept as three coroutines so that an idle server holds only the loop's frame.
+    """
     proc = current_process.get()
+    actor = await _start(proc, cls, args, starter, ack_ref, parent, name)
+    if actor is not None:
+        await _loop(proc, actor, cls, parent)
+
+
+def _fail_start(
+    proc: Process, parent: Pid | None, starter: Pid, ack_ref: Ref, status: str, detail: Any
+) -> None:
+    if parent is not None:
+        proc._node.unlink(proc, parent)
+    proc._node._deliver_reply(starter, ack_ref, (status, detail))
+
+
+async def _start(
+    proc: Process,
+    cls: type[Actor],
+    args: tuple[Any, ...],
+    starter: Pid,
+    ack_ref: Ref,
+    parent: Pid | None,
+    name: str | None,
+) -> Actor | None:
+    """Build the actor and run ``init``; ack the starter. None: the process should end."""
     node = proc._node
     actor = cls()
     actor.pid = proc.pid
     actor._parent = parent
     proc.server = actor
-
-    def ack(status: str, detail: Any) -> None:
-        node._deliver_reply(starter, ack_ref, (status, detail))
-
-    def fail_start(status: str, detail: Any) -> None:
-        if parent is not None:
-            node.unlink(proc, parent)
-        ack(status, detail)
-
     try:
         if name is not None:
             node.register(name, proc.pid)
@@ -138,29 +156,31 @@ async def serve(
         if inspect.isawaitable(result):
             result = await result
     except NameTaken as exc:
-        fail_start("error", exc)
-        return
+        _fail_start(proc, parent, starter, ack_ref, "error", exc)
+        return None
     except Exception as exc:
         exc.add_note(f"in {cls.__name__}.init{args!r}")
-        fail_start("error", exc)
+        _fail_start(proc, parent, starter, ack_ref, "error", exc)
         raise
     if isinstance(result, Stop):
-        fail_start("error", result.reason)
+        _fail_start(proc, parent, starter, ack_ref, "error", result.reason)
         raise SelfExit(result.reason)
     if isinstance(result, Ignore) or result is Ignore:
-        fail_start("ignore", "ignore")
-        return
-    ack("ok", proc.pid)
+        _fail_start(proc, parent, starter, ack_ref, "ignore", "ignore")
+        return None
+    node._deliver_reply(starter, ack_ref, ("ok", proc.pid))
+    return actor
 
+
+async def _loop(proc: Process, actor: Actor, cls: type[Actor], parent: Pid | None) -> None:
+    """Receive and dispatch until a callback stops the server or crashes it."""
+    node = proc._node
     handle_call = actor.handle_call
     handle_cast = actor.handle_cast
     handle_info = actor.handle_info
     call_is_async, cast_is_async, info_is_async = _callback_kinds(cls)  # type: ignore[arg-type]
     deliver_reply = node._deliver_reply
     system = node.system_pid  # the node itself, stopping everything on shutdown
-
-    def trapping() -> bool:
-        return proc.trap_exits
 
     receive = proc.receive
     reason: Reason = NORMAL
@@ -197,7 +217,9 @@ async def serve(
                 if cast_is_async:
                     result = await result
             elif kind is StopRequest or (
-                kind is Exit and (message.pid == parent or message.pid == system) and trapping()
+                kind is Exit
+                and (message.pid == parent or message.pid == system)
+                and proc.trap_exits
             ):
                 reason = message.reason
                 break
