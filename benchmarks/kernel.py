@@ -429,9 +429,9 @@ CHILD_FNS = {
 }
 
 
-def child(spec: dict[str, Any]) -> None:
+def child(spec: dict[str, Any], fns: dict[tuple[str, str], Any] = CHILD_FNS) -> None:
     """Run one measurement and print it as JSON; exit at once (skip node shutdown)."""
-    fn = CHILD_FNS[spec["wl"], spec["impl"]]
+    fn = fns[spec["wl"], spec["impl"]]
 
     async def main() -> None:
         result = await fn(spec)
@@ -459,9 +459,10 @@ def child(spec: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+def run_child(spec: dict[str, Any], script: str = __file__) -> dict[str, Any]:
+    """Run one measurement of ``script`` in a fresh interpreter; its JSON result."""
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+        [sys.executable, str(Path(script).resolve()), "--child", json.dumps(spec)],
         capture_output=True,
         text=True,
         timeout=600,

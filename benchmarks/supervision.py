@@ -185,43 +185,11 @@ CHILD_FNS = {
 
 
 def child(spec: dict[str, Any]) -> None:
-    """Run one measurement and print it as JSON; exit at once (skip node shutdown)."""
-    fn = CHILD_FNS[spec["wl"], spec["impl"]]
-
-    async def main() -> None:
-        result = await fn(spec)
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
-        os._exit(0)  # tearing down 100,000 processes is not what we measure
-
-    if spec["impl"] == "beamish":
-        import beamish
-
-        beamish.run(main, backend=spec["loop"])
-    elif spec["loop"] == "uvloop":
-        import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(main())
-    else:
-        asyncio.run(main())
-    raise SystemExit("the measurement returned without reporting")
+    kernel.child(spec, CHILD_FNS)
 
 
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"child {spec} failed with exit code {proc.returncode}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return kernel.run_child(spec, script=__file__)
 
 
 def w4_verdict(loop: str, ratio: float) -> str:
