@@ -1,0 +1,491 @@
+"""The wire codec: Python values to msgpack bytes and back, with exact round-trip fidelity.
+
+>>> from beamish.actors import Pid
+>>> codec = Codec()
+>>> message = (Pid("a@h", 7, 1), "hello", [1, 2], {(1, 2): {3}}, 2**100)
+>>> codec.decode(codec.encode(message)) == message
+True
+>>> type(codec.decode(codec.encode((1, [2])))[1])
+<class 'list'>
+
+Semantics
+---------
+
+Carried natively by msgpack (no Python code runs per value): ``None``, ``bool``, ``int``
+in the 64-bit range, ``float``, ``str``, ``bytes``, ``list`` and ``dict`` (keys of any
+carried, hashable type). Carried by the codec's extension types:
+
+==========================================  ============================================
+value                                       arrives as
+==========================================  ============================================
+``tuple``                                   ``tuple`` (lists stay lists)
+``set``, ``frozenset``                      the same type
+``int`` beyond 64 bits (either sign)        the same ``int``
+``Pid``, ``Ref``                            ``Pid``, ``Ref`` (not plain tuples)
+``Down``, ``Exit``, ``Caller``,             the same kernel message type
+``CallRequest``, ``CastRequest``
+an exception                                see below
+anything else, with ``allow_pickle``        cloudpickle's copy
+anything else, without                      :class:`EncodeError` at the sender
+==========================================  ============================================
+
+Exit reasons are plain values (strings, tuples, exceptions), so they need nothing more.
+
+Exceptions travel as their module, qualified name, ``args``, ``str()`` and traceback text.
+The receiver rebuilds the real class, with the same ``args``, when that class is an
+``Exception`` subclass it can find (in a module already imported; with ``allow_pickle``, a
+trusted peer, it may import the module) and construct from those ``args``; otherwise it
+builds a :class:`RemoteException` that names the remote type and message. Either way
+the remote traceback text is on the exception's ``remote_traceback`` attribute. Exceptions
+that are not ``Exception`` subclasses (``KeyboardInterrupt``, cancellation) always arrive
+as :class:`RemoteException`, so a remote cancellation never cancels anything here.
+
+``allow_pickle`` governs both directions: an encoder without it refuses what it cannot carry
+(:class:`EncodeError`, naming the type and where it sits), and a decoder without it refuses a
+pickle (:class:`DecodeError`) instead of running it. The known types above are never pickled.
+
+Subclasses of carried types that the table does not name (an ``OrderedDict``, a ``str``
+enum, a user ``NamedTuple``) are not silently flattened: they are pickled or refused.
+``bytearray`` and ``memoryview`` arrive as ``bytes``. ``msgpack.ExtType`` values are
+reserved for the codec. Nesting is limited to about 500 levels (:class:`EncodeError`).
+
+A ``Codec`` reuses one msgpack ``Packer``: use one per thread (one per connection is usual).
+Anything that goes wrong while decoding raises :class:`DecodeError`, and decoding never
+allocates much more than the payload's size, so the connection can close and count it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import cloudpickle
+import msgpack
+
+from ..actors import Pid, Ref
+from ..actors._messages import Caller, CallRequest, CastRequest, Down, Exit
+from ._errors import DecodeError, EncodeError
+
+__all__ = ["Codec", "RemoteException"]
+
+# Extension codes. The "marker" codes carry no data: an array whose first element is a
+# marker is that type's record (``[TUPLE, *items]``); the whole message unpacks in one pass
+# of msgpack's C unpacker, with its own bounded stack, however deep the tuples nest.
+_TUPLE: Final = 1
+_SET: Final = 2
+_FROZENSET: Final = 3
+_PID: Final = 4
+_REF: Final = 5
+_DOWN: Final = 6
+_EXIT: Final = 7
+_CALLER: Final = 8
+_CALL_REQUEST: Final = 9
+_CAST_REQUEST: Final = 10
+_EXCEPTION: Final = 11
+# Extension codes whose data is the value: big ints (two's complement, big-endian), pickles.
+_BIGINT: Final = 32
+_PICKLE: Final = 33
+
+_RECORDS: Final[dict[type, int]] = {
+    tuple: _TUPLE,
+    set: _SET,
+    frozenset: _FROZENSET,
+    Pid: _PID,
+    Ref: _REF,
+    Down: _DOWN,
+    Exit: _EXIT,
+    Caller: _CALLER,
+    CallRequest: _CALL_REQUEST,
+    CastRequest: _CAST_REQUEST,
+}
+_MARKS: Final[dict[type, msgpack.ExtType]] = {
+    cls: msgpack.ExtType(code, b"") for cls, code in _RECORDS.items()
+}
+_EXCEPTION_MARK: Final = msgpack.ExtType(_EXCEPTION, b"")
+_CLASS_CACHE_SIZE: Final = 1024
+_tuple_new = tuple.__new__
+
+
+class RemoteException(Exception):
+    """An exception raised on another node whose class could not be rebuilt here.
+
+    >>> exc = RemoteException("BadThing", "app.errors", ("no",), "Traceback ...")
+    >>> str(exc), exc.remote_args
+    ('app.errors.BadThing: no', ('no',))
+
+    Sent on again, it travels as the original type, so a node that has the class rebuilds it.
+    """
+
+    def __init__(
+        self,
+        type_name: str,
+        module: str,
+        args: tuple[Any, ...] = (),
+        traceback_text: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        args = tuple(args)
+        super().__init__(type_name, module, args, traceback_text, message)
+        self.type_name = type_name
+        self.module = module
+        self.remote_args = args
+        self.traceback_text = traceback_text
+        self.remote_traceback = traceback_text
+        if message is None:
+            message = str(args[0]) if len(args) == 1 else (str(args) if args else "")
+        self.message = message
+
+    def __str__(self) -> str:
+        name = f"{self.module}.{self.type_name}"
+        return f"{name}: {self.message}" if self.message else name
+
+
+class _Mark:
+    """What a marker extension decodes to: the head of an array that ``build`` turns into
+    the real value (a stray one elsewhere is inert; this encoder never writes one)."""
+
+    __slots__ = ("build", "code")
+
+    def __init__(self, code: int, build: Callable[[list[Any]], Any]) -> None:
+        self.code = code
+        self.build = build
+
+    def __repr__(self) -> str:
+        return f"<wire mark {self.code}>"
+
+
+class Codec:
+    """Encodes messages to bytes and back; see the module docstring for what it carries.
+
+    >>> codec = Codec()
+    >>> codec.decode(codec.encode({1: (True, None, 1.5, b"raw")}))
+    {1: (True, None, 1.5, b'raw')}
+    >>> codec.encode(object())
+    Traceback (most recent call last):
+      ...
+    beamish.cluster.EncodeError: cannot encode object of type object at the top level (...)
+    """
+
+    __slots__ = ("_class_cache", "_ext_hook", "_list_hook", "_marks", "_packer", "allow_pickle")
+
+    def __init__(self, *, allow_pickle: bool = False) -> None:
+        self.allow_pickle = allow_pickle
+        self._packer = self._new_packer()
+        self._class_cache: dict[tuple[str, str], type[Exception] | None] = {}
+        builders: dict[int, Callable[[list[Any]], Any]] = {
+            _TUPLE: _build_tuple,
+            _SET: _build_set,
+            _FROZENSET: _build_frozenset,
+            _PID: _build_pid,
+            _REF: _build_ref,
+            _EXCEPTION: self._build_exception,
+        }
+        for cls, code in _RECORDS.items():
+            if code not in builders:
+                builders[code] = _record_builder(cls)
+        marks = {code: _Mark(code, build) for code, build in builders.items()}
+        self._marks = marks
+        self._ext_hook = self._make_ext_hook(marks)
+        self._list_hook = _list_hook
+
+    def encode(self, obj: Any) -> bytes:
+        """The payload for ``obj``; raises :class:`EncodeError` if it cannot be carried.
+
+        >>> Codec().encode([1, "a"])
+        b'\\x92\\x01\\xa1a'
+        """
+        try:
+            return self._packer.pack(obj)  # type: ignore[no-any-return]
+        except Exception as exc:
+            self._packer = self._new_packer()
+            raise self._encode_error(obj, exc) from exc
+
+    def decode(self, data: bytes) -> Any:
+        """The value a payload carries; raises :class:`DecodeError` if it is not one.
+
+        >>> Codec().decode(b"\\x92\\x01\\xa1a")
+        [1, 'a']
+        >>> Codec().decode(b"\\xc1")
+        Traceback (most recent call last):
+          ...
+        beamish.cluster.DecodeError: undecodable payload (1 bytes): ...
+        """
+        try:
+            value = msgpack.unpackb(
+                data,
+                ext_hook=self._ext_hook,
+                list_hook=self._list_hook,
+                use_list=True,
+                raw=False,
+                strict_map_key=False,
+            )
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise DecodeError(
+                f"undecodable payload ({len(data)} bytes): {type(exc).__name__}: {exc}"
+            ) from exc
+        if value.__class__ is _Mark:
+            raise DecodeError("a bare extension marker is not a message")
+        return value
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    def _new_packer(self) -> msgpack.Packer:
+        return msgpack.Packer(
+            default=self._default, strict_types=True, use_bin_type=True, autoreset=True
+        )
+
+    def _default(self, obj: Any) -> Any:
+        cls = obj.__class__
+        mark = _MARKS.get(cls)
+        if mark is not None:
+            return [mark, *obj]
+        if cls is int:  # beyond 64 bits: msgpack overflowed
+            return msgpack.ExtType(
+                _BIGINT, obj.to_bytes((obj.bit_length() + 8) // 8, "big", signed=True)
+            )
+        if isinstance(obj, BaseException):
+            return self._encode_exception(obj)
+        if self.allow_pickle:
+            try:
+                return msgpack.ExtType(
+                    _PICKLE, cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+                )
+            except Exception as exc:
+                raise _Unencodable(obj, f"cloudpickle failed: {type(exc).__name__}: {exc}") from exc
+        raise _Unencodable(obj, "allow_pickle is off")
+
+    def _encode_exception(self, exc: BaseException) -> list[Any]:
+        if type(exc) is RemoteException:
+            module, name = exc.module, exc.type_name
+            args: tuple[Any, ...] | None = exc.remote_args
+            message, text = exc.message, exc.traceback_text
+        else:
+            cls = type(exc)
+            module, name = cls.__module__, cls.__qualname__
+            args = exc.args
+            try:
+                message = str(exc)
+            except Exception:
+                message = repr(exc)
+            text = getattr(exc, "remote_traceback", None)
+            if not isinstance(text, str):
+                text = "".join(traceback.format_exception(exc))
+        if args and not self._can_carry(args):
+            args = None  # the receiver builds a RemoteException from the message
+        return [_EXCEPTION_MARK, module, name, args, message, text]
+
+    def _can_carry(self, value: Any) -> bool:
+        try:
+            self._new_packer().pack(value)
+        except Exception:
+            return False
+        return True
+
+    def _encode_error(self, obj: Any, exc: Exception) -> EncodeError:
+        if isinstance(exc, _Unencodable):
+            where = _locate(obj, exc.obj)
+            return EncodeError(
+                f"cannot encode object of type {_type_name(exc.obj)} at {where} ({exc.why})"
+            )
+        if isinstance(exc, UnicodeEncodeError):
+            where = _locate(obj, exc.object)
+            return EncodeError(f"cannot encode a str that is not valid Unicode at {where}: {exc}")
+        if isinstance(exc, RecursionError) or "recursion limit" in str(exc):
+            return EncodeError("cannot encode: the message nests too deeply")
+        return EncodeError(f"cannot encode {_type_name(obj)}: {type(exc).__name__}: {exc}")
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def _make_ext_hook(self, marks: dict[int, _Mark]) -> Callable[[int, bytes], Any]:
+        allow_pickle = self.allow_pickle
+        get_mark = marks.get
+
+        def ext_hook(code: int, data: bytes) -> Any:
+            mark = get_mark(code)
+            if mark is not None and not data:
+                return mark
+            if code == _BIGINT and data:
+                return int.from_bytes(data, "big", signed=True)
+            if code == _PICKLE:
+                if not allow_pickle:
+                    raise DecodeError("the peer sent a pickle, and this codec does not allow them")
+                try:
+                    return pickle.loads(data)
+                except Exception as exc:
+                    raise DecodeError(
+                        f"cannot unpickle a value: {type(exc).__name__}: {exc}"
+                    ) from exc
+            raise DecodeError(f"unknown extension type {code} ({len(data)} bytes)")
+
+        return ext_hook
+
+    def _build_exception(self, items: list[Any]) -> BaseException:
+        if len(items) != 6:
+            raise DecodeError(f"an exception record has {len(items) - 1} fields, not 5")
+        _, module, name, args, message, text = items
+        if not (
+            type(module) is str
+            and type(name) is str
+            and (args is None or type(args) is tuple)
+            and type(message) is str
+            and (text is None or type(text) is str)
+        ):
+            raise DecodeError("malformed exception record")
+        exc: BaseException | None = None
+        if args is not None:
+            cls = self._exception_class(module, name)
+            if cls is not None:
+                try:
+                    exc = cls(*args)
+                except Exception:
+                    exc = None
+        if exc is None:
+            return RemoteException(
+                name, module, args if args is not None else (message,), text, message
+            )
+        try:
+            exc.remote_traceback = text  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        return exc
+
+    def _exception_class(self, module: str, name: str) -> type[Exception] | None:
+        key = (module, name)
+        cache = self._class_cache
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        found = _find_exception_class(module, name, self.allow_pickle)
+        if len(cache) >= _CLASS_CACHE_SIZE:
+            cache.clear()
+        cache[key] = found
+        return found
+
+
+class _Unencodable(TypeError):
+    """Raised inside the packer's ``default``; :meth:`Codec.encode` turns it into an
+    :class:`EncodeError` that says where the object sits."""
+
+    def __init__(self, obj: Any, why: str) -> None:
+        super().__init__(why)
+        self.obj = obj
+        self.why = why
+
+
+def _list_hook(items: list[Any]) -> Any:
+    if items:
+        head = items[0]
+        if head.__class__ is _Mark:
+            try:
+                return head.build(items)
+            except DecodeError:
+                raise
+            except Exception as exc:
+                raise DecodeError(
+                    f"malformed record for extension {head.code}: {type(exc).__name__}: {exc}"
+                ) from exc
+    return items
+
+
+def _build_tuple(items: list[Any]) -> tuple[Any, ...]:
+    del items[0]
+    return tuple(items)
+
+
+def _build_set(items: list[Any]) -> set[Any]:
+    del items[0]
+    return set(items)
+
+
+def _build_frozenset(items: list[Any]) -> frozenset[Any]:
+    del items[0]
+    return frozenset(items)
+
+
+def _build_pid(items: list[Any]) -> Pid:
+    if len(items) == 4:
+        _, node, serial, creation = items
+        if type(node) is str and type(serial) is int and type(creation) is int:
+            return _tuple_new(Pid, (node, serial, creation))
+    raise DecodeError(f"malformed pid record {items[1:]!r:.200}")
+
+
+def _build_ref(items: list[Any]) -> Ref:
+    if len(items) == 3:
+        _, node, ident = items
+        if type(node) is str and type(ident) is int:
+            return _tuple_new(Ref, (node, ident))
+    raise DecodeError(f"malformed ref record {items[1:]!r:.200}")
+
+
+def _record_builder(cls: type) -> Callable[[list[Any]], Any]:
+    arity = len(cls._fields)  # type: ignore[attr-defined]
+    name = cls.__name__
+
+    def build(items: list[Any]) -> Any:
+        if len(items) != arity + 1:
+            raise DecodeError(f"a {name} record has {len(items) - 1} fields, not {arity}")
+        del items[0]
+        return _tuple_new(cls, items)
+
+    return build
+
+
+def _find_exception_class(module: str, name: str, may_import: bool) -> type[Exception] | None:
+    mod = sys.modules.get(module)
+    if mod is None and may_import:
+        try:
+            mod = importlib.import_module(module)
+        except Exception:
+            return None
+    if mod is None or "<" in name:
+        return None
+    obj: Any = mod
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    if isinstance(obj, type) and issubclass(obj, Exception):
+        return obj
+    return None
+
+
+def _type_name(obj: Any) -> str:
+    cls = type(obj)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _locate(root: Any, target: Any) -> str:
+    """Where ``target`` sits inside ``root``, as a subscript path (only on the error path)."""
+    for path in _paths(root, target, (), 0):
+        return "".join(path) if path else "the top level"
+    return "an unknown place"
+
+
+def _paths(node: Any, target: Any, path: tuple[str, ...], depth: int) -> Iterator[tuple[str, ...]]:
+    if node is target:
+        yield path
+        return
+    if depth > 600:
+        return
+    if isinstance(node, (list, tuple)):
+        for index, item in enumerate(node):
+            yield from _paths(item, target, (*path, f"[{index}]"), depth + 1)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(key, target, (*path, f" key {key!r:.40}"), depth + 1)
+            yield from _paths(value, target, (*path, f"[{key!r:.40}]"), depth + 1)
+    elif isinstance(node, (set, frozenset)):
+        for item in node:
+            yield from _paths(item, target, (*path, " set element"), depth + 1)
+    elif isinstance(node, BaseException):
+        yield from _paths(node.args, target, (*path, ".args"), depth + 1)
