@@ -20,3 +20,4 @@ for _name, _value in list(globals().items()):
         with contextlib.suppress(AttributeError, TypeError):
             _value.__module__ = __name__
 del _name, _value
+from ._conformance import check_transport as check_transport  # noqa: E402
