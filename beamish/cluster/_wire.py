@@ -86,7 +86,10 @@ _CALLER: Final = 8
 _CALL_REQUEST: Final = 9
 _CAST_REQUEST: Final = 10
 _EXCEPTION: Final = 11
-# Extension codes whose data is the value: big ints (two's complement, big-endian), pickles.
+# Extension codes whose data is the value: a pid (msgpack ``[node, serial, creation]``, the
+# form the encoder uses while the fields fit 64 bits; both ends cache it, pids recur), big
+# ints (two's complement, big-endian) and pickles.
+_PID_PACKED: Final = 31
 _BIGINT: Final = 32
 _PICKLE: Final = 33
 
@@ -107,7 +110,9 @@ _MARKS: Final[dict[type, msgpack.ExtType]] = {
 }
 _EXCEPTION_MARK: Final = msgpack.ExtType(_EXCEPTION, b"")
 _CLASS_CACHE_SIZE: Final = 1024
+_PID_CACHE_SIZE: Final = 4096
 _tuple_new = tuple.__new__
+_pack_plain = msgpack.Packer(strict_types=True, use_bin_type=True, autoreset=True).pack
 
 
 class RemoteException(Exception):
@@ -170,25 +175,21 @@ class Codec:
     beamish.cluster.EncodeError: cannot encode object of type object at the top level (...)
     """
 
-    __slots__ = ("_class_cache", "_ext_hook", "_list_hook", "_marks", "_packer", "allow_pickle")
+    __slots__ = (
+        "_class_cache",
+        "_ext_hook",
+        "_list_hook",
+        "_packer",
+        "_pid_exts",
+        "allow_pickle",
+    )
 
     def __init__(self, *, allow_pickle: bool = False) -> None:
         self.allow_pickle = allow_pickle
         self._packer = self._new_packer()
         self._class_cache: dict[tuple[str, str], type[Exception] | None] = {}
-        builders: dict[int, Callable[[list[Any]], Any]] = {
-            _TUPLE: _build_tuple,
-            _SET: _build_set,
-            _FROZENSET: _build_frozenset,
-            _PID: _build_pid,
-            _REF: _build_ref,
-            _EXCEPTION: self._build_exception,
-        }
-        for cls, code in _RECORDS.items():
-            if code not in builders:
-                builders[code] = _record_builder(cls)
-        marks = {code: _Mark(code, build) for code, build in builders.items()}
-        self._marks = marks
+        self._pid_exts: dict[Pid, msgpack.ExtType] = {}
+        marks = {**_SHARED_MARKS, _EXCEPTION: _Mark(_EXCEPTION, self._build_exception)}
         self._ext_hook = self._make_ext_hook(marks)
         self._list_hook = _list_hook
 
@@ -219,10 +220,8 @@ class Codec:
                 data,
                 ext_hook=self._ext_hook,
                 list_hook=self._list_hook,
-                use_list=True,
-                raw=False,
                 strict_map_key=False,
-            )
+            )  # use_list=True, raw=False: the defaults, not passed (the hot path)
         except DecodeError:
             raise
         except Exception as exc:
@@ -242,6 +241,11 @@ class Codec:
 
     def _default(self, obj: Any) -> Any:
         cls = obj.__class__
+        if cls is Pid:
+            ext = self._pid_exts.get(obj)
+            if ext is None:
+                ext = self._pid_ext(obj)
+            return ext
         mark = _MARKS.get(cls)
         if mark is not None:
             return [mark, *obj]
@@ -259,6 +263,21 @@ class Codec:
             except Exception as exc:
                 raise _Unencodable(obj, f"cloudpickle failed: {type(exc).__name__}: {exc}") from exc
         raise _Unencodable(obj, "allow_pickle is off")
+
+    def _pid_ext(self, pid: Pid) -> Any:
+        node, serial, creation = pid
+        if type(node) is not str or type(serial) is not int or type(creation) is not int:
+            raise _Unencodable(pid, "a Pid's fields must be (str, int, int)")
+        try:
+            data = _pack_plain([node, serial, creation])
+        except (OverflowError, UnicodeEncodeError):  # huge serial: the general record form
+            return [_MARKS[Pid], node, serial, creation]
+        ext = _tuple_new(msgpack.ExtType, (_PID_PACKED, data))
+        cache = self._pid_exts
+        if len(cache) >= _PID_CACHE_SIZE:
+            cache.clear()
+        cache[pid] = ext
+        return ext
 
     def _encode_exception(self, exc: BaseException) -> list[Any]:
         if type(exc) is RemoteException:
@@ -305,8 +324,18 @@ class Codec:
     def _make_ext_hook(self, marks: dict[int, _Mark]) -> Callable[[int, bytes], Any]:
         allow_pickle = self.allow_pickle
         get_mark = marks.get
+        pids: dict[bytes, Pid] = {}
+        get_pid = pids.get
 
         def ext_hook(code: int, data: bytes) -> Any:
+            if code == _PID_PACKED:
+                pid = get_pid(data)
+                if pid is None:
+                    pid = _decode_pid(data)
+                    if len(pids) >= _PID_CACHE_SIZE:
+                        pids.clear()
+                    pids[data] = pid
+                return pid
             mark = get_mark(code)
             if mark is not None and not data:
                 return mark
@@ -382,6 +411,9 @@ class _Unencodable(TypeError):
 def _list_hook(items: list[Any]) -> Any:
     if items:
         head = items[0]
+        if head is _TUPLE_MARK:
+            del items[0]
+            return tuple(items)
         if head.__class__ is _Mark:
             try:
                 return head.build(items)
@@ -423,6 +455,16 @@ def _build_ref(items: list[Any]) -> Ref:
         if type(node) is str and type(ident) is int:
             return _tuple_new(Ref, (node, ident))
     raise DecodeError(f"malformed ref record {items[1:]!r:.200}")
+
+
+def _decode_pid(data: bytes) -> Pid:
+    try:
+        fields = msgpack.unpackb(data)
+    except Exception as exc:
+        raise DecodeError(f"malformed pid {data!r:.100}") from exc
+    if type(fields) is list:
+        return _build_pid([None, *fields])
+    raise DecodeError(f"malformed pid {data!r:.100}")
 
 
 def _record_builder(cls: type) -> Callable[[list[Any]], Any]:
@@ -489,3 +531,18 @@ def _paths(node: Any, target: Any, path: tuple[str, ...], depth: int) -> Iterato
             yield from _paths(item, target, (*path, " set element"), depth + 1)
     elif isinstance(node, BaseException):
         yield from _paths(node.args, target, (*path, ".args"), depth + 1)
+
+
+_TUPLE_MARK: Final = _Mark(_TUPLE, _build_tuple)
+_SHARED_MARKS: Final[dict[int, _Mark]] = {
+    _TUPLE: _TUPLE_MARK,
+    _SET: _Mark(_SET, _build_set),
+    _FROZENSET: _Mark(_FROZENSET, _build_frozenset),
+    _PID: _Mark(_PID, _build_pid),
+    _REF: _Mark(_REF, _build_ref),
+    **{
+        code: _Mark(code, _record_builder(cls))
+        for cls, code in _RECORDS.items()
+        if code not in (_TUPLE, _SET, _FROZENSET, _PID, _REF)
+    },
+}
