@@ -20,10 +20,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import msgpack  # noqa: E402
+import msgpack
 
-from beamish.actors import Pid  # noqa: E402
-from beamish.cluster import Codec  # noqa: E402
+from beamish.actors import Pid
+from beamish.cluster import Codec
 
 REPS = 5
 

@@ -111,7 +111,7 @@ class FrameDecoder:
         """Bytes held for a frame not yet complete (at most ``max_frame + 5``)."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """Takes the next bytes of the stream; returns the payloads they complete, in order.
 
         Raises :class:`FrameError` for a wrong version or an oversized length, before
