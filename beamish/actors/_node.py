@@ -58,6 +58,8 @@ class RemoteHook(Protocol):
 
     def reply(self, pid: Pid, ref: Ref, value: Any) -> None: ...
 
+    def down(self, watcher: Pid, ref: Ref, pid: Pid, reason: Reason) -> None: ...
+
 
 class Node:
     """One beamish node. Build it with ``beamish.runtime.start``; use its methods directly
@@ -338,7 +340,7 @@ class Node:
         proc = self._proc(watcher)
         if proc is None:
             if not self.is_local(watcher) and self.remote is not None:
-                self.remote.send(watcher, Down(ref, pid, reason))
+                self.remote.down(watcher, ref, pid, reason)
             return
         calls = proc._calls
         if calls:

@@ -1,0 +1,138 @@
+"""Start distribution on a node and act on the cluster from a process.
+
+>>> from beamish import cluster
+>>> callable(cluster.start)
+True
+
+``async with cluster.start(cookie=..., listen="127.0.0.1:0") as c:`` makes the current
+node (it needs a ``name@host`` name) reachable from other nodes that share the cookie; it
+connects to ``seeds`` and, with ``discovery=True``, to every node announced in this host's
+runtime directory. Inside, ``send``, ``call``, ``cast``, ``link``, ``monitor`` and ``exit``
+work on remote pids and on ``(name, node)`` exactly as on local ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..actors import CallTimeout, Exited, NotInProcess, Pid, this_node
+from ..actors._call import DEFAULT_TIMEOUT
+from ..actors._context import current_process
+from ._framing import DEFAULT_MAX_FRAME
+from ._mesh import Cluster, default_directory, function_reference
+
+
+@contextlib.asynccontextmanager
+async def start(
+    *,
+    cookie: str | bytes,
+    listen: str | None = "127.0.0.1:0",
+    transport: Any = None,
+    seeds: Sequence[str] = (),
+    discovery: bool = True,
+    directory: Path | None = None,
+    heartbeat: float = 15.0,
+    handshake_timeout: float = 5.0,
+    allow_pickle: bool = True,
+    max_frame: int = DEFAULT_MAX_FRAME,
+) -> AsyncIterator[Cluster]:
+    """Run distribution for the current node until the block ends."""
+    if transport is None:
+        from .transports import TcpTransport
+
+        transport = TcpTransport()
+    node = this_node()
+    if discovery and directory is None:
+        directory = default_directory()
+    cluster = Cluster(
+        node,
+        transport,
+        cookie=cookie,
+        heartbeat=heartbeat,
+        handshake_timeout=handshake_timeout,
+        allow_pickle=allow_pickle,
+        max_frame=max_frame,
+        directory=directory if discovery else None,
+    )
+    async with cluster.running(listen, tuple(seeds)) as running:
+        if discovery:
+            for name in running.discovered():
+                running._route(name, ("tick",))
+        yield running
+
+
+def this_cluster() -> Cluster:
+    """The distribution layer of the current node (``RuntimeError`` if it has none)."""
+    remote = this_node().remote
+    if not isinstance(remote, Cluster):
+        raise RuntimeError("this node is not distributed: use beamish.cluster.start(...)")
+    return remote
+
+
+async def connect(target: str) -> str:
+    """Connect to a node by address or name; returns its name (``ConnectionError``)."""
+    return await this_cluster().connect(target)
+
+
+def nodes() -> list[str]:
+    """The nodes this node is connected to."""
+    return this_cluster().nodes()
+
+
+def monitor_node(node: str) -> None:
+    """The calling process gets ``NodeDown(node, reason)`` when the connection ends."""
+    proc = current_process.get(None)
+    if proc is None:
+        raise NotInProcess("monitor_node() needs to run inside a beamish process")
+    this_cluster().monitor_node(proc.pid, node)
+
+
+def demonitor_node(node: str) -> None:
+    """Stop watching ``node``."""
+    proc = current_process.get(None)
+    if proc is not None:
+        this_cluster().demonitor_node(proc.pid, node)
+
+
+async def spawn(
+    node: str,
+    fn: Callable[..., Any],
+    *args: Any,
+    link: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Pid:
+    """Start ``fn(*args)`` as a process on ``node``; returns its pid.
+
+    ``fn`` travels as an importable reference (``module:qualname``); any other function
+    travels with cloudpickle, if the nodes allow it. ``link=True`` links it to the caller.
+    """
+    cluster = this_cluster()
+    local = this_node()
+    if node == local.name:
+        from ..actors import spawn as spawn_here
+        from ..actors import spawn_link
+
+        return (spawn_link if link else spawn_here)(fn, *args)
+    proc = current_process.get(None)
+    if proc is None:
+        raise NotInProcess("cluster.spawn() needs to run inside a beamish process")
+    ref = local.make_ref()
+    slot = local._backend.create_waiter()
+    proc.open_call(ref, slot, timeout)
+    cluster.request_spawn(proc.pid, ref, node, function_reference(fn), args, link)
+    try:
+        kind, value = await slot
+    finally:
+        if proc._calls:
+            proc._calls.pop(ref, None)
+    if kind == "timeout":
+        raise CallTimeout(f"no answer from {node} within {timeout}s")
+    if kind == "down":
+        raise Exited(value, node)
+    status, detail = value
+    if status != "ok":
+        raise detail if isinstance(detail, BaseException) else RuntimeError(detail)
+    return detail  # type: ignore[no-any-return]

@@ -1,0 +1,189 @@
+"""One authenticated link to a peer node: batched writes, framed reads, heartbeats.
+
+>>> Connection.__name__
+'Connection'
+
+- ``send(message)`` encodes at once (an object the codec cannot carry raises
+  ``EncodeError`` in the sender, never a hang) and queues the frame; the writer task sends
+  every frame queued since its last write in one ``send`` (batching per connection).
+- The reader decodes frames and hands each message to the mesh. A malformed frame or an
+  oversized one closes this connection only, and is counted in telemetry.
+- Heartbeat: a tick goes out when nothing else was sent for ``heartbeat`` seconds; a peer
+  silent for ``4 * heartbeat`` seconds is declared down (Erlang's net_ticktime).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from .. import telemetry
+from ._errors import DecodeError, FrameError
+from ._framing import FrameDecoder, encode_frame, encode_frames
+from ._handshake import Peer
+from ._wire import Codec
+
+_log = logging.getLogger("beamish.cluster")
+
+BAD_FRAME = ("beamish", "cluster", "bad_frame")
+_STREAM_ERRORS = (
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    OSError,
+)
+TICK = ("tick",)
+
+
+async def read_one(
+    stream: anyio.abc.ByteStream, decoder: FrameDecoder, codec: Codec, pending: list[bytes]
+) -> Any:
+    """Read until one whole frame is there (used by the handshake); extra frames stay in
+    ``pending``."""
+    while not pending:
+        pending.extend(decoder.feed(await stream.receive()))
+    return codec.decode(pending.pop(0))
+
+
+class Connection:
+    """A live link to ``peer``; ``run`` returns (with ``reason`` set) when it ends."""
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        peer: Peer,
+        codec: Codec,
+        decoder: FrameDecoder,
+        dispatch: Callable[[Connection, Any], None],
+        *,
+        outgoing: bool,
+        heartbeat: float,
+        early: list[bytes] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.peer = peer
+        self.outgoing = outgoing
+        self.reason: Any = None
+        self.superseded = False
+        self._codec = codec
+        self._decoder = decoder
+        self._dispatch = dispatch
+        self._heartbeat = heartbeat
+        self._queue: list[bytes] = []
+        self._wake = anyio.Event()
+        self._sent_since_tick = False
+        self._early = early or []
+        self._scope: anyio.CancelScope | None = None
+        self.frames_in = 0
+        self.frames_out = 0
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.peer.name} {'out' if self.outgoing else 'in'}>"
+
+    def send(self, message: Any) -> None:
+        """Queue ``message`` for the peer (encoded now: ``EncodeError`` raises here)."""
+        self.send_encoded(self._codec.encode(message))
+
+    def send_encoded(self, payload: bytes) -> None:
+        self._queue.append(payload)
+        self._wake.set()
+
+    def close(self, reason: Any) -> None:
+        """End the connection (the mesh's ``run`` loop then reports it down)."""
+        if self.reason is None:
+            self.reason = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+                self._scope = group.cancel_scope
+                group.start_soon(self._writer)
+                group.start_soon(self._ticker)
+                try:
+                    await self._reader()
+                except _STREAM_ERRORS as exc:
+                    self.reason = self.reason or f"connection lost ({type(exc).__name__})"
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                await self.stream.aclose()
+        if self.reason is None:
+            self.reason = "connection closed"
+
+    async def _reader(self) -> None:
+        for payload in self._early:
+            self._handle(payload)
+        self._early = []
+        decoder = self._decoder
+        silence = self._heartbeat * 4
+        while self.reason is None:
+            try:
+                with anyio.fail_after(silence):
+                    data = await self.stream.receive()
+            except TimeoutError:
+                self.reason = f"no heartbeat from {self.peer.name} for {silence}s"
+                return
+            except anyio.EndOfStream:
+                self.reason = "peer closed the connection"
+                return
+            try:
+                payloads = decoder.feed(data)
+            except FrameError as exc:
+                self._bad(f"bad frame: {exc}")
+                return
+            for payload in payloads:
+                if not self._handle(payload):
+                    return
+
+    def _handle(self, payload: bytes) -> bool:
+        self.frames_in += 1
+        try:
+            message = self._codec.decode(payload)
+        except DecodeError as exc:
+            self._bad(f"undecodable frame: {exc}")
+            return False
+        if message != TICK:
+            try:
+                self._dispatch(self, message)
+            except Exception as exc:  # a malformed message from the peer: drop the link
+                self._bad(f"bad message {message!r:.200}: {exc!r}")
+                return False
+        return True
+
+    def _bad(self, why: str) -> None:
+        self.reason = why
+        _log.error("closing the connection to %s: %s", self.peer.name, why)
+        telemetry.execute(BAD_FRAME, {"count": 1}, {"peer": self.peer.name, "why": why})
+
+    async def _writer(self) -> None:
+        try:
+            await self._write_forever()
+        except _STREAM_ERRORS as exc:
+            self.close(f"connection lost while writing ({type(exc).__name__})")
+
+    async def _write_forever(self) -> None:
+        stream = self.stream
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            queue, self._queue = self._queue, []
+            if queue:
+                self._sent_since_tick = True
+                self.frames_out += len(queue)
+                await stream.send(
+                    encode_frames(queue) if len(queue) > 1 else encode_frame(queue[0])
+                )
+
+    async def _ticker(self) -> None:
+        tick = self._codec.encode(TICK)
+        while True:
+            await anyio.sleep(self._heartbeat)
+            if not self._sent_since_tick:
+                self.send_encoded(tick)
+            self._sent_since_tick = False

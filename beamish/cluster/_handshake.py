@@ -1,0 +1,142 @@
+"""The node handshake: mutual HMAC-SHA256 challenge-response on a shared cookie (pure).
+
+>>> a = Initiator("a@host", 1, b"secret", nonce=b"n" * 32)
+>>> b = Acceptor("b@host", 2, b"secret", nonce=b"m" * 32)
+>>> challenge = b.on_hello(a.hello())
+>>> proof = a.on_challenge(challenge)
+>>> welcome = b.on_proof(proof)
+>>> a.on_welcome(welcome), b.peer
+(Peer(name='b@host', creation=2), Peer(name='a@host', creation=1))
+>>> impostor = Acceptor("c@host", 3, b"a guess")
+>>> newcomer = Initiator("d@host", 4, b"secret")
+>>> try:
+...     newcomer.on_challenge(impostor.on_hello(newcomer.hello()))
+... except HandshakeError as error:
+...     print(error)
+handshake refused: c@host did not prove the cookie
+
+The cookie never crosses the wire: each side sends a random nonce and proves it knows the
+cookie by answering the *other* side's nonce with ``HMAC(cookie, nonce || own name)``.
+Messages are plain dicts (the connection encodes them with the wire codec):
+
+1. initiator -> acceptor: ``{"hello": VERSION, "name", "creation", "nonce"}``
+2. acceptor -> initiator: ``{"challenge": VERSION, "name", "creation", "nonce", "proof"}``
+   (the acceptor's proof over the initiator's nonce)
+3. initiator -> acceptor: ``{"proof"}`` (the initiator's proof over the acceptor's nonce)
+4. acceptor -> initiator: ``{"welcome": VERSION}``
+
+Any deviation raises ``HandshakeError``; the connection closes and logs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any, NamedTuple
+
+VERSION = 1
+NONCE_BYTES = 32
+
+
+class HandshakeError(Exception):
+    """The peer failed the handshake: wrong cookie, wrong version, or a malformed message."""
+
+
+class Peer(NamedTuple):
+    """Who is on the other end once the handshake succeeded."""
+
+    name: str
+    creation: int
+
+
+def proof_of(cookie: bytes, nonce: bytes, name: str) -> bytes:
+    """``HMAC-SHA256(cookie, nonce || name)``: proves the cookie without revealing it."""
+    return hmac.new(cookie, nonce + name.encode(), hashlib.sha256).digest()
+
+
+def _field(message: Any, key: str, kind: type) -> Any:
+    if not isinstance(message, dict) or not isinstance(message.get(key), kind):
+        raise HandshakeError(f"handshake refused: malformed message (no {key!r})")
+    return message[key]
+
+
+def _check_version(message: Any, key: str) -> None:
+    if _field(message, key, int) != VERSION:
+        raise HandshakeError(
+            f"handshake refused: protocol {message[key]} (this node speaks {VERSION})"
+        )
+
+
+def _peer(message: Any) -> Peer:
+    name = _field(message, "name", str)
+    if "@" not in name:
+        raise HandshakeError(f"handshake refused: bad node name {name!r}")
+    return Peer(name, _field(message, "creation", int))
+
+
+class Initiator:
+    """The side that connected."""
+
+    def __init__(self, name: str, creation: int, cookie: bytes, nonce: bytes | None = None):
+        self.name, self.creation, self._cookie = name, creation, cookie
+        self._nonce = nonce if nonce is not None else secrets.token_bytes(NONCE_BYTES)
+        self.peer: Peer | None = None
+
+    def hello(self) -> dict[str, Any]:
+        return {
+            "hello": VERSION,
+            "name": self.name,
+            "creation": self.creation,
+            "nonce": self._nonce,
+        }
+
+    def on_challenge(self, message: Any) -> dict[str, Any]:
+        _check_version(message, "challenge")
+        peer = _peer(message)
+        expected = proof_of(self._cookie, self._nonce, peer.name)
+        if not hmac.compare_digest(_field(message, "proof", bytes), expected):
+            raise HandshakeError(f"handshake refused: {peer.name} did not prove the cookie")
+        self.peer = peer
+        return {"proof": proof_of(self._cookie, _field(message, "nonce", bytes), self.name)}
+
+    def on_welcome(self, message: Any) -> Peer:
+        _check_version(message, "welcome")
+        if self.peer is None:
+            raise HandshakeError("handshake refused: welcome before challenge")
+        return self.peer
+
+
+class Acceptor:
+    """The side that accepted the connection."""
+
+    def __init__(self, name: str, creation: int, cookie: bytes, nonce: bytes | None = None):
+        self.name, self.creation, self._cookie = name, creation, cookie
+        self._nonce = nonce if nonce is not None else secrets.token_bytes(NONCE_BYTES)
+        self._claimed: Peer | None = None
+        self.peer: Peer | None = None
+
+    def on_hello(self, message: Any) -> dict[str, Any]:
+        _check_version(message, "hello")
+        self._claimed = _peer(message)
+        nonce = _field(message, "nonce", bytes)
+        if len(nonce) < 16:
+            raise HandshakeError("handshake refused: nonce too short")
+        return {
+            "challenge": VERSION,
+            "name": self.name,
+            "creation": self.creation,
+            "nonce": self._nonce,
+            "proof": proof_of(self._cookie, nonce, self.name),
+        }
+
+    def on_proof(self, message: Any) -> dict[str, Any]:
+        if self._claimed is None:
+            raise HandshakeError("handshake refused: proof before hello")
+        expected = proof_of(self._cookie, self._nonce, self._claimed.name)
+        if not hmac.compare_digest(_field(message, "proof", bytes), expected):
+            raise HandshakeError(
+                f"handshake refused: {self._claimed.name} did not prove the cookie"
+            )
+        self.peer = self._claimed
+        return {"welcome": VERSION}

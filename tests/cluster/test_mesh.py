@@ -1,0 +1,198 @@
+"""Remote processes over the in-memory network: send, call, link, monitor, node down."""
+
+import pytest
+from meshkit import Echo, nodes, on, until_connected
+
+import beamish
+from beamish import cluster
+from beamish.cluster.transports import MemoryNetwork
+
+pytestmark = pytest.mark.anyio
+
+A, B, C = "a@test", "b@test", "c@test"
+
+
+@pytest.fixture
+def net():
+    return MemoryNetwork()
+
+
+async def _start_echo():
+    return await Echo.start(name="echo")
+
+
+async def test_send_call_and_cast_to_a_remote_name(net):
+    """A process on A reaches a named server on B by (name, node): send, call and cast."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            reply = await beamish.call(("echo", B), "ping")
+            beamish.cast(("echo", B), (beamish.self(), "hello"))
+            cast = await beamish.receive(timeout=5)
+            return reply, cast
+
+        assert await on(a, client) == ((B, "ping"), ("cast", "hello"))
+
+
+async def test_connect_on_demand_and_full_mesh(net):
+    """A node connects on first use, and peers learn of each other's peers."""
+    async with nodes(net.transport, [A, B, C]) as started:
+        ca, cb, cc = started[A][1], started[B][1], started[C][1]
+        await cb.connect("mem://" + A)
+        await cb.connect("mem://" + C)
+        await until_connected(ca, [B, C])
+        await until_connected(cc, [A, B])
+        assert ca.nodes() == [B, C]
+        assert cc.nodes() == [A, B]
+
+
+async def test_remote_pid_call_and_crash_mid_call(net):
+    """A call to a remote pid returns; a crash mid-call raises Exited with the exception."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            first = await beamish.call(pid, 1)
+            with pytest.raises(beamish.Exited) as info:
+                await beamish.call(pid, "crash")
+            return first, info.value.reason
+
+        first, reason = await on(a, client)
+        assert first == (B, 1)
+        assert isinstance(reason, ValueError)
+        assert str(reason) == "echo crashed"
+
+
+async def test_call_to_dead_remote_pid_is_noproc(net):
+    """A call to a remote pid that has exited raises Exited("noproc")."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_echo)
+        await on(b, beamish.stop, pid)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            with pytest.raises(beamish.Exited) as info:
+                await beamish.call(pid, "anyone?")
+            return info.value.reason
+
+        assert await on(a, client) == "noproc"
+
+
+async def test_remote_link_and_monitor_fire_with_the_reason(net):
+    """A remote link delivers Exit and a remote monitor Down, with the crash reason."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            beamish.trap_exits(True)
+            beamish.link(pid)
+            ref = beamish.monitor(pid)
+            with pytest.raises(beamish.Exited):
+                await beamish.call(pid, "crash")
+            exit_ = await beamish.receive(lambda m: isinstance(m, beamish.Exit), timeout=5)
+            down = await beamish.receive(lambda m: isinstance(m, beamish.Down), timeout=5)
+            return exit_, down, ref
+
+        exit_, down, ref = await on(a, client)
+        assert (exit_.pid, type(exit_.reason)) == (pid, ValueError)
+        assert (down.ref, down.pid, type(down.reason)) == (ref, pid, ValueError)
+
+
+async def test_remote_exit_kill(net):
+    """exit(remote_pid, "kill") kills it; the monitor says killed."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            beamish.monitor(pid)
+            beamish.exit(pid, "kill")
+            return await beamish.receive(lambda m: isinstance(m, beamish.Down), timeout=5)
+
+        down = await on(a, client)
+        assert down.reason == "killed"
+
+
+async def test_lost_connection_fires_links_monitors_and_nodedown(net):
+    """Breaking the link fires remote links and monitors with noconnection, and NodeDown."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            beamish.trap_exits(True)
+            beamish.link(pid)
+            ref = beamish.monitor(pid)
+            cluster.monitor_node(B)
+            assert await beamish.call(pid, "ok?") == (B, "ok?")
+            net.partition(A, B)
+            got = {}
+            while len(got) < 3:
+                message = await beamish.receive(timeout=30)
+                got[type(message).__name__] = message
+            return got, ref
+
+        got, ref = await on(a, client)
+        assert got["Exit"] == beamish.Exit(pid, "noconnection")
+        assert got["Down"] == beamish.Down(ref, pid, "noconnection")
+        assert got["NodeDown"].node == B
+
+
+async def test_wrong_cookie_is_refused_and_the_node_lives_on(net):
+    """A peer with another cookie is refused; both nodes keep working."""
+    async with nodes(net.transport, [A, B], cookies={B: "other"}) as started:
+        ca, b = started[A][1], started[B][0]
+        with pytest.raises(ConnectionError, match="did not prove the cookie"):
+            await ca.connect("mem://" + B)
+        assert ca.nodes() == []
+
+        async def still_alive():
+            return await beamish.call(await Echo.start(), "fine")
+
+        assert await on(b, still_alive) == (B, "fine")
+
+
+async def test_remote_spawn_by_reference_with_link(net):
+    """cluster.spawn starts an importable function on another node, linked to the caller."""
+    async with nodes(net.transport, [A, B]) as started:
+        a, ca = started[A]
+        await ca.connect("mem://" + B)
+
+        async def client():
+            beamish.trap_exits(True)
+            pid = await cluster.spawn(B, beamish.sleep, 0, link=True)
+            exit_ = await beamish.receive(lambda m: isinstance(m, beamish.Exit), timeout=5)
+            return pid, exit_
+
+        pid, exit_ = await on(a, client)
+        assert pid.node == B
+        assert exit_ == beamish.Exit(pid, "normal")
+
+
+async def test_encode_error_at_the_sender(net):
+    """A message the codec cannot carry (pickle off) fails in the sender, at once."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        ca.codec = type(ca.codec)(allow_pickle=False)
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        class Opaque:
+            pass
+
+        async def client():
+            with pytest.raises(TypeError):
+                beamish.send(pid, Opaque())
+            return await beamish.call(pid, "after")
+
+        assert await on(a, client) == (B, "after")
