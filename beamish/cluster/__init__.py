@@ -8,6 +8,13 @@
 
 import contextlib
 
+from ._api import connect as connect
+from ._api import demonitor_node as demonitor_node
+from ._api import monitor_node as monitor_node
+from ._api import nodes as nodes
+from ._api import spawn as spawn
+from ._api import start as start
+from ._api import this_cluster as this_cluster
 from ._errors import DecodeError as DecodeError
 from ._errors import EncodeError as EncodeError
 from ._errors import FrameError as FrameError
@@ -16,6 +23,11 @@ from ._framing import VERSION as VERSION
 from ._framing import FrameDecoder as FrameDecoder
 from ._framing import encode_frame as encode_frame
 from ._framing import encode_frames as encode_frames
+from ._handshake import HandshakeError as HandshakeError
+from ._handshake import Peer as Peer
+from ._mesh import Cluster as Cluster
+from ._mesh import NodeDown as NodeDown
+from ._mesh import default_directory as default_directory
 from ._wire import Codec as Codec
 from ._wire import RemoteException as RemoteException
 
