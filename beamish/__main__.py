@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +47,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("target", metavar="module:function", help="e.g. examples.ping_pong:main")
     run.add_argument("--backend", choices=BACKENDS, default="asyncio")
     run.add_argument("--name", default="nonode@nohost", help="node name, name@host")
+    run.add_argument(
+        "--cookie",
+        default=os.environ.get("BEAMISH_COOKIE"),
+        help="join a cluster with this cookie (default: $BEAMISH_COOKIE; none: no cluster)",
+    )
+    run.add_argument("--listen", default="127.0.0.1:0", help="cluster address, host:port")
+    run.add_argument("--seed", action="append", default=[], help="a node to connect to")
+    run.add_argument(
+        "--no-discovery", action="store_true", help="do not use the host's runtime directory"
+    )
 
     demo = commands.add_parser(
         "demo", help="a logged tour of the kernel and a supervision tree (ends by itself)"
@@ -65,7 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _demo.run(args.seconds, backend=args.backend)
         return 0
     fn = load(args.target)
-    result = beamish.run(fn, backend=args.backend, name=args.name)
+    options: dict[str, Any] = {}
+    if args.cookie:
+        options["cluster"] = {
+            "cookie": args.cookie,
+            "listen": args.listen,
+            "seeds": args.seed,
+            "discovery": not args.no_discovery,
+        }
+    result = beamish.run(fn, backend=args.backend, name=args.name, **options)
     if result is not None:
         print(result)
     return 0

@@ -11,6 +11,7 @@ import contextlib
 from ._api import connect as connect
 from ._api import demonitor_node as demonitor_node
 from ._api import monitor_node as monitor_node
+from ._api import monitor_nodes as monitor_nodes
 from ._api import nodes as nodes
 from ._api import spawn as spawn
 from ._api import start as start
@@ -27,6 +28,7 @@ from ._handshake import HandshakeError as HandshakeError
 from ._handshake import Peer as Peer
 from ._mesh import Cluster as Cluster
 from ._mesh import NodeDown as NodeDown
+from ._mesh import NodeUp as NodeUp
 from ._mesh import default_directory as default_directory
 from ._wire import Codec as Codec
 from ._wire import RemoteException as RemoteException

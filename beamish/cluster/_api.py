@@ -90,6 +90,15 @@ def monitor_node(node: str) -> None:
     this_cluster().monitor_node(proc.pid, node)
 
 
+def monitor_nodes(flag: bool = True) -> None:
+    """The calling process gets ``NodeUp(node)`` and ``NodeDown(node, reason)`` for every
+    peer that connects or goes away (``flag=False`` stops it)."""
+    proc = current_process.get(None)
+    if proc is None:
+        raise NotInProcess("monitor_nodes() needs to run inside a beamish process")
+    this_cluster().monitor_nodes(proc.pid, flag)
+
+
 def demonitor_node(node: str) -> None:
     """Stop watching ``node``."""
     proc = current_process.get(None)

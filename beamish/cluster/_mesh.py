@@ -52,6 +52,12 @@ class NodeDown(NamedTuple):
     reason: Any
 
 
+class NodeUp(NamedTuple):
+    """Delivered to ``monitor_nodes`` watchers when a connection to ``node`` is made."""
+
+    node: str
+
+
 def default_directory() -> Path:
     """Where the nodes of this host announce their addresses (per user, no daemon)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
@@ -92,6 +98,7 @@ class Cluster:
         self._monitors: dict[str, dict[Ref, tuple[Pid, Any]]] = {}
         self._watched: dict[str, dict[Ref, Pid]] = {}
         self._node_watchers: dict[str, set[Pid]] = {}
+        self._all_nodes_watchers: set[Pid] = set()
         self._group: anyio.abc.TaskGroup | None = None
         self.bad_frames = 0
 
@@ -268,6 +275,7 @@ class Cluster:
         if existing is None:
             _log.info("%s: connected to %s", self.name, peer.name)
             telemetry.execute(NODE_UP, {"count": 1}, {"node": self.name, "peer": peer.name})
+            self._notify_all(NodeUp(peer.name))
         if outgoing:
             assert self._group is not None
             self._group.start_soon(self._watch, conn)
@@ -298,8 +306,9 @@ class Cluster:
             proc = node._proc(local)
             if proc is not None and proc._monitored_by:
                 proc._monitored_by.pop(ref, None)
-        for watcher in self._node_watchers.pop(peer, ()):
+        for watcher in self._node_watchers.pop(peer, set()):
             node.send(watcher, NodeDown(peer, reason))
+        self._notify_all(NodeDown(peer, reason))
         telemetry.execute(
             NODE_DOWN, {"count": 1}, {"node": self.name, "peer": peer, "reason": reason}
         )
@@ -369,6 +378,21 @@ class Cluster:
 
     def demonitor_node(self, watcher: Pid, peer: str) -> None:
         self._node_watchers.get(peer, set()).discard(watcher)
+
+    def _notify_all(self, event: NodeUp | NodeDown) -> None:
+        for watcher in list(self._all_nodes_watchers):
+            if self.node.is_alive(watcher):
+                self.node.send(watcher, event)
+            else:
+                self._all_nodes_watchers.discard(watcher)
+
+    def monitor_nodes(self, watcher: Pid, flag: bool = True) -> None:
+        """``watcher`` gets ``NodeUp``/``NodeDown`` for every peer from now on (Erlang's
+        ``net_kernel:monitor_nodes``); a dead watcher is dropped on the next event."""
+        if flag:
+            self._all_nodes_watchers.add(watcher)
+        else:
+            self._all_nodes_watchers.discard(watcher)
 
     def request_spawn(
         self, watcher: Pid, ref: Ref, peer: str, target: Any, args: tuple[Any, ...], link: bool

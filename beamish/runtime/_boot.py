@@ -20,6 +20,7 @@ import sniffio
 
 from ..actors import Down, Exited, Node, current_node, is_normal
 from ..actors._backends import current_backend
+from ..cluster import start as start_cluster
 from ..supervision import Supervisor
 from ._config import Config
 
@@ -34,6 +35,7 @@ async def start(
     strategy: str = "one_for_one",
     max_restarts: int = 3,
     max_seconds: float = 5.0,
+    cluster: dict[str, Any] | None = None,
     **config: Any,
 ) -> AsyncIterator[Node]:
     """Run a node inside an existing async application (asyncio, uvloop or trio).
@@ -49,6 +51,10 @@ async def start(
     ``strategy``, ``max_restarts`` and ``max_seconds``. On exit the root supervisor stops
     its tree (reverse order, each child's shutdown protocol), then every other process is
     stopped, newest first (``Node.shutdown``).
+
+    With ``cluster={"cookie": ..., "listen": ..., "seeds": [...]}`` (any keyword of
+    ``beamish.cluster.start``), the node joins a cluster before the root supervisor starts,
+    and leaves it after every process has stopped.
     """
     settings = Config(**config)
     flags = {"strategy": strategy, "max_restarts": max_restarts, "max_seconds": max_seconds}
@@ -60,10 +66,12 @@ async def start(
             import trio
 
             async with trio.open_nursery() as nursery:
-                async with _running(current_backend(nursery), settings, children, flags) as node:
+                async with _running(
+                    current_backend(nursery), settings, children, flags, cluster
+                ) as node:
                     yield node
         else:
-            async with _running(current_backend(), settings, children, flags) as node:
+            async with _running(current_backend(), settings, children, flags, cluster) as node:
                 yield node
     finally:
         if settings.gc_threshold is not None:
@@ -72,21 +80,33 @@ async def start(
 
 @contextlib.asynccontextmanager
 async def _running(
-    backend: Any, settings: Config, children: Sequence[Any] | None, flags: dict[str, Any]
+    backend: Any,
+    settings: Config,
+    children: Sequence[Any] | None,
+    flags: dict[str, Any],
+    cluster: dict[str, Any] | None,
 ) -> AsyncIterator[Node]:
     clock = backend.make_clock(settings.virtual_time)
     node = Node(backend, name=settings.name, clock=clock)
     backend.start_system(clock.run)
     token = current_node.set(node)
     try:
-        if children is not None:
-            node.root = await Supervisor.start(children=children, **flags)
-        yield node
+        async with contextlib.AsyncExitStack() as distribution:
+            if cluster is not None:
+                await distribution.enter_async_context(start_cluster(**cluster))
+            try:
+                if children is not None:
+                    node.root = await Supervisor.start(children=children, **flags)
+                yield node
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await _stop_root(node)
+                with (
+                    anyio.move_on_after(settings.shutdown_timeout * 2 + 5),
+                    anyio.CancelScope(shield=True),
+                ):
+                    await node.shutdown(settings.shutdown_timeout)
     finally:
-        with anyio.CancelScope(shield=True):
-            await _stop_root(node)
-        with anyio.move_on_after(settings.shutdown_timeout * 2 + 5), anyio.CancelScope(shield=True):
-            await node.shutdown(settings.shutdown_timeout)
         with anyio.CancelScope(shield=True):
             await backend.aclose()
         current_node.reset(token)
