@@ -85,10 +85,16 @@ class Connection:
         return f"<Connection {self.peer.name} {'out' if self.outgoing else 'in'}>"
 
     def send(self, message: Any) -> None:
-        """Queue ``message`` for the peer (encoded now: ``EncodeError`` raises here)."""
+        """Queue ``message`` for the peer (encoded now: ``EncodeError`` raises here, and
+        ``FrameError`` for a message over the frame limit)."""
         self.send_encoded(self._codec.encode(message))
 
     def send_encoded(self, payload: bytes) -> None:
+        if len(payload) > self._decoder.max_frame:
+            raise FrameError(
+                f"message of {len(payload)} bytes is over the frame limit "
+                f"({self._decoder.max_frame}) for {self.peer.name}"
+            )
         self._queue.append(payload)
         self._wake.set()
 

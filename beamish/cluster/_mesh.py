@@ -321,6 +321,8 @@ class Cluster:
             conn.send(message)
             return
         payload = self.codec.encode(message)  # EncodeError reaches the sender now
+        if len(payload) > self.max_frame:
+            raise FrameError(f"message of {len(payload)} bytes is over the frame limit")
         queued = self._connecting.get(peer)
         if queued is None:
             if peer == self.name or self._group is None or self.node.closing:
@@ -407,7 +409,8 @@ class Cluster:
         peer = conn.peer.name
         op = message[0]
         if op == "send":
-            node.send(message[1], message[2])
+            if node.is_local(message[1]):  # a peer cannot relay through us to a third node
+                node.send(message[1], message[2])
         elif op == "send_name":
             with contextlib.suppress(Exception):
                 node.send(message[1], message[2])

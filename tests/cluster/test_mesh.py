@@ -196,3 +196,19 @@ async def test_encode_error_at_the_sender(net):
             return await beamish.call(pid, "after")
 
         assert await on(a, client) == (B, "after")
+
+
+async def test_oversized_message_fails_in_the_sender(net):
+    """A message over the frame limit raises FrameError in the sender; the link lives on."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        ca.max_frame = 4096
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            with pytest.raises(cluster.FrameError, match="frame limit"):
+                beamish.send(pid, b"x" * 10_000)
+            return await beamish.call(pid, "still here")
+
+        assert await on(a, client) == (B, "still here")
