@@ -212,3 +212,23 @@ async def test_oversized_message_fails_in_the_sender(net):
             return await beamish.call(pid, "still here")
 
         assert await on(a, client) == (B, "still here")
+
+
+async def test_silent_peer_is_declared_down_by_heartbeat(net):
+    """When traffic silently stops, the heartbeat declares the peer down within 4 ticks."""
+    async with nodes(net.transport, [A, B], heartbeat=0.05) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            ref = beamish.monitor(pid)
+            cluster.monitor_node(B)
+            net.partition(A, B, silent=True)
+            node_down = await beamish.receive(lambda m: isinstance(m, cluster.NodeDown), 10)
+            down = await beamish.receive(lambda m: isinstance(m, beamish.Down), 10)
+            return node_down, down, ref
+
+        node_down, down, ref = await on(a, client)
+        assert "heartbeat" in node_down.reason
+        assert down == beamish.Down(ref, pid, "noconnection")
