@@ -1,0 +1,58 @@
+"""Finding nodes: seeds, the runtime directory (zero-config, same host), pickled spawns."""
+
+import contextlib
+
+import pytest
+from meshkit import COOKIE, on, until_connected
+
+import beamish
+from beamish import cluster
+from beamish.cluster.transports import MemoryNetwork
+
+pytestmark = pytest.mark.anyio
+
+
+@contextlib.asynccontextmanager
+async def node(net, name, **options):
+    async with beamish.runtime.start(name=name) as the_node:
+        async with cluster.start(
+            cookie=COOKIE, transport=net.transport(name), listen=f"mem://{name}", **options
+        ) as the_cluster:
+            yield the_node, the_cluster
+
+
+async def test_runtime_directory_discovery(tmp_path):
+    """Nodes announcing in one runtime directory find each other with no configuration."""
+    net = MemoryNetwork()
+    async with node(net, "a@host", directory=tmp_path) as (_, ca):
+        assert (tmp_path / "a@host").read_text() == "mem://a@host"
+        async with node(net, "b@host", directory=tmp_path) as (_, cb):
+            await until_connected(cb, ["a@host"])
+            await until_connected(ca, ["b@host"])
+        assert not (tmp_path / "b@host").exists()
+
+
+async def test_seeds_connect_at_start():
+    """A node connects to its seeds when it starts, and the seed learns of it."""
+    net = MemoryNetwork()
+    async with node(net, "a@host", discovery=False) as (_, ca):
+        async with node(net, "b@host", discovery=False, seeds=["mem://a@host"]) as (_, cb):
+            await until_connected(cb, ["a@host"])
+            await until_connected(ca, ["b@host"])
+
+
+async def test_spawn_of_a_local_function_travels_pickled():
+    """A function that cannot be imported by name is sent with cloudpickle and runs there."""
+    net = MemoryNetwork()
+    async with node(net, "a@host", discovery=False) as (a, ca):
+        async with node(net, "b@host", discovery=False):
+            await ca.connect("mem://b@host")
+
+            async def report(owner):
+                beamish.send(owner, ("ran on", beamish.this_node().name))
+
+            async def client():
+                await cluster.spawn("b@host", report, beamish.self())
+                return await beamish.receive(timeout=5)
+
+            assert await on(a, client) == ("ran on", "b@host")
