@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     fn = load(args.target)
     options: dict[str, Any] = {}
+    if args.cookie and "@" not in args.name:
+        raise SystemExit("beamish run: a node in a cluster needs --name name@host")
     if args.cookie:
         options["cluster"] = {
             "cookie": args.cookie,

@@ -29,7 +29,7 @@ from ._wire import Codec
 
 _log = logging.getLogger("beamish.cluster")
 
-BAD_FRAME = ("beamish", "cluster", "bad_frame")
+BAD_FRAME = telemetry.CLUSTER_BAD_FRAME
 _STREAM_ERRORS = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,

@@ -40,9 +40,9 @@ from ._wire import Codec
 
 _log = logging.getLogger("beamish.cluster")
 
-NODE_UP = ("beamish", "cluster", "nodeup")
-NODE_DOWN = ("beamish", "cluster", "nodedown")
-HANDSHAKE_FAILED = ("beamish", "cluster", "handshake_failed")
+NODE_UP = telemetry.CLUSTER_NODE_UP
+NODE_DOWN = telemetry.CLUSTER_NODE_DOWN
+HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
 
 
 class NodeDown(NamedTuple):
@@ -100,7 +100,7 @@ class Cluster:
         self._node_watchers: dict[str, set[Pid]] = {}
         self._all_nodes_watchers: set[Pid] = set()
         self._group: anyio.abc.TaskGroup | None = None
-        self.bad_frames = 0
+        self.advertise: str | None = None  # the address peers are told (default: .address)
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} at {self.address} peers={sorted(self.connections)}>"
@@ -138,18 +138,23 @@ class Cluster:
                     await listener.aclose()
                 group.cancel_scope.cancel()
 
+    @property
+    def public_address(self) -> str | None:
+        """The address peers are given: ``advertise`` if set, else the listen address."""
+        return self.advertise or self.address
+
     def _announce(self) -> None:
-        if self.directory is None or self.address is None:
+        if self.directory is None or self.public_address is None:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (self.directory / self.name).write_text(self.address)
+        (self.directory / self.name).write_text(self.public_address)
 
     def _withdraw(self) -> None:
         if self.directory is None:
             return
         entry = self.directory / self.name
         with contextlib.suppress(OSError):
-            if entry.read_text() == self.address:
+            if entry.read_text() == self.public_address:
                 entry.unlink()
 
     def discovered(self) -> dict[str, str]:
@@ -170,7 +175,11 @@ class Cluster:
         up among known and discovered addresses); returns the peer's name."""
         if target in self.connections:
             return target
-        address = self.addresses.get(target) or self.discovered().get(target) or target
+        address = self.addresses.get(target) or self.discovered().get(target)
+        if address is None:
+            if "@" in target:
+                raise ConnectionError(f"cannot connect to {target}: its address is not known")
+            address = target
         stream = await self.transport.connect(address, timeout=self.handshake_timeout)
         decoder = FrameDecoder(self.max_frame)
         pending: list[bytes] = []
@@ -201,9 +210,10 @@ class Cluster:
         return peer.name
 
     async def _connect_quietly(self, target: str) -> None:
+        """Connect in the background: whatever goes wrong is logged, never raised."""
         try:
             await self.connect(target)
-        except ConnectionError as exc:
+        except Exception as exc:
             _log.warning("%s: %s", self.name, exc)
             if "@" in target:
                 self._lost(target, NOCONNECTION)
@@ -268,7 +278,7 @@ class Cluster:
             existing.superseded = True
             existing.close("superseded by a simultaneous connection")
         self.connections[peer.name] = conn
-        conn.send(("address", self.address))
+        conn.send(("address", self.public_address))
         conn.send(("peers", {n: a for n, a in self.addresses.items() if n in self.connections}))
         for payload in self._connecting.pop(peer.name, ()):
             conn.send_encoded(payload)

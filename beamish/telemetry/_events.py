@@ -11,6 +11,10 @@
 | ``MAILBOX_DROP`` | ``count``, ``mailbox_len`` | ``node``, ``pid``, ``policy``, ``message`` |
 | ``REPLY_DROP`` | ``count`` | ``node``, ``pid`` (a reply that came after its call ended) |
 | ``HANDLER_FAILURE`` | ``count`` | ``handler_id``, ``event``, ``error`` |
+| ``CLUSTER_NODE_UP`` | ``count`` | ``node``, ``peer`` |
+| ``CLUSTER_NODE_DOWN`` | ``count`` | ``node``, ``peer``, ``reason`` |
+| ``CLUSTER_HANDSHAKE_FAILED`` | ``count`` | ``node``, ``why`` (wrong cookie, garbage, timeout) |
+| ``CLUSTER_BAD_FRAME`` | ``count`` | ``peer``, ``why`` (the connection was closed) |
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
 table): a process whose own code raised.
@@ -25,6 +29,10 @@ PROCESS_EXIT: Event = ("beamish", "process", "exit")
 PROCESS_CRASH: Event = ("beamish", "process", "crash")
 MAILBOX_DROP: Event = ("beamish", "mailbox", "drop")
 REPLY_DROP: Event = ("beamish", "call", "late_reply_dropped")
+CLUSTER_NODE_UP: Event = ("beamish", "cluster", "nodeup")
+CLUSTER_NODE_DOWN: Event = ("beamish", "cluster", "nodedown")
+CLUSTER_HANDSHAKE_FAILED: Event = ("beamish", "cluster", "handshake_failed")
+CLUSTER_BAD_FRAME: Event = ("beamish", "cluster", "bad_frame")
 
 ALL_EVENTS: tuple[Event, ...] = (
     PROCESS_SPAWN,
@@ -33,4 +41,8 @@ ALL_EVENTS: tuple[Event, ...] = (
     MAILBOX_DROP,
     REPLY_DROP,
     HANDLER_FAILURE,
+    CLUSTER_NODE_UP,
+    CLUSTER_NODE_DOWN,
+    CLUSTER_HANDSHAKE_FAILED,
+    CLUSTER_BAD_FRAME,
 )

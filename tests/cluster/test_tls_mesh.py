@@ -59,3 +59,17 @@ async def test_plain_client_cannot_reach_a_tls_node(tls):
                 await plain.connect(ca.address)
         async with tls_node("b@127.0.0.1", tls) as (_, cb):
             assert await cb.connect(ca.address) == "a@127.0.0.1"
+
+
+async def test_unknown_node_name_is_nodedown_not_a_crash():
+    """Sending to or watching a node whose address nobody knows gives NodeDown; the node
+    keeps running."""
+    async with tls_node("a@127.0.0.1", TcpTransport()) as (a, _):
+
+        async def client():
+            cluster.monitor_node("ghost@nowhere")
+            beamish.send(("anyone", "ghost@nowhere"), "hello?")
+            down = await beamish.receive(lambda m: isinstance(m, cluster.NodeDown), timeout=5)
+            return down.node, await beamish.call(await Echo.start(), "alive")
+
+        assert await on(a, client) == ("ghost@nowhere", ("a@127.0.0.1", "alive"))
