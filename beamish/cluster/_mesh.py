@@ -58,6 +58,15 @@ class NodeUp(NamedTuple):
     node: str
 
 
+def is_node_name(target: str) -> bool:
+    """``name@host`` is a node; ``host:port`` or ``scheme://...`` is an address.
+
+    >>> is_node_name("a@host"), is_node_name("mem://a@host"), is_node_name("10.0.0.1:4369")
+    (True, False, False)
+    """
+    return "@" in target and "://" not in target
+
+
 def default_directory() -> Path:
     """Where the nodes of this host announce their addresses (per user, no daemon)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
@@ -177,7 +186,7 @@ class Cluster:
             return target
         address = self.addresses.get(target) or self.discovered().get(target)
         if address is None:
-            if "@" in target:
+            if is_node_name(target):
                 raise ConnectionError(f"cannot connect to {target}: its address is not known")
             address = target
         stream = await self.transport.connect(address, timeout=self.handshake_timeout)
@@ -202,7 +211,7 @@ class Cluster:
             await stream.aclose()
             self._handshake_failed(address, exc)
             raise ConnectionError(f"cannot connect to {target}: {exc}") from exc
-        if "@" in target:
+        if is_node_name(target):
             self.addresses.setdefault(peer.name, address)
         elif address == target:
             self.addresses[peer.name] = address
@@ -215,7 +224,7 @@ class Cluster:
             await self.connect(target)
         except Exception as exc:
             _log.warning("%s: %s", self.name, exc)
-            if "@" in target:
+            if is_node_name(target):
                 self._lost(target, NOCONNECTION)
 
     async def _accepted(self, stream: anyio.abc.ByteStream) -> None:
