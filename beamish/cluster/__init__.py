@@ -30,6 +30,16 @@ from ._mesh import Cluster as Cluster
 from ._mesh import NodeDown as NodeDown
 from ._mesh import NodeUp as NodeUp
 from ._mesh import default_directory as default_directory
+from ._pg import GroupChange as GroupChange
+from ._pg import ProcessGroups as ProcessGroups
+from ._pg import demonitor_group as demonitor_group
+from ._pg import join as join
+from ._pg import leave as leave
+from ._pg import local_members as local_members
+from ._pg import member_nodes as member_nodes
+from ._pg import members as members
+from ._pg import monitor_group as monitor_group
+from ._pg import which_groups as which_groups
 from ._wire import Codec as Codec
 from ._wire import RemoteException as RemoteException
 

@@ -23,6 +23,7 @@ from ..actors._call import DEFAULT_TIMEOUT
 from ..actors._context import current_process
 from ._framing import DEFAULT_MAX_FRAME
 from ._mesh import Cluster, default_directory, function_reference
+from ._pg import serving as serve_process_groups
 
 
 @contextlib.asynccontextmanager
@@ -57,7 +58,7 @@ async def start(
         max_frame=max_frame,
         directory=directory if discovery else None,
     )
-    async with cluster.running(listen, tuple(seeds)) as running:
+    async with cluster.running(listen, tuple(seeds)) as running, serve_process_groups():
         if discovery:
             for name in running.discovered():
                 running._route(name, ("tick",))
