@@ -24,6 +24,17 @@ from ._framing import VERSION as VERSION
 from ._framing import FrameDecoder as FrameDecoder
 from ._framing import encode_frame as encode_frame
 from ._framing import encode_frames as encode_frames
+from ._global import GLOBAL_CONFLICT as GLOBAL_CONFLICT
+from ._global import GlobalNameConflict as GlobalNameConflict
+from ._global import GlobalNames as GlobalNames
+from ._global import GlobalResolver as GlobalResolver
+from ._global import global_names as global_names
+from ._global import register_name as register_name
+from ._global import registered_names as registered_names
+from ._global import send_name as send_name
+from ._global import sync_names as sync_names
+from ._global import unregister_name as unregister_name
+from ._global import whereis_name as whereis_name
 from ._handshake import HandshakeError as HandshakeError
 from ._handshake import Peer as Peer
 from ._mesh import Cluster as Cluster

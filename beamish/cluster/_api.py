@@ -22,6 +22,7 @@ from ..actors import CallTimeout, Exited, NotInProcess, Pid, this_node
 from ..actors._call import DEFAULT_TIMEOUT
 from ..actors._context import current_process
 from ._framing import DEFAULT_MAX_FRAME
+from ._global import serving as serve_global_names
 from ._mesh import Cluster, default_directory, function_reference
 from ._pg import serving as serve_process_groups
 
@@ -62,7 +63,8 @@ async def start(
         if discovery:
             for name in running.discovered():
                 running._route(name, ("tick",))
-        yield running
+        async with serve_global_names():
+            yield running
 
 
 def this_cluster() -> Cluster:
