@@ -40,8 +40,13 @@ async def start(
     handshake_timeout: float = 5.0,
     allow_pickle: bool = True,
     max_frame: int = DEFAULT_MAX_FRAME,
+    advertise: str | None = None,
 ) -> AsyncIterator[Cluster]:
-    """Run distribution for the current node until the block ends."""
+    """Run distribution for the current node until the block ends.
+
+    ``advertise`` is the address other nodes are told to dial, when it differs from
+    ``listen`` (listening on ``0.0.0.0``, behind NAT or a container port mapping).
+    """
     if transport is None:
         from .transports import TcpTransport
 
@@ -59,6 +64,7 @@ async def start(
         max_frame=max_frame,
         directory=directory if discovery else None,
     )
+    cluster.advertise = advertise
     async with cluster.running(listen, tuple(seeds)) as running, serve_process_groups():
         if discovery:
             for name in running.discovered():

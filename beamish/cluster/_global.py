@@ -95,7 +95,7 @@ __all__ = [
 _log = logging.getLogger("beamish.cluster.global")
 
 SERVER = "beamish.global"
-GLOBAL_CONFLICT = ("beamish", "cluster", "global_conflict")
+GLOBAL_CONFLICT = telemetry.CLUSTER_GLOBAL_CONFLICT
 
 Resolve = Callable[[Any, Pid, Pid], Pid | None]
 

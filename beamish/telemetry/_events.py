@@ -15,6 +15,7 @@
 | ``CLUSTER_NODE_DOWN`` | ``count`` | ``node``, ``peer``, ``reason`` |
 | ``CLUSTER_HANDSHAKE_FAILED`` | ``count`` | ``node``, ``why`` (wrong cookie, garbage, timeout) |
 | ``CLUSTER_BAD_FRAME`` | ``count`` | ``peer``, ``why`` (the connection was closed) |
+| ``CLUSTER_GLOBAL_CONFLICT`` | ``count`` | ``node``, ``name``, ``winner``, ``loser`` |
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
 table): a process whose own code raised.
@@ -33,6 +34,7 @@ CLUSTER_NODE_UP: Event = ("beamish", "cluster", "nodeup")
 CLUSTER_NODE_DOWN: Event = ("beamish", "cluster", "nodedown")
 CLUSTER_HANDSHAKE_FAILED: Event = ("beamish", "cluster", "handshake_failed")
 CLUSTER_BAD_FRAME: Event = ("beamish", "cluster", "bad_frame")
+CLUSTER_GLOBAL_CONFLICT: Event = ("beamish", "cluster", "global_conflict")
 
 ALL_EVENTS: tuple[Event, ...] = (
     PROCESS_SPAWN,
@@ -45,4 +47,5 @@ ALL_EVENTS: tuple[Event, ...] = (
     CLUSTER_NODE_DOWN,
     CLUSTER_HANDSHAKE_FAILED,
     CLUSTER_BAD_FRAME,
+    CLUSTER_GLOBAL_CONFLICT,
 )
