@@ -43,6 +43,15 @@ _log = logging.getLogger("beamish.cluster")
 NODE_UP = telemetry.CLUSTER_NODE_UP
 NODE_DOWN = telemetry.CLUSTER_NODE_DOWN
 HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
+_HANDSHAKE_ERRORS = (
+    HandshakeError,
+    DecodeError,
+    FrameError,
+    TimeoutError,
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    OSError,
+)
 
 
 class NodeDown(NamedTuple):
@@ -195,19 +204,11 @@ class Cluster:
         try:
             with anyio.fail_after(self.handshake_timeout):
                 initiator = Initiator(self.name, self.node.creation, self._cookie)
-                await stream.send(encode_frame(self.codec.encode(initiator.hello())))
+                await self._say(stream, initiator.hello())
                 proof = initiator.on_challenge(await read_one(stream, decoder, self.codec, pending))
-                await stream.send(encode_frame(self.codec.encode(proof)))
+                await self._say(stream, proof)
                 peer = initiator.on_welcome(await read_one(stream, decoder, self.codec, pending))
-        except (
-            HandshakeError,
-            DecodeError,
-            FrameError,
-            TimeoutError,
-            anyio.EndOfStream,
-            anyio.BrokenResourceError,
-            OSError,
-        ) as exc:
+        except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed(address, exc)
             raise ConnectionError(f"cannot connect to {target}: {exc}") from exc
@@ -234,24 +235,19 @@ class Cluster:
             with anyio.fail_after(self.handshake_timeout):
                 acceptor = Acceptor(self.name, self.node.creation, self._cookie)
                 challenge = acceptor.on_hello(await read_one(stream, decoder, self.codec, pending))
-                await stream.send(encode_frame(self.codec.encode(challenge)))
+                await self._say(stream, challenge)
                 welcome = acceptor.on_proof(await read_one(stream, decoder, self.codec, pending))
-                await stream.send(encode_frame(self.codec.encode(welcome)))
+                await self._say(stream, welcome)
                 assert acceptor.peer is not None
                 peer = acceptor.peer
-        except (
-            HandshakeError,
-            DecodeError,
-            FrameError,
-            TimeoutError,
-            anyio.EndOfStream,
-            anyio.BrokenResourceError,
-            OSError,
-        ) as exc:
+        except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed("an incoming connection", exc)
             return
         await self._established(stream, peer, decoder, pending, outgoing=False)
+
+    async def _say(self, stream: anyio.abc.ByteStream, message: Any) -> None:
+        await stream.send(encode_frame(self.codec.encode(message)))
 
     def _handshake_failed(self, who: str, exc: BaseException) -> None:
         why = str(exc) or type(exc).__name__
