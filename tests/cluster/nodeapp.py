@@ -1,0 +1,95 @@
+"""The application the OS-process nodes of test_os_nodes.py run.
+
+    python -m beamish run tests.cluster.nodeapp:main --name n1@127.0.0.1 --cookie C \\
+        --listen 127.0.0.1:0 --seed 127.0.0.1:4370 --no-discovery
+
+It registers ``ctl`` (a :class:`Control` server), prints ``READY <name> <address>`` on
+stdout once its cluster listens, and runs until it is killed. Messages that cross the
+wire are plain tuples, strings and pids, so the test process needs no import of this
+module under the same name.
+"""
+
+from __future__ import annotations
+
+import beamish
+from beamish import cluster
+
+
+async def victim() -> None:
+    """Waits for "die" (then crashes) or "stop" (then exits normally)."""
+    message = await beamish.receive(lambda m: m in ("die", "stop"))
+    if message == "die":
+        raise RuntimeError("victim told to die")
+
+
+def _event(message: object) -> tuple[object, ...] | None:
+    if isinstance(message, beamish.Exit):
+        return ("exit", message.pid, message.reason)
+    if isinstance(message, beamish.Down):
+        return ("down", message.pid, message.reason)
+    if isinstance(message, cluster.NodeDown):
+        return ("nodedown", message.node, str(message.reason))
+    return None
+
+
+class Control(beamish.Actor):
+    """What the test asks a node to do, by call; it records the exits, downs and node
+    downs its links and monitors deliver, and answers ``("events", n)`` once it has n."""
+
+    def init(self) -> None:
+        beamish.trap_exits(True)
+        cluster.monitor_nodes(True)
+        self.events: list[tuple[object, ...]] = []
+        self.waiting_events: list[tuple[int, beamish.Caller]] = []
+        self.waiting_nodes: list[tuple[set[str], beamish.Caller]] = []
+
+    def handle_call(self, request: tuple[object, ...], caller: beamish.Caller) -> object:
+        op = request[0]
+        if op == "echo":
+            return (beamish.this_node().name, request[1])
+        if op == "victim":  # a process of this node, for the test to link to and kill
+            return beamish.spawn(victim)
+        if op == "watch":  # link to and monitor a (remote) pid, and watch its node
+            pid = request[1]
+            assert isinstance(pid, beamish.Pid)
+            beamish.link(pid)
+            beamish.monitor(pid)
+            cluster.monitor_node(pid.node)
+            return "watching"
+        if op == "events":
+            self.waiting_events.append((int(request[1]), caller))  # type: ignore[call-overload]
+            self._flush()
+            return beamish.NoReply()
+        if op == "nodes":  # answers once connected to every node named
+            self.waiting_nodes.append((set(request[1]), caller))  # type: ignore[arg-type]
+            self._flush()
+            return beamish.NoReply()
+        raise ValueError(f"unknown request {request!r}")
+
+    def handle_cast(self, request: tuple[beamish.Pid, object]) -> None:
+        owner, payload = request
+        beamish.send(owner, ("cast", beamish.this_node().name, payload))
+
+    def handle_info(self, message: object) -> None:
+        event = _event(message)
+        if event is not None:
+            self.events.append(event)
+        self._flush()
+
+    def _flush(self) -> None:
+        for entry in list(self.waiting_events):
+            if len(self.events) >= entry[0]:
+                self.waiting_events.remove(entry)
+                beamish.reply(entry[1], list(self.events))
+        connected = set(cluster.nodes())
+        for wanted in list(self.waiting_nodes):
+            if wanted[0] <= connected:
+                self.waiting_nodes.remove(wanted)
+                beamish.reply(wanted[1], sorted(connected))
+
+
+async def main() -> None:
+    await Control.start(name="ctl")
+    the_cluster = cluster.this_cluster()
+    print(f"READY {beamish.this_node().name} {the_cluster.address}", flush=True)
+    await beamish.receive(lambda message: False)  # until the process is killed
