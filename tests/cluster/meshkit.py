@@ -27,7 +27,10 @@ class Echo(beamish.Actor):
 
 @contextlib.asynccontextmanager
 async def nodes(transport_for, names, *, cookies=None, heartbeat=15.0, listen_for=None):
-    """Start one node with distribution per name; yields {name: (node, cluster)}."""
+    """Start one node with distribution per name; yields {name: (node, cluster)}.
+
+    ``heartbeat`` is one tick for all nodes or a {name: tick} dict (15 s for the others).
+    """
     started = {}
     async with contextlib.AsyncExitStack() as stack:
         for name in names:
@@ -40,7 +43,9 @@ async def nodes(transport_for, names, *, cookies=None, heartbeat=15.0, listen_fo
                     transport=transport_for(name),
                     listen=listen,
                     discovery=False,
-                    heartbeat=heartbeat,
+                    heartbeat=heartbeat.get(name, 15.0)
+                    if isinstance(heartbeat, dict)
+                    else heartbeat,
                 )
             )
             started[name] = (node, the_cluster)

@@ -216,7 +216,8 @@ async def test_oversized_message_fails_in_the_sender(net):
 
 async def test_silent_peer_is_declared_down_by_heartbeat(net):
     """When traffic silently stops, the heartbeat declares the peer down within 4 ticks."""
-    async with nodes(net.transport, [A, B], heartbeat=0.05) as started:
+    # only A ticks fast, so A's own heartbeat (not B closing first) detects the silence
+    async with nodes(net.transport, [A, B], heartbeat={A: 0.05}) as started:
         (a, ca), (b, _) = started[A], started[B]
         pid = await on(b, _start_echo)
         await ca.connect("mem://" + B)
