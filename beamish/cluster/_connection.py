@@ -8,8 +8,10 @@
   every frame queued since its last write in one ``send`` (batching per connection).
 - The reader decodes frames and hands each message to the mesh. A malformed frame or an
   oversized one closes this connection only, and is counted in telemetry.
-- Heartbeat: a tick goes out when nothing else was sent for ``heartbeat`` seconds; a peer
-  silent for ``4 * heartbeat`` seconds is declared down (Erlang's net_ticktime).
+- Heartbeat: a tick goes out when nothing else was sent for one tick interval; a peer
+  silent for four intervals is declared down (Erlang's net_ticktime). Each side announces
+  its ``heartbeat`` first, and both ends of a link tick at the faster of the two, so nodes
+  configured differently still agree on when a silent peer is down.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ _STREAM_ERRORS = (
     OSError,
 )
 TICK = ("tick",)
+HEARTBEAT = "heartbeat"  # ("heartbeat", seconds): the sender's tick interval
 
 
 async def read_one(
@@ -72,12 +75,13 @@ class Connection:
         self._codec = codec
         self._decoder = decoder
         self._dispatch = dispatch
-        self._heartbeat = heartbeat
+        self._heartbeat = heartbeat  # the tick interval: ours, or the peer's if faster
         self._queue: list[bytes] = []
         self._wake = anyio.Event()
         self._sent_since_tick = False
         self._early = early or []
         self._scope: anyio.CancelScope | None = None
+        self._tick_sleep: anyio.CancelScope | None = None
         self.frames_in = 0
         self.frames_out = 0
 
@@ -106,6 +110,7 @@ class Connection:
             self._scope.cancel()
 
     async def run(self) -> None:
+        self.send((HEARTBEAT, self._heartbeat))
         try:
             async with anyio.create_task_group() as group:
                 self._scope = group.cancel_scope
@@ -127,8 +132,8 @@ class Connection:
             self._handle(payload)
         self._early = []
         decoder = self._decoder
-        silence = self._heartbeat * 4
         while self.reason is None:
+            silence = self._heartbeat * 4
             try:
                 with anyio.fail_after(silence):
                     data = await self.stream.receive()
@@ -154,7 +159,12 @@ class Connection:
         except DecodeError as exc:
             self._bad(f"undecodable frame: {exc}")
             return False
-        if message != TICK:
+        if type(message) is tuple and len(message) == 2 and message[0] == HEARTBEAT:
+            if isinstance(message[1], int | float) and 0 < message[1] < self._heartbeat:
+                self._heartbeat = float(message[1])
+                if self._tick_sleep is not None:
+                    self._tick_sleep.cancel()
+        elif message != TICK:
             try:
                 self._dispatch(self, message)
             except Exception as exc:  # a malformed message from the peer: drop the link
@@ -189,7 +199,8 @@ class Connection:
     async def _ticker(self) -> None:
         tick = self._codec.encode(TICK)
         while True:
-            await anyio.sleep(self._heartbeat)
-            if not self._sent_since_tick:
-                self.send_encoded(tick)
-            self._sent_since_tick = False
+            with anyio.CancelScope() as self._tick_sleep:  # cut short when the interval drops
+                await anyio.sleep(self._heartbeat)
+                if not self._sent_since_tick:
+                    self.send_encoded(tick)
+                self._sent_since_tick = False

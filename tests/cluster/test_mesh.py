@@ -233,3 +233,20 @@ async def test_silent_peer_is_declared_down_by_heartbeat(net):
         node_down, down, ref = await on(a, client)
         assert "heartbeat" in node_down.reason
         assert down == beamish.Down(ref, pid, "noconnection")
+
+
+async def test_nodes_with_different_heartbeats_agree(net):
+    """A fast-ticking node does not declare an idle slow-ticking peer down: both tick fast."""
+    async with nodes(net.transport, [A, B], heartbeat={A: 0.05, B: 60.0}) as started:
+        (a, ca), (_, cb) = started[A], started[B]
+        await ca.connect("mem://" + B)
+
+        async def idle_longer_than_four_fast_ticks():
+            cluster.monitor_node(B)
+            await beamish.sleep(0.5)  # ten of A's silence windows, with no traffic of ours
+            with pytest.raises(TimeoutError):
+                await beamish.receive(lambda m: isinstance(m, cluster.NodeDown), timeout=0)
+            return cluster.nodes()
+
+        assert await on(a, idle_longer_than_four_fast_ticks) == [B]
+        assert cb.connections[A]._heartbeat == 0.05
