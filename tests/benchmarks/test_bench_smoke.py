@@ -49,3 +49,27 @@ def test_supervision_benchmark_quick_prints_every_workload():
     # DynamicSupervisor: measured, or skipped with a "not available" line.
     assert any(line.startswith("DS DynamicSupervisor") for line in lines), proc.stdout
     assert any("reference (figure from the issue" in line for line in lines), proc.stdout
+
+
+CLUSTER = SCRIPT.with_name("cluster.py")
+
+
+@pytest.mark.timeout(300)
+def test_cluster_benchmark_quick_prints_every_workload():
+    """The distribution benchmark runs end to end in its quick mode (no timing assertions)."""
+    proc = subprocess.run(
+        [sys.executable, str(CLUSTER), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=CLUSTER.parents[1],
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for prefix in ("C1 remote casts", "C2 remote calls"):
+        assert any(line.startswith(prefix) and "ratio" in line for line in lines), (
+            prefix,
+            proc.stdout,
+        )
+    # pubsub: measured, or skipped with a line that says why.
+    assert any(line.startswith("C3 pubsub") for line in lines), proc.stdout

@@ -1,0 +1,523 @@
+"""Distribution benchmarks: two beamish nodes in two OS processes on loopback, next to a
+bare asyncio TCP stream pair carrying the same length-prefixed msgpack frames.
+
+    python benchmarks/cluster.py [--quick] [--profile] [--json out.json]
+
+Every figure runs in two fresh child interpreters (a server and a client, ``--child``),
+after a warm-up round, as the best of 3 timed rounds. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = os.environ.get("BEAMISH_BENCH_SRC", str(ROOT))
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kernel import machine  # noqa: E402
+
+HOST = "127.0.0.1"
+COOKIE = "cluster-benchmark"
+SERVER = f"srv@{HOST}"
+CLIENT = f"cli@{HOST}"
+REPS = 3
+YIELD_EVERY = 1000  # both senders let their event loop run once per this many casts
+FULL_SIZES = {"casts": 1_000_000, "calls": 100_000, "subscribers": 10_000, "messages": 20}
+QUICK_SIZES = {"casts": 100_000, "calls": 10_000, "subscribers": 1_000, "messages": 5}
+TARGETS = {"casts": 0.5, "calls": 0.5, "pubsub": 0.5}
+HEADER = struct.Struct(">BI")
+PUBSUB = importlib.util.find_spec("beamish.pubsub") is not None
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+# --------------------------------------------------------------------------------------
+# beamish: a counting Actor on the server node, a driver process on the client node
+# --------------------------------------------------------------------------------------
+
+
+async def subscriber(owner: Any, messages: int) -> None:
+    """A pubsub subscriber: takes ``messages`` broadcasts, then tells ``owner`` it is done."""
+    import beamish
+    from beamish import pubsub
+
+    await pubsub.subscribe("bench")
+    receive = beamish.receive
+    for _ in range(messages):
+        await receive()
+    beamish.send(owner, ("done",))
+
+
+def beamish_server(profile: bool) -> None:
+    import cProfile
+    import io
+    import pstats
+
+    import beamish
+    from beamish import cluster
+
+    profiler = cProfile.Profile() if profile else None
+
+    class Counter(beamish.Actor):
+        """Counts casts; answers "count" with the count since the last one, else echoes."""
+
+        def init(self) -> None:
+            self.count = 0
+            self.done = 0
+            self.want_done: tuple[int, Any] | None = None
+
+        def handle_info(self, message: Any) -> None:
+            if message == ("done",):
+                self.done += 1
+                self._check_done()
+
+        def _check_done(self) -> None:
+            if self.want_done is not None and self.done >= self.want_done[0]:
+                beamish.reply(self.want_done[1], self.done)
+                self.want_done, self.done = None, 0
+
+        def handle_cast(self, request: Any) -> None:
+            self.count += 1
+
+        def handle_call(self, request: Any, caller: Any) -> Any:
+            if request == "count":
+                count, self.count = self.count, 0
+                return count
+            if request == "pid":
+                return beamish.self()
+            if request == "profile-on" and profiler is not None:
+                profiler.enable()
+                return True
+            if request == "profile-off" and profiler is not None:
+                profiler.disable()
+                out = io.StringIO()
+                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+                return out.getvalue()
+            if type(request) is not tuple:  # a plain call: echo it
+                return request
+            if request[0] == "subscribers":  # start n subscribers of m messages each
+                _, n, m = request
+                me = beamish.self()
+                for _ in range(n):
+                    beamish.spawn(subscriber, me, m)
+                return n
+            if request[0] == "wait-done":
+                self.want_done = (request[1], caller)
+                self._check_done()
+                return beamish.NoReply()
+            return request
+
+    async def main() -> None:
+        await Counter.start(name="counter")
+        print(f"READY {cluster.this_cluster().address}", flush=True)
+        await beamish.receive(lambda message: False)
+
+    beamish.run(
+        main,
+        name=SERVER,
+        cluster={"cookie": COOKIE, "listen": f"{HOST}:0", "discovery": False},
+    )
+
+
+def beamish_client(address: str, sizes: dict[str, int], profile: bool) -> dict[str, Any]:
+    import cProfile
+    import io
+    import pstats
+
+    import beamish
+    from beamish import cluster
+
+    results: dict[str, Any] = {}
+
+    async def casts(pid: Any, n: int) -> float:
+        cast = beamish.cast
+        started = now()
+        for i in range(n):
+            cast(pid, i)
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await beamish.sleep(0)
+        count = await beamish.call(pid, "count", timeout=600)
+        elapsed = now() - started
+        assert count == n, (count, n)
+        return n / elapsed
+
+    async def calls(pid: Any, n: int) -> float:
+        call = beamish.call
+        started = now()
+        for i in range(n):
+            await call(pid, i)
+        return n / (now() - started)
+
+    async def fanout(pid: Any, n: int, m: int) -> float:
+        from beamish import pubsub
+
+        me = beamish.self()
+        half = n // 2
+        await beamish.call(pid, ("subscribers", n - half, m))
+        for _ in range(half):
+            beamish.spawn(subscriber, me, m)
+        while len(pubsub.subscribers("bench")) < n:  # pg replication: setup, not timed
+            await beamish.sleep(0.01)
+        started = now()
+        for i in range(m):
+            pubsub.broadcast("bench", i)
+            await beamish.sleep(0)
+        for _ in range(half):
+            await beamish.receive(lambda message: message == ("done",))
+        await beamish.call(pid, ("wait-done", n - half), timeout=600)
+        elapsed = now() - started
+        while pubsub.subscribers("bench"):  # the exited subscribers leave their groups
+            await beamish.sleep(0.01)
+        return n * m / elapsed
+
+    async def main() -> None:
+        await cluster.connect(address)
+        pid = await beamish.call(("counter", SERVER), "pid")
+        if profile:
+            profiler = cProfile.Profile()
+            await beamish.call(pid, "profile-on")
+            profiler.enable()
+            await casts(pid, sizes["casts"])
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+            results["client_profile"] = out.getvalue()
+            results["server_profile"] = await beamish.call(pid, "profile-off")
+            return
+        await casts(pid, sizes["casts"] // 10)  # warm-up
+        results["casts"] = max([await casts(pid, sizes["casts"]) for _ in range(REPS)])
+        await calls(pid, sizes["calls"] // 10)
+        results["calls"] = max([await calls(pid, sizes["calls"]) for _ in range(REPS)])
+        if PUBSUB:
+            n, m = sizes["subscribers"], sizes["messages"]
+            await fanout(pid, n, 2)
+            results["pubsub"] = max([await fanout(pid, n, m) for _ in range(REPS)])
+
+    beamish.run(
+        main,
+        name=CLIENT,
+        cluster={"cookie": COOKIE, "listen": f"{HOST}:0", "discovery": False},
+    )
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# The baseline: asyncio streams, length-prefixed msgpack frames, the same message shapes
+# --------------------------------------------------------------------------------------
+
+PID = ["srv@127.0.0.1", 1, 1]  # a pid as msgpack sees it: node, serial, creation
+
+
+def frame(message: Any) -> bytes:
+    import msgpack
+
+    payload = msgpack.packb(message)
+    return HEADER.pack(1, len(payload)) + payload
+
+
+async def read_frames(reader: asyncio.StreamReader, buffer: bytearray) -> list[Any]:
+    """The next complete frames (at least one), decoded; ``buffer`` keeps the tail."""
+    import msgpack
+
+    unpackb = msgpack.unpackb
+    while True:
+        out = []
+        pos, end = 0, len(buffer)
+        while end - pos >= 5:
+            _, size = HEADER.unpack_from(buffer, pos)
+            if end - pos - 5 < size:
+                break
+            out.append(unpackb(buffer[pos + 5 : pos + 5 + size]))
+            pos += 5 + size
+        del buffer[:pos]
+        if out:
+            return out
+        data = await reader.read(65536)
+        if not data:
+            raise EOFError
+        buffer += data
+
+
+def bare_server() -> None:
+    from kernel import Box, bl_recv, bl_send
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        count = 0
+        buffer = bytearray()
+        boxes: list[Box] = []
+        done = [0, 0]  # finished subscribers, how many the client waits for
+
+        async def box_subscriber(box: Box, messages: int) -> None:
+            for _ in range(messages):
+                await bl_recv(box)
+            done[0] += 1
+            if done[0] == done[1]:
+                writer.write(frame(["done", done[0]]))
+                boxes.clear()
+                done[0] = 0
+
+        tasks = set()
+        try:
+            while True:
+                for message in await read_frames(reader, buffer):
+                    op = message[0]
+                    if op == "send":  # ["send", pid, ["$cast", i]]: a cast to the counter
+                        count += 1
+                    elif op == "send_name":  # ["send_name", "fanout", [topic, msg, None]]
+                        item = message[2][1]
+                        for box in boxes:
+                            bl_send(box, item)
+                    elif op == "subscribers":  # ["subscribers", n, m]
+                        _, n, m = message
+                        done[1] = n
+                        for _ in range(n):
+                            box = Box()
+                            boxes.append(box)
+                            task = asyncio.create_task(box_subscriber(box, m))
+                            tasks.add(task)
+                            task.add_done_callback(tasks.discard)
+                        writer.write(frame(["ready", n]))
+                    elif op == "call":  # ["call", pid, ref, request]
+                        request = message[3]
+                        if request == "count":
+                            writer.write(frame(["reply", message[2], count]))
+                            count = 0
+                        else:
+                            writer.write(frame(["reply", message[2], request]))
+        except (EOFError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, HOST, 0)
+        port = server.sockets[0].getsockname()[1]
+        print(f"READY {HOST}:{port}", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def bare_client(address: str, sizes: dict[str, int]) -> dict[str, Any]:
+    import msgpack
+
+    packb = msgpack.packb
+    pack_header = HEADER.pack
+    results: dict[str, Any] = {}
+
+    async def main() -> None:
+        host, _, port = address.rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        buffer = bytearray()
+        refs = iter(range(1 << 62))
+
+        async def call(request: Any) -> Any:
+            ref = next(refs)
+            writer.write(frame(["call", PID, ref, request]))
+            (reply,) = await read_frames(reader, buffer)
+            assert reply[1] == ref
+            return reply[2]
+
+        async def casts(n: int) -> float:
+            started = now()
+            batch: list[bytes] = []
+            for i in range(n):
+                payload = packb(["send", PID, ["$cast", i]])
+                batch.append(pack_header(1, len(payload)))
+                batch.append(payload)
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
+                    writer.write(b"".join(batch))
+                    batch.clear()
+                    await writer.drain()
+                    await asyncio.sleep(0)
+            writer.write(b"".join(batch))
+            count = await call("count")
+            elapsed = now() - started
+            assert count == n, (count, n)
+            return n / elapsed
+
+        async def calls(n: int) -> float:
+            started = now()
+            for i in range(n):
+                await call(i)
+            return n / (now() - started)
+
+        await casts(sizes["casts"] // 10)
+        results["casts"] = max([await casts(sizes["casts"]) for _ in range(REPS)])
+
+        async def fanout(n: int, m: int) -> float:
+            from kernel import Box, bl_recv, bl_send
+
+            half = n // 2
+            writer.write(frame(["subscribers", n - half, m]))
+            ((ready, _),) = await read_frames(reader, buffer)
+            assert ready == "ready"
+            boxes = [Box() for _ in range(half)]
+            finished = asyncio.get_running_loop().create_future()
+            left = [half]
+
+            async def box_subscriber(box: Box) -> None:
+                for _ in range(m):
+                    await bl_recv(box)
+                left[0] -= 1
+                if not left[0]:
+                    finished.set_result(None)
+
+            tasks = [asyncio.create_task(box_subscriber(box)) for box in boxes]
+            await asyncio.sleep(0)
+            started = now()
+            for i in range(m):  # one frame per remote node, then the local deliveries
+                writer.write(frame(["send_name", "fanout", ["bench", i, None]]))
+                for box in boxes:
+                    bl_send(box, i)
+                await asyncio.sleep(0)
+            await finished
+            ((done, _),) = await read_frames(reader, buffer)
+            assert done == "done"
+            elapsed = now() - started
+            await asyncio.gather(*tasks)
+            return n * m / elapsed
+
+        await calls(sizes["calls"] // 10)
+        results["calls"] = max([await calls(sizes["calls"]) for _ in range(REPS)])
+        if PUBSUB:
+            n, m = sizes["subscribers"], sizes["messages"]
+            await fanout(n, 2)
+            results["pubsub"] = max([await fanout(n, m) for _ in range(REPS)])
+        writer.close()
+
+    asyncio.run(main())
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# The parent: a server child, then a client child against it, per side
+# --------------------------------------------------------------------------------------
+
+
+def child(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
+    )
+
+
+def measure(side: str, sizes: dict[str, int], profile: bool = False) -> dict[str, Any]:
+    server = child(f"{side}-server", *(["--profile"] if profile else []))
+    try:
+        assert server.stdout is not None
+        word, address = server.stdout.readline().split()
+        assert word == "READY", word
+        client = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                f"{side}-client",
+                "--address",
+                address,
+                "--sizes",
+                json.dumps(sizes),
+                *(["--profile"] if profile else []),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=900,
+            env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
+        )
+        if client.returncode != 0:
+            raise RuntimeError(f"{side} client failed:\n{client.stderr}")
+        return json.loads(client.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def line(label: str, ours: float, base: float, key: str) -> dict[str, Any]:
+    ratio = ours / base if base else float("nan")
+    bound = TARGETS[key]
+    verdict = f"(target >= {bound:g}x) {'ok' if ratio >= bound else 'MISS'}"
+    print(
+        f"{label:<56} {'asyncio':<7}  beamish {ours:>11,.0f}/s  baseline {base:>11,.0f}/s  "
+        f"ratio {ratio:.2f}x  {verdict}",
+        flush=True,
+    )
+    return {"label": label, "beamish": ours, "baseline": base, "ratio": ratio, "verdict": verdict}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10x smaller sizes (CI smoke run)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the beamish casts")
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        if args.child == "beamish-server":
+            beamish_server(args.profile)
+        elif args.child == "bare-server":
+            bare_server()
+        else:
+            sizes = json.loads(args.sizes)
+            if args.child == "beamish-client":
+                result = beamish_client(args.address, sizes, args.profile)
+            else:
+                result = bare_client(args.address, sizes)
+            print(json.dumps(result), flush=True)
+        return
+
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    started = now()
+    info = machine()
+    print(
+        f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
+        f"kernel {info['kernel']}; sizes {sizes}",
+        flush=True,
+    )
+    if args.profile:
+        profiles = measure("beamish", sizes, profile=True)
+        print("--- client (sender) node, casts, by tottime ---\n" + profiles["client_profile"])
+        print("--- server (receiver) node, casts, by tottime ---\n" + profiles["server_profile"])
+        return
+    ours, base = measure("beamish", sizes), measure("bare", sizes)
+    rows = [
+        line(f"C1 remote casts ({sizes['casts']:,} to a counting Actor)", ours["casts"],
+             base["casts"], "casts"),
+        line(f"C2 remote calls ({sizes['calls']:,} sequential round trips)", ours["calls"],
+             base["calls"], "calls"),
+    ]  # fmt: skip
+    if PUBSUB:
+        label = f"C3 pubsub deliveries ({sizes['subscribers']:,} subscribers on 2 nodes)"
+        rows.append(line(label, ours["pubsub"], base["pubsub"], "pubsub"))
+    else:
+        print(f"{'C3 pubsub deliveries':<56} skipped: beamish.pubsub does not exist", flush=True)
+    elapsed = now() - started
+    print(f"done in {elapsed:.0f}s", flush=True)
+    if args.json:
+        data = {"sizes": sizes, "seconds": elapsed, "machine": info, "rows": rows}
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
