@@ -152,6 +152,7 @@ class Cluster:
                 for conn in list(self.connections.values()):
                     conn.superseded = True
                     conn.close("node stopping")
+                    await _close_now(conn.stream)  # also if its task never got to run
                 if listener is not None:
                     await listener.aclose()
                 group.cancel_scope.cancel()
@@ -212,6 +213,9 @@ class Cluster:
             await stream.aclose()
             self._handshake_failed(address, exc)
             raise ConnectionError(f"cannot connect to {target}: {exc}") from exc
+        except BaseException:  # cancelled mid-handshake (the node stops): never leak the socket
+            await _close_now(stream)
+            raise
         if is_node_name(target):
             self.addresses.setdefault(peer.name, address)
         elif address == target:
@@ -244,6 +248,9 @@ class Cluster:
             await stream.aclose()
             self._handshake_failed("an incoming connection", exc)
             return
+        except BaseException:
+            await _close_now(stream)
+            raise
         await self._established(stream, peer, decoder, pending, outgoing=False)
 
     async def _say(self, stream: anyio.abc.ByteStream, message: Any) -> None:
@@ -521,6 +528,11 @@ class Cluster:
             self._links.setdefault(conn.peer.name, set()).add((pid, reply_to))
         # "spawned" goes out before the new process can run, so before any exit of it
         conn.send(("spawned", reply_to, ref, pid, link))
+
+
+async def _close_now(stream: anyio.abc.ByteStream) -> None:
+    with anyio.CancelScope(shield=True):
+        await anyio.aclose_forcefully(stream)
 
 
 def function_reference(fn: Callable[..., Any]) -> str | Callable[..., Any]:

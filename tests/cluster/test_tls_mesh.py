@@ -73,3 +73,30 @@ async def test_unknown_node_name_is_nodedown_not_a_crash():
             return down.node, await beamish.call(await Echo.start(), "alive")
 
         assert await on(a, client) == ("ghost@nowhere", ("a@127.0.0.1", "alive"))
+
+
+async def test_a_handshake_cancelled_midway_closes_its_socket():
+    """Cancelling connect() while the peer stays mute leaves no socket open."""
+    import gc
+    import warnings
+
+    import anyio
+
+    async def mute(stream):
+        async with stream:
+            await anyio.sleep_forever()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        async with anyio.create_task_group() as group:
+            group.start_soon(listener.serve, mute)
+            async with tls_node("a@127.0.0.1", TcpTransport()) as (_, ca):
+                with anyio.move_on_after(0.3) as scope:
+                    await ca.connect(f"127.0.0.1:{port}")
+                assert scope.cancelled_caught
+            group.cancel_scope.cancel()
+        await listener.aclose()
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
