@@ -82,6 +82,7 @@ class Connection:
         self._early = early or []
         self._scope: anyio.CancelScope | None = None
         self._tick_sleep: anyio.CancelScope | None = None
+        self._heard = True  # something came from the peer since the ticker last looked
         self.frames_in = 0
         self.frames_out = 0
 
@@ -100,7 +101,8 @@ class Connection:
                 f"({self._decoder.max_frame}) for {self.peer.name}"
             )
         self._queue.append(payload)
-        self._wake.set()
+        if len(self._queue) == 1:  # the first of a batch wakes the writer; the rest ride along
+            self._wake.set()
 
     def close(self, reason: Any) -> None:
         """End the connection (the mesh's ``run`` loop then reports it down)."""
@@ -132,17 +134,14 @@ class Connection:
             self._handle(payload)
         self._early = []
         decoder = self._decoder
+        receive = self.stream.receive
         while self.reason is None:
-            silence = self._heartbeat * 4
             try:
-                with anyio.fail_after(silence):
-                    data = await self.stream.receive()
-            except TimeoutError:
-                self.reason = f"no heartbeat from {self.peer.name} for {silence}s"
-                return
+                data = await receive()  # silence is the ticker's to judge: no timer per read
             except anyio.EndOfStream:
                 self.reason = "peer closed the connection"
                 return
+            self._heard = True
             try:
                 payloads = decoder.feed(data)
             except FrameError as exc:
@@ -192,15 +191,26 @@ class Connection:
             if queue:
                 self._sent_since_tick = True
                 self.frames_out += len(queue)
+                limit = self._decoder.max_frame  # send_encoded checked each payload already
                 await stream.send(
-                    encode_frames(queue) if len(queue) > 1 else encode_frame(queue[0])
+                    encode_frames(queue, max_frame=limit)
+                    if len(queue) > 1
+                    else encode_frame(queue[0], max_frame=limit)
                 )
 
     async def _ticker(self) -> None:
+        """Once per interval: tick if we sent nothing; declare the peer down after four
+        intervals in which nothing at all came from it."""
         tick = self._codec.encode(TICK)
+        silent = 0
         while True:
             with anyio.CancelScope() as self._tick_sleep:  # cut short when the interval drops
                 await anyio.sleep(self._heartbeat)
                 if not self._sent_since_tick:
                     self.send_encoded(tick)
                 self._sent_since_tick = False
+                silent = 0 if self._heard else silent + 1
+                self._heard = False
+                if silent >= 4:
+                    self.close(f"no heartbeat from {self.peer.name} for {4 * self._heartbeat}s")
+                    return
