@@ -387,6 +387,11 @@ class Cluster:
         self._route(remote[0], ("exit", sender, remote, reason, link))
 
     def reply(self, pid: Pid, ref: Ref, value: Any) -> None:
+        # The reply ends the call: its caller sends no demonitor, so drop the watch here.
+        local = self._watched.get(pid[0], {}).pop(ref, None)
+        proc = self.node._proc(local) if local is not None else None
+        if proc is not None and proc._monitored_by:
+            proc._monitored_by.pop(ref, None)
         self._route(pid[0], ("reply", pid, ref, value))
 
     def down(self, watcher: Pid, ref: Ref, pid: Pid, reason: Any) -> None:

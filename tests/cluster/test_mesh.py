@@ -250,3 +250,20 @@ async def test_nodes_with_different_heartbeats_agree(net):
 
         assert await on(a, idle_longer_than_four_fast_ticks) == [B]
         assert cb.connections[A]._heartbeat == 0.05
+
+
+async def test_remote_calls_leave_no_monitor_behind(net):
+    """After many remote calls, neither node keeps a monitor entry for them."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, cb) = started[A], started[B]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            for i in range(50):
+                await beamish.call(pid, i)
+
+        await on(a, client)
+        assert b._proc(pid)._monitored_by in (None, {})
+        assert not any(cb._watched.values())
+        assert not any(ca._monitors.values())
