@@ -117,6 +117,7 @@ class Cluster:
         self._watched: dict[str, dict[Ref, Pid]] = {}
         self._node_watchers: dict[str, set[Pid]] = {}
         self._all_nodes_watchers: set[Pid] = set()
+        self._deferred: dict[str, Callable[[Any], None]] = {}
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
 
@@ -311,19 +312,46 @@ class Cluster:
         if not conn.superseded:
             self._lost(conn.peer.name, conn.reason)
 
-    def _lost(self, peer: str, reason: Any) -> None:
+    def defer_loss(self, peer: str, notify: Callable[[Any], None]) -> None:
+        """Let the owner of ``peer`` name the exit reason when its connection ends.
+
+        Instead of firing links and monitors with ``"noconnection"``, the loss calls
+        ``notify(reason)`` and waits for :meth:`fire_loss`. A worker pool uses it: it
+        knows how its worker process died (exit code, signal) once the OS has told it.
+        """
+        self._deferred[peer] = notify
+
+    def fire_loss(self, peer: str, reason: Any) -> None:
+        """Fire everything that crossed the connection to ``peer`` with ``reason``, and
+        forget ``peer``'s address (its name is never reused)."""
+        self._deferred.pop(peer, None)
+        self.addresses.pop(peer, None)
+        conn = self.connections.pop(peer, None)
+        if conn is not None:
+            conn.superseded = True  # its watcher must not fire a second time
+            conn.close("node gone")
+        self._lost(peer, reason, reason)
+
+    def _lost(self, peer: str, reason: Any, exit_reason: Any = NOCONNECTION) -> None:
         """The connection to ``peer`` is gone: fire everything that crossed it."""
         if peer in self.connections:
             return
-        _log.warning("%s: lost %s: %s", self.name, peer, reason)
+        notify = self._deferred.pop(peer, None)
+        if notify is not None:
+            notify(reason)
+            return
+        orderly = isinstance(reason, str) and reason == "shutdown"
+        _log.log(
+            logging.INFO if orderly else logging.WARNING, "%s: lost %s: %s", self.name, peer, reason
+        )
         self._connecting.pop(peer, None)
         node = self.node
         for local, remote in self._links.pop(peer, ()):
             proc = node._proc(local)
             if proc is not None and proc.remove_link(remote):
-                node._exit_signal(proc, remote, NOCONNECTION, link=True)
+                node._exit_signal(proc, remote, exit_reason, link=True)
         for ref, (watcher, target) in self._monitors.pop(peer, {}).items():
-            node._deliver_down(watcher, ref, target, NOCONNECTION)
+            node._deliver_down(watcher, ref, target, exit_reason)
         for ref, local in self._watched.pop(peer, {}).items():
             proc = node._proc(local)
             if proc is not None and proc._monitored_by:

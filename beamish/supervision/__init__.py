@@ -18,6 +18,7 @@ from ._intensity import add_restart as add_restart
 from ._intensity import backoff_delay as backoff_delay
 from ._shutdown import shutdown_child as shutdown_child
 from ._spec import ChildSpec as ChildSpec
+from ._spec import Placement as Placement
 from ._spec import child_spec as child_spec
 from ._strategy import restart_plan as restart_plan
 from ._strategy import should_restart as should_restart

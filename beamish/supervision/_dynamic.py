@@ -28,6 +28,7 @@ Semantics (Elixir's DynamicSupervisor)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, ClassVar
 
@@ -125,14 +126,7 @@ class DynamicSupervisor(RequestServer):
             raise MaxChildren(f"{self.pid!r} already runs max_children={self._max_children}")
         if self._extra:
             fn, args = spec.start
-            spec = ChildSpec(
-                id=spec.id,
-                start=(fn, self._extra + args),
-                restart=spec.restart,
-                shutdown=spec.shutdown,
-                type=spec.type,
-                significant=spec.significant,
-            )
+            spec = dataclasses.replace(spec, start=(fn, self._extra + args))
         try:
             pid = await start_spec(spec)
         except StartError:

@@ -18,7 +18,12 @@ A child is described by any of:
 - a ``ChildSpec``;
 - an ``Actor`` subclass: ``cls.child_spec()``;
 - a tuple ``(ActorClass, *args)``: ``cls.child_spec(*args)``;
-- a mapping with the ``ChildSpec`` fields (what ``Actor.child_spec`` returns).
+- a mapping with the ``ChildSpec`` fields (what ``Actor.child_spec`` returns);
+- any object with a ``child_spec()`` method (a ``WorkerPool``).
+
+``placement`` puts the child somewhere else than the supervisor's node: with
+``placement=pool`` (a ``beamish.workers.WorkerPool``) it is started in one of the pool's
+worker processes, still linked to, and stopped by, its supervisor.
 
 ``start`` is ``(callable, args)``: the callable, sync or async, starts the child *linked to
 the calling process* (the supervisor) and returns its pid; ``Actor.start_link`` is one.
@@ -32,11 +37,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ._errors import InvalidChildSpec
 
 Restart = Literal["permanent", "transient", "temporary"]
+
+
+class Placement(Protocol):
+    """Where a child runs when not in the supervisor's node: a ``WorkerPool`` is one.
+
+    ``place(start)`` runs ``start`` (``(callable, args)``) there, links the child to the
+    calling process (the supervisor) and returns its pid (None if the child ignored).
+    """
+
+    async def place(self, start: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any: ...
+
+
 Shutdown = float | Literal["brutal_kill", "infinity"]
 ChildType = Literal["worker", "supervisor"]
 
@@ -55,6 +72,7 @@ class ChildSpec:
     shutdown: Shutdown | None = None
     type: ChildType = "worker"
     significant: bool = False
+    placement: Placement | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -84,6 +102,8 @@ class ChildSpec:
             raise InvalidChildSpec(
                 "shutdown", shutdown, 'seconds >= 0, "brutal_kill" or "infinity"'
             )
+        if self.placement is not None and not callable(getattr(self.placement, "place", None)):
+            raise InvalidChildSpec("placement", self.placement, "None, or a worker pool")
         if not isinstance(self.significant, bool):
             raise InvalidChildSpec("significant", self.significant, "True or False")
         if self.significant and self.restart == "permanent":
@@ -118,6 +138,8 @@ def child_spec(child: Any, **overrides: Any) -> ChildSpec:
         base = _as_mapping(cls.child_spec(*child[1:]), child)
     elif isinstance(child, Mapping):
         base = child
+    elif callable(getattr(child, "child_spec", None)):
+        base = _as_mapping(child.child_spec(), child)
     else:
         raise InvalidChildSpec(
             "child", child, "a ChildSpec, an Actor class, (cls, *args) or a dict"

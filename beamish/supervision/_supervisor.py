@@ -138,9 +138,12 @@ async def start_spec(spec: ChildSpec) -> Pid | None:
     """Run a spec's start callable in the calling process; None if the child ignored."""
     fn, args = spec.start
     try:
-        result = fn(*args)
-        if inspect.isawaitable(result):
-            result = await result
+        if spec.placement is not None:
+            result = await spec.placement.place(spec.start)
+        else:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
     except StartError as exc:
         if exc.reason == "ignore":
             return None

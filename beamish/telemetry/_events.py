@@ -16,6 +16,10 @@
 | ``CLUSTER_HANDSHAKE_FAILED`` | ``count`` | ``node``, ``why`` (wrong cookie, garbage, timeout) |
 | ``CLUSTER_BAD_FRAME`` | ``count`` | ``peer``, ``why`` (the connection was closed) |
 | ``CLUSTER_GLOBAL_CONFLICT`` | ``count`` | ``node``, ``name``, ``winner``, ``loser`` |
+| ``WORKER_UP`` | ``count``, ``startup`` (s) | ``pool``, ``worker``, ``os_pid``, ``index`` |
+| ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
+| ``WORKER_OVER_MEMORY`` | ``memory`` (bytes) | ``pool``, ``worker``, ``os_pid``, ``max_memory`` |
+| ``WORKER_RECYCLED`` | ``tasks`` | ``pool``, ``worker``, ``os_pid``, ``index`` |
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
 table): a process whose own code raised.
@@ -35,6 +39,10 @@ CLUSTER_NODE_DOWN: Event = ("beamish", "cluster", "nodedown")
 CLUSTER_HANDSHAKE_FAILED: Event = ("beamish", "cluster", "handshake_failed")
 CLUSTER_BAD_FRAME: Event = ("beamish", "cluster", "bad_frame")
 CLUSTER_GLOBAL_CONFLICT: Event = ("beamish", "cluster", "global_conflict")
+WORKER_UP: Event = ("beamish", "worker", "up")
+WORKER_DOWN: Event = ("beamish", "worker", "down")
+WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
+WORKER_RECYCLED: Event = ("beamish", "worker", "recycled")
 
 ALL_EVENTS: tuple[Event, ...] = (
     PROCESS_SPAWN,
@@ -48,4 +56,8 @@ ALL_EVENTS: tuple[Event, ...] = (
     CLUSTER_HANDSHAKE_FAILED,
     CLUSTER_BAD_FRAME,
     CLUSTER_GLOBAL_CONFLICT,
+    WORKER_UP,
+    WORKER_DOWN,
+    WORKER_OVER_MEMORY,
+    WORKER_RECYCLED,
 )

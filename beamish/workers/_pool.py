@@ -1,0 +1,679 @@
+"""WorkerPool: child OS processes that run CPU-bound work and host actors, supervised.
+
+>>> pool = WorkerPool(size=2, max_memory=512 * 2**20, name="crunch")
+>>> pool.name, pool.size, pool.child_spec()["type"]
+('crunch', 2, 'supervisor')
+
+A pool is a process (it supervises one *port* process per worker, and each port owns one
+worker OS process: a fresh interpreter, as ``multiprocessing``'s ``spawn`` start method
+makes, running a beamish node that connects to this one). ``WorkerPool(...)`` describes a
+pool and is its handle: start it with ``await pool.start_link()``, or put it in a
+supervisor's children (it has a ``child_spec``), then:
+
+- ``await pool.run(fn, *args)``: ``fn(*args)`` in a worker; its result, or its exception
+  (the type, with the worker's traceback on ``remote_traceback``);
+- ``await pool.map(fn, iterable)``: many of them, results in order;
+- ``await pool.spawn(ActorClass, *args)``: an actor in the least-loaded worker; its pid is
+  an ordinary pid: send, call, link, monitor;
+- ``ChildSpec(..., placement=pool)``: a supervisor starts that child in a worker;
+- ``await pool.info()``: per worker, its pid, OS pid, memory, CPU, tasks run, restarts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import psutil
+import sniffio
+
+from .. import telemetry
+from ..actors import (
+    Actor,
+    Caller,
+    Down,
+    Exit,
+    Exited,
+    NoReply,
+    Pid,
+    Ref,
+    Reply,
+    StartError,
+    Stop,
+    call,
+    exit,
+    monitor,
+    receive,
+    reply,
+    send,
+    send_after,
+    spawn_link,
+    stop,
+    this_node,
+    trap_exits,
+)
+from ..actors import self as self_pid
+from ..actors._call import DEFAULT_TIMEOUT
+from ..cluster._mesh import function_reference
+from ..supervision._intensity import add_restart
+from ._port import WorkerSettings, run_port
+from ._private import cookie_of, distributed
+
+Start = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+class WorkerInfo(NamedTuple):
+    """One worker, as the pool last saw it (memory and CPU from its last check)."""
+
+    slot: int  # its place in the pool, 0 to size - 1 (a restart keeps it)
+    pid: Pid | None  # the worker's server process (None while it starts)
+    node: str | None
+    os_pid: int | None
+    status: str  # "starting", "up", "retiring", "stopping"
+    memory: int  # resident set size, bytes
+    cpu: float  # percent of one core since the previous check
+    tasks_run: int  # one-shot functions finished, over every incarnation of this worker
+    running: int  # sent to the worker and not answered yet
+    actors: int  # processes started in it through the pool, still alive
+    restarts: int  # times this worker died and was started again
+
+
+class PoolInfo(NamedTuple):
+    """The whole pool: ``workers`` in index order."""
+
+    pid: Pid
+    size: int
+    queued: int  # accepted, waiting for a worker
+    restarts: int
+    workers: tuple[WorkerInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    name: str
+    size: int
+    max_memory: int | None
+    max_tasks_per_worker: int | None
+    max_restarts: int
+    max_seconds: float
+    window: int
+    check_interval: float
+    start_timeout: float
+    shutdown: float
+    heartbeat: float
+    backend: str | None
+    switch_interval: float
+
+
+class WorkerPool:
+    """A pool of ``size`` worker processes (default: one per CPU core); see the module doc.
+
+    ``max_memory`` (bytes): a worker whose resident memory goes over it, at one of the
+    checks every ``check_interval`` seconds, is killed and restarted
+    (``{"worker_died": "max_memory"}``). ``max_tasks_per_worker``: a worker that has run
+    that many functions is replaced by a fresh one once it is idle and hosts no actor.
+    ``max_restarts`` in ``max_seconds``: more worker deaths than that and the pool gives up
+    and exits ``"shutdown"``, as a supervisor does. ``window``: functions sent to a worker
+    ahead of their turn (so it never waits for the next one). ``shutdown``: seconds a
+    worker has to stop in order before it is killed.
+    """
+
+    def __init__(
+        self,
+        size: int | None = None,
+        *,
+        name: str | None = None,
+        max_memory: int | None = None,
+        max_tasks_per_worker: int | None = None,
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        window: int = 8,
+        check_interval: float = 1.0,
+        start_timeout: float = 30.0,
+        shutdown: float = 5.0,
+        heartbeat: float = 15.0,
+        backend: str | None = None,
+        switch_interval: float = 0.001,
+        id: Any = None,
+    ) -> None:
+        size = size if size is not None else (os.cpu_count() or 1)
+        if size < 1:
+            raise ValueError(f"a pool needs size >= 1, not {size}")
+        if max_memory is not None and max_memory <= 0:
+            raise ValueError(f"max_memory must be a positive number of bytes, not {max_memory}")
+        if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
+            raise ValueError(f"max_tasks_per_worker must be >= 1, not {max_tasks_per_worker}")
+        if window < 1:
+            raise ValueError(f"window must be >= 1, not {window}")
+        self.name = name if name is not None else f"beamish.pool.{secrets.token_hex(4)}"
+        self.id = id if id is not None else self.name
+        self.settings = PoolSettings(
+            name=self.name,
+            size=size,
+            max_memory=max_memory,
+            max_tasks_per_worker=max_tasks_per_worker,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            window=window,
+            check_interval=check_interval,
+            start_timeout=start_timeout,
+            shutdown=shutdown,
+            heartbeat=heartbeat,
+            backend=backend,
+            switch_interval=switch_interval,
+        )
+
+    def __repr__(self) -> str:
+        return f"<WorkerPool {self.name} size={self.size}>"
+
+    @property
+    def size(self) -> int:
+        return self.settings.size
+
+    # -- lifecycle --
+
+    async def start(self) -> Pid:
+        """Start the pool (unlinked); returns once every worker is ready."""
+        return await PoolServer.start(self.settings, name=self.name, timeout=self._start_wait)
+
+    async def start_link(self) -> Pid:
+        """Start the pool linked to the calling process (a supervisor, say)."""
+        return await PoolServer.start_link(self.settings, name=self.name, timeout=self._start_wait)
+
+    def child_spec(self) -> dict[str, Any]:
+        """A pool supervises its workers: a ``"supervisor"`` child, stopped with no limit."""
+        return {
+            "id": self.id,
+            "start": (self.start_link, ()),
+            "type": "supervisor",
+            "shutdown": "infinity",
+        }
+
+    async def stop(self, reason: Any = "normal", timeout: float | None = None) -> None:
+        """Stop every worker in order (newest index first), then the pool."""
+        await stop(self.name, reason, timeout=timeout if timeout is not None else 3600.0)
+
+    @property
+    def pid(self) -> Pid | None:
+        """The pool process on this node, if it runs."""
+        return this_node().whereis(self.name)
+
+    @property
+    def _start_wait(self) -> float:
+        return self.settings.start_timeout + 5.0
+
+    # -- work --
+
+    async def run(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> Any:
+        """``fn(*args)`` in a worker (async functions run as a process of the worker).
+
+        Raises what ``fn`` raised (its worker traceback on ``remote_traceback``),
+        ``Exited({"worker_died": ...})`` if the worker died meanwhile, ``CallTimeout``
+        after ``timeout`` seconds (the function still runs to its end in the worker).
+        """
+        outcome = await call(self.name, ("run", function_reference(fn), args), timeout)
+        return _unwrap(outcome)
+
+    async def map(
+        self, fn: Callable[..., Any], iterable: Iterable[Any], *, timeout: float | None = None
+    ) -> list[Any]:
+        """``[fn(x) for x in iterable]`` across the workers; the first failure is raised."""
+        jobs = [(x,) for x in iterable]
+        outcomes = await call(self.name, ("map", function_reference(fn), jobs), timeout)
+        return [_unwrap(outcome) for outcome in outcomes]
+
+    async def spawn(
+        self, actor: type, *args: Any, link: bool = False, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> Pid:
+        """Start ``actor(*args)`` (an ``Actor`` class) in the least-loaded worker."""
+        pid = await self._start((actor.start_link, args), link, timeout)  # type: ignore[attr-defined]
+        if pid is None:
+            raise StartError("ignore")
+        return pid
+
+    async def spawn_link(
+        self, actor: type, *args: Any, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> Pid:
+        """:meth:`spawn`, linked to the caller before anything can happen to it."""
+        return await self.spawn(actor, *args, link=True, timeout=timeout)
+
+    async def place(self, start: Start) -> Pid | None:
+        """The supervisor's side of ``ChildSpec(placement=pool)``: run ``start`` (as
+        ``(Actor.start_link, args)``) in a worker and link the child to the caller."""
+        return await self._start(start, True, self.settings.start_timeout + DEFAULT_TIMEOUT)
+
+    async def _start(self, start: Start, link: bool, timeout: float | None) -> Pid | None:
+        fn, args = start
+        owner = self_pid() if link else None
+        outcome = await call(self.name, ("start", function_reference(fn), args, owner), timeout)
+        status, value = outcome[0], outcome[1]
+        if status == "ok":
+            return value  # type: ignore[no-any-return]
+        if status == "ignore":
+            return None
+        if status == "exited":
+            raise StartError(value)
+        raise value if isinstance(value, StartError) else StartError(value)
+
+    async def info(self) -> PoolInfo:
+        """The pool and each worker: pid, OS pid, memory, CPU, tasks run, restarts."""
+        return await call(self.name, ("info",))  # type: ignore[no-any-return]
+
+
+def _unwrap(outcome: tuple[Any, ...]) -> Any:
+    status = outcome[0]
+    if status == "ok":
+        return outcome[1]
+    if status == "error":
+        raise outcome[1]
+    _, reason, pid = outcome
+    raise Exited(reason, pid)
+
+
+class _Task:
+    __slots__ = ("args", "batch", "caller", "id", "kind", "owner", "position", "target")
+
+    def __init__(
+        self,
+        kind: str,
+        task_id: int,
+        target: Any,
+        args: tuple[Any, ...],
+        caller: Caller | None,
+        owner: Pid | None = None,
+        batch: _Batch | None = None,
+        position: int = 0,
+    ) -> None:
+        self.kind = kind
+        self.id = task_id
+        self.target = target
+        self.args = args
+        self.caller = caller
+        self.owner = owner
+        self.batch = batch
+        self.position = position
+
+
+class _Batch:
+    __slots__ = ("caller", "remaining", "results")
+
+    def __init__(self, caller: Caller, size: int) -> None:
+        self.caller = caller
+        self.results: list[Any] = [None] * size
+        self.remaining = size
+
+
+class _Slot:
+    __slots__ = (
+        "actors",
+        "cpu",
+        "index",
+        "inflight",
+        "memory",
+        "node",
+        "os_pid",
+        "port",
+        "probe",
+        "restarts",
+        "running_runs",
+        "server",
+        "status",
+        "tasks_run",
+        "tasks_this_life",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.port: Pid | None = None
+        self.server: Pid | None = None
+        self.node: str | None = None
+        self.os_pid: int | None = None
+        self.status = "starting"
+        self.inflight: dict[int, _Task] = {}
+        self.running_runs = 0
+        self.actors: dict[Ref, Pid] = {}
+        self.tasks_run = 0
+        self.tasks_this_life = 0
+        self.restarts = 0
+        self.memory = 0
+        self.cpu = 0.0
+        self.probe: psutil.Process | None = None
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            self.index,
+            self.server,
+            self.node,
+            self.os_pid,
+            self.status,
+            self.memory,
+            self.cpu,
+            self.tasks_run,
+            len(self.inflight),
+            len(self.actors),
+            self.restarts,
+        )
+
+
+_LABEL = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class PoolServer(Actor):
+    """The pool process (start it through :class:`WorkerPool`)."""
+
+    async def init(self, settings: PoolSettings) -> Stop | None:
+        trap_exits(True)
+        self.settings = settings
+        self.node = this_node()
+        cluster = await distributed(self.node)
+        assert cluster.public_address is not None
+        backend = settings.backend or sniffio.current_async_library()
+        if backend == "asyncio" and self.node.backend_name == "uvloop":
+            backend = "uvloop"
+        self.worker_settings = WorkerSettings(
+            cookie=cookie_of(cluster),
+            parent=cluster.public_address,
+            heartbeat=settings.heartbeat,
+            start_timeout=settings.start_timeout,
+            shutdown=settings.shutdown,
+            backend=backend,
+            switch_interval=settings.switch_interval,
+        )
+        self.label = _LABEL.sub("-", settings.name).strip("-") or "pool"
+        self.slots = [_Slot(i) for i in range(settings.size)]
+        self.by_port: dict[Pid, _Slot] = {}
+        self.by_node: dict[str, _Slot] = {}
+        self.actor_refs: dict[Ref, _Slot] = {}
+        self.queue: deque[_Task] = deque()
+        self.ids = itertools.count()
+        self.restart_times: tuple[float, ...] = ()
+        self.restarts = 0
+        self.stopping = False
+        for slot in self.slots:
+            self._start_worker(slot)
+        deadline = time.monotonic() + settings.start_timeout
+        while any(slot.status == "starting" for slot in self.slots):
+            left = deadline - time.monotonic()
+            try:
+                message = await receive(_is_up_or_exit, timeout=max(left, 0.0))
+            except TimeoutError:
+                return Stop(("shutdown", "workers did not start in time"))
+            if type(message) is Exit:
+                return Stop(("shutdown", ("worker failed to start", message.reason)))
+            self._up(message)
+        send_after(self.pid, ("check",), settings.check_interval)
+        return None
+
+    # -- workers --
+
+    def _start_worker(self, slot: _Slot) -> None:
+        name = f"{self.label}-{slot.index}-{secrets.token_hex(3)}@127.0.0.1"
+        slot.port = spawn_link(run_port, self.pid, slot.index, name, self.worker_settings)
+        slot.server = slot.os_pid = slot.probe = None
+        slot.node = name
+        slot.status = "starting"
+        slot.tasks_this_life = 0
+        slot.memory, slot.cpu = 0, 0.0
+        self.by_port[slot.port] = slot
+
+    def _up(self, message: tuple[Any, ...]) -> None:
+        _, index, port, server, os_pid, node, startup = message
+        slot = self.slots[index]
+        if slot.port != port:
+            return
+        slot.server, slot.os_pid, slot.node = server, os_pid, node
+        slot.status = "up"
+        self.by_node[node] = slot
+        try:
+            slot.probe = psutil.Process(os_pid)
+            slot.probe.cpu_percent(None)
+            slot.memory = slot.probe.memory_info().rss
+        except psutil.Error:
+            slot.probe = None
+        telemetry.execute(
+            telemetry.WORKER_UP,
+            {"count": 1, "startup": startup},
+            {"pool": self.settings.name, "worker": node, "os_pid": os_pid, "index": index},
+        )
+
+    def _worker_down(self, slot: _Slot, reason: Any) -> Stop | None:
+        del self.by_port[slot.port]  # type: ignore[arg-type]
+        if slot.node is not None:
+            self.by_node.pop(slot.node, None)
+        failed, slot.inflight = list(slot.inflight.values()), {}
+        slot.running_runs = 0
+        for task in failed:
+            self._deliver(task, ("exited", reason, slot.server))
+        for ref in slot.actors:
+            self.actor_refs.pop(ref, None)
+        slot.actors.clear()
+        telemetry.execute(
+            telemetry.WORKER_DOWN,
+            {"count": 1},
+            {
+                "pool": self.settings.name,
+                "worker": slot.node,
+                "os_pid": slot.os_pid,
+                "index": slot.index,
+                "reason": reason,
+            },
+        )
+        slot.port = None
+        if self.stopping:
+            slot.status = "stopped"
+            return None
+        if reason != "normal":  # a recycled worker stops "normal": not a failure
+            slot.restarts += 1
+            self.restarts += 1
+            self.restart_times, allowed = add_restart(
+                self.restart_times,
+                time.monotonic(),
+                self.settings.max_restarts,
+                self.settings.max_seconds,
+            )
+            if not allowed:
+                self.stopping = True
+                return Stop("shutdown")
+        self._start_worker(slot)
+        return None
+
+    def _check(self) -> None:
+        limit = self.settings.max_memory
+        for slot in self.slots:
+            if slot.probe is None or slot.status not in ("up", "retiring"):
+                continue
+            try:
+                slot.memory = slot.probe.memory_info().rss
+                slot.cpu = slot.probe.cpu_percent(None)
+            except psutil.Error:
+                continue
+            if limit is not None and slot.memory > limit:
+                telemetry.execute(
+                    telemetry.WORKER_OVER_MEMORY,
+                    {"memory": slot.memory},
+                    {
+                        "pool": self.settings.name,
+                        "worker": slot.node,
+                        "os_pid": slot.os_pid,
+                        "max_memory": limit,
+                    },
+                )
+                slot.status = "stopping"
+                send(slot.port, ("kill", "max_memory"))  # type: ignore[arg-type]
+
+    def _retire_if_done(self, slot: _Slot) -> None:
+        limit = self.settings.max_tasks_per_worker
+        if limit is None or slot.status not in ("up", "retiring"):
+            return
+        if slot.tasks_this_life >= limit:
+            slot.status = "retiring"
+            if not slot.inflight and not slot.actors:
+                slot.status = "stopping"
+                telemetry.execute(
+                    telemetry.WORKER_RECYCLED,
+                    {"tasks": slot.tasks_this_life},
+                    {
+                        "pool": self.settings.name,
+                        "worker": slot.node,
+                        "os_pid": slot.os_pid,
+                        "index": slot.index,
+                    },
+                )
+                send(slot.port, ("stop", "normal"))  # type: ignore[arg-type]
+
+    # -- tasks --
+
+    def _place(self, kind: str) -> _Slot | None:
+        best: _Slot | None = None
+        best_load = 0
+        window = self.settings.window
+        for slot in self.slots:
+            if slot.status != "up" or (kind == "run" and slot.running_runs >= window):
+                continue
+            load = len(slot.inflight) + len(slot.actors)
+            if best is None or load < best_load:
+                best, best_load = slot, load
+        return best
+
+    def _dispatch(self) -> None:
+        queue = self.queue
+        while queue:
+            task = queue[0]
+            slot = self._place(task.kind)
+            if slot is None:
+                return
+            queue.popleft()
+            try:
+                send(slot.server, (task.kind, task.id, task.target, task.args))  # type: ignore[arg-type]
+            except Exception as exc:  # cannot be encoded or is over the frame limit
+                self._deliver(task, ("error", exc))
+                continue
+            slot.inflight[task.id] = task
+            if task.kind == "run":
+                slot.running_runs += 1
+
+    def _deliver(self, task: _Task, outcome: tuple[Any, ...]) -> None:
+        batch = task.batch
+        if batch is None:
+            assert task.caller is not None
+            reply(task.caller, outcome)
+            return
+        batch.results[task.position] = outcome
+        batch.remaining -= 1
+        if batch.remaining == 0:
+            reply(batch.caller, batch.results)
+
+    def _started(self, slot: _Slot, task: _Task, outcome: tuple[Any, ...]) -> None:
+        if outcome[0] == "ok":
+            pid = outcome[1]
+            ref = monitor(pid)
+            slot.actors[ref] = pid
+            self.actor_refs[ref] = slot
+            if task.owner is not None:
+                owner = self.node._proc(task.owner)
+                if owner is not None and owner.alive:
+                    self.node.link(owner, pid)
+                else:
+                    exit(pid, "kill")  # its owner is gone: nobody would ever stop it
+        self._deliver(task, outcome)
+
+    # -- callbacks --
+
+    def handle_call(self, request: Any, caller: Caller) -> Any:
+        op = request[0]
+        if op == "run":
+            self.queue.append(_Task("run", next(self.ids), request[1], request[2], caller))
+        elif op == "map":
+            _, target, jobs = request
+            if not jobs:
+                return Reply([])
+            batch = _Batch(caller, len(jobs))
+            ids = self.ids
+            self.queue.extend(
+                _Task("run", next(ids), target, args, None, None, batch, i)
+                for i, args in enumerate(jobs)
+            )
+        elif op == "start":
+            _, target, args, owner = request
+            self.queue.append(_Task("start", next(self.ids), target, args, caller, owner))
+        elif op == "info":
+            return Reply(
+                PoolInfo(
+                    self.pid,
+                    self.settings.size,
+                    len(self.queue),
+                    self.restarts,
+                    tuple(slot.info() for slot in self.slots),
+                )
+            )
+        else:
+            raise ValueError(f"unknown pool request {op!r}")
+        self._dispatch()
+        return NoReply()
+
+    def handle_info(self, message: Any) -> Stop | None:
+        kind = type(message)
+        if kind is tuple:
+            op = message[0]
+            if op == "done" or op == "started":
+                slot = self.by_node.get(message[1])
+                task = slot.inflight.pop(message[2], None) if slot is not None else None
+                if slot is None or task is None:
+                    return None
+                if op == "done":
+                    slot.running_runs -= 1
+                    slot.tasks_run += 1
+                    slot.tasks_this_life += 1
+                    self._deliver(task, message[3])
+                    self._retire_if_done(slot)
+                else:
+                    self._started(slot, task, message[3])
+                self._dispatch()
+            elif op == "up":
+                self._up(message)
+                self._dispatch()
+            elif op == "check":
+                self._check()
+                send_after(self.pid, ("check",), self.settings.check_interval)
+        elif kind is Exit:
+            slot = self.by_port.get(message.pid)
+            if slot is not None:
+                stopped = self._worker_down(slot, message.reason)
+                self._dispatch()
+                return stopped
+        elif kind is Down:
+            slot = self.actor_refs.pop(message.ref, None)
+            if slot is not None:
+                slot.actors.pop(message.ref, None)
+                self._retire_if_done(slot)
+                self._dispatch()
+        return None
+
+    async def terminate(self, reason: Any) -> None:
+        self.stopping = True
+        for slot in reversed(self.slots):
+            port = slot.port
+            if port is None or not self.node.is_alive(port):
+                continue
+            ref = monitor(port)
+            send(port, ("stop", "shutdown"))
+            try:
+                await receive(_down_of(ref), timeout=self.settings.shutdown + 5.0)
+            except TimeoutError:
+                exit(port, "kill")
+                await receive(_down_of(ref))
+
+
+def _is_up_or_exit(message: Any) -> bool:
+    return type(message) is Exit or (type(message) is tuple and message[0] == "up")
+
+
+def _down_of(ref: Ref) -> Callable[[Any], bool]:
+    return lambda message: type(message) is Down and message.ref == ref
