@@ -25,7 +25,7 @@ Semantics
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._api import this_node
 from ._context import current_process
@@ -41,13 +41,10 @@ DEFAULT_TIMEOUT = 5.0
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
-class StopRequest:
+class StopRequest(NamedTuple):
     """System message: stop the server with ``reason`` (sent by :func:`stop`)."""
 
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: Reason) -> None:
-        self.reason = reason
+    reason: Reason
 
 
 def _check_cycle(node: Node, proc: Process, target: Pid) -> None:
@@ -198,6 +195,9 @@ async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_T
     """
     node = this_node()
     target = node.resolve(dest)
+    if target is not None and node.remote is not None and not _here(node, target):
+        await _stop_remote(node, dest, target, reason, timeout)
+        return
     target_proc = node._proc(target) if type(target) is Pid else None
     if target_proc is None or not target_proc.alive:
         raise NoProc(f"cannot stop {dest!r}: no such process")
@@ -217,3 +217,26 @@ async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_T
             node.exit(me.pid, target_proc.pid, KILL)
             await me.receive(is_down)
             raise CallTimeout(f"{dest!r} did not stop within {timeout}s and was killed") from None
+
+
+def _here(node: Node, target: Any) -> bool:
+    return node.is_local(target) if type(target) is Pid else bool(target[1] == node.name)
+
+
+async def _stop_remote(node: Node, dest: Dest, target: Any, reason: Reason, timeout: float) -> None:
+    """:func:`stop` for a server on another node: the same request, watched by a monitor."""
+    with node.anonymous() as me:
+        ref = node.monitor(me, target)
+
+        def is_down(message: Any) -> bool:
+            return type(message) is Down and message.ref == ref
+
+        node.send(target, StopRequest(reason))
+        try:
+            down = await me.receive(is_down, timeout)
+        except TimeoutError:
+            node.exit(me.pid, target, KILL)
+            await me.receive(is_down)
+            raise CallTimeout(f"{dest!r} did not stop within {timeout}s and was killed") from None
+    if isinstance(down.reason, str) and down.reason == NOPROC:
+        raise NoProc(f"cannot stop {dest!r}: no such process")

@@ -67,6 +67,7 @@ import cloudpickle
 import msgpack
 
 from ..actors import Pid, Ref
+from ..actors._call import StopRequest
 from ..actors._messages import Caller, CallRequest, CastRequest, Down, Exit
 from ._errors import DecodeError, EncodeError
 
@@ -86,6 +87,7 @@ _CALLER: Final = 8
 _CALL_REQUEST: Final = 9
 _CAST_REQUEST: Final = 10
 _EXCEPTION: Final = 11
+_STOP_REQUEST: Final = 12
 # Extension codes whose data is the value: a pid (msgpack ``[node, serial, creation]``, the
 # form the encoder uses while the fields fit 64 bits; both ends cache it, pids recur), big
 # ints (two's complement, big-endian) and pickles.
@@ -104,6 +106,7 @@ _RECORDS: Final[dict[type, int]] = {
     Caller: _CALLER,
     CallRequest: _CALL_REQUEST,
     CastRequest: _CAST_REQUEST,
+    StopRequest: _STOP_REQUEST,
 }
 _MARKS: Final[dict[type, msgpack.ExtType]] = {
     cls: msgpack.ExtType(code, b"") for cls, code in _RECORDS.items()

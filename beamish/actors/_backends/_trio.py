@@ -52,7 +52,7 @@ class TrioBackend:
     def __init__(self, nursery: trio.Nursery) -> None:
         self.create_waiter: Callable[[], Any] = TrioWaiter
         self._nursery = nursery
-        self._system_scope = trio.CancelScope()
+        self._system_scopes: list[trio.CancelScope] = []
 
     def start(self, proc: Process, coro: Coroutine[Any, Any, Any]) -> None:
         scope = trio.CancelScope()
@@ -83,8 +83,11 @@ class TrioBackend:
             scope.cancel()
 
     def start_system(self, fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        scope = trio.CancelScope()
+        self._system_scopes.append(scope)
+
         async def run() -> None:
-            with self._system_scope:
+            with scope:
                 await fn()
 
         self._nursery.start_soon(run)
@@ -96,5 +99,6 @@ class TrioBackend:
         return HeapClock()
 
     async def aclose(self) -> None:
-        self._system_scope.cancel()
+        for scope in self._system_scopes:
+            scope.cancel()
         await trio.lowlevel.checkpoint()
