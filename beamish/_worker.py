@@ -47,9 +47,11 @@ async def _serve(config: dict[str, Any]) -> None:
             TcpTransport(),
             cookie=bytes.fromhex(config["cookie"]),
             heartbeat=config["heartbeat"],
+            max_frame=config["max_frame"],
             directory=None,
+            hidden=True,  # connected to its parent only
         )
-        async with cluster.running("127.0.0.1:0"):
+        async with cluster.running(None):
             with node.anonymous() as me:
                 parent = config["parent_node"]
                 port = Pid(*config["port"])

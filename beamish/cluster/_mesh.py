@@ -96,6 +96,7 @@ class Cluster:
         allow_pickle: bool = True,
         max_frame: int = DEFAULT_MAX_FRAME,
         directory: Path | None = None,
+        hidden: bool = False,
     ) -> None:
         if "@" not in node.name:
             raise ValueError(f"a distributed node needs a name@host name, not {node.name!r}")
@@ -118,6 +119,7 @@ class Cluster:
         self._node_watchers: dict[str, set[Pid]] = {}
         self._all_nodes_watchers: set[Pid] = set()
         self._deferred: dict[str, Callable[[Any], None]] = {}
+        self.hidden = hidden  # Erlang's hidden node: connects only where it is told to
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
 
@@ -530,6 +532,8 @@ class Cluster:
             if message[1]:
                 self.addresses[peer] = message[1]
         elif op == "peers":
+            if self.hidden:
+                return
             for name, address in message[1].items():
                 if name != self.name and name not in self.connections:
                     self.addresses.setdefault(name, address)
@@ -572,9 +576,12 @@ def function_reference(fn: Callable[..., Any]) -> str | Callable[..., Any]:
     """``"module:qualname"`` for an importable function, else the function itself (which
     then travels with cloudpickle, where the nodes allow it)."""
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type):  # a classmethod, bound to its class: Actor.start_link
+        module, qualname = owner.__module__, f"{owner.__qualname__}.{fn.__name__}"
     if module and "<" not in qualname and module != "__main__":
         try:
-            if resolve_function(f"{module}:{qualname}") is fn:
+            if resolve_function(f"{module}:{qualname}") == fn:
                 return f"{module}:{qualname}"
         except Exception:
             pass

@@ -22,6 +22,7 @@ supervisor's children (it has a ``child_spec``), then:
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import secrets
@@ -47,10 +48,12 @@ from ..actors import (
     Reply,
     StartError,
     Stop,
+    WouldBlock,
     call,
     exit,
     monitor,
     receive,
+    receive_nowait,
     reply,
     send,
     send_after,
@@ -61,12 +64,14 @@ from ..actors import (
 )
 from ..actors import self as self_pid
 from ..actors._call import DEFAULT_TIMEOUT
+from ..cluster import DEFAULT_MAX_FRAME
 from ..cluster._mesh import function_reference
 from ..supervision._intensity import add_restart
 from ._port import WorkerSettings, run_port
 from ._private import cookie_of, distributed
 
 Start = tuple[Callable[..., Any], tuple[Any, ...]]
+_log = logging.getLogger("beamish.workers")
 
 
 class WorkerInfo(NamedTuple):
@@ -110,6 +115,7 @@ class PoolSettings:
     heartbeat: float
     backend: str | None
     switch_interval: float
+    max_frame: int
 
 
 class WorkerPool:
@@ -141,6 +147,7 @@ class WorkerPool:
         heartbeat: float = 15.0,
         backend: str | None = None,
         switch_interval: float = 0.001,
+        max_frame: int = DEFAULT_MAX_FRAME,
         id: Any = None,
     ) -> None:
         size = size if size is not None else (os.cpu_count() or 1)
@@ -168,6 +175,7 @@ class WorkerPool:
             heartbeat=heartbeat,
             backend=backend,
             switch_interval=switch_interval,
+            max_frame=max_frame,
         )
 
     def __repr__(self) -> str:
@@ -372,7 +380,7 @@ class PoolServer(Actor):
         trap_exits(True)
         self.settings = settings
         self.node = this_node()
-        cluster = await distributed(self.node)
+        cluster = await distributed(self.node, settings.max_frame)
         assert cluster.public_address is not None
         backend = settings.backend or sniffio.current_async_library()
         if backend == "asyncio" and self.node.backend_name == "uvloop":
@@ -385,6 +393,7 @@ class PoolServer(Actor):
             shutdown=settings.shutdown,
             backend=backend,
             switch_interval=settings.switch_interval,
+            max_frame=cluster.max_frame,
         )
         self.label = _LABEL.sub("-", settings.name).strip("-") or "pool"
         self.slots = [_Slot(i) for i in range(settings.size)]
@@ -470,6 +479,14 @@ class PoolServer(Actor):
             slot.status = "stopped"
             return None
         if reason != "normal":  # a recycled worker stops "normal": not a failure
+            _log.warning(
+                "pool %s: worker %d (%s, OS pid %s) died: %s",
+                self.settings.name,
+                slot.index,
+                slot.node,
+                slot.os_pid,
+                reason,
+            )
             slot.restarts += 1
             self.restarts += 1
             self.restart_times, allowed = add_restart(
@@ -502,6 +519,7 @@ class PoolServer(Actor):
                         "pool": self.settings.name,
                         "worker": slot.node,
                         "os_pid": slot.os_pid,
+                        "index": slot.index,
                         "max_memory": limit,
                     },
                 )
@@ -509,24 +527,28 @@ class PoolServer(Actor):
                 send(slot.port, ("kill", "max_memory"))  # type: ignore[arg-type]
 
     def _retire_if_done(self, slot: _Slot) -> None:
+        """Past ``max_tasks_per_worker``, a worker takes no more functions and is replaced
+        once idle; one that hosts actors keeps working until they are gone (replacing it
+        would stop them)."""
         limit = self.settings.max_tasks_per_worker
         if limit is None or slot.status not in ("up", "retiring"):
             return
-        if slot.tasks_this_life >= limit:
-            slot.status = "retiring"
-            if not slot.inflight and not slot.actors:
-                slot.status = "stopping"
-                telemetry.execute(
-                    telemetry.WORKER_RECYCLED,
-                    {"tasks": slot.tasks_this_life},
-                    {
-                        "pool": self.settings.name,
-                        "worker": slot.node,
-                        "os_pid": slot.os_pid,
-                        "index": slot.index,
-                    },
-                )
-                send(slot.port, ("stop", "normal"))  # type: ignore[arg-type]
+        if slot.tasks_this_life < limit:
+            return
+        slot.status = "up" if slot.actors else "retiring"
+        if slot.status == "retiring" and not slot.inflight:
+            slot.status = "stopping"
+            telemetry.execute(
+                telemetry.WORKER_RECYCLED,
+                {"tasks": slot.tasks_this_life},
+                {
+                    "pool": self.settings.name,
+                    "worker": slot.node,
+                    "os_pid": slot.os_pid,
+                    "index": slot.index,
+                },
+            )
+            send(slot.port, ("stop", "normal"))  # type: ignore[arg-type]
 
     # -- tasks --
 
@@ -636,6 +658,12 @@ class PoolServer(Actor):
                 else:
                     self._started(slot, task, message[3])
                 self._dispatch()
+            elif op == "worker_down":
+                slot = self.by_port.get(message[2])
+                if slot is not None:
+                    stopped = self._worker_down(slot, message[3])
+                    self._dispatch()
+                    return stopped
             elif op == "up":
                 self._up(message)
                 self._dispatch()
@@ -669,6 +697,26 @@ class PoolServer(Actor):
             except TimeoutError:
                 exit(port, "kill")
                 await receive(_down_of(ref))
+            self._report_stopped(slot, port)
+
+    def _report_stopped(self, slot: _Slot, port: Pid) -> None:
+        try:
+            _, _, _, reason = receive_nowait(
+                lambda m: type(m) is tuple and m[0] == "worker_down" and m[2] == port
+            )
+        except WouldBlock:
+            reason = "killed"
+        telemetry.execute(
+            telemetry.WORKER_DOWN,
+            {"count": 1},
+            {
+                "pool": self.settings.name,
+                "worker": slot.node,
+                "os_pid": slot.os_pid,
+                "index": slot.index,
+                "reason": reason,
+            },
+        )
 
 
 def _is_up_or_exit(message: Any) -> bool:

@@ -3,7 +3,7 @@ its external program). It starts the worker, waits for it to report ready, relay
 pool's orders (stop in order, kill for memory), and turns the worker's end into an exit
 reason: the OS's return code, or why it was killed.
 
-The port exits with that reason, ``{"worker_died": cause}``, and fires the same reason to
+The port tells its pool that reason, ``{"worker_died": cause}``, and then fires it to
 everything linked to, or monitoring, a process of the worker (the cluster defers the
 connection loss until the port knows how the worker died). A port that is stopped, or
 killed, never leaves its OS process behind: it kills it and reaps it on the way out.
@@ -26,7 +26,6 @@ from ..actors import (
     Exit,
     Pid,
     cancel_timer,
-    exit,
     receive,
     self,
     send,
@@ -51,6 +50,7 @@ class WorkerSettings:
     shutdown: float
     backend: str
     switch_interval: float
+    max_frame: int
 
 
 async def run_port(pool: Pid, index: int, name: str, settings: WorkerSettings) -> None:
@@ -71,6 +71,7 @@ async def run_port(pool: Pid, index: int, name: str, settings: WorkerSettings) -
         "shutdown": settings.shutdown,
         "backend": settings.backend,
         "switch_interval": settings.switch_interval,
+        "max_frame": settings.max_frame,
     }
     env = dict(os.environ)
     env["BEAMISH_WORKER"] = json.dumps(config)
@@ -96,11 +97,10 @@ async def run_port(pool: Pid, index: int, name: str, settings: WorkerSettings) -
             await process.wait()
             await process.aclose()
             reason = state.reason(process)
+            # the pool hears first, so it places nothing more there, then the links fire
+            send(pool, ("worker_down", index, me, reason))
             if state.server is not None:
                 cluster.fire_loss(name, "shutdown" if state.stopped_in_order(process) else reason)
-    if reason != "normal":
-        trap_exits(False)
-        exit(me, reason)
 
 
 class _State:

@@ -13,14 +13,14 @@ import weakref
 import anyio
 
 from ..actors import Node
-from ..cluster import Cluster
+from ..cluster import DEFAULT_MAX_FRAME, Cluster
 from ..cluster.transports import TcpTransport
 
 _starting: weakref.WeakKeyDictionary[Node, anyio.Event] = weakref.WeakKeyDictionary()
 
 
-async def distributed(node: Node) -> Cluster:
-    """The node's cluster, started privately if the node has none."""
+async def distributed(node: Node, max_frame: int = DEFAULT_MAX_FRAME) -> Cluster:
+    """The node's cluster, started privately (with ``max_frame``) if the node has none."""
     while True:
         remote = node.remote
         if isinstance(remote, Cluster):
@@ -34,7 +34,9 @@ async def distributed(node: Node) -> Cluster:
     if "@" not in node.name:
         raise RuntimeError(f"worker pools need a name@host node name, not {node.name!r}")
     up = _starting[node] = anyio.Event()
-    cluster = Cluster(node, TcpTransport(), cookie=secrets.token_hex(32), directory=None)
+    cluster = Cluster(
+        node, TcpTransport(), cookie=secrets.token_hex(32), directory=None, max_frame=max_frame
+    )
 
     async def keep() -> None:
         try:

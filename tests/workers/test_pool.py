@@ -261,7 +261,12 @@ def test_a_worker_over_max_memory_is_killed_and_restarted() -> None:
     run(main)
 
 
-def test_a_supervised_actor_in_a_killed_worker_is_restarted_in_the_new_worker() -> None:
+def test_a_supervised_actor_in_a_killed_worker_is_restarted_in_the_new_worker(
+    caplog: Any,
+) -> None:
+    """One worker death costs its supervisor one restart: the pool hears of the death
+    before the supervisor does, so the restart never lands on the dead worker."""
+
     async def main() -> None:
         with worker_events():
             async with running_pool(size=1) as pool:
@@ -278,6 +283,7 @@ def test_a_supervised_actor_in_a_killed_worker_is_restarted_in_the_new_worker() 
                 await beamish.stop(sup)
 
     run(main)
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
 
 
 def test_the_pool_gives_up_after_max_restarts() -> None:
@@ -309,6 +315,22 @@ def test_max_tasks_per_worker_replaces_a_worker_that_ran_enough() -> None:
                 assert recycled["index"] == 0
                 info = await pool.info()
                 assert info.restarts == 0 and info.workers[0].tasks_run == 7
+
+    run(main)
+
+
+def test_a_worker_hosting_actors_is_recycled_only_once_they_are_gone() -> None:
+    async def main() -> None:
+        with worker_events():
+            async with running_pool(size=1, max_tasks_per_worker=2) as pool:
+                await next_event("up")
+                actor = await pool.spawn(Cruncher)
+                first = [await pool.run(getpid) for _ in range(5)]  # no stall past the limit
+                assert len(set(first)) == 1
+                await beamish.stop(actor)
+                await next_event("recycled")
+                await next_event("up")
+                assert await pool.run(getpid) != first[0]
 
     run(main)
 
