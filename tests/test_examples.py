@@ -27,6 +27,7 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         ("ping_pong.py", "ping pong done after 3 rounds"),
         ("counter_actor.py", "counter actor done"),
         ("links_and_monitors.py", "trap_exits: got Exit with reason"),
+        ("crunch.py", "supervisor restarted tally: new pid"),
     ],
 )
 def test_example_runs(script: str, expected: str) -> None:
