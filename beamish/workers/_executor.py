@@ -54,6 +54,8 @@ class Executor:
     def __init__(self, post: Poster) -> None:
         self._post = post
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._finished: list[tuple[Done, Any, tuple[str, Any]]] = []  # waiting for the loop
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="beamish-executor", daemon=True)
         self._thread.start()
 
@@ -76,8 +78,18 @@ class Executor:
                 if exc.__traceback__ is not None:  # the caller's traceback starts in fn
                     exc.__traceback__ = exc.__traceback__.tb_next
                 outcome = ("error", exc)
-            try:
-                self._post(done, task_id, outcome)
-            except RuntimeError:  # the loop is closed: the worker is stopping
-                return
+            with self._lock:  # one wake-up of the loop for all outcomes it has not taken yet
+                self._finished.append((done, task_id, outcome))
+                wake = len(self._finished) == 1
+            if wake:
+                try:
+                    self._post(self._deliver)
+                except RuntimeError:  # the loop is closed: the worker is stopping
+                    return
             del item, fn, args, outcome
+
+    def _deliver(self) -> None:
+        with self._lock:
+            finished, self._finished = self._finished, []
+        for done, task_id, outcome in finished:
+            done(task_id, outcome)

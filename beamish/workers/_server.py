@@ -35,13 +35,14 @@ class WorkerServer(Actor):
         self.pool = pool
         self.node = this_node()
         self.executor = Executor(loop_poster())
+        self.functions: dict[str, Any] = {}  # "module:qualname" -> the function
 
     def handle_info(self, message: Any) -> Any:
         op = message[0]
         if op == "run":
             _, task_id, target, args = message
             try:
-                fn = resolve_function(target)
+                fn = self._resolve(target)
             except Exception as exc:
                 self._answer("done", task_id, ("error", exc))
                 return None
@@ -55,6 +56,14 @@ class WorkerServer(Actor):
         elif op == "stop":
             return Stop("normal")
         return None
+
+    def _resolve(self, target: Any) -> Any:
+        if type(target) is not str:
+            return resolve_function(target)
+        fn = self.functions.get(target)
+        if fn is None:
+            fn = self.functions[target] = resolve_function(target)
+        return fn
 
     def terminate(self, reason: Any) -> None:
         self.executor.close()
