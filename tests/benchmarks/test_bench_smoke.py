@@ -73,3 +73,32 @@ def test_cluster_benchmark_quick_prints_every_workload():
         )
     # pubsub: measured, or skipped with a line that says why.
     assert any(line.startswith("C3 pubsub") for line in lines), proc.stdout
+
+
+WORKERS = SCRIPT.with_name("workers.py")
+
+
+@pytest.mark.timeout(120)
+def test_workers_benchmark_quick_prints_every_workload():
+    """The worker-pool benchmark runs end to end in its quick mode (no timing assertions)."""
+    proc = subprocess.run(
+        [sys.executable, str(WORKERS), "--quick", "--size", "2"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=WORKERS.parents[1],
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for prefix in ("P1 calls to an actor", "P1 calls, 64 concurrent", "P2 pool.map", "P2 pool.run"):
+        assert any(line.startswith(prefix) and "ratio" in line for line in lines), (
+            prefix,
+            proc.stdout,
+        )
+    assert any(line.startswith("P3 SIGKILL -> replacement up") for line in lines), proc.stdout
+    assert any(line.startswith("P3 SIGKILL -> first run") and "PPE" in line for line in lines), (
+        proc.stdout
+    )
+    # the worker tasks travel by reference, as a function in a user's module would
+    assert any("sent as 'workers:busy'" in line for line in lines), proc.stdout
+    assert any(line.startswith("| P2 pool.map") for line in lines), proc.stdout

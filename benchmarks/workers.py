@@ -1,0 +1,511 @@
+"""Worker-pool benchmarks: calls to an actor in a worker, CPU-bound tasks, and recovery
+from a killed worker, each next to a baseline measured in the same run.
+
+    python benchmarks/workers.py [--quick] [--size N] [--json out.json]
+
+The pool side runs in one fresh child interpreter (``--child pool``) that starts the
+``WorkerPool`` and a ``concurrent.futures.ProcessPoolExecutor`` of the same size, warms
+both, then measures them in alternation. The call baseline is a bare asyncio TCP
+request/response pair between two OS processes on loopback (``cluster.py``'s bare server,
+the same length-prefixed msgpack frames). See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+SRC = os.environ.get("BEAMISH_BENCH_SRC", str(ROOT))
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from kernel import machine  # noqa: E402
+
+HOST = "127.0.0.1"
+NODE = f"bench@{HOST}"
+CLUSTER = HERE / "cluster.py"
+REPS = 3  # calls: best of 3 after a warm-up
+CPU_REPS = 2  # CPU-bound batches: best of 2, the three runners in alternation
+CALLERS = 64  # concurrent caller processes (calls)
+TASK_SECONDS = 0.001  # the busy loop is calibrated to this
+FULL_SIZES = {"calls": 10_000, "tasks": 10_000, "restarts": 5}
+QUICK_SIZES = {"calls": 640, "tasks": 400, "restarts": 2}
+TARGETS = {"cpu": 0.9}
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+# --------------------------------------------------------------------------------------
+# What runs in the workers (both pools): module-level, so that both pickle it by reference
+# --------------------------------------------------------------------------------------
+
+
+def busy(loops: int) -> int:
+    """A pure-Python busy loop (calibrated so that ``busy(loops)`` takes about 1 ms)."""
+    total = 0
+    for i in range(loops):
+        total += i & 7
+    return total & 0xFF
+
+
+def echo_actor() -> type:
+    """An ``Actor`` that answers a call with its request (made on demand, so that a
+    ``ProcessPoolExecutor`` child importing this module never imports beamish)."""
+    import beamish
+
+    global _Echo
+    if _Echo is None:
+
+        class Echo(beamish.Actor):
+            def handle_call(self, request: Any, caller: Any) -> Any:
+                return request
+
+        _Echo = Echo
+    return _Echo
+
+
+_Echo: type | None = None
+
+
+def importable() -> ModuleType:
+    """This module under an importable name: run as a script it is ``__main__``, whose
+    functions beamish would cloudpickle by value for every task; imported as ``workers``
+    (the benchmarks directory is on ``sys.path``, which the workers inherit through
+    ``PYTHONPATH``), ``busy`` travels as ``"workers:busy"``, as a function in a user's
+    module would, and as ``ProcessPoolExecutor`` pickles it (by reference)."""
+    if __name__ != "__main__":
+        return sys.modules[__name__]
+    return importlib.import_module(Path(__file__).stem)
+
+
+def calibrate(fn: Any, seconds: float) -> tuple[int, float]:
+    """Loops for ``fn(loops)`` to take ``seconds`` here, and the median time it then takes."""
+    loops = 10_000
+    while True:
+        started = now()
+        fn(loops)
+        if now() - started >= 0.02:
+            break
+        loops *= 2
+    per_loop = []
+    for _ in range(5):
+        started = now()
+        fn(loops)
+        per_loop.append((now() - started) / loops)
+    loops = max(1, round(seconds / statistics.median(per_loop)))
+    took = []
+    for _ in range(9):
+        started = now()
+        fn(loops)
+        took.append(now() - started)
+    return loops, statistics.median(took)
+
+
+# --------------------------------------------------------------------------------------
+# The pool side: WorkerPool and ProcessPoolExecutor in one beamish node
+# --------------------------------------------------------------------------------------
+
+
+def pool_child(sizes: dict[str, int], size: int) -> dict[str, Any]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import anyio
+
+    import beamish
+    from beamish.cluster._mesh import function_reference
+    from beamish.workers import WorkerPool
+
+    bench = importable()
+    task = bench.busy
+    results: dict[str, Any] = {"size": size, "reference": str(function_reference(task))}
+    loops, took = calibrate(task, TASK_SECONDS)
+    results["loops"], results["task_seconds"] = loops, took
+    spawn_ctx = multiprocessing.get_context("spawn")
+
+    async def calls(pid: Any, n: int) -> float:
+        call = beamish.call
+        started = now()
+        for i in range(n):
+            await call(pid, i)
+        return n / (now() - started)
+
+    async def caller(driver: Any, pid: Any, n: int) -> None:
+        call = beamish.call
+        for i in range(n):
+            await call(pid, i)
+        beamish.send(driver, ("done",))
+
+    async def concurrent_calls(pid: Any, n: int) -> float:
+        me = beamish.self()
+        per = n // CALLERS
+        started = now()
+        for _ in range(CALLERS):
+            beamish.spawn(caller, me, pid, per)
+        for _ in range(CALLERS):
+            await beamish.receive(lambda message: message == ("done",))
+        return per * CALLERS / (now() - started)
+
+    async def one_run(driver: Any, pool: WorkerPool, loops: int) -> None:
+        value = await pool.run(task, loops, timeout=None)
+        beamish.send(driver, ("ran", value))
+
+    async def pool_map(pool: WorkerPool, items: list[int]) -> float:
+        started = now()
+        out = await pool.map(task, items, timeout=None)
+        elapsed = now() - started
+        assert len(out) == len(items)
+        return len(items) / elapsed
+
+    async def pool_runs(pool: WorkerPool, items: list[int]) -> float:
+        me = beamish.self()
+        started = now()
+        for loops in items:  # a process per call, all submitted at once
+            beamish.spawn(one_run, me, pool, loops)
+        for _ in items:
+            await beamish.receive(lambda message: type(message) is tuple and message[0] == "ran")
+        return len(items) / (now() - started)
+
+    async def executor_map(executor: ProcessPoolExecutor, items: list[int]) -> float:
+        def run() -> int:
+            return len(list(executor.map(task, items, chunksize=1)))
+
+        started = now()
+        count = await anyio.to_thread.run_sync(run)
+        elapsed = now() - started
+        assert count == len(items)
+        return len(items) / elapsed
+
+    async def restart(pool: WorkerPool) -> tuple[float, float]:
+        """SIGKILL worker 0; seconds until its replacement is "up", and until a run
+        landed on it."""
+        old = (await pool.info()).workers[0].os_pid
+        assert old is not None
+        started = now()
+        os.kill(old, signal.SIGKILL)
+        while True:
+            worker = (await pool.info()).workers[0]
+            if worker.status == "up" and worker.os_pid not in (None, old):
+                break
+            await beamish.sleep(0.001)
+        up = now() - started
+        for _ in range(100):  # the least-loaded worker: the fresh one, as all are idle
+            if await pool.run(os.getpid) == worker.os_pid:
+                break
+        else:
+            raise AssertionError("no run landed on the replacement worker")
+        return up, now() - started
+
+    async def fresh_executor(method: str) -> float:
+        """A new ProcessPoolExecutor and its first result (what follows BrokenProcessPool)."""
+
+        def run() -> float:
+            started = now()
+            executor = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context(method))
+            executor.submit(os.getpid).result()
+            elapsed = now() - started
+            executor.shutdown()
+            return elapsed
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def main() -> None:
+        pool = WorkerPool(size=size, max_restarts=100, max_seconds=1.0)
+        started = now()
+        await pool.start()
+        results["pool_start"] = now() - started
+        executor = ProcessPoolExecutor(size, mp_context=spawn_ctx)
+        try:
+            # 1. calls to an actor in a worker
+            pid = await pool.spawn(echo_actor())
+            n = sizes["calls"]
+            await calls(pid, max(n // 10, 1))
+            results["calls"] = max([await calls(pid, n) for _ in range(REPS)])
+            await concurrent_calls(pid, max(n // 10, CALLERS))
+            results["concurrent_calls"] = max([await concurrent_calls(pid, n) for _ in range(REPS)])
+            beamish.exit(pid, "kill")
+
+            # 2. CPU-bound tasks: warm both pools (every worker started), then alternate
+            warm = [loops] * (size * 4)
+            await pool_map(pool, warm)
+            await pool_runs(pool, warm)
+            await executor_map(executor, warm)
+            items = [loops] * sizes["tasks"]
+            runners = {
+                "pool_map": lambda: pool_map(pool, items),
+                "pool_runs": lambda: pool_runs(pool, items),
+                "executor_map": lambda: executor_map(executor, items),
+            }
+            rates: dict[str, list[float]] = {key: [] for key in runners}
+            order = list(runners)
+            for _ in range(CPU_REPS):
+                for key in order:
+                    rates[key].append(await runners[key]())
+                order.reverse()
+            for key, values in rates.items():
+                results[key], results[f"{key}_rounds"] = max(values), values
+
+            # 3. a worker's SIGKILL to its replacement serving
+            ups, served = [], []
+            for _ in range(sizes["restarts"]):
+                await beamish.sleep(0.2)
+                up, first = await restart(pool)
+                ups.append(up)
+                served.append(first)
+            results["restart_up"], results["restart_served"] = ups, served
+            for method in ("spawn", "forkserver"):
+                await fresh_executor(method)  # forkserver: its server starts here, once
+                results[f"fresh_{method}"] = [
+                    await fresh_executor(method) for _ in range(sizes["restarts"])
+                ]
+        finally:
+            executor.shutdown()
+            await pool.stop()
+
+    beamish.run(main, name=NODE)
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# The call baseline: a client of cluster.py's bare asyncio server, in another OS process
+# --------------------------------------------------------------------------------------
+
+
+def bare_child(address: str, sizes: dict[str, int]) -> dict[str, Any]:
+    import asyncio
+
+    from cluster import PID, frame, read_frames
+
+    results: dict[str, Any] = {}
+
+    async def main() -> None:
+        host, _, port = address.rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        buffer = bytearray()
+        refs = iter(range(1 << 62))
+
+        async def calls(n: int) -> float:
+            started = now()
+            for i in range(n):
+                ref = next(refs)
+                writer.write(frame(["call", PID, ref, i]))
+                (reply,) = await read_frames(reader, buffer)
+                assert reply[1] == ref
+            return n / (now() - started)
+
+        async def concurrent_calls(n: int) -> float:
+            loop = asyncio.get_running_loop()
+            waiting: dict[int, asyncio.Future[Any]] = {}
+
+            async def replies() -> None:
+                while True:
+                    for reply in await read_frames(reader, buffer):
+                        waiting.pop(reply[1]).set_result(reply[2])
+
+            async def caller(k: int) -> None:
+                for i in range(k):
+                    ref = next(refs)
+                    future = waiting[ref] = loop.create_future()
+                    writer.write(frame(["call", PID, ref, i]))
+                    await future
+
+            per = n // CALLERS
+            reading = asyncio.create_task(replies())
+            started = now()
+            await asyncio.gather(*(caller(per) for _ in range(CALLERS)))
+            elapsed = now() - started
+            reading.cancel()
+            return per * CALLERS / elapsed
+
+        n = sizes["calls"]
+        await calls(max(n // 10, 1))
+        results["calls"] = max([await calls(n) for _ in range(REPS)])
+        await concurrent_calls(max(n // 10, CALLERS))
+        results["concurrent_calls"] = max([await concurrent_calls(n) for _ in range(REPS)])
+        writer.close()
+
+    asyncio.run(main())
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# The parent: the bare pair, then the pool child
+# --------------------------------------------------------------------------------------
+
+
+def run_child(*args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def measure_bare(sizes: dict[str, int]) -> dict[str, Any]:
+    server = subprocess.Popen(
+        [sys.executable, str(CLUSTER), "--child", "bare-server"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
+    )
+    try:
+        assert server.stdout is not None
+        word, address = server.stdout.readline().split()
+        assert word == "READY", word
+        return run_child("bare", "--address", address, "--sizes", json.dumps(sizes))
+    finally:
+        server.kill()
+        server.wait()
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def rate(self, label: str, ours: float, base: float, base_label: str, key: str | None):
+        ratio = ours / base if base else float("nan")
+        if key is None:
+            verdict = "no target"
+        else:
+            bound = TARGETS[key]
+            verdict = f"target >= {bound:g}x {'ok' if ratio >= bound else 'MISS'}"
+        print(
+            f"{label:<50} beamish {ours:>9,.0f}/s  baseline {base:>9,.0f}/s  "
+            f"ratio {ratio:.2f}x  ({verdict})  [baseline: {base_label}]",
+            flush=True,
+        )
+        self.rows.append(
+            {
+                "label": label,
+                "beamish": f"{ours:,.0f}/s",
+                "baseline": f"{base:,.0f}/s ({base_label})",
+                "ratio": f"{ratio:.2f}x",
+                "target": verdict,
+                "values": [ours, base],
+            }
+        )
+
+    def times(self, label: str, ours: list[float], base: list[float] | None, base_label: str):
+        def fmt(values: list[float]) -> str:
+            return f"median {statistics.median(values):.3f}s max {max(values):.3f}s"
+
+        if base is None:
+            print(f"{label:<50} beamish {fmt(ours)}  (no baseline)", flush=True)
+            ref, ratio = "-", "-"
+        else:
+            ratio = f"{statistics.median(ours) / statistics.median(base):.2f}x"
+            ref = f"{fmt(base)} ({base_label})"
+            print(
+                f"{label:<50} beamish {fmt(ours)}  reference {fmt(base)} ({base_label})  "
+                f"ratio {ratio} of medians (time: lower is better; no target)",
+                flush=True,
+            )
+        self.rows.append(
+            {
+                "label": label,
+                "beamish": fmt(ours),
+                "baseline": ref,
+                "ratio": ratio,
+                "target": "reference only" if base is not None else "no baseline",
+                "values": [ours, base],
+            }
+        )
+
+    def table(self) -> str:
+        lines = ["| Workload | beamish | baseline | ratio | target |", "|---|---:|---:|---:|---|"]
+        for row in self.rows:
+            lines.append(
+                f"| {row['label']} | {row['beamish']} | {row['baseline']} | {row['ratio']} "
+                f"| {row['target']} |"
+            )
+        return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
+    parser.add_argument("--size", type=int, default=os.cpu_count() or 1, help="pool size")
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        sizes = json.loads(args.sizes)
+        if args.child == "bare":
+            result = bare_child(args.address, sizes)
+        else:
+            result = pool_child(sizes, args.size)
+        print(json.dumps(result), flush=True)
+        return
+
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    started = now()
+    info = machine()
+    print(
+        f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
+        f"kernel {info['kernel']}; pool size {args.size}; sizes {sizes}",
+        flush=True,
+    )
+    base = measure_bare(sizes)
+    ours = run_child("pool", "--size", str(args.size), "--sizes", json.dumps(sizes))
+    print(
+        f"pool start-up {ours['pool_start']:.2f}s (not in any figure); "
+        f"task: busy({ours['loops']:,}) = {ours['task_seconds'] * 1000:.2f} ms in the parent, "
+        f"sent as {ours['reference']!r}; ideal {args.size / ours['task_seconds']:,.0f} tasks/s",
+        flush=True,
+    )
+    report = Report()
+    # fmt: off
+    n, tasks, kills = sizes["calls"], sizes["tasks"], len(ours["restart_up"])
+    bare, executor = "bare TCP", "PPE map chunksize=1"
+    report.rate(f"P1 calls to an actor in a worker ({n:,} sequential)", ours["calls"],
+                base["calls"], bare, None)
+    report.rate(f"P1 calls, {CALLERS} concurrent callers ({n // CALLERS * CALLERS:,})",
+                ours["concurrent_calls"], base["concurrent_calls"], bare, None)
+    report.rate(f"P2 pool.map, {tasks:,} tasks of ~1 ms", ours["pool_map"],
+                ours["executor_map"], executor, "cpu")
+    report.rate(f"P2 pool.run x {tasks:,}, all concurrent", ours["pool_runs"],
+                ours["executor_map"], executor, "cpu")
+    report.times(f"P3 SIGKILL -> replacement up ({kills} kills)", ours["restart_up"], None, "")
+    report.times(f"P3 SIGKILL -> first run served by it ({kills} kills)",
+                 ours["restart_served"], ours["fresh_spawn"], "new PPE(spawn) + first result")
+    report.times(f"P3 SIGKILL -> first run served by it ({kills} kills)",
+                 ours["restart_served"], ours["fresh_forkserver"],
+                 "new PPE(forkserver) + first result")
+    # fmt: on
+    elapsed = now() - started
+    print(f"done in {elapsed:.0f}s", flush=True)
+    print("\n" + report.table(), flush=True)
+    if args.json:
+        data = {"sizes": sizes, "seconds": elapsed, "machine": info, "pool": ours,
+                "bare": base, "rows": report.rows}  # fmt: skip
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
