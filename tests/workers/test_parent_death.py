@@ -28,12 +28,13 @@ def test_workers_exit_when_their_parent_is_sigkilled() -> None:
         assert parent.stdout is not None
         line = parent.stdout.readline()
         word, *pids = line.split()
-        assert word == "WORKERS" and len(pids) == 3, line
+        assert word == "WORKERS", line
+        assert len(pids) == 3, line
         workers = [psutil.Process(int(p)) for p in pids]
         assert all(w.ppid() == parent.pid for w in workers)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
-        gone, alive = psutil.wait_procs(workers, timeout=BOUND)
+        _, alive = psutil.wait_procs(workers, timeout=BOUND)
         assert alive == [], f"workers outlived their parent: {alive}"
     finally:
         if parent.poll() is None:

@@ -59,7 +59,7 @@ def test_run_returns_results_and_raises_the_workers_exceptions() -> None:
             assert "in fail" in info.value.remote_traceback  # type: ignore[attr-defined]
             assert await pool.map(square, range(100)) == [x * x for x in range(100)]
             assert await pool.map(square, []) == []
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match=r"^x$"):
                 await pool.map(fail, ["x"])
 
     run(main)
@@ -71,7 +71,7 @@ def test_bad_work_fails_alone(tmp_path: Any, monkeypatch: Any) -> None:
 
     async def main() -> None:
         async with running_pool(size=1) as pool:
-            with pytest.raises(Exception, match="lock|encode|pickle"):
+            with pytest.raises(Exception, match=r"lock|encode|pickle"):
                 await pool.run(unencodable)
             monkeypatch.syspath_prepend(str(tmp_path))  # after the workers started
             import parent_only
@@ -121,8 +121,11 @@ def test_a_crash_in_a_worker_actor_is_its_exception_and_its_supervisor_restarts_
             with pytest.raises(Exited) as info:
                 await call(pid, ("raise", "boom"))
             assert isinstance(info.value.reason, ValueError)
-            exit_ = await beamish.receive(lambda m: type(m) is Exit and m.pid == pid, timeout=10)
-            assert isinstance(exit_.reason, ValueError) and str(exit_.reason) == "boom"
+            exit_ = await beamish.receive(
+                    lambda m: type(m) is Exit and m.pid == pid, timeout=10
+                )
+            assert isinstance(exit_.reason, ValueError)
+            assert str(exit_.reason) == "boom"
             # under a supervisor, the actor comes back in a worker; the worker lived on
             sup = await Supervisor.start_link(children=[child_spec(Cruncher, placement=pool)])
             [child] = [c.pid for c in await which_children(sup)]
@@ -130,7 +133,8 @@ def test_a_crash_in_a_worker_actor_is_its_exception_and_its_supervisor_restarts_
             with pytest.raises(Exited):
                 await call(child, ("raise", "again"))
             new = await _restarted(sup, ref)
-            assert new != child and new.node == child.node
+            assert new != child
+            assert new.node == child.node
             assert await call(new, ("ping",)) == ("pong", "c", before)
             assert (await pool.info()).workers[0].os_pid == before
             await beamish.stop(sup)
@@ -173,7 +177,8 @@ def test_a_dying_worker_is_an_exit_reason_and_is_restarted(how: str) -> None:
                 exit_ = await beamish.receive(
                     lambda m: type(m) is Exit and m.pid == linked, timeout=10
                 )
-                assert exit_.reason == expected and is_worker_death(exit_.reason)
+                assert exit_.reason == expected
+                assert is_worker_death(exit_.reason)
                 down = await beamish.receive(
                     lambda m: type(m) is Down and m.ref == ref, timeout=10
                 )
@@ -181,7 +186,8 @@ def test_a_dying_worker_is_an_exit_reason_and_is_restarted(how: str) -> None:
                 assert (await next_event("down"))["reason"] == expected
                 await next_event("up")
                 info_ = await pool.info()
-                assert info_.restarts == 1 and info_.workers[0].status == "up"
+                assert info_.restarts == 1
+                assert info_.workers[0].status == "up"
                 assert await pool.run(square, 5) == 25
                 again = await pool.spawn(Cruncher, "again")
                 assert (await call(again, ("ping",)))[:2] == ("pong", "again")
@@ -220,7 +226,9 @@ def test_a_worker_killed_from_outside_turns_into_exit_signals() -> None:
                     lambda m: type(m) is tuple and m[0] == "call_failed", timeout=10
                 )
                 assert got[1] == worker_died("SIGKILL")
-                exit_ = await beamish.receive(lambda m: type(m) is Exit and m.pid == pid, timeout=10)
+                exit_ = await beamish.receive(
+                    lambda m: type(m) is Exit and m.pid == pid, timeout=10
+                )
                 assert exit_.reason == worker_died("SIGKILL")
                 up = await next_event("up")
                 assert up["os_pid"] != os_pid
@@ -247,7 +255,9 @@ def test_a_worker_over_max_memory_is_killed_and_restarted() -> None:
                 with pytest.raises(Exited) as info:
                     await call(pid, ("hog", 300 * MB), timeout=30)
                 assert info.value.reason == worker_died("max_memory")
-                exit_ = await beamish.receive(lambda m: type(m) is Exit and m.pid == pid, timeout=10)
+                exit_ = await beamish.receive(
+                    lambda m: type(m) is Exit and m.pid == pid, timeout=10
+                )
                 assert exit_.reason == worker_died("max_memory")
                 over = await next_event("over_memory")
                 assert over["max_memory"] == 150 * MB
@@ -309,12 +319,14 @@ def test_max_tasks_per_worker_replaces_a_worker_that_ran_enough() -> None:
             async with running_pool(size=1, max_tasks_per_worker=3) as pool:
                 await next_event("up")
                 pids = [await pool.run(getpid) for _ in range(7)]
-                assert len(set(pids[:3])) == 1 and len(set(pids[3:6])) == 1
+                assert len(set(pids[:3])) == 1
+                assert len(set(pids[3:6])) == 1
                 assert pids[0] != pids[3] != pids[6]
                 recycled = await next_event("recycled")
                 assert recycled["index"] == 0
                 info = await pool.info()
-                assert info.restarts == 0 and info.workers[0].tasks_run == 7
+                assert info.restarts == 0
+                assert info.workers[0].tasks_run == 7
 
     run(main)
 
@@ -341,15 +353,19 @@ def test_info_reports_each_worker() -> None:
             await pool.map(square, range(10))
             await pool.spawn(Cruncher)
             info = await pool.info()
-            assert info.size == 2 and info.queued == 0 and info.restarts == 0
+            assert info.size == 2
+            assert info.queued == 0
+            assert info.restarts == 0
             assert [w.slot for w in info.workers] == [0, 1]
             assert sum(w.tasks_run for w in info.workers) == 10
             assert sum(w.actors for w in info.workers) == 1
             for worker in info.workers:
-                assert worker.status == "up" and worker.running == 0
+                assert worker.status == "up"
+                assert worker.running == 0
                 assert worker.memory > 5 * MB
                 assert psutil.Process(worker.os_pid).ppid() == os.getpid()
-                assert worker.pid is not None and worker.pid.node == worker.node
+                assert worker.pid is not None
+                assert worker.pid.node == worker.node
 
     run(main)
 

@@ -81,14 +81,15 @@ async def _exercise(ops: list[tuple[Any, ...]]) -> None:
             assert [w.status for w in info.workers] == ["up"] * SIZE
             assert info.restarts == kills
             os_pids = {w.os_pid for w in info.workers}
-            assert len(os_pids) == SIZE and not os_pids & killed
+            assert len(os_pids) == SIZE
+            assert not os_pids & killed
             assert {p.pid for p in psutil.Process().children()} == os_pids
             for ref, pid in actors.items():  # each actor is alive, or down with its worker
                 try:
                     reply = await call(pid, ("ping",), timeout=10)
                     assert reply[2] in os_pids
                 except Exited as exc:
-                    assert is_worker_death(exc.reason)
+                    assert is_worker_death(exc.reason)  # noqa: PT017
                     down = await beamish.receive(
                         lambda m, ref=ref: type(m) is Down and m.ref == ref, timeout=10
                     )
@@ -119,7 +120,7 @@ async def _spawn(pool: Any) -> Any:
     try:
         return await pool.spawn(Cruncher, timeout=30)
     except beamish.StartError as exc:  # placed on a worker that died meanwhile
-        assert is_worker_death(exc.reason), exc
+        assert is_worker_death(exc.reason), exc  # noqa: PT017
         return None
 
 

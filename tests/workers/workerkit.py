@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 import beamish
 from beamish import Actor, Caller, NoReply, telemetry
@@ -38,7 +39,7 @@ def unencodable() -> Any:
 
 
 async def double_later(x: int) -> int:
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
     return 2 * x
 
 
