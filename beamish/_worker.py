@@ -18,12 +18,10 @@ import threading
 import time
 from typing import Any
 
-import anyio
-
-from .actors import Down, Pid
+from .actors import Down, Pid, monitor, receive, self, send, this_node
 from .cluster import Cluster, NodeDown
 from .cluster.transports import TcpTransport
-from .runtime import start
+from .runtime import run
 from .workers._server import SERVER_NAME, WorkerServer
 
 PARENT_GRACE = 5.0  # seconds between the parent's death and a forced exit
@@ -41,31 +39,30 @@ def _exit_when_parent_dies() -> None:
 
 
 async def _serve(config: dict[str, Any]) -> None:
-    async with start(name=config["name"], shutdown_timeout=config["shutdown"]) as node:
-        cluster = Cluster(
-            node,
-            TcpTransport(),
-            cookie=bytes.fromhex(config["cookie"]),
-            heartbeat=config["heartbeat"],
-            max_frame=config["max_frame"],
-            directory=None,
-            hidden=True,  # connected to its parent only
+    """The worker node's main process: connect, serve the pool, return when told to stop
+    or when the parent is gone (the runtime then stops the node in order)."""
+    node = this_node()
+    cluster = Cluster(
+        node,
+        TcpTransport(),
+        cookie=bytes.fromhex(config["cookie"]),
+        heartbeat=config["heartbeat"],
+        max_frame=config["max_frame"],
+        directory=None,
+        hidden=True,  # connected to its parent only
+    )
+    async with cluster.running(None):
+        parent = config["parent_node"]
+        await cluster.connect(config["parent"])
+        cluster.monitor_node(self(), parent)
+        server = await WorkerServer.start(Pid(*config["pool"]), name=SERVER_NAME)
+        ref = monitor(server)
+        send(Pid(*config["port"]), ("worker_ready", server, os.getpid(), node.name))
+        await receive(
+            lambda m: (
+                (type(m) is Down and m.ref == ref) or (type(m) is NodeDown and m.node == parent)
+            )
         )
-        async with cluster.running(None):
-            with node.anonymous() as me:
-                parent = config["parent_node"]
-                port = Pid(*config["port"])
-                await cluster.connect(config["parent"])
-                cluster.monitor_node(me.pid, parent)
-                server = await WorkerServer.start(Pid(*config["pool"]), name=SERVER_NAME)
-                ref = node.monitor(me, server)
-                node.send(port, ("worker_ready", server, os.getpid(), node.name))
-                await me.receive(
-                    lambda m: (
-                        (type(m) is Down and m.ref == ref)
-                        or (type(m) is NodeDown and m.node == parent)
-                    )
-                )
 
 
 def main() -> None:
@@ -73,12 +70,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers in order
     sys.setswitchinterval(config.get("switch_interval", 0.001))
     threading.Thread(target=_exit_when_parent_dies, name="parent-watch", daemon=True).start()
-    backend = config.get("backend", "asyncio")
-    if backend == "trio":
-        anyio.run(_serve, config, backend="trio")
-    else:
-        options = {"use_uvloop": True} if backend == "uvloop" else {}
-        anyio.run(_serve, config, backend="asyncio", backend_options=options)
+    run(
+        _serve,
+        config,
+        backend=config.get("backend", "asyncio"),
+        name=config["name"],
+        shutdown_timeout=config["shutdown"],
+    )
 
 
 if __name__ == "__main__":

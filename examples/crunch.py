@@ -20,6 +20,7 @@ import signal
 import time
 
 import beamish
+from beamish import telemetry
 from beamish.supervision import child_spec, which_children
 from beamish.workers import WorkerPool, is_worker_death
 
@@ -98,24 +99,24 @@ class Tally(beamish.Actor):
 pool = WorkerPool(size=2, name="crunch", max_memory=512 * 2**20)
 
 
-async def tally_pid(other_than=None):
-    """The Tally's pid, asked of the node's root supervisor (one other than ``other_than``:
-    a restart may take the supervisor a few tries while the pool replaces the worker)."""
-    while True:
-        for child in await which_children(beamish.this_node().root):
-            if child.id == "tally" and child.pid not in (None, other_than):
-                return child.pid
-        await beamish.sleep(0.02)
+async def tally_pid():
+    """The Tally's pid, asked of the node's root supervisor. After the Tally's ``Down`` it is
+    already the new one: the supervisor got the exit at the same instant, and restarts the
+    child before it answers."""
+    for child in await which_children(beamish.this_node().root):
+        if child.id == "tally":
+            return child.pid
+    raise LookupError("no tally")
 
 
-async def until_all_up(timeout=30.0):
-    """The pool's info, once every worker is up again (a restarted one takes ~0.2 s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        info = await pool.info()
-        if all(worker.status == "up" for worker in info.workers) or time.monotonic() > deadline:
-            return info
-        await beamish.sleep(0.05)
+def forward_worker_up(to):
+    """Send ``to`` a ("worker_up", os_pid) message for each worker the pool starts."""
+    node = beamish.this_node()
+
+    def handler(event, measurements, metadata, config):
+        node.send(to, ("worker_up", metadata["os_pid"]))
+
+    telemetry.attach("crunch-worker-up", telemetry.WORKER_UP, handler)
 
 
 async def main():
@@ -151,17 +152,20 @@ async def main():
     os_pid = await beamish.call(tally, "where")
     print(f"tally {tally} in worker {os_pid}: total {await beamish.call(tally, 'total')}")
     ref = beamish.monitor(tally)
+    forward_worker_up(beamish.self())
     os.kill(os_pid, signal.SIGKILL)  # a crash the worker cannot catch: a segfault, an OOM kill
     down = await beamish.receive(lambda m: isinstance(m, beamish.Down) and m.ref == ref)
     death = is_worker_death(down.reason)
     print(f"tally's worker killed: Down {down.reason!r}, a worker death: {death}")
-    new_tally = await tally_pid(other_than=tally)
+    new_tally = await tally_pid()
     new_os_pid = await beamish.call(new_tally, "where")
     print(
         f"supervisor restarted tally: new pid {new_tally} in worker {new_os_pid}, "
         f"total {await beamish.call(new_tally, 'total')}"
     )
-    info = await until_all_up()
+    await beamish.receive(lambda m: type(m) is tuple and m[0] == "worker_up")
+    telemetry.detach("crunch-worker-up")
+    info = await pool.info()
     print(f"the pool restarted the dead worker: OS pids now {[w.os_pid for w in info.workers]}")
     return "crunch done"
 

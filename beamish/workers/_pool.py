@@ -67,6 +67,7 @@ from ..actors._call import DEFAULT_TIMEOUT
 from ..cluster import DEFAULT_MAX_FRAME
 from ..cluster._mesh import function_reference
 from ..supervision._intensity import add_restart
+from ..supervision._shutdown import shutdown_child
 from ._port import WorkerSettings, run_port
 from ._private import cookie_of, distributed
 
@@ -330,7 +331,6 @@ class _Slot:
         "port",
         "probe",
         "restarts",
-        "running_runs",
         "server",
         "status",
         "tasks_run",
@@ -345,7 +345,6 @@ class _Slot:
         self.os_pid: int | None = None
         self.status = "starting"
         self.inflight: dict[int, _Task] = {}
-        self.running_runs = 0
         self.actors: dict[Ref, Pid] = {}
         self.tasks_run = 0
         self.tasks_this_life = 0
@@ -446,34 +445,31 @@ class PoolServer(Actor):
             slot.memory = slot.probe.memory_info().rss
         except psutil.Error:
             slot.probe = None
-        telemetry.execute(
-            telemetry.WORKER_UP,
-            {"count": 1, "startup": startup},
-            {"pool": self.settings.name, "worker": node, "os_pid": os_pid, "index": index},
-        )
+        self._emit(telemetry.WORKER_UP, {"count": 1, "startup": startup}, slot)
+
+    def _emit(self, event: Any, measurements: dict[str, Any], slot: _Slot, **extra: Any) -> None:
+        """Telemetry about one worker: ``pool``, ``worker``, ``os_pid``, ``index`` and
+        ``extra`` as metadata."""
+        metadata = {
+            "pool": self.settings.name,
+            "worker": slot.node,
+            "os_pid": slot.os_pid,
+            "index": slot.index,
+            **extra,
+        }
+        telemetry.execute(event, measurements, metadata)
 
     def _worker_down(self, slot: _Slot, reason: Any) -> Stop | None:
         del self.by_port[slot.port]  # type: ignore[arg-type]
         if slot.node is not None:
             self.by_node.pop(slot.node, None)
         failed, slot.inflight = list(slot.inflight.values()), {}
-        slot.running_runs = 0
         for task in failed:
             self._deliver(task, ("exited", reason, slot.server))
         for ref in slot.actors:
             self.actor_refs.pop(ref, None)
         slot.actors.clear()
-        telemetry.execute(
-            telemetry.WORKER_DOWN,
-            {"count": 1},
-            {
-                "pool": self.settings.name,
-                "worker": slot.node,
-                "os_pid": slot.os_pid,
-                "index": slot.index,
-                "reason": reason,
-            },
-        )
+        self._emit(telemetry.WORKER_DOWN, {"count": 1}, slot, reason=reason)
         slot.port = None
         if self.stopping:
             slot.status = "stopped"
@@ -512,16 +508,8 @@ class PoolServer(Actor):
             except psutil.Error:
                 continue
             if limit is not None and slot.memory > limit:
-                telemetry.execute(
-                    telemetry.WORKER_OVER_MEMORY,
-                    {"memory": slot.memory},
-                    {
-                        "pool": self.settings.name,
-                        "worker": slot.node,
-                        "os_pid": slot.os_pid,
-                        "index": slot.index,
-                        "max_memory": limit,
-                    },
+                self._emit(
+                    telemetry.WORKER_OVER_MEMORY, {"memory": slot.memory}, slot, max_memory=limit
                 )
                 slot.status = "stopping"
                 send(slot.port, ("kill", "max_memory"))  # type: ignore[arg-type]
@@ -538,16 +526,7 @@ class PoolServer(Actor):
         slot.status = "up" if slot.actors else "retiring"
         if slot.status == "retiring" and not slot.inflight:
             slot.status = "stopping"
-            telemetry.execute(
-                telemetry.WORKER_RECYCLED,
-                {"tasks": slot.tasks_this_life},
-                {
-                    "pool": self.settings.name,
-                    "worker": slot.node,
-                    "os_pid": slot.os_pid,
-                    "index": slot.index,
-                },
-            )
+            self._emit(telemetry.WORKER_RECYCLED, {"tasks": slot.tasks_this_life}, slot)
             send(slot.port, ("stop", "normal"))  # type: ignore[arg-type]
 
     # -- tasks --
@@ -557,7 +536,7 @@ class PoolServer(Actor):
         best_load = 0
         window = self.settings.window
         for slot in self.slots:
-            if slot.status != "up" or (kind == "run" and slot.running_runs >= window):
+            if slot.status != "up" or (kind == "run" and len(slot.inflight) >= window):
                 continue
             load = len(slot.inflight) + len(slot.actors)
             if best is None or load < best_load:
@@ -578,8 +557,6 @@ class PoolServer(Actor):
                 self._deliver(task, ("error", exc))
                 continue
             slot.inflight[task.id] = task
-            if task.kind == "run":
-                slot.running_runs += 1
 
     def _deliver(self, task: _Task, outcome: tuple[Any, ...]) -> None:
         batch = task.batch
@@ -650,7 +627,6 @@ class PoolServer(Actor):
                 if slot is None or task is None:
                     return None
                 if op == "done":
-                    slot.running_runs -= 1
                     slot.tasks_run += 1
                     slot.tasks_this_life += 1
                     self._deliver(task, message[3])
@@ -685,43 +661,25 @@ class PoolServer(Actor):
         return None
 
     async def terminate(self, reason: Any) -> None:
+        """Stop the workers newest slot first, each as a supervisor stops a child (its port
+        stops the worker in order, and is killed if that takes too long)."""
         self.stopping = True
         for slot in reversed(self.slots):
             port = slot.port
             if port is None or not self.node.is_alive(port):
                 continue
-            ref = monitor(port)
-            send(port, ("stop", "shutdown"))
+            await shutdown_child(port, self.settings.shutdown + 5.0)
             try:
-                await receive(_down_of(ref), timeout=self.settings.shutdown + 5.0)
-            except TimeoutError:
-                exit(port, "kill")
-                await receive(_down_of(ref))
-            self._report_stopped(slot, port)
-
-    def _report_stopped(self, slot: _Slot, port: Pid) -> None:
-        try:
-            _, _, _, reason = receive_nowait(
-                lambda m: type(m) is tuple and m[0] == "worker_down" and m[2] == port
-            )
-        except WouldBlock:
-            reason = "killed"
-        telemetry.execute(
-            telemetry.WORKER_DOWN,
-            {"count": 1},
-            {
-                "pool": self.settings.name,
-                "worker": slot.node,
-                "os_pid": slot.os_pid,
-                "index": slot.index,
-                "reason": reason,
-            },
-        )
+                _, _, _, why = receive_nowait(_reported_by(port))
+            except WouldBlock:  # the port was killed before it could say
+                why = "killed"
+            self._emit(telemetry.WORKER_DOWN, {"count": 1}, slot, reason=why)
 
 
 def _is_up_or_exit(message: Any) -> bool:
     return type(message) is Exit or (type(message) is tuple and message[0] == "up")
 
 
-def _down_of(ref: Ref) -> Callable[[Any], bool]:
-    return lambda message: type(message) is Down and message.ref == ref
+def _reported_by(port: Pid) -> Callable[[Any], bool]:
+    """Matches the ``("worker_down", ...)`` message ``port`` sends before it exits."""
+    return lambda m: type(m) is tuple and m[0] == "worker_down" and m[2] == port

@@ -101,18 +101,6 @@ async def running_pool(**options: Any) -> AsyncIterator[WorkerPool]:
                 await pool.stop()
 
 
-async def until(predicate: Any, timeout: float = 10.0, every: float = 0.02) -> Any:
-    """Poll ``predicate`` (a sync or async callable) until it returns something truthy."""
-    with anyio.fail_after(timeout):
-        while True:
-            value = predicate()
-            if hasattr(value, "__await__"):
-                value = await value
-            if value:
-                return value
-            await anyio.sleep(every)
-
-
 
 @contextlib.contextmanager
 def worker_events() -> Any:
