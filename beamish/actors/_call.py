@@ -76,9 +76,10 @@ async def await_slot(
         if target_proc.alive and message is not None:
             target_proc._deliver(message)
     elif node.remote is not None and not (type(target) is Pid and node.is_local(target)):
-        node.remote.monitor(proc.pid, ref, target)
-        if message is not None:
-            node.remote.send(target, message)
+        if message is not None:  # the callee's node watches the callee: one message out
+            node.remote.call(proc.pid, ref, target, message)
+        else:
+            node.remote.monitor(proc.pid, ref, target)
     else:
         if proc._calls:
             proc._calls.pop(ref, None)

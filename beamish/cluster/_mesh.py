@@ -32,6 +32,7 @@ import anyio.abc
 
 from .. import telemetry
 from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
+from ..actors._messages import Caller, CallRequest
 from ._connection import Connection, read_one
 from ._errors import DecodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
@@ -406,6 +407,13 @@ class Cluster:
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
         self._route(peer, ("monitor", watcher, ref, remote))
 
+    def call(self, watcher: Pid, ref: Ref, remote: Any, message: Any) -> None:
+        # The callee's node monitors the callee for ``watcher`` when the request arrives:
+        # no monitor message ahead of it (the request carries the caller's pid and ref).
+        peer = remote[0] if type(remote) is Pid else remote[1]
+        self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
+        self._route(peer, ("call", remote, message))
+
     def demonitor(self, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
         if self._monitors.get(peer, {}).pop(ref, None) is not None:
@@ -471,6 +479,21 @@ class Cluster:
         elif op == "send_name":
             with contextlib.suppress(Exception):
                 node.send(message[1], message[2])
+        elif op == "call":  # ("call", target, CallRequest): monitor, then deliver
+            _, target, request = message
+            caller = request.caller if type(request) is CallRequest else None
+            if type(caller) is not Caller or type(caller.pid) is not Pid or caller.pid[0] != peer:
+                raise ValueError("a call must carry a CallRequest from a process of the peer")
+            watcher, ref = caller
+            local = node.resolve(target if type(target) is Pid else target[0])
+            proc = node._proc(local) if type(local) is Pid else None
+            if proc is None:
+                conn.send(("down", watcher, ref, target, NOPROC))
+            else:
+                proc.add_watcher(ref, watcher)
+                self._watched.setdefault(peer, {})[ref] = proc.pid
+                if proc.alive:
+                    proc._deliver(request)
         elif op == "reply":
             _, pid, ref, value = message
             self._monitors.get(peer, {}).pop(ref, None)
