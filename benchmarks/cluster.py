@@ -109,7 +109,7 @@ def beamish_server() -> None:
             if request == "profile-off":
                 profiler.disable()
                 out = io.StringIO()
-                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
                 return out.getvalue()
             if type(request) is not tuple:  # a plain call: echo it
                 return request
@@ -196,7 +196,7 @@ def beamish_client(address: str, sizes: dict[str, int]) -> None:
         await RUNNERS[what](pid)
         profiler.disable()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
         return {"client": out.getvalue(), "server": await beamish.call(pid, "profile-off")}
 
     RUNNERS = {
@@ -474,6 +474,7 @@ def main() -> None:
         choices=("casts", "calls", "pubsub"),
         help="cProfile both beamish nodes during one round (default: casts); no figures",
     )
+    parser.add_argument("--only", default="casts,calls,pubsub", help="e.g. calls,pubsub")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
@@ -524,9 +525,10 @@ def main() -> None:
     if PUBSUB:
         label = f"C3 pubsub deliveries ({sizes['subscribers']:,} subscribers on 2 nodes)"
         workloads.append(("pubsub", label))
+    only = {op.strip() for op in args.only.split(",")}
     rows = []
     try:
-        for op, label in workloads:
+        for op, label in [(op, label) for op, label in workloads if op in only]:
             ours.round(op, scale=10)  # warm-up rounds, not measured
             base.round(op, scale=10)
             figures = interleave(
