@@ -388,8 +388,12 @@ class Cluster:
     # RemoteHook: what the kernel hands over
 
     def send(self, dest: Pid | tuple[str, str], message: Any) -> None:
-        if isinstance(dest, Pid):
-            self._route(dest.node, ("send", dest, message))
+        if type(dest) is Pid:
+            conn = self.connections.get(dest[0])
+            if conn is not None:  # the hot path: connected
+                conn.send(("send", dest, message))
+            else:
+                self._route(dest[0], ("send", dest, message))
         else:
             name, peer = dest
             self._route(peer, ("send_name", name, message))
@@ -473,9 +477,15 @@ class Cluster:
         node = self.node
         peer = conn.peer.name
         op = message[0]
-        if op == "send":
-            if node.is_local(message[1]):  # a peer cannot relay through us to a third node
-                node.send(message[1], message[2])
+        if op == "send":  # the hot path (casts, sends): straight to the local mailbox
+            pid = message[1]
+            if type(pid) is not Pid:
+                raise ValueError(f"a send must name a pid, not {pid!r:.100}")
+            # a peer cannot relay through us to a third node
+            if pid[0] == node.name and pid[2] == node.creation:
+                proc = node._table.get(pid[1])
+                if proc is not None and proc.alive:
+                    proc._deliver(message[2])
         elif op == "send_name":
             with contextlib.suppress(Exception):
                 node.send(message[1], message[2])

@@ -168,16 +168,18 @@ async def test_a_timed_out_remote_call_drops_the_watch_and_the_late_reply(net):
         assert not any(ca._monitors.values())
 
 
-async def test_a_malformed_call_closes_that_connection_only(net):
+async def test_a_malformed_call_or_send_closes_that_connection_only(net):
     """A peer whose "call" carries no CallRequest, or one from a process of another node,
-    is cut off as a bad peer; the node and its other connections carry on."""
+    or whose "send" names no pid, is cut off as a bad peer; the node and its other
+    connections carry on."""
     async with nodes(net.transport, [A, B, C]) as started:
         (a, ca), (_, cb), (_, cc) = started[A], started[B], started[C]
         pid = await on(a, Echo.start)
         await cb.connect("mem://" + A)
         await cc.connect("mem://" + A)
         forged = CallRequest(Caller(beamish.Pid(C, 1, 1), beamish.Ref(C, 1)), "x")
-        for bad in [("call", pid, "not a request"), ("call", pid, forged)]:
+        malformed = [("call", pid, "not a request"), ("call", pid, forged), ("send", "x", 1)]
+        for bad in malformed:
             with Events(cluster._mesh.NODE_DOWN) as down:
                 cb.connections[A].send(bad)
                 seen = await down.wait_for(2)  # both ends report the loss
