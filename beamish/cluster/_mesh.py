@@ -388,7 +388,7 @@ class Cluster:
     # RemoteHook: what the kernel hands over
 
     def send(self, dest: Pid | tuple[str, str], message: Any) -> None:
-        if type(dest) is Pid:
+        if isinstance(dest, Pid):
             conn = self.connections.get(dest[0])
             if conn is not None:  # the hot path: connected
                 conn.send(("send", dest, message))
