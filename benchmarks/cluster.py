@@ -55,7 +55,9 @@ def now() -> float:
 
 
 async def subscriber(owner: Any, messages: int) -> None:
-    """A pubsub subscriber: takes ``messages`` broadcasts, then tells ``owner`` it is done."""
+    """A pubsub subscriber: takes ``messages`` broadcasts, tells ``owner`` it is done, and
+    waits for ``("stop",)``: its exit (pg's leave, replicated to the other node) comes
+    after the clock stops, as the baseline's boxes have no exit to pay for."""
     import beamish
     from beamish import pubsub
 
@@ -64,6 +66,7 @@ async def subscriber(owner: Any, messages: int) -> None:
     for _ in range(messages):
         await receive()
     beamish.send(owner, ("done",))
+    await receive(lambda message: message == ("stop",))
 
 
 def beamish_server() -> None:
@@ -83,6 +86,7 @@ def beamish_server() -> None:
             self.count = 0
             self.done = 0
             self.want_done: tuple[int, Any] | None = None
+            self.subscribers: list[Any] = []
 
         def handle_info(self, message: Any) -> None:
             if message == ("done",):
@@ -116,9 +120,12 @@ def beamish_server() -> None:
             if request[0] == "subscribers":  # start n subscribers of m messages each
                 _, n, m = request
                 me = beamish.self()
-                for _ in range(n):
-                    beamish.spawn(subscriber, me, m)
+                self.subscribers = [beamish.spawn(subscriber, me, m) for _ in range(n)]
                 return n
+            if request[0] == "stop-subscribers":
+                for pid in self.subscribers:
+                    beamish.send(pid, ("stop",))
+                return len(self.subscribers)
             if request[0] == "wait-done":
                 self.want_done = (request[1], caller)
                 self._check_done()
@@ -172,8 +179,7 @@ def beamish_client(address: str, sizes: dict[str, int]) -> None:
         me = beamish.self()
         half = n // 2
         await beamish.call(pid, ("subscribers", n - half, m))
-        for _ in range(half):
-            beamish.spawn(subscriber, me, m)
+        pids = [beamish.spawn(subscriber, me, m) for _ in range(half)]
         while len(pubsub.subscribers("bench")) < n:  # pg replication: setup, not timed
             await beamish.sleep(0.01)
         started = now()
@@ -184,6 +190,9 @@ def beamish_client(address: str, sizes: dict[str, int]) -> None:
             await beamish.receive(lambda message: message == ("done",))
         await beamish.call(pid, ("wait-done", n - half), timeout=600)
         elapsed = now() - started
+        await beamish.call(pid, ("stop-subscribers",))
+        for subscriber_pid in pids:
+            beamish.send(subscriber_pid, ("stop",))
         while pubsub.subscribers("bench"):  # the exited subscribers leave their groups
             await beamish.sleep(0.01)
         return n * m / elapsed
