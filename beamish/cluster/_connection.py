@@ -27,7 +27,7 @@ from .. import telemetry
 from ._errors import DecodeError, FrameError
 from ._framing import FrameDecoder, encode_frame, encode_frames
 from ._handshake import Peer
-from ._wire import Codec
+from ._wire import Codec, PlainCodec
 
 _log = logging.getLogger("beamish.cluster")
 
@@ -43,10 +43,11 @@ HEARTBEAT = "heartbeat"  # ("heartbeat", seconds): the sender's tick interval
 
 
 async def read_one(
-    stream: anyio.abc.ByteStream, decoder: FrameDecoder, codec: Codec, pending: list[bytes]
+    stream: anyio.abc.ByteStream, decoder: FrameDecoder, codec: PlainCodec, pending: list[bytes]
 ) -> Any:
-    """Read until one whole frame is there (used by the handshake); extra frames stay in
-    ``pending``."""
+    """Read until one whole frame is there (used by the handshake, whose codec is plain
+    msgpack: nothing from a peer not yet authenticated reaches the wire codec); extra frames
+    stay in ``pending``."""
     while not pending:
         pending.extend(decoder.feed(await stream.receive()))
     return codec.decode(pending.pop(0))

@@ -36,13 +36,16 @@ from ._connection import Connection, read_one
 from ._errors import DecodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from ._handshake import Acceptor, HandshakeError, Initiator, Peer
-from ._wire import Codec
+from ._wire import Codec, PlainCodec
 
 _log = logging.getLogger("beamish.cluster")
 
 NODE_UP = telemetry.CLUSTER_NODE_UP
 NODE_DOWN = telemetry.CLUSTER_NODE_DOWN
 HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
+HANDSHAKE_MAX_FRAME = 16 * 1024
+"""The largest frame a peer may send before it proved the cookie (handshake messages are
+small), so a stranger cannot make the node buffer ``max_frame`` bytes per connection."""
 _HANDSHAKE_ERRORS = (
     HandshakeError,
     DecodeError,
@@ -93,7 +96,7 @@ class Cluster:
         cookie: str | bytes,
         heartbeat: float = 15.0,
         handshake_timeout: float = 5.0,
-        allow_pickle: bool = True,
+        allow_pickle: bool = False,
         max_frame: int = DEFAULT_MAX_FRAME,
         directory: Path | None = None,
         hidden: bool = False,
@@ -203,15 +206,17 @@ class Cluster:
                 raise ConnectionError(f"cannot connect to {target}: its address is not known")
             address = target
         stream = await self.transport.connect(address, timeout=self.handshake_timeout)
-        decoder = FrameDecoder(self.max_frame)
+        decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
+        plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 initiator = Initiator(self.name, self.node.creation, self._cookie)
                 await self._say(stream, initiator.hello())
-                proof = initiator.on_challenge(await read_one(stream, decoder, self.codec, pending))
+                proof = initiator.on_challenge(await read_one(stream, decoder, plain, pending))
+                decoder.max_frame = self.max_frame  # the peer proved the cookie
                 await self._say(stream, proof)
-                peer = initiator.on_welcome(await read_one(stream, decoder, self.codec, pending))
+                peer = initiator.on_welcome(await read_one(stream, decoder, plain, pending))
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed(address, exc)
@@ -236,14 +241,16 @@ class Cluster:
                 self._lost(target, NOCONNECTION)
 
     async def _accepted(self, stream: anyio.abc.ByteStream) -> None:
-        decoder = FrameDecoder(self.max_frame)
+        decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
+        plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 acceptor = Acceptor(self.name, self.node.creation, self._cookie)
-                challenge = acceptor.on_hello(await read_one(stream, decoder, self.codec, pending))
+                challenge = acceptor.on_hello(await read_one(stream, decoder, plain, pending))
                 await self._say(stream, challenge)
-                welcome = acceptor.on_proof(await read_one(stream, decoder, self.codec, pending))
+                welcome = acceptor.on_proof(await read_one(stream, decoder, plain, pending))
+                decoder.max_frame = self.max_frame  # the peer proved the cookie
                 await self._say(stream, welcome)
                 assert acceptor.peer is not None
                 peer = acceptor.peer
@@ -257,7 +264,7 @@ class Cluster:
         await self._established(stream, peer, decoder, pending, outgoing=False)
 
     async def _say(self, stream: anyio.abc.ByteStream, message: Any) -> None:
-        await stream.send(encode_frame(self.codec.encode(message)))
+        await stream.send(encode_frame(PlainCodec().encode(message)))
 
     def _handshake_failed(self, who: str, exc: BaseException) -> None:
         why = str(exc) or type(exc).__name__
