@@ -7,7 +7,9 @@
   ``EncodeError`` in the sender, never a hang) and queues the frame; the writer task sends
   every frame queued since its last write in one ``send`` (batching per connection).
 - The reader decodes frames and hands each message to the mesh. A malformed frame or an
-  oversized one closes this connection only, and is counted in telemetry.
+  oversized one closes this connection only, and is counted in telemetry. A well-formed
+  message holding a value this node cannot rebuild (``DecodeError.partial``) goes to
+  ``on_undecodable`` instead, and the connection carries on.
 - Heartbeat: a tick goes out when nothing else was sent for one tick interval; a peer
   silent for four intervals is declared down (Erlang's net_ticktime). Each side announces
   its ``heartbeat`` first, and both ends of a link tick at the faster of the two, so nodes
@@ -64,6 +66,7 @@ class Connection:
         decoder: FrameDecoder,
         dispatch: Callable[[Connection, Any], None],
         *,
+        on_undecodable: Callable[[Connection, DecodeError], None] | None = None,
         outgoing: bool,
         heartbeat: float,
         early: list[bytes] | None = None,
@@ -76,6 +79,7 @@ class Connection:
         self._codec = codec
         self._decoder = decoder
         self._dispatch = dispatch
+        self._on_undecodable = on_undecodable
         self._heartbeat = heartbeat  # the tick interval: ours, or the peer's if faster
         self._queue: list[bytes] = []
         self._wake = anyio.Event()
@@ -157,8 +161,15 @@ class Connection:
         try:
             message = self._codec.decode(payload)
         except DecodeError as exc:
-            self._bad(f"undecodable frame: {exc}")
-            return False
+            if exc.partial is None or self._on_undecodable is None:
+                self._bad(f"undecodable frame: {exc}")
+                return False
+            try:  # one value could not be rebuilt here: that message only is dropped
+                self._on_undecodable(self, exc)
+            except Exception as error:
+                self._bad(f"bad message {exc.partial!r:.200}: {error!r}")
+                return False
+            return True
         if type(message) is tuple and len(message) == 2 and message[0] == HEARTBEAT:
             if isinstance(message[1], int | float) and 0 < message[1] < self._heartbeat:
                 self._heartbeat = float(message[1])

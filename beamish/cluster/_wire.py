@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import reprlib
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -572,6 +573,28 @@ def _find_exception_class(module: str, name: str, may_import: bool) -> type[Exce
     if issubclass(obj, Exception):
         return obj  # type: ignore[no-any-return]
     return None
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 200
+
+
+def stand_in(value: Any) -> tuple[str, str, str]:
+    """What crosses in place of an exit reason that cannot: ``("unsendable", type, repr)``.
+
+    >>> class Handle:
+    ...     def __repr__(self):
+    ...         return "<handle 7>"
+    >>> stand_in(Handle())
+    ('unsendable', 'beamish.cluster._wire.Handle', '<handle 7>')
+    >>> len(stand_in("x" * 10**7)[2])
+    200
+    """
+    try:
+        text = _short.repr(value)
+    except Exception as exc:
+        text = f"<repr failed: {type(exc).__name__}>"
+    return ("unsendable", _type_name(value), text)
 
 
 def _type_name(obj: Any) -> str:
