@@ -298,3 +298,60 @@ async def test_a_dialler_never_unpickles_or_imports_what_a_rogue_listener_sends(
             assert await line() == "closed"  # the rogue saw the dialler hang up
         assert probe.untouched()
         assert ca.nodes() == []
+
+
+# ---------------------------------------------------------------------------------------
+# After the handshake: a message the peer cannot decode, between real OS processes
+# ---------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Opaque:
+    """A value only a node that allows pickles sends (and none of the OS nodes accepts)."""
+
+
+@contextlib.asynccontextmanager
+async def os_node(name, tmp_path):
+    """``python -m beamish run tests.cluster.nodeapp:main`` (pickles off, the default);
+    yields its address once it printed ``READY``."""
+    command = [
+        sys.executable, "-m", "beamish", "run", "tests.cluster.nodeapp:main",
+        "--name", name, "--cookie", COOKIE, "--listen", "127.0.0.1:0", "--no-discovery",
+    ]  # fmt: skip
+    with (tmp_path / "node.log").open("wb") as stderr:
+        process = await anyio.open_process(command, stdin=-3, stdout=-1, stderr=stderr, cwd=ROOT)
+    async with process:
+        try:
+            assert process.stdout is not None
+            line = b""
+            with anyio.fail_after(20):  # an import of beamish on a cold, busy machine
+                while not line.endswith(b"\n"):
+                    line += await process.stdout.receive(1)
+            word, _, address = line.decode().split()
+            assert word == "READY"
+            yield address
+        finally:
+            process.kill()
+
+
+async def test_a_message_an_os_node_cannot_decode_is_dropped_and_the_link_stays(tmp_path):
+    """A node that allows pickles casts a pickled value to a node in another OS process
+    that does not: that node drops the message alone; the connection stays up (no
+    NodeDown), and a call right after is answered."""
+    async with (
+        os_node("n1@127.0.0.1", tmp_path) as address,
+        tcp_node("t@127.0.0.1", allow_pickle=True) as (node, ct),
+    ):
+
+        async def client():
+            peer = await cluster.connect(address)
+            connection = ct.connections[peer]
+            cluster.monitor_node(peer)
+            beamish.cast(("ctl", peer), (beamish.self(), Opaque()))
+            answer = await beamish.call(("ctl", peer), ("echo", "after"), timeout=WAIT)
+            with pytest.raises(TimeoutError):
+                await beamish.receive(lambda m: isinstance(m, cluster.NodeDown), timeout=0)
+            return answer, ct.connections.get(peer) is connection
+
+        assert await beamish.runtime.run_main(node, client) == (("n1@127.0.0.1", "after"), True)
