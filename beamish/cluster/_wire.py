@@ -52,6 +52,13 @@ reserved for the codec. Nesting is limited to about 500 levels (:class:`EncodeEr
 A ``Codec`` reuses one msgpack ``Packer``: use one per thread (one per connection is usual).
 Anything that goes wrong while decoding raises :class:`DecodeError`, and decoding never
 allocates much more than the payload's size, so the connection can close and count it.
+When only values inside a well-formed payload cannot be rebuilt here (a pickle this codec
+refuses or cannot load, an extension type it does not know), the error's ``partial`` holds
+the message with an :class:`Undecodable` in each such place, so that the connection can
+drop that one message and answer a call it carried.
+
+:class:`PlainCodec` is the handshake's: plain msgpack, no extension type at all, for bytes
+from a peer that has not proved the cookie yet.
 """
 
 from __future__ import annotations
