@@ -12,8 +12,9 @@
   ``on_undecodable`` instead, and the connection carries on.
 - Heartbeat: a tick goes out when nothing else was sent for one tick interval; a peer
   silent for four intervals is declared down (Erlang's net_ticktime). Each side announces
-  its ``heartbeat`` first, and both ends of a link tick at the faster of the two, so nodes
-  configured differently still agree on when a silent peer is down.
+  its ``heartbeat`` first, and both ends of a link tick at the faster of the two (never
+  faster than ``MIN_HEARTBEAT``), so nodes configured differently still agree on when a
+  silent peer is down.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _STREAM_ERRORS = (
 )
 TICK = ("tick",)
 HEARTBEAT = "heartbeat"  # ("heartbeat", seconds): the sender's tick interval
+MIN_HEARTBEAT = 0.01  # seconds: the fastest a peer can make this node tick
 
 
 async def read_one(
@@ -172,7 +174,7 @@ class Connection:
             return True
         if type(message) is tuple and len(message) == 2 and message[0] == HEARTBEAT:
             if isinstance(message[1], int | float) and 0 < message[1] < self._heartbeat:
-                self._heartbeat = float(message[1])
+                self._heartbeat = max(float(message[1]), MIN_HEARTBEAT)
                 if self._tick_sleep is not None:
                     self._tick_sleep.cancel()
         elif message != TICK:

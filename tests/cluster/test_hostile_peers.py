@@ -355,3 +355,26 @@ async def test_a_message_an_os_node_cannot_decode_is_dropped_and_the_link_stays(
             return answer, ct.connections.get(peer) is connection
 
         assert await beamish.runtime.run_main(node, client) == (("n1@127.0.0.1", "after"), True)
+
+
+async def test_a_peer_cannot_make_the_node_tick_without_pause():
+    """An authenticated peer announcing a heartbeat of a nanosecond does not make the node
+    tick in a busy loop: the node ticks no faster than MIN_HEARTBEAT."""
+    from beamish.cluster._connection import MIN_HEARTBEAT
+    from beamish.cluster._mesh import MESSAGE_DROPPED
+
+    async with tcp_node(A) as (_, ca):
+        with Recorder(MESSAGE_DROPPED, A) as dropped:
+            stream = await _raw_connect(ca.address)
+            async with stream:
+                decoder = FrameDecoder()
+                initiator = Initiator("raw@127.0.0.1", 1, COOKIE.encode())
+                await stream.send(encode_frame(msgpack.packb(initiator.hello())))
+                proof = initiator.on_challenge(await _read_message(stream, decoder))
+                await stream.send(encode_frame(msgpack.packb(proof)))
+                initiator.on_welcome(await _read_message(stream, decoder))
+                codec = Codec()
+                await stream.send(encode_frame(codec.encode(("heartbeat", 1e-9))))
+                await stream.send(encode_frame(codec.encode(("send_name", "nobody", "x"))))
+                await dropped.wait_for(1)  # so the heartbeat before it was read
+                assert ca.connections["raw@127.0.0.1"]._heartbeat >= MIN_HEARTBEAT
