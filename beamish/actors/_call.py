@@ -77,7 +77,12 @@ async def await_slot(
             target_proc._deliver(message)
     elif node.remote is not None and not (type(target) is Pid and node.is_local(target)):
         if message is not None:  # the callee's node watches the callee: one message out
-            node.remote.call(proc.pid, ref, target, message)
+            try:
+                node.remote.call(proc.pid, ref, target, message)
+            except BaseException:  # EncodeError, FrameError: the call never left
+                if proc._calls:
+                    proc._calls.pop(ref, None)
+                raise
         else:
             node.remote.monitor(proc.pid, ref, target)
     else:

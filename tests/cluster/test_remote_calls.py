@@ -191,3 +191,20 @@ async def test_a_malformed_call_or_send_closes_that_connection_only(net):
 
         assert await on(started[C][0], from_c) == (A, "still here")
         assert set(ca.nodes()) == {B, C}
+
+
+async def test_a_call_whose_request_cannot_cross_raises_and_leaves_nothing_behind(net):
+    """EncodeError reaches the caller, and neither a monitor nor a call slot stays."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, Echo.start)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            with pytest.raises(cluster.EncodeError):
+                await beamish.call(pid, object(), timeout=WAIT)  # pickles are off
+            open_calls = dict(beamish.this_node()._proc(beamish.self())._calls or {})
+            return open_calls, await beamish.call(pid, "next", timeout=WAIT)
+
+        assert await on(a, client) == ({}, (B, "next"))
+        assert not any(ca._monitors.values())
