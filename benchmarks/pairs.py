@@ -18,6 +18,7 @@ run in a :class:`Child`: a long-lived interpreter that answers one JSON command 
 from __future__ import annotations
 
 import json
+import select
 import statistics
 import subprocess
 import sys
@@ -100,9 +101,11 @@ class Child:
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **popen
         )
 
-    def ready(self) -> str:
+    def ready(self, timeout: float = 120.0) -> str:
+        """Wait for the child's ``READY`` line (at most ``timeout`` seconds); its text."""
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        readable, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if readable else ""
         word, _, rest = line.strip().partition(" ")
         if word != "READY":
             self.close()
