@@ -8,6 +8,8 @@
 'normal'
 """
 
+import contextlib
+
 from . import runtime as runtime
 from . import telemetry as telemetry
 from .actors import KILL as KILL
@@ -67,3 +69,67 @@ from .actors import whereis as whereis
 from .runtime import run as run
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Actor",
+    "CallCycle",
+    "CallTimeout",
+    "Caller",
+    "Down",
+    "Exit",
+    "Exited",
+    "Ignore",
+    "KILL",
+    "KILLED",
+    "MailboxFull",
+    "NOCONNECTION",
+    "NOPROC",
+    "NORMAL",
+    "NameTaken",
+    "NoProc",
+    "NoReply",
+    "Node",
+    "NotInProcess",
+    "Pid",
+    "Ref",
+    "Reply",
+    "SHUTDOWN",
+    "StartError",
+    "Stop",
+    "WouldBlock",
+    "call",
+    "cancel_timer",
+    "cast",
+    "demonitor",
+    "exit",
+    "is_alive",
+    "link",
+    "make_ref",
+    "monitor",
+    "process_info",
+    "receive",
+    "receive_nowait",
+    "register",
+    "reply",
+    "run",
+    "self",
+    "send",
+    "send_after",
+    "sleep",
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "stop",
+    "this_node",
+    "trap_exits",
+    "unlink",
+    "unregister",
+    "via",
+    "whereis",
+]
+
+for _name, _value in list(globals().items()):
+    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
+        with contextlib.suppress(AttributeError, TypeError):
+            _value.__module__ = __name__
+del _name, _value

@@ -102,3 +102,21 @@ def test_exported_names_come_from_the_public_packages() -> None:
         if module is not None and module.startswith("beamish") and "._" in module:
             private.add(name)
     assert private == KNOWN_PRIVATE_MODULE
+
+
+def test_all_is_the_pinned_list() -> None:
+    """`beamish.__all__` names exactly the pinned exports, so `from beamish import *` and
+    `help(beamish)` see the whole everyday API."""
+    assert sorted(beamish.__all__) == EXPORTED
+
+
+def test_exported_names_present_beamish_as_their_module() -> None:
+    """The everyday API presents itself as `beamish.X` (in reprs, tracebacks and help), where
+    a user finds it, as the subpackages present theirs."""
+    elsewhere = {
+        name: module
+        for name in EXPORTED
+        if (module := getattr(getattr(beamish, name), "__module__", "beamish")) != "beamish"
+        and module.startswith("beamish")
+    }
+    assert elsewhere == {}

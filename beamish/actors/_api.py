@@ -34,20 +34,35 @@ from ._reasons import KILL, KILLED, NORMAL, Reason, is_normal
 AsyncFn = Callable[..., Coroutine[Any, Any, Any]]
 
 
+NO_NODE = (
+    "no beamish node runs here: start one with beamish.run(main) or "
+    "`async with beamish.runtime.start() as node:`; code in a task the node did not start "
+    "(a web request handler) enters a running node with `with node:`"
+)
+
+
 def this_node() -> Node:
     """The node the calling code runs on.
 
-    >>> this_node()
+    Inside a process, that process's node; outside any process, the node entered with
+    ``with node:`` in this task (see :meth:`Node.__enter__`).
+
+    Raises:
+        NotInProcess: no node runs here. Its message says how to start or enter one.
+
+    >>> this_node()  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    beamish.actors.NotInProcess: no beamish node runs here; use beamish.run or runtime.start
+    beamish.NotInProcess: no beamish node runs here: start one with beamish.run(main) or
+    `async with beamish.runtime.start() as node:`; code in a task the node did not start
+    (a web request handler) enters a running node with `with node:`
     """
     proc = current_process.get(None)
     if proc is not None:
         return proc._node
     node = current_node.get(None)
     if node is None:
-        raise NotInProcess("no beamish node runs here; use beamish.run or runtime.start")
+        raise NotInProcess(NO_NODE)
     return node
 
 

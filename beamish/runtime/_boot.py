@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import anyio
-import sniffio
 
-from ..actors import Down, Exited, Node, current_node, is_normal
+from ..actors import Down, Exited, Node, current_async_library, current_node, is_normal
 from ..actors._backends import current_backend
 from ..cluster import start as start_cluster
 from ..supervision import Supervisor
@@ -62,7 +61,7 @@ async def start(
     if settings.gc_threshold is not None:
         gc.set_threshold(settings.gc_threshold, *old_threshold[1:])
     try:
-        if sniffio.current_async_library() == "trio":
+        if current_async_library() == "trio":
             import trio
 
             async with trio.open_nursery() as nursery:

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import psutil
-import sniffio
 
 from .. import telemetry
 from ..actors import (
@@ -50,6 +49,7 @@ from ..actors import (
     Stop,
     WouldBlock,
     call,
+    current_async_library,
     exit,
     monitor,
     receive,
@@ -381,7 +381,7 @@ class PoolServer(Actor):
         self.node = this_node()
         cluster = await distributed(self.node, settings.max_frame)
         assert cluster.public_address is not None
-        backend = settings.backend or sniffio.current_async_library()
+        backend = settings.backend or current_async_library()
         if backend == "asyncio" and self.node.backend_name == "uvloop":
             backend = "uvloop"
         self.worker_settings = WorkerSettings(
