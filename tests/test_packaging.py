@@ -93,3 +93,15 @@ def test_the_readme_names_no_file_outside_the_repository() -> None:
             if not (base / target).exists():
                 missing.append(f"{page.name}: {target}")
     assert missing == []
+
+
+def test_the_api_reference_covers_every_public_subpackage() -> None:
+    """`make docs` (part of `make test`) renders a reference page for each public package."""
+    packages = ["actors", "supervision", "cluster", "pubsub", "workers", "runtime", "testing"]
+    for name in ["beamish", *(f"beamish.{p}" for p in [*packages, "telemetry"])]:
+        page = ROOT / "docs" / "reference" / f"{name.rpartition('.')[2] or name}.md"
+        assert f"::: {name}\n" in page.read_text(), page
+        assert f"reference/{page.name}" in (ROOT / "mkdocs.yml").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: .*\bdocs\b", makefile, re.M)
+    assert "mkdocs build --strict" in makefile
