@@ -105,3 +105,17 @@ def test_the_api_reference_covers_every_public_subpackage() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: .*\bdocs\b", makefile, re.M)
     assert "mkdocs build --strict" in makefile
+
+
+def test_the_docs_examples_import_nothing_from_the_repository() -> None:
+    """The guides' code runs wherever a reader pastes it: it imports beamish, the standard
+    library and modules the page itself gives, never `examples` or `tests`."""
+    offenders = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for block in re.findall(r"```python[^\n]*\n(.*?)```", page.read_text(), re.S):
+            offenders += [
+                f"{page.name}: {line.strip()}"
+                for line in block.splitlines()
+                if re.match(r"\s*(from|import) (examples|tests)\b", line)
+            ]
+    assert offenders == []

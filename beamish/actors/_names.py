@@ -16,8 +16,8 @@ A destination (``Dest``) is one of:
 - a ``Pid``;
 - a ``str``: a name registered on the local node with ``register``;
 - a ``(name, node)`` tuple: a name registered on that node (the cluster resolves it);
-- ``via(resolver, key)``: any object implementing :class:`Resolver` (the ``Registry``,
-  cluster-wide ``global`` names) resolves ``key`` to a pid.
+- ``via(resolver, key)``: any object implementing :class:`Resolver` resolves ``key`` to a
+  pid: ``beamish.cluster.global_names()`` for cluster-wide names, or one of your own.
 
 Local names follow Erlang: one name per process, a name belongs to one process, and it
 vanishes when the process exits. Registering a taken name raises ``NameTaken``.
