@@ -91,10 +91,41 @@ def _check_spawnable(fn: Any) -> None:
 def spawn(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> Pid:
-    """Start ``fn(*args)`` as a new process and return its pid at once.
+    """Start ``fn(*args)`` as a new process and return its pid at once (Erlang's
+    ``spawn``).
 
-    ``mailbox_limit`` bounds the mailbox; ``overflow`` says what a full mailbox does
-    (``"drop_newest"``, ``"drop_oldest"`` or ``"exit"``).
+    The process runs concurrently with its parent, as one task of the event loop, and
+    exits when ``fn`` returns (reason ``"normal"``), raises (the exception is the reason,
+    logged with its traceback), or gets an exit signal. Nothing links or monitors it:
+    use :func:`spawn_link` or :func:`spawn_monitor` to hear of its exit.
+
+    Args:
+        fn: an ``async`` function; its return value is discarded.
+        *args: passed to ``fn``.
+        mailbox_limit: the most messages the mailbox holds; ``None`` (the default) for no
+            bound.
+        overflow: what a full mailbox does with one more message: ``"drop_newest"`` drops
+            it, ``"drop_oldest"`` drops the oldest waiting one, ``"exit"`` makes the
+            receiver exit with ``MailboxFull``. Every drop is counted in telemetry
+            (``MAILBOX_DROP``).
+
+    Returns:
+        The new process's pid.
+
+    Raises:
+        NotInProcess: no node runs here.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     async def worker(n):
+        ...         await beamish.sleep(0.01)
+        ...         beamish.send(parent, n * 2)
+        ...     parent = beamish.self()
+        ...     beamish.spawn(worker, 21)
+        ...     return await beamish.receive(timeout=1)
+        >>> beamish.run(main)
+        42
     """
     _check_spawnable(fn)
     proc = current_process.get(None)
@@ -111,7 +142,15 @@ def spawn(
 def spawn_link(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> Pid:
-    """Like :func:`spawn`, linked to the calling process before the new one runs."""
+    """Like :func:`spawn`, linked to the calling process before the new one runs.
+
+    A link is two-way: when either process exits with an abnormal reason, the other gets
+    the exit signal and exits with the same reason, unless it traps exits
+    (:func:`trap_exits`), in which case it receives ``Exit(pid, reason)``.
+
+    Raises:
+        NotInProcess: the caller is not a process (there is nothing to link to).
+    """
     _check_spawnable(fn)
     proc = current()
     return proc._node.spawn(
@@ -122,7 +161,23 @@ def spawn_link(
 def spawn_monitor(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> tuple[Pid, Ref]:
-    """Like :func:`spawn`, monitored by the calling process: returns ``(pid, ref)``."""
+    """Like :func:`spawn`, monitored by the calling process from before it runs.
+
+    Returns:
+        ``(pid, ref)``: ``Down(ref, pid, reason)`` arrives once when the process exits.
+
+    Raises:
+        NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     pid, ref = beamish.spawn_monitor(beamish.sleep, 0)
+        ...     down = await beamish.receive()
+        ...     return down == beamish.Down(ref, pid, "normal")
+        >>> beamish.run(main)
+        True
+    """
     _check_spawnable(fn)
     proc = current()
     node = proc._node
@@ -131,10 +186,29 @@ def spawn_monitor(
 
 
 def send(dest: Dest, message: Any) -> None:
-    """Send ``message`` to a pid, a registered name, ``(name, node)`` or a via name.
+    """Send ``message`` to a process (Erlang's ``!``).
 
-    Never blocks. A message to a dead pid is dropped (as in Erlang); a name that nobody
-    registered raises ``NoProc``.
+    Never blocks and never waits for the receiver. Messages from one sender to one
+    receiver arrive in the order they were sent. A message to a dead pid is dropped, as in
+    Erlang: monitor the receiver to know it is gone. Local messages are passed as they are
+    (share nothing mutable); messages to another node are copied over the wire.
+
+    Args:
+        dest: a pid, a name registered on this node, ``(name, node)``, or
+            ``via(resolver, key)``.
+        message: any value.
+
+    Raises:
+        NoProc: ``dest`` is a name that nobody registered (a ``LookupError``).
+        NotInProcess: no node runs here.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.send(beamish.self(), "hello")
+        ...     return await beamish.receive()
+        >>> beamish.run(main)
+        'hello'
     """
     proc = current_process.get(None)
     node = proc._node if proc is not None else this_node()
@@ -147,11 +221,44 @@ def send(dest: Dest, message: Any) -> None:
 
 
 def receive(match: Match | None = None, timeout: float | None = None) -> Awaitable[Any]:
-    """Take the oldest message (or the oldest one ``match`` accepts) from the mailbox.
+    """Take a message from the calling process's mailbox, waiting for one if need be
+    (Erlang's ``receive``).
 
-    Messages ``match`` rejects stay in place, in order. Raises ``TimeoutError`` when
-    ``timeout`` seconds pass on the node clock first. While messages are waiting this
-    returns without yielding, except once every 64 messages (a checkpoint).
+    Without ``match``, the oldest message. With ``match``, the oldest message for which
+    ``match(message)`` is true; every other message stays where it was (Erlang's save
+    queue), so a later ``receive()`` still sees them in arrival order.
+
+    While messages are waiting, ``receive`` returns without yielding to the event loop,
+    except once every 64 messages: a process draining a full mailbox runs fast, yet cannot
+    starve the others, and still sees cancellation.
+
+    Args:
+        match: a predicate on messages; ``None`` takes any message.
+        timeout: seconds on the node clock (virtual under ``beamish.testing``); ``None``
+            waits forever, ``0`` only looks at what is there.
+
+    Returns:
+        The message, removed from the mailbox.
+
+    Raises:
+        TimeoutError: no matching message came within ``timeout``.
+        NotInProcess: the caller is not a process (code under ``with node:`` or inside
+            ``runtime.start`` has no mailbox).
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     me = beamish.self()
+        ...     for message in ("a", 1, "b", 2):
+        ...         beamish.send(me, message)
+        ...     first_int = await beamish.receive(lambda m: isinstance(m, int))
+        ...     rest = [await beamish.receive() for _ in range(3)]
+        ...     try:
+        ...         await beamish.receive(timeout=0.1)
+        ...     except TimeoutError:
+        ...         return first_int, rest
+        >>> beamish.run(main)
+        (1, ['a', 'b', 2])
     """
     proc = current_process.get(None)
     if proc is None:
@@ -160,12 +267,26 @@ def receive(match: Match | None = None, timeout: float | None = None) -> Awaitab
 
 
 def receive_nowait(match: Match | None = None) -> Any:
-    """Like :func:`receive` but raises ``WouldBlock`` instead of waiting."""
+    """Like :func:`receive`, but never waits: takes a message that is already there.
+
+    Raises:
+        WouldBlock: no (matching) message is waiting.
+        NotInProcess: the caller is not a process.
+    """
     return current().receive_nowait(match)
 
 
 def link(pid: Pid) -> None:
-    """Link the calling process with ``pid`` (both ways). A dead pid sends us ``noproc``."""
+    """Link the calling process with ``pid``, both ways (Erlang's ``link``).
+
+    From then on, when either exits with an abnormal reason, the other gets the exit
+    signal: it exits with the same reason, or, if it traps exits, receives
+    ``Exit(pid, reason)``. Linking to a process that is not alive sends the caller the exit
+    signal ``"noproc"`` at once; over a lost connection, ``"noconnection"``.
+
+    Raises:
+        NotInProcess: the caller is not a process.
+    """
     proc = current()
     proc._node.link(proc, pid)
 
@@ -177,8 +298,33 @@ def unlink(pid: Pid) -> None:
 
 
 def monitor(dest: Dest) -> Ref:
-    """Monitor ``dest``: one ``Down(ref, pid, reason)`` will arrive when it exits
-    (at once, with ``"noproc"``, if it is not alive)."""
+    """Watch ``dest`` one way: one ``Down(ref, pid, reason)`` message arrives when it exits
+    (Erlang's ``monitor``).
+
+    A monitor fires exactly once: when the process exits, or at once with ``"noproc"`` if it
+    is not alive, or with ``"noconnection"`` if its node's connection is lost. Unlike a
+    link it never kills the watcher, and each call makes a new, independent monitor.
+
+    Args:
+        dest: a pid, a registered name, ``(name, node)`` or ``via(resolver, key)``.
+
+    Returns:
+        The monitor's reference, the ``ref`` of its ``Down`` and the argument of
+        :func:`demonitor`.
+
+    Raises:
+        NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     pid = beamish.spawn(beamish.sleep, 0.01)
+        ...     ref = beamish.monitor(pid)
+        ...     down = await beamish.receive()
+        ...     return down.ref == ref, down.reason
+        >>> beamish.run(main)
+        (True, 'normal')
+    """
     proc = current()
     return proc._node.monitor(proc, dest)
 
@@ -192,9 +338,26 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
 def exit(dest: Dest, reason: Reason) -> None:
     """Send an exit signal to ``dest`` (Erlang's ``exit/2``).
 
-    ``"kill"`` cannot be trapped (the target exits ``"killed"``); a trapping target gets
-    ``Exit(sender, reason)``; ``"normal"`` is ignored by a non-trapping target, unless the
-    target is the caller itself, which then exits ``"normal"``.
+    What the target does with it:
+
+    - ``"kill"``: exits ``"killed"``, whether or not it traps exits.
+    - it traps exits: receives ``Exit(sender, reason)`` and goes on.
+    - ``"normal"``: ignored, unless the target is the caller itself, which then exits
+      ``"normal"``.
+    - any other reason: exits with that reason.
+
+    Args:
+        dest: a pid, a registered name, ``(name, node)`` or ``via(resolver, key)``.
+        reason: the exit reason, or ``"kill"``.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     pid, ref = beamish.spawn_monitor(beamish.sleep, 60)
+        ...     beamish.exit(pid, "kill")
+        ...     return (await beamish.receive()).reason
+        >>> beamish.run(main)
+        'killed'
     """
     proc = current_process.get(None)
     node = proc._node if proc is not None else this_node()
@@ -209,7 +372,35 @@ def exit(dest: Dest, reason: Reason) -> None:
 
 
 def trap_exits(flag: bool = True) -> bool:
-    """Turn exit signals into ``Exit`` messages (True) or back; returns the old setting."""
+    """Turn exit signals into ``Exit(pid, reason)`` messages (``True``), or back (Erlang's
+    ``process_flag(trap_exit, ...)``).
+
+    A process that traps exits survives the death of the processes it is linked to, and
+    hears of it as a message; only ``"kill"`` still kills it. Servers started with
+    ``start_link`` that trap exits stop gracefully (running ``terminate``) when their parent
+    exits.
+
+    Args:
+        flag: trap (``True``) or not (``False``).
+
+    Returns:
+        The previous setting.
+
+    Raises:
+        NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     async def crash():
+        ...         raise ValueError("boom")
+        ...     beamish.trap_exits(True)
+        ...     pid = beamish.spawn_link(crash)
+        ...     exit_message = await beamish.receive()
+        ...     return exit_message.pid == pid, repr(exit_message.reason)
+        >>> beamish.run(main)
+        (True, "ValueError('boom')")
+    """
     proc = current()
     old = proc.trap_exits
     proc.trap_exits = flag
@@ -217,7 +408,20 @@ def trap_exits(flag: bool = True) -> bool:
 
 
 def register(name: str, pid: Pid | None = None) -> None:
-    """Register ``name`` for ``pid`` (default: the caller) on the local node."""
+    """Give a live local process a name (Erlang's ``register``).
+
+    ``send``, ``call``, ``cast``, ``monitor`` and ``exit`` then accept the name wherever they
+    accept the pid, and ``(name, node)`` reaches it from other nodes. A process has at most
+    one name, and a name belongs to one process; the name vanishes when the process exits.
+
+    Args:
+        name: the name.
+        pid: the process to name; the caller by default.
+
+    Raises:
+        NameTaken: the name is registered, or the process already has a name.
+        NoProc: ``pid`` is not alive.
+    """
     if pid is None:
         pid = self()
     this_node().register(name, pid)
@@ -235,7 +439,30 @@ def whereis(name: str) -> Pid | None:
 
 
 def send_after(dest: Dest, message: Any, seconds: float) -> Ref:
-    """Deliver ``message`` to ``dest`` after ``seconds`` on the node clock."""
+    """Send ``message`` to ``dest`` after ``seconds`` on the node clock (Erlang's
+    ``erlang:send_after``).
+
+    A timer aimed at a pid dies with that pid. Under ``beamish.testing`` the clock is
+    virtual, so a one-hour timer fires at once.
+
+    Args:
+        dest: a pid or any other destination; a name is resolved when the timer fires
+            (and the message dropped if nobody has the name then).
+        message: any value.
+        seconds: the delay.
+
+    Returns:
+        The timer's reference, for :func:`cancel_timer`.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.send_after(beamish.self(), "late", 0.05)
+        ...     beamish.send(beamish.self(), "now")
+        ...     return [await beamish.receive(), await beamish.receive()]
+        >>> beamish.run(main)
+        ['now', 'late']
+    """
     return this_node().send_after(dest, message, seconds)
 
 
