@@ -1,41 +1,4 @@
-"""``Supervisor``: starts children in order, restarts them by strategy, stops them in reverse.
-
->>> import beamish
->>> from beamish.supervision import Supervisor, which_children
->>> class Worker(beamish.Actor):
-...     def handle_call(self, request, caller):
-...         raise RuntimeError("crash on purpose")
->>> async def main():
-...     sup = await Supervisor.start_link([(Worker,)], strategy="one_for_one")
-...     [(child_id, first, *_)] = await which_children(sup)
-...     try:
-...         await beamish.call(first, "boom")
-...     except beamish.Exited:
-...         pass
-...     [(_, second, *_)] = await which_children(sup)
-...     return child_id, first != second
->>> beamish.run(main)
-('Worker', True)
-
-Semantics (OTP's supervisor)
-----------------------------
-- Children start in order, each ``start_link`` handshake finishing before the next; if one
-  fails, those already started are stopped in reverse and ``start_link`` raises
-  ``StartError(("failed_to_start_child", id, reason))``.
-- A child that exits is restarted according to its ``restart`` type (``permanent`` always,
-  ``transient`` after an abnormal exit, ``temporary`` never) and the strategy:
-  ``one_for_one`` restarts it alone; ``one_for_all`` stops the others (reverse order) and
-  restarts all; ``rest_for_one`` stops and restarts the children started after it too.
-- More than ``max_restarts`` restarts within ``max_seconds`` and the supervisor stops its
-  children and exits ``"shutdown"``, which escalates to its own supervisor.
-- Each child is stopped with the shutdown protocol (``_shutdown``); the supervisor's own
-  exit stops every child in reverse start order.
-- ``auto_shutdown``: ``"never"`` (default), ``"any_significant"`` or ``"all_significant"``:
-  the supervisor exits ``"shutdown"`` when a significant child (or the last of them) exits
-  and is not restarted.
-- ``backoff=(initial, maximum)`` waits ``initial * 2**(n-1)`` seconds (at most
-  ``maximum``) before the n-th restart in the window; off by default, as in OTP.
-"""
+"""``Supervisor`` (OTP's supervisor); its contract is on :class:`Supervisor`."""
 
 from __future__ import annotations
 
@@ -174,7 +137,45 @@ class RequestServer(Actor):
 
 class Supervisor(RequestServer):
     """A supervisor process. Pass ``children`` to ``start_link``, or subclass and override
-    :meth:`children` (and the class attributes) for a module-based supervisor."""
+        :meth:`children` (and the class attributes) for a module-based supervisor.
+
+    Semantics (OTP's supervisor)
+    ----------------------------
+    - Children start in order, each ``start_link`` handshake finishing before the next; if one
+      fails, those already started are stopped in reverse and ``start_link`` raises
+      ``StartError(("failed_to_start_child", id, reason))``.
+    - A child that exits is restarted according to its ``restart`` type (``permanent`` always,
+      ``transient`` after an abnormal exit, ``temporary`` never) and the strategy:
+      ``one_for_one`` restarts it alone; ``one_for_all`` stops the others (reverse order) and
+      restarts all; ``rest_for_one`` stops and restarts the children started after it too.
+    - More than ``max_restarts`` restarts within ``max_seconds`` and the supervisor stops its
+      children and exits ``"shutdown"``, which escalates to its own supervisor.
+    - Each child is stopped with the shutdown protocol (``_shutdown``); the supervisor's own
+      exit stops every child in reverse start order.
+    - ``auto_shutdown``: ``"never"`` (default), ``"any_significant"`` or ``"all_significant"``:
+      the supervisor exits ``"shutdown"`` when a significant child (or the last of them) exits
+      and is not restarted.
+    - ``backoff=(initial, maximum)`` waits ``initial * 2**(n-1)`` seconds (at most
+      ``maximum``) before the n-th restart in the window; off by default, as in OTP.
+
+    Example:
+        >>> import beamish
+        >>> from beamish.supervision import Supervisor, which_children
+        >>> class Worker(beamish.Actor):
+        ...     def handle_call(self, request, caller):
+        ...         raise RuntimeError("crash on purpose")
+        >>> async def main():
+        ...     sup = await Supervisor.start_link([(Worker,)], strategy="one_for_one")
+        ...     [(child_id, first, *_)] = await which_children(sup)
+        ...     try:
+        ...         await beamish.call(first, "boom")
+        ...     except beamish.Exited:
+        ...         pass
+        ...     [(_, second, *_)] = await which_children(sup)
+        ...     return child_id, first != second
+        >>> beamish.run(main)
+        ('Worker', True)
+    """
 
     strategy: ClassVar[Strategy] = "one_for_one"
     max_restarts: ClassVar[int] = 3
