@@ -3,6 +3,37 @@
 >>> from beamish import actors
 >>> actors.Pid("a@h", 1, 0)
 <a@h.1.0>
+
+Exit reasons
+------------
+A process exits with a *reason*: a plain value, as in Erlang. One table says what each
+reason does, and links, supervisors and logging all follow it (``is_normal``,
+``is_shutdown``, ``is_abnormal``, ``is_logged``):
+
+=================================  ========  ==================  ============================
+reason                             logged?   transient restart?  non-trapping linked process
+=================================  ========  ==================  ============================
+``"normal"``                       no        no                  unaffected
+``"shutdown"``                     no        no                  exits with the same reason
+``("shutdown", term)``             no        no                  exits with the same reason
+``"killed"`` (after ``kill``)      no        yes                 exits ``"killed"``
+``"noproc"``, ``"noconnection"``   no        yes                 exits with the same reason
+an exception (a crash)             yes       yes                 exits with the same reason
+any other term                     yes       yes                 exits with the same reason
+=================================  ========  ==================  ============================
+
+``"kill"`` is a *signal*, not a reason: sent with ``exit(pid, "kill")`` it cannot be
+trapped and the victim exits ``"killed"``. A trapping process turns every other exit
+signal into an ``Exit(pid, reason)`` message, ``"normal"`` included.
+
+"Logged" means the process whose own code produced the reason logs it with its traceback
+and emits ``beamish.telemetry.PROCESS_CRASH``; processes that die because a linked
+process died do not log again.
+
+>>> actors.is_abnormal("normal"), actors.is_abnormal(("shutdown", "bye"))
+(False, False)
+>>> actors.is_abnormal(ValueError())
+True
 """
 
 import contextlib
