@@ -74,7 +74,18 @@ def current() -> Process:
 
 
 def self() -> Pid:
-    """The pid of the calling process (Erlang's ``self()``)."""
+    """The pid of the calling process (Erlang's ``self()``).
+
+    Raises:
+        NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     return beamish.self().node
+        >>> beamish.run(main, name="app@localhost")
+        'app@localhost'
+    """
     proc = current_process.get(None)
     if proc is None:
         raise NotInProcess("self() needs to run inside a beamish process")
@@ -150,6 +161,17 @@ def spawn_link(
 
     Raises:
         NotInProcess: the caller is not a process (there is nothing to link to).
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     async def parent():
+        ...         beamish.spawn_link(beamish.exit, beamish.self(), "boom")
+        ...         await beamish.sleep(60)
+        ...     pid, ref = beamish.spawn_monitor(parent)
+        ...     return (await beamish.receive()).reason  # the linked child took it down
+        >>> beamish.run(main)
+        'boom'
     """
     _check_spawnable(fn)
     proc = current()
@@ -272,6 +294,18 @@ def receive_nowait(match: Match | None = None) -> Any:
     Raises:
         WouldBlock: no (matching) message is waiting.
         NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.send(beamish.self(), "here")
+        ...     first = beamish.receive_nowait()
+        ...     try:
+        ...         beamish.receive_nowait()
+        ...     except beamish.WouldBlock:
+        ...         return first
+        >>> beamish.run(main)
+        'here'
     """
     return current().receive_nowait(match)
 
@@ -286,13 +320,40 @@ def link(pid: Pid) -> None:
 
     Raises:
         NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.trap_exits(True)
+        ...     pid = beamish.spawn(beamish.sleep, 0.01)
+        ...     beamish.link(pid)
+        ...     return await beamish.receive()  # Exit, "normal" included, when trapping
+        >>> beamish.run(main).reason
+        'normal'
     """
     proc = current()
     proc._node.link(proc, pid)
 
 
 def unlink(pid: Pid) -> None:
-    """Remove a link; no exit signal from ``pid`` arrives after this returns."""
+    """Remove the link between the calling process and ``pid``, both ways.
+
+    No exit signal from ``pid`` arrives after this returns. Unlinking a process that is
+    not linked does nothing.
+
+    Raises:
+        NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     pid = beamish.spawn_link(beamish.sleep, 60)
+        ...     beamish.unlink(pid)
+        ...     beamish.exit(pid, "boom")  # the caller, no longer linked, lives on
+        ...     return beamish.process_info(beamish.self()).links
+        >>> beamish.run(main)
+        ()
+    """
     proc = current()
     proc._node.unlink(proc, pid)
 
@@ -330,7 +391,29 @@ def monitor(dest: Dest) -> Ref:
 
 
 def demonitor(ref: Ref, flush: bool = False) -> bool:
-    """Stop monitoring; ``flush`` also removes a ``Down`` already in the mailbox."""
+    """Stop a monitor made by :func:`monitor` (Erlang's ``demonitor``).
+
+    Args:
+        ref: the monitor's reference.
+        flush: also remove the monitor's ``Down`` if it is already in the mailbox.
+
+    Returns:
+        ``True`` if the monitor was active, ``False`` if it had fired or was unknown.
+
+    Raises:
+        NotInProcess: the caller is not a process.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     pid = beamish.spawn(beamish.sleep, 0)
+        ...     ref, other = beamish.monitor(pid), beamish.monitor(pid)
+        ...     await beamish.receive(lambda m: m.ref == other)  # the exit sent both Downs
+        ...     beamish.demonitor(ref, flush=True)  # takes ref's Down out of the mailbox
+        ...     return beamish.process_info(beamish.self()).message_queue_len
+        >>> beamish.run(main)
+        0
+    """
     proc = current()
     return proc._node.demonitor(proc, ref, flush)
 
@@ -421,6 +504,15 @@ def register(name: str, pid: Pid | None = None) -> None:
     Raises:
         NameTaken: the name is registered, or the process already has a name.
         NoProc: ``pid`` is not alive.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.register("main")
+        ...     beamish.send("main", "by name")
+        ...     return await beamish.receive()
+        >>> beamish.run(main)
+        'by name'
     """
     if pid is None:
         pid = self()
@@ -428,12 +520,35 @@ def register(name: str, pid: Pid | None = None) -> None:
 
 
 def unregister(name: str) -> bool:
-    """Remove a local name; False if it was not registered."""
+    """Remove a local name (Erlang's ``unregister``); the process keeps running.
+
+    Returns:
+        ``False`` if the name was not registered.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.register("main")
+        ...     return beamish.unregister("main"), beamish.unregister("main")
+        >>> beamish.run(main)
+        (True, False)
+    """
     return this_node().unregister(name)
 
 
 def whereis(name: str) -> Pid | None:
-    """The pid registered as ``name`` on the local node, or None."""
+    """The pid registered as ``name`` on the local node, or ``None`` (Erlang's ``whereis``).
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.register("main")
+        ...     found = beamish.whereis("main") == beamish.self()
+        ...     beamish.unregister("main")
+        ...     return found, beamish.whereis("main")
+        >>> beamish.run(main)
+        (True, None)
+    """
     proc = current_process.get(None)
     return (proc._node if proc is not None else this_node())._names.get(name)
 
@@ -467,25 +582,92 @@ def send_after(dest: Dest, message: Any, seconds: float) -> Ref:
 
 
 def cancel_timer(ref: Ref) -> float | None:
-    """Cancel a :func:`send_after` timer: seconds it had left, None if already fired."""
+    """Cancel a :func:`send_after` timer (Erlang's ``erlang:cancel_timer``).
+
+    Returns:
+        The seconds it had left, or ``None`` if it had fired already (its message may
+        then be in the mailbox) or was unknown.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     ref = beamish.send_after(beamish.self(), "never", 10)
+        ...     left = beamish.cancel_timer(ref)
+        ...     return 9 < left <= 10, beamish.cancel_timer(ref)
+        >>> beamish.run(main)
+        (True, None)
+    """
     return this_node().cancel_timer(ref)
 
 
 async def sleep(seconds: float) -> None:
-    """Sleep on the node clock (virtual under ``beamish.testing``)."""
+    """Sleep ``seconds`` on the node clock.
+
+    Unlike ``anyio.sleep``, this follows the node's clock, which is virtual under
+    ``beamish.testing`` (and with ``virtual_time=True``): a test's hour passes at once.
+    The mailbox is not read meanwhile; use ``receive(timeout=...)`` to wait for a message
+    or a deadline.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     await beamish.sleep(3600)  # virtual time: no real hour passes
+        ...     return "later"
+        >>> beamish.run(main, virtual_time=True)
+        'later'
+    """
     await this_node().sleep(seconds)
 
 
 def make_ref() -> Ref:
-    """A new unique reference."""
+    """A new reference, unique on this node and across nodes (Erlang's ``make_ref``).
+
+    Tag a request with one to match its answer in ``receive``.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     ref = beamish.make_ref()
+        ...     beamish.send(beamish.self(), ("other", beamish.make_ref()))
+        ...     beamish.send(beamish.self(), ("answer", ref))
+        ...     return await beamish.receive(lambda m: m[1] == ref)
+        >>> beamish.run(main)[0]
+        'answer'
+    """
     return this_node().make_ref()
 
 
 def process_info(pid: Pid) -> ProcessInfo | None:
-    """A snapshot of a local process (None if it is not alive)."""
+    """A snapshot of a local process: status, name, mailbox length, links, monitors
+    (Erlang's ``process_info``).
+
+    Returns:
+        A ``ProcessInfo``, or ``None`` if ``pid`` is not alive.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     beamish.register("main")
+        ...     beamish.send(beamish.self(), "waiting")
+        ...     info = beamish.process_info(beamish.self())
+        ...     return info.name, info.message_queue_len
+        >>> beamish.run(main)
+        ('main', 1)
+    """
     return this_node().process_info(pid)
 
 
 def is_alive(pid: Pid) -> bool:
-    """True while the local process ``pid`` has not started exiting."""
+    """``True`` while the local process ``pid`` has not started exiting.
+
+    Example:
+        >>> import beamish
+        >>> async def main():
+        ...     pid, ref = beamish.spawn_monitor(beamish.sleep, 0)
+        ...     alive = beamish.is_alive(pid)
+        ...     await beamish.receive()
+        ...     return alive, beamish.is_alive(pid)
+        >>> beamish.run(main)
+        (True, False)
+    """
     return this_node().is_alive(pid)

@@ -88,7 +88,8 @@ def senior(a: Entry, b: Entry) -> Entry:
 
 
 class GlobalNames(Actor):
-    """The per-node global name server (see the module docstring)."""
+    """The per-node server of cluster-wide names, registered as ``"beamish.global"``; the
+    contract is in ``beamish.cluster`` (cluster-wide names)."""
 
     def __init__(self) -> None:
         self.names: dict[Any, Entry] = {}

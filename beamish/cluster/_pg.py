@@ -125,7 +125,8 @@ class GroupTable:
 
 
 class ProcessGroups(Actor):
-    """This node's pg server and replica (see the module docstring)."""
+    """This node's process-group server and replica, registered as ``"beamish.pg"``; the
+    contract is in ``beamish.cluster`` (process groups)."""
 
     def init(self) -> None:
         self.node = this_node()
