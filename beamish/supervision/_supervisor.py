@@ -150,8 +150,9 @@ class Supervisor(RequestServer):
       restarts all; ``rest_for_one`` stops and restarts the children started after it too.
     - More than ``max_restarts`` restarts within ``max_seconds`` and the supervisor stops its
       children and exits ``"shutdown"``, which escalates to its own supervisor.
-    - Each child is stopped with the shutdown protocol (``_shutdown``); the supervisor's own
-      exit stops every child in reverse start order.
+    - Each child is stopped with OTP's shutdown protocol (``shutdown_child``: the
+      ``shutdown`` signal, a bounded wait, then ``kill``); the supervisor's own exit stops
+      every child in reverse start order.
     - ``auto_shutdown``: ``"never"`` (default), ``"any_significant"`` or ``"all_significant"``:
       the supervisor exits ``"shutdown"`` when a significant child (or the last of them) exits
       and is not restarted.
