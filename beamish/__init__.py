@@ -8,10 +8,9 @@
 'normal'
 """
 
-import contextlib
-
 from . import runtime as runtime
 from . import telemetry as telemetry
+from ._public import present_as as _present_as
 from .actors import KILL as KILL
 from .actors import KILLED as KILLED
 from .actors import NOCONNECTION as NOCONNECTION
@@ -128,8 +127,4 @@ __all__ = [
     "whereis",
 ]
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

@@ -120,3 +120,22 @@ def test_exported_names_present_beamish_as_their_module() -> None:
         and module.startswith("beamish")
     }
     assert elsewhere == {}
+
+
+def test_methods_present_the_package_of_their_class() -> None:
+    """Methods of exported classes present the exporting package too, so `help()` on
+    Python 3.13 does not list them "from beamish.actors._actor.Actor", and their doctests
+    are collected (a doctest is collected under the module its object names)."""
+    import beamish.supervision
+    import beamish.workers
+
+    cases = [
+        (beamish.Actor.start_link, "beamish"),
+        (beamish.Actor.handle_call, "beamish"),
+        (beamish.Node.send, "beamish"),
+        (beamish.supervision.Supervisor.start_link, "beamish.supervision"),
+        (beamish.workers.WorkerPool.run, "beamish.workers"),
+    ]
+    assert [(fn.__qualname__, fn.__module__) for fn, _ in cases] == [
+        (fn.__qualname__, module) for fn, module in cases
+    ]

@@ -36,8 +36,7 @@ process died do not log again.
 True
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._actor import Actor as Actor
 from ._api import cancel_timer as cancel_timer
 from ._api import demonitor as demonitor
@@ -112,8 +111,4 @@ from ._server import NoReply as NoReply
 from ._server import Reply as Reply
 from ._server import Stop as Stop
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

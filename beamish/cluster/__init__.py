@@ -68,8 +68,7 @@ Inside ``async with beamish.cluster.start(...)``::
   sent it before the call (Erlang's ``global:sync``): use it to wait for replication.
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._api import connect as connect
 from ._api import demonitor_node as demonitor_node
 from ._api import monitor_node as monitor_node
@@ -116,8 +115,4 @@ from ._pg import which_groups as which_groups
 from ._wire import Codec as Codec
 from ._wire import RemoteException as RemoteException
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

@@ -121,7 +121,9 @@ class FrameDecoder:
         >>> decoder = FrameDecoder()
         >>> decoder.feed(b"\\x01\\x00\\x00"), decoder.feed(b"\\x00\\x01x\\x01")
         ([], [b'x'])
-        >>> decoder.feed(b"\\x02")
+        >>> decoder.feed(b"\\x00\\x00\\x00\\x00")  # the header begun by the last \\x01
+        [b'']
+        >>> FrameDecoder().feed(b"\\x02")
         Traceback (most recent call last):
           ...
         beamish.cluster.FrameError: frame header with protocol version 2, expected 1

@@ -34,8 +34,7 @@ Semantics
   has subscribers.
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._pubsub import FANOUT as FANOUT
 from ._pubsub import Fanout as Fanout
 from ._pubsub import broadcast as broadcast
@@ -45,8 +44,4 @@ from ._pubsub import subscribe as subscribe
 from ._pubsub import subscribers as subscribers
 from ._pubsub import unsubscribe as unsubscribe
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

@@ -1,5 +1,4 @@
-"""Stopping one child the OTP way (``supervisor.erl`` ``shutdown/2``); see ``shutdown_child``.
-"""
+"""Stopping one child the OTP way (``supervisor.erl`` ``shutdown/2``); see ``shutdown_child``."""
 
 from __future__ import annotations
 

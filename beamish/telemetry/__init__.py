@@ -25,8 +25,7 @@ Semantics
 - Emitting an event nobody listens to costs one dictionary lookup.
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._events import ALL_EVENTS as ALL_EVENTS
 from ._events import CLUSTER_BAD_FRAME as CLUSTER_BAD_FRAME
 from ._events import CLUSTER_GLOBAL_CONFLICT as CLUSTER_GLOBAL_CONFLICT
@@ -54,8 +53,4 @@ from ._handlers import has_handlers as has_handlers
 from ._handlers import list_handlers as list_handlers
 from ._handlers import span as span
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())
