@@ -464,32 +464,99 @@ async def _request(sup: Any, *request: Any) -> Any:
 
 
 async def which_children(sup: Any) -> list[ChildInfo]:
-    """The children of ``sup`` in start order."""
+    """The children of ``sup`` in start order (OTP's ``supervisor:which_children``).
+
+    Args:
+        sup: the supervisor's pid or name.
+
+    Returns:
+        One ``ChildInfo(id, pid, type, restart)`` per child; ``pid`` is ``None`` for a child
+        that is not running (terminated, or it returned ``Ignore``).
+
+    Example:
+        >>> import beamish
+        >>> from beamish.supervision import Supervisor, which_children
+        >>> class Worker(beamish.Actor):
+        ...     pass
+        >>> async def main():
+        ...     sup = await Supervisor.start_link([(Worker,)])
+        ...     return [(c.id, c.type, c.restart) for c in await which_children(sup)]
+        >>> beamish.run(main)
+        [('Worker', 'worker', 'permanent')]
+    """
     return await _request(sup, "which_children")  # type: ignore[no-any-return]
 
 
 async def count_children(sup: Any) -> ChildCounts:
-    """How many child specs, running children, supervisors and workers ``sup`` has."""
+    """How many child specs, running children, supervisors and workers ``sup`` has (OTP's
+    ``supervisor:count_children``).
+
+    Returns:
+        ``ChildCounts(specs, active, supervisors, workers)``.
+    """
     return await _request(sup, "count_children")  # type: ignore[no-any-return]
 
 
 async def start_child(sup: Any, child: Any, **overrides: Any) -> Pid | None:
-    """Add a child to ``sup`` and start it (``AlreadyStarted``, ``AlreadyPresent``,
-    ``StartError``); None if it returned ``Ignore``."""
+    """Add a child to a running supervisor and start it (OTP's ``supervisor:start_child``).
+
+    Under a ``Supervisor`` the child joins the end of the start order; under a
+    ``DynamicSupervisor`` it is one more child, kept by pid.
+
+    Args:
+        sup: the supervisor's pid or name.
+        child: a child spec in any form ``child_spec`` takes: a ``ChildSpec``, a dict, an
+            ``Actor`` class, ``(ActorClass, *args)``, or anything with ``child_spec()``.
+        **overrides: spec fields to override (``id``, ``restart``, ``shutdown``, ...).
+
+    Returns:
+        The child's pid, or ``None`` if its ``init`` returned ``Ignore``.
+
+    Raises:
+        AlreadyStarted: a running child has that id (``exc.pid`` is it).
+        AlreadyPresent: a child with that id is there, not running (``delete_child`` it).
+        MaxChildren: a ``DynamicSupervisor`` runs ``max_children`` already.
+        StartError: the child failed to start.
+        InvalidChildSpec: the spec is not valid.
+    """
     return await _request(sup, "start_child", child_spec(child, **overrides))  # type: ignore[no-any-return]
 
 
 async def terminate_child(sup: Any, child_id: Hashable) -> None:
-    """Stop a child (by id; by pid under a ``DynamicSupervisor``); a ``Supervisor`` keeps
-    its spec for ``restart_child`` (temporary children go)."""
+    """Stop a child with its shutdown protocol (OTP's ``supervisor:terminate_child``).
+
+    A ``Supervisor`` keeps the child's spec, so ``restart_child`` can start it again
+    (a temporary child's spec goes); a ``DynamicSupervisor`` forgets the child.
+
+    Args:
+        sup: the supervisor's pid or name.
+        child_id: the child's id; its pid under a ``DynamicSupervisor``.
+
+    Raises:
+        ChildNotFound: no such child.
+    """
     await _request(sup, "terminate_child", child_id)
 
 
 async def restart_child(sup: Any, child_id: Hashable) -> Pid | None:
-    """Start again a child that was terminated (``ChildRunning`` if it runs)."""
+    """Start again a child stopped by ``terminate_child`` (OTP's
+    ``supervisor:restart_child``).
+
+    Returns:
+        The child's new pid, or ``None`` if it returned ``Ignore``.
+
+    Raises:
+        ChildRunning: the child is running.
+        ChildNotFound: no such child.
+    """
     return await _request(sup, "restart_child", child_id)  # type: ignore[no-any-return]
 
 
 async def delete_child(sup: Any, child_id: Hashable) -> None:
-    """Remove the spec of a child that is not running."""
+    """Remove the spec of a child that is not running (OTP's ``supervisor:delete_child``).
+
+    Raises:
+        ChildRunning: the child is running (``terminate_child`` it first).
+        ChildNotFound: no such child.
+    """
     await _request(sup, "delete_child", child_id)
