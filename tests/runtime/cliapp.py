@@ -1,0 +1,51 @@
+"""Main functions for the CLI tests: `python -m beamish run tests.runtime.cliapp:<name>`."""
+
+import logging
+import os
+
+import beamish
+from beamish.cluster import this_cluster
+from beamish.supervision import Supervisor, child_spec
+
+
+class Recorder(beamish.Actor):
+    """Traps exits; its terminate appends ``<label> <reason>`` to the file $CLIAPP_LOG."""
+
+    def init(self, label):
+        beamish.trap_exits(True)
+        self.label = label
+
+    def terminate(self, reason):
+        with open(os.environ["CLIAPP_LOG"], "a") as log:
+            log.write(f"{self.label} {reason}\n")
+
+
+async def serve():
+    """A supervisor with a, b, c and two independent actors x, y; prints READY, waits."""
+    children = [child_spec((Recorder, label), id=label) for label in "abc"]
+    await Supervisor.start_link(children=children)
+    await Recorder.start("x")
+    await Recorder.start("y")
+    print("READY", flush=True)
+    await beamish.receive()  # until a signal stops the node
+
+
+async def crash():
+    """Raise from main."""
+    raise ValueError("boom from main")
+
+
+async def give_up():
+    """Exit with a reason that is not an exception (as a supervisor that gave up)."""
+    beamish.exit(beamish.self(), "gave_up")
+
+
+async def log_hello():
+    """Log one INFO line from main and one WARNING line."""
+    logging.getLogger("cliapp").info("hello at info")
+    logging.getLogger("cliapp").warning("hello at warning")
+
+
+async def heartbeat():
+    """The cluster's heartbeat setting."""
+    return this_cluster().heartbeat
