@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ APP = "tests.runtime.cliapp"
 
 
 def beamish_run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    """Start `python -m beamish run ...`; it is killed after START seconds whatever happens,
+    so a read from its pipes never blocks for longer."""
+    child = subprocess.Popen(
         [sys.executable, "-m", "beamish", "run", *args],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
@@ -26,6 +29,20 @@ def beamish_run(*args: str, env: dict[str, str] | None = None) -> subprocess.Pop
         text=True,
         env={**os.environ, **(env or {})},
     )
+    deadline = threading.Timer(START, child.kill)
+    deadline.daemon = True
+    deadline.start()
+    return child
+
+
+def read_until(stream, text: str) -> list[str]:
+    """The lines of ``stream`` up to the first one that contains ``text``."""
+    lines = []
+    for line in stream:
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} never came: {''.join(lines)}")
 
 
 def finish(child: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -64,6 +81,21 @@ def test_a_signal_stops_the_tree_in_order(tmp_path, backend, signum):
     assert supervised == ["c shutdown", "b shutdown", "a shutdown"]
     assert "Traceback" not in err
     assert f"{signum.name}: stopping the node" in err
+
+
+def test_a_second_signal_ends_the_process_at_once(backend):
+    """While terminate hangs (shutdown timeout 600 s), a second SIGTERM ends the process."""
+    child = beamish_run(f"{APP}:hang", "--backend", backend, "--shutdown-timeout", "600")
+    try:
+        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout.readline() == "READY\n"
+        child.send_signal(signal.SIGTERM)
+        read_until(child.stderr, "TERMINATING")
+        child.send_signal(signal.SIGTERM)
+    finally:
+        code, _out, err = finish(child)
+    assert code == -signal.SIGTERM
+    assert "SIGTERM again: exiting at once" in err
 
 
 def test_a_crash_in_main_prints_its_traceback_once(backend):

@@ -2,6 +2,9 @@
 
 import logging
 import os
+import sys
+
+import anyio
 
 import beamish
 from beamish.cluster import this_cluster
@@ -49,3 +52,21 @@ async def log_hello():
 async def heartbeat():
     """The cluster's heartbeat setting."""
     return this_cluster().heartbeat
+
+
+class Hanging(beamish.Actor):
+    """Traps exits; its terminate announces itself on stderr, then never returns."""
+
+    def init(self):
+        beamish.trap_exits(True)
+
+    async def terminate(self, reason):
+        print("TERMINATING", file=sys.stderr, flush=True)
+        await anyio.sleep_forever()
+
+
+async def hang():
+    """An actor whose terminate hangs; prints READY, waits."""
+    await Hanging.start()
+    print("READY", flush=True)
+    await beamish.receive()
