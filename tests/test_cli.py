@@ -87,7 +87,8 @@ def test_a_second_signal_ends_the_process_at_once(backend):
     """While terminate hangs (shutdown timeout 600 s), a second SIGTERM ends the process."""
     child = beamish_run(f"{APP}:hang", "--backend", backend, "--shutdown-timeout", "600")
     try:
-        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout is not None
+        assert child.stderr is not None
         assert child.stdout.readline() == "READY\n"
         child.send_signal(signal.SIGTERM)
         read_until(child.stderr, "TERMINATING")

@@ -10,7 +10,8 @@ the message path). While a probe waits longer than ``threshold``, the thread loo
 loop thread's stack: the innermost frame (the callback that blocks) and the process whose
 task runs it. When the probe finally runs, the loop thread logs one warning and emits
 ``telemetry.LOOP_BLOCKED`` with the delay, the pid (None outside any process) and the
-callback.
+callback. If the loop was only ever seen idle, waiting for I/O, the lag came from outside
+it (a starved CPU, say) and the callback reads "unknown code".
 
 The delay is wall-clock time (``time.monotonic``): the watchdog measures the real loop,
 not the node clock, which may be virtual in tests.
@@ -33,6 +34,18 @@ if TYPE_CHECKING:
     from ..actors import Node, Pid
 
 _log = logging.getLogger("beamish.runtime")
+# where the loop thread's innermost Python frame sits while the loop waits for events
+_IDLE_MODULES = frozenset(
+    {
+        "selectors",
+        "asyncio.base_events",
+        "asyncio.runners",
+        "trio._core._io_epoll",
+        "trio._core._io_kqueue",
+        "trio._core._io_windows",
+        "trio._core._run",
+    }
+)
 
 
 class LagWatchdog:
@@ -79,7 +92,7 @@ class LagWatchdog:
         self._sent_at = 0.0
         if delay <= self.threshold:
             return
-        pid, callback = culprit if culprit is not None else (None, "unknown")
+        pid, callback = culprit if culprit is not None else (None, "unknown code")
         node = self.node
         _log.warning(
             "event loop of %s blocked for %.3fs by %s in %s",
@@ -95,11 +108,13 @@ class LagWatchdog:
             {"node": node.name, "pid": pid, "callback": callback},
         )
 
-    def _blocker(self) -> tuple[Pid | None, str]:
-        """What the loop thread runs now: (the current process's pid, the innermost frame)."""
+    def _blocker(self) -> tuple[Pid | None, str] | None:
+        """What the loop thread runs now: (the current process's pid, the innermost frame);
+        None while the loop waits for I/O (it is idle: the lag came from elsewhere, such as
+        a starved CPU, or the code that blocked has just returned)."""
         frame = sys._current_frames().get(self._loop_thread)
-        if frame is None:
-            return None, "unknown"
+        if frame is None or frame.f_globals.get("__name__") in _IDLE_MODULES:
+            return None
         code = frame.f_code
         callback = f"{code.co_qualname} ({code.co_filename}:{frame.f_lineno})"
         return self._current_pid(frame), callback
