@@ -116,6 +116,14 @@ def test_another_exit_reason_is_one_line_and_status_1(backend):
     assert "Traceback" not in err
 
 
+def test_a_supervisor_giving_up_exits_non_zero(backend):
+    """main's supervisor reaching its restart intensity takes main down: status 1."""
+    code, _out, err = run_to_end(f"{APP}:supervise_crasher", "--backend", backend)
+    assert code == 1
+    assert "reached max restart intensity" in err
+    assert err.splitlines()[-1].endswith("exited: shutdown")
+
+
 def test_a_port_in_use_is_one_clear_line():
     """A listen port already taken: status 1, one line naming the error, no traceback."""
     with socket.socket() as taken:

@@ -70,3 +70,19 @@ async def hang():
     await Hanging.start()
     print("READY", flush=True)
     await beamish.receive()
+
+
+class Crasher(beamish.Actor):
+    """Crashes right after it starts."""
+
+    def init(self):
+        beamish.send(beamish.self(), "crash")
+
+    def handle_info(self, message):
+        raise RuntimeError("crash on purpose")
+
+
+async def supervise_crasher():
+    """main's supervisor gives up on a child that keeps crashing; main goes down with it."""
+    await Supervisor.start_link(children=[Crasher], max_restarts=2, max_seconds=60)
+    await beamish.receive()
