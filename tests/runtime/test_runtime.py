@@ -139,3 +139,44 @@ def test_shutdown_kills_a_terminate_that_hangs(backend):
 
     assert anyio.run(app, backend=backend) == []
     assert finished == [False]
+
+
+class Slow(beamish.Actor):
+    """Traps exits; its terminate takes one second of node time, then logs its label."""
+
+    def init(self, label, log):
+        beamish.trap_exits(True)
+        self.label, self.log = label, log
+
+    async def terminate(self, reason):
+        await beamish.sleep(1)
+        self.log.append((self.label, reason))
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_tree_stops_in_order_while_independent_processes_stop_alongside(backend):
+    """A supervisor's three children stop one after another (3 s of node time, reverse
+    order) while three independent actors stop at the same time alongside them: the whole
+    shutdown takes 3 s, not 6 (virtual time)."""
+    log = []
+
+    async def main():
+        children = [
+            beamish.supervision.child_spec((Slow, label, log), id=label) for label in "abc"
+        ]
+        await beamish.supervision.Supervisor.start(children=children)
+        for label in "xyz":
+            await Slow.start(label, log)
+
+    async def app():
+        with anyio.fail_after(30):
+            async with beamish.runtime.start(shutdown_timeout=60, virtual_time=True) as node:
+                await beamish.runtime.run_main(node, main)
+                began = node.clock.now()
+            return node.clock.now() - began
+
+    elapsed = anyio.run(app, **_virtual_time(backend))
+    assert 3 <= elapsed < 4
+    assert [label for label, _ in log if label in "abc"] == ["c", "b", "a"]
+    assert sorted(log) == [(label, "shutdown") for label in "abcxyz"]
+    assert {label for label, _ in log[:4]} == {"c", "x", "y", "z"}  # all done at 1 s
