@@ -10,5 +10,7 @@ from ._boot import run as run
 from ._boot import run_main as run_main
 from ._boot import start as start
 from ._config import Config as Config
+from ._logging import NodeContext as NodeContext
+from ._logging import configure_logging as configure_logging
 
 _present_as(__name__, globals())

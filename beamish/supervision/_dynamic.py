@@ -158,6 +158,13 @@ class DynamicSupervisor(RequestServer):
         spec = self._children.pop(message.pid, None)
         if spec is None or not should_restart(spec.restart, message.reason):
             return None
+        _log.info(
+            "dynamic supervisor %r: restarting %r (was %r) after %s",
+            self.pid,
+            spec.id,
+            message.pid,
+            describe_reason(message.reason),
+        )
         return await self._restart(spec, message.reason)
 
     async def _restart(self, spec: ChildSpec, reason: Any) -> Any:
@@ -167,7 +174,10 @@ class DynamicSupervisor(RequestServer):
         )
         if not allowed:
             _log.error(
-                "dynamic supervisor %r: reached max restart intensity; shutting down", self.pid
+                "dynamic supervisor %r: reached max restart intensity (%d in %ss); shutting down",
+                self.pid,
+                self._max_restarts,
+                self._max_seconds,
             )
             return Stop("shutdown")
         try:

@@ -34,6 +34,7 @@ from ._events import CLUSTER_MESSAGE_DROPPED as CLUSTER_MESSAGE_DROPPED
 from ._events import CLUSTER_NODE_DOWN as CLUSTER_NODE_DOWN
 from ._events import CLUSTER_NODE_UP as CLUSTER_NODE_UP
 from ._events import CLUSTER_UNSENDABLE as CLUSTER_UNSENDABLE
+from ._events import LOOP_BLOCKED as LOOP_BLOCKED
 from ._events import MAILBOX_DROP as MAILBOX_DROP
 from ._events import PROCESS_CRASH as PROCESS_CRASH
 from ._events import PROCESS_EXIT as PROCESS_EXIT
