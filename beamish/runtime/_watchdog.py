@@ -29,6 +29,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
+from ..actors import current_async_library
 
 if TYPE_CHECKING:
     from ..actors import Node, Pid
@@ -144,9 +145,7 @@ class LagWatchdog:
 
 def _poster() -> Callable[[Callable[[], Any]], Any]:
     """How another thread schedules a callback on the running loop (asyncio or trio)."""
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
+    if current_async_library() == "trio":
         import trio
 
         return trio.lowlevel.current_trio_token().run_sync_soon
