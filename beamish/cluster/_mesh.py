@@ -394,6 +394,11 @@ class Cluster:
             self._route(peer, ("send_name", name, message))
 
     def link(self, local: Pid, remote: Pid) -> None:
+        if remote[0] == self.name:  # this node's previous incarnation: gone for good
+            proc = self.node._proc(local)
+            if proc is not None and proc.remove_link(remote):
+                self.node._exit_signal(proc, remote, NOPROC, link=True)
+            return
         self._links.setdefault(remote[0], set()).add((local, remote))
         self._route(remote[0], ("link", local, remote))
 
@@ -403,6 +408,9 @@ class Cluster:
 
     def monitor(self, watcher: Pid, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
+        if peer == self.name:  # a pid of this node's previous incarnation: gone for good
+            self.node._deliver_down(watcher, ref, remote, NOPROC)
+            return
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
         self._route(peer, ("monitor", watcher, ref, remote))
 
@@ -411,7 +419,11 @@ class Cluster:
         if self._monitors.get(peer, {}).pop(ref, None) is not None:
             self._route(peer, ("demonitor", ref, remote))
 
-    def exit(self, sender: Pid, remote: Pid, reason: Any, link: bool) -> None:
+    def exit(self, sender: Pid, remote: Pid | tuple[str, str], reason: Any, link: bool) -> None:
+        """An exit signal to a remote pid, or (from ``stop``) to a remote ``(name, node)``."""
+        if not isinstance(remote, Pid):
+            self._route(remote[1], ("exit", sender, remote, reason, False))
+            return
         if link:
             self._links.get(remote[0], set()).discard((sender, remote))
         self._route(remote[0], ("exit", sender, remote, reason, link))
@@ -503,7 +515,9 @@ class Cluster:
             self._links.get(peer, set()).discard((local, remote))
         elif op == "exit":
             _, sender, target, reason, link = message
-            proc = node._proc(target)
+            if type(target) is not Pid:  # (name, this node): stop() killing a server
+                target = node.resolve(target[0]) or target
+            proc = node._proc(target) if type(target) is Pid else None
             if proc is None:
                 return
             if link:

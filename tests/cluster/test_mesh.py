@@ -267,3 +267,55 @@ async def test_remote_calls_leave_no_monitor_behind(net):
         assert b._proc(pid)._monitored_by in (None, {})
         assert not any(cb._watched.values())
         assert not any(ca._monitors.values())
+
+
+class Stubborn(beamish.Actor):
+    """A server whose terminate never ends on its own."""
+
+    async def terminate(self, reason):
+        await beamish.sleep(3600)
+
+
+async def _start_stubborn():
+    return await Stubborn.start(name="stubborn")
+
+
+async def test_stop_of_a_remote_name_that_does_not_stop_kills_it(net):
+    """stop((name, node), timeout=) on a server that does not stop in time kills it over
+    the wire and raises CallTimeout (not NoProc)."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_stubborn)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            ref = beamish.monitor(pid)
+            with pytest.raises(beamish.CallTimeout, match="was killed"):
+                await beamish.stop(("stubborn", B), timeout=0.5)
+            return await beamish.receive(lambda m: isinstance(m, beamish.Down), timeout=5), ref
+
+        down, ref = await on(a, client)
+        assert down == beamish.Down(ref, pid, "killed")
+
+
+async def test_pids_of_this_nodes_previous_incarnation_are_dead(net):
+    """A pid with this node's name and another creation is gone for good: monitor says
+    noproc, a link exits with noproc, and a call raises Exited("noproc") at once."""
+    async with nodes(net.transport, [A, B]) as started:
+        a = started[A][0]
+        ghost = beamish.Pid(A, 7, a.creation + 1)
+
+        async def client():
+            beamish.trap_exits(True)
+            ref = beamish.monitor(ghost)
+            down = await beamish.receive(lambda m: isinstance(m, beamish.Down), timeout=5)
+            beamish.link(ghost)
+            exit_ = await beamish.receive(lambda m: isinstance(m, beamish.Exit), timeout=5)
+            with pytest.raises(beamish.Exited) as info:
+                await beamish.call(ghost, "anyone?", timeout=60)
+            return down, ref, exit_, info.value.reason
+
+        down, ref, exit_, reason = await on(a, client)
+        assert down == beamish.Down(ref, ghost, "noproc")
+        assert exit_ == beamish.Exit(ghost, "noproc")
+        assert reason == "noproc"
