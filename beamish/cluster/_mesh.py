@@ -23,12 +23,13 @@ import importlib
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from .. import telemetry
 from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
@@ -43,6 +44,14 @@ _log = logging.getLogger("beamish.cluster")
 NODE_UP = telemetry.CLUSTER_NODE_UP
 NODE_DOWN = telemetry.CLUSTER_NODE_DOWN
 HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
+DUPLICATE_NAME_REFUSED = telemetry.CLUSTER_DUPLICATE_NAME
+# Why a handshake stops by decision of either side (sent as {"refused": why} in place of
+# the welcome, or {"withdrawn": why} in place of the proof):
+ALREADY_CONNECTED = "already connected"
+ALREADY_CONNECTING = "already connecting"
+SIMULTANEOUS = "a simultaneous connection wins"
+DUPLICATE_NAME = "duplicate node name"
+THIS_NODE = "this node"
 _HANDSHAKE_ERRORS = (
     HandshakeError,
     DecodeError,
@@ -65,6 +74,34 @@ class NodeUp(NamedTuple):
     """Delivered to ``monitor_nodes`` watchers when a connection to ``node`` is made."""
 
     node: str
+
+
+class _Handshake:
+    """A handshake under way with a peer whose name is known."""
+
+    __slots__ = ("creation", "dialer", "done", "lost")
+
+    def __init__(self, dialer: str) -> None:
+        self.dialer = dialer  # the name of the node that opened the connection
+        self.creation: int | None = None  # the peer's, once it proved who it is
+        self.lost = False  # another handshake with the same peer won
+        self.done = anyio.Event()
+
+
+class _Refused(Exception):
+    """A handshake stopped because another connection to the same peer wins."""
+
+    def __init__(self, why: str, *, by_peer: bool = True) -> None:
+        super().__init__(why)
+        self.why = why
+        self.by_peer = by_peer
+
+
+def _unless_refused(message: Any) -> Any:
+    """``message``, unless it is the peer's ``{"refused": why}`` (raised as ``_Refused``)."""
+    if isinstance(message, dict) and "refused" in message:
+        raise _Refused(str(message["refused"])[:200])
+    return message
 
 
 def is_node_name(target: str) -> bool:
@@ -97,6 +134,7 @@ class Cluster:
         max_frame: int = DEFAULT_MAX_FRAME,
         directory: Path | None = None,
         hidden: bool = False,
+        gossip_interval: float = 2.0,
     ) -> None:
         if "@" not in node.name:
             raise ValueError(f"a distributed node needs a name@host name, not {node.name!r}")
@@ -120,6 +158,11 @@ class Cluster:
         self._all_nodes_watchers: set[Pid] = set()
         self._deferred: dict[str, Callable[[Any], None]] = {}
         self.hidden = hidden  # Erlang's hidden node: connects only where it is told to
+        self.gossip_interval = gossip_interval
+        self._handshakes: dict[str, _Handshake] = {}  # peer name -> the handshake under way
+        self._unreachable: set[str] = set()  # failed once: later failures log at debug
+        self._seed_names: dict[str, str] = {}
+        self._changed = anyio.Event()  # set (and replaced) whenever a peer comes or goes
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
 
@@ -146,8 +189,10 @@ class Cluster:
                 self._announce()
             self.node.remote = self
             try:
-                for seed in seeds:
-                    group.start_soon(self._connect_quietly, seed)
+                async with anyio.create_task_group() as seeding:  # seeds first: then main runs
+                    for seed in seeds:
+                        seeding.start_soon(self._dial_seed, seed)
+                group.start_soon(self._anti_entropy, seeds)
                 yield self
             finally:
                 self.node.remote = None
@@ -194,24 +239,68 @@ class Cluster:
 
     async def connect(self, target: str) -> str:
         """Connect to a node by address (``host:port``, ``mem://name``) or by name (looked
-        up among known and discovered addresses); returns the peer's name."""
+        up among known and discovered addresses); returns the peer's name.
+
+        An address or name that is already connected (or connecting) gives that
+        connection: a node never holds two connections to one peer.
+        """
         if target in self.connections:
+            await anyio.lowlevel.checkpoint()
             return target
+        for name, known in self.addresses.items():
+            if known == target and name in self.connections:
+                await anyio.lowlevel.checkpoint()
+                return name
+        if is_node_name(target) and target in self._handshakes:
+            return await self._outcome_of(target, ALREADY_CONNECTING)
         address = self.addresses.get(target) or self.discovered().get(target)
         if address is None:
             if is_node_name(target):
                 raise ConnectionError(f"cannot connect to {target}: its address is not known")
             address = target
+        mine = _Handshake(self.name)
+        if is_node_name(target):
+            self._handshakes[target] = mine
+        try:
+            return await self._dial(target, address, mine)
+        finally:
+            for name, entry in list(self._handshakes.items()):
+                if entry is mine:
+                    del self._handshakes[name]
+            mine.done.set()
+
+    async def _dial(self, target: str, address: str, mine: _Handshake) -> str:
         stream = await self.transport.connect(address, timeout=self.handshake_timeout)
         decoder = FrameDecoder(self.max_frame)
         pending: list[bytes] = []
+        peer: Peer | None = None
         try:
             with anyio.fail_after(self.handshake_timeout):
                 initiator = Initiator(self.name, self.node.creation, self._cookie)
                 await self._say(stream, initiator.hello())
-                proof = initiator.on_challenge(await read_one(stream, decoder, self.codec, pending))
+                proof = initiator.on_challenge(
+                    _unless_refused(await read_one(stream, decoder, self.codec, pending))
+                )
+                peer = initiator.peer
+                assert peer is not None
+                if is_node_name(target) and peer.name != target:
+                    raise HandshakeError(f"{address} is {peer.name}, not {target}")
+                verdict = self._admit(peer, self.name, mine)
+                if verdict is not None:
+                    await self._say(stream, {"withdrawn": verdict})
+                    if verdict == DUPLICATE_NAME:
+                        self._duplicate(peer)
+                    raise _Refused(verdict, by_peer=False)
                 await self._say(stream, proof)
-                peer = initiator.on_welcome(await read_one(stream, decoder, self.codec, pending))
+                peer = initiator.on_welcome(
+                    _unless_refused(await read_one(stream, decoder, self.codec, pending))
+                )
+                if mine.lost:
+                    raise _Refused(SIMULTANEOUS)
+        except _Refused as refused:
+            await stream.aclose()
+            assert peer is not None
+            return await self._refused(peer, refused, address)
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed(address, exc)
@@ -223,30 +312,125 @@ class Cluster:
             self.addresses.setdefault(peer.name, address)
         elif address == target:
             self.addresses[peer.name] = address
-        await self._established(stream, peer, decoder, pending, outgoing=True)
+        conn = self._register(stream, peer, decoder, pending, outgoing=True)
+        assert self._group is not None
+        self._group.start_soon(self._watch, conn)
         return peer.name
+
+    async def _refused(self, peer: Peer, refused: _Refused, address: str) -> str:
+        """The handshake with ``peer`` stopped by mutual decision: another connection to
+        it exists or wins; wait for that one. A duplicate name is an error."""
+        if refused.why == THIS_NODE:
+            raise ConnectionError(f"cannot connect to {address}: that is this node")
+        if refused.why == DUPLICATE_NAME and refused.by_peer:
+            _log.error(
+                "%s: %s refused this node: a node named %s is already connected to it",
+                self.name,
+                peer.name,
+                self.name,
+            )
+            raise ConnectionError(f"{peer.name} refused this node: its name is taken there")
+        if refused.why == DUPLICATE_NAME:
+            raise ConnectionError(
+                f"cannot connect to {address}: it is {peer.name}, a name already taken by "
+                "another node connected to this one"
+            )
+        return await self._outcome_of(peer.name, refused.why)
+
+    async def _outcome_of(self, name: str, why: str) -> str:
+        """Wait for the connection to ``name`` that another handshake is making."""
+        with anyio.move_on_after(self.handshake_timeout):
+            while name not in self.connections:
+                other = self._handshakes.get(name)
+                if other is None:
+                    break
+                await other.done.wait()
+        if name in self.connections:
+            return name
+        raise ConnectionError(f"cannot connect to {name}: {why}, and no connection came of it")
+
+    def _admit(self, peer: Peer, dialer: str, mine: _Handshake) -> str | None:
+        """Whether the handshake ``mine`` with ``peer`` (dialed by ``dialer``) goes on:
+        ``None``, or why not. Both nodes decide alike, so at most one connection remains:
+        a live connection wins over a new one; of two handshakes between the same nodes,
+        the one dialed by the node with the smaller name wins (or, both dialed by the
+        same node, the older). A second node with the name of a connected one is refused.
+        """
+        if peer.name == self.name:
+            return THIS_NODE if peer.creation == self.node.creation else DUPLICATE_NAME
+        existing = self.connections.get(peer.name)
+        if existing is not None:
+            if existing.peer.creation != peer.creation:
+                return DUPLICATE_NAME
+            return ALREADY_CONNECTED
+        other = self._handshakes.get(peer.name)
+        if other is not None and other is not mine:
+            if other.creation is not None and other.creation != peer.creation:
+                return DUPLICATE_NAME
+            if other.dialer <= dialer:
+                return SIMULTANEOUS
+            other.lost = True
+            other.done.set()
+        mine.creation = peer.creation
+        self._handshakes[peer.name] = mine
+        return None
+
+    def _duplicate(self, peer: Peer) -> None:
+        _log.error(
+            "%s: refused a connection from a second node named %s (creation %s): "
+            "that name is taken by a node already connected",
+            self.name,
+            peer.name,
+            peer.creation,
+        )
+        telemetry.execute(
+            DUPLICATE_NAME_REFUSED,
+            {"count": 1},
+            {"node": self.name, "peer": peer.name, "creation": peer.creation},
+        )
 
     async def _connect_quietly(self, target: str) -> None:
         """Connect in the background: whatever goes wrong is logged, never raised."""
         try:
             await self.connect(target)
         except Exception as exc:
-            _log.warning("%s: %s", self.name, exc)
+            level = logging.DEBUG if target in self._unreachable else logging.WARNING
+            self._unreachable.add(target)
+            _log.log(level, "%s: %s", self.name, exc)
             if is_node_name(target):
-                self._lost(target, NOCONNECTION)
+                self._lost(target, NOCONNECTION, was_up=False)
+        else:
+            self._unreachable.discard(target)
 
     async def _accepted(self, stream: anyio.abc.ByteStream) -> None:
         decoder = FrameDecoder(self.max_frame)
         pending: list[bytes] = []
+        mine: _Handshake | None = None
         try:
             with anyio.fail_after(self.handshake_timeout):
                 acceptor = Acceptor(self.name, self.node.creation, self._cookie)
                 challenge = acceptor.on_hello(await read_one(stream, decoder, self.codec, pending))
                 await self._say(stream, challenge)
-                welcome = acceptor.on_proof(await read_one(stream, decoder, self.codec, pending))
-                await self._say(stream, welcome)
-                assert acceptor.peer is not None
+                answer = await read_one(stream, decoder, self.codec, pending)
+                if isinstance(answer, dict) and "withdrawn" in answer:
+                    _log.debug("%s: a peer withdrew its connection: %s", self.name, answer)
+                    await stream.aclose()
+                    return
+                welcome = acceptor.on_proof(answer)
                 peer = acceptor.peer
+                assert peer is not None
+                mine = _Handshake(peer.name)
+                verdict = self._admit(peer, peer.name, mine)
+                if verdict is not None:
+                    mine = None
+                    if verdict == DUPLICATE_NAME:
+                        self._duplicate(peer)
+                    await self._say(stream, {"refused": verdict})
+                    await stream.aclose()
+                    return
+                # the welcome is the connection's first frame: no await between the
+                # decision and the registration, so no other handshake slips in between
+                conn = self._register(stream, peer, decoder, pending, False, first=welcome)
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed("an incoming connection", exc)
@@ -254,7 +438,12 @@ class Cluster:
         except BaseException:
             await _close_now(stream)
             raise
-        await self._established(stream, peer, decoder, pending, outgoing=False)
+        finally:
+            if mine is not None:
+                if self._handshakes.get(mine.dialer) is mine:
+                    del self._handshakes[mine.dialer]
+                mine.done.set()
+        await self._watch(conn)  # an accepted stream belongs to its listener handler
 
     async def _say(self, stream: anyio.abc.ByteStream, message: Any) -> None:
         await stream.send(encode_frame(self.codec.encode(message)))
@@ -264,14 +453,16 @@ class Cluster:
         _log.warning("%s: handshake with %s failed: %s", self.name, who, why)
         telemetry.execute(HANDSHAKE_FAILED, {"count": 1}, {"node": self.name, "why": why})
 
-    async def _established(
+    def _register(
         self,
         stream: anyio.abc.ByteStream,
         peer: Peer,
         decoder: FrameDecoder,
         early: list[bytes],
         outgoing: bool,
-    ) -> None:
+        first: Any = None,
+    ) -> Connection:
+        """Make ``peer``'s handshake its connection (``_admit`` ruled out any other)."""
         conn = Connection(
             stream,
             peer,
@@ -282,30 +473,20 @@ class Cluster:
             heartbeat=self.heartbeat,
             early=early,
         )
-        existing = self.connections.get(peer.name)
-        if existing is not None:
-            winner = min(self.name, peer.name)
-            if (self.name if outgoing else peer.name) != winner or (
-                (self.name if existing.outgoing else peer.name) == winner
-            ):
-                await stream.aclose()
-                return
-            existing.superseded = True
-            existing.close("superseded by a simultaneous connection")
         self.connections[peer.name] = conn
-        conn.send(("address", self.public_address))
-        conn.send(("peers", {n: a for n, a in self.addresses.items() if n in self.connections}))
+        self._unreachable.discard(peer.name)
+        if first is not None:
+            conn.send(first)
+        conn.send(("address", None if self.hidden else self.public_address))
+        if not self.hidden:
+            conn.send(("peers", self._peer_list()))
         for payload in self._connecting.pop(peer.name, ()):
             conn.send_encoded(payload)
-        if existing is None:
-            _log.info("%s: connected to %s", self.name, peer.name)
-            telemetry.execute(NODE_UP, {"count": 1}, {"node": self.name, "peer": peer.name})
-            self._notify_all(NodeUp(peer.name))
-        if outgoing:
-            assert self._group is not None
-            self._group.start_soon(self._watch, conn)
-        else:  # an accepted stream belongs to its listener handler: run it right here
-            await self._watch(conn)
+        _log.info("%s: connected to %s", self.name, peer.name)
+        telemetry.execute(NODE_UP, {"count": 1}, {"node": self.name, "peer": peer.name})
+        self._notify_all(NodeUp(peer.name))
+        self._membership_changed()
+        return conn
 
     async def _watch(self, conn: Connection) -> None:
         await conn.run()
@@ -313,6 +494,76 @@ class Cluster:
             del self.connections[conn.peer.name]
         if not conn.superseded:
             self._lost(conn.peer.name, conn.reason)
+
+    # -- membership: gossip and anti-entropy --
+
+    def _peer_list(self) -> dict[str, str]:
+        """The connected peers whose address is known (hidden nodes announce none)."""
+        return {n: a for n, a in self.addresses.items() if n in self.connections}
+
+    def _gossip(self, peers: dict[str, str], *, but: str | None = None) -> None:
+        if self.hidden or not peers:
+            return
+        for name, conn in list(self.connections.items()):
+            if name != but:
+                conn.send(("peers", {n: a for n, a in peers.items() if n != name}))
+
+    def _learn(self, peers: Any) -> None:
+        """A peer told us of its peers: connect to those we are not connected to."""
+        if self.hidden or self._group is None or self.node.closing:
+            return
+        for name, address in peers.items():
+            if not (isinstance(name, str) and isinstance(address, str) and is_node_name(name)):
+                raise ValueError(f"not a peer entry: {name!r}: {address!r}")
+            if name == self.name or name in self.connections:
+                continue
+            self.addresses[name] = address  # the freshest word: a peer is connected to it
+            if name not in self._connecting and name not in self._handshakes:
+                self._connecting[name] = []
+                self._group.start_soon(self._connect_quietly, name)
+
+    async def _anti_entropy(self, seeds: tuple[str, ...]) -> None:
+        """Every ``gossip_interval``: tell every peer all our peers, and dial the seeds we
+        are not connected to; whatever a lost message or a failed connect missed is
+        repaired within a round or two."""
+        while True:
+            await anyio.sleep(self.gossip_interval)
+            self._gossip(self._peer_list())
+            assert self._group is not None
+            for seed in seeds:
+                name = self._seed_names.get(seed)
+                if name is None or (name not in self.connections and name not in self._handshakes):
+                    self._group.start_soon(self._dial_seed, seed)
+
+    async def _dial_seed(self, seed: str) -> None:
+        try:
+            self._seed_names[seed] = await self.connect(seed)
+        except Exception as exc:
+            level = logging.DEBUG if seed in self._unreachable else logging.WARNING
+            self._unreachable.add(seed)
+            _log.log(level, "%s: seed %s: %s", self.name, seed, exc)
+        else:
+            self._unreachable.discard(seed)
+
+    def _membership_changed(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_for_nodes(self, nodes: int | Iterable[str], timeout: float = 10.0) -> list[str]:
+        """Wait until this node is connected to ``nodes`` peers (a count) or to each of the
+        nodes named; returns :meth:`nodes`. ``TimeoutError`` after ``timeout`` seconds."""
+        wanted = nodes if isinstance(nodes, int) else frozenset(nodes)
+
+        def reached() -> bool:
+            if isinstance(wanted, int):
+                return len(self.connections) >= wanted
+            return wanted <= self.connections.keys()
+
+        await anyio.lowlevel.checkpoint()
+        with anyio.fail_after(timeout):
+            while not reached():
+                await self._changed.wait()
+        return self.nodes()
 
     def defer_loss(self, peer: str, notify: Callable[[Any], None]) -> None:
         """Let the owner of ``peer`` name the exit reason when its connection ends.
@@ -334,8 +585,11 @@ class Cluster:
             conn.close("node gone")
         self._lost(peer, reason, reason)
 
-    def _lost(self, peer: str, reason: Any, exit_reason: Any = NOCONNECTION) -> None:
-        """The connection to ``peer`` is gone: fire everything that crossed it."""
+    def _lost(
+        self, peer: str, reason: Any, exit_reason: Any = NOCONNECTION, *, was_up: bool = True
+    ) -> None:
+        """The connection to ``peer`` is gone (or, ``was_up=False``, could not be made):
+        fire everything that crossed it, or waited for it."""
         if peer in self.connections:
             return
         notify = self._deferred.pop(peer, None)
@@ -343,9 +597,14 @@ class Cluster:
             notify(reason)
             return
         orderly = isinstance(reason, str) and reason == "shutdown"
-        _log.log(
-            logging.INFO if orderly else logging.WARNING, "%s: lost %s: %s", self.name, peer, reason
-        )
+        if was_up:
+            _log.log(
+                logging.INFO if orderly else logging.WARNING,
+                "%s: lost %s: %s",
+                self.name,
+                peer,
+                reason,
+            )
         self._connecting.pop(peer, None)
         node = self.node
         for local, remote in self._links.pop(peer, ()):
@@ -360,7 +619,10 @@ class Cluster:
                 proc._monitored_by.pop(ref, None)
         for watcher in self._node_watchers.pop(peer, set()):
             node.send(watcher, NodeDown(peer, reason))
+        if not was_up:
+            return
         self._notify_all(NodeDown(peer, reason))
+        self._membership_changed()
         telemetry.execute(
             NODE_DOWN, {"count": 1}, {"node": self.name, "peer": peer, "reason": reason}
         )
@@ -544,16 +806,10 @@ class Cluster:
             self._spawn_for(conn, *message[1:])
         elif op == "address":
             if message[1]:
-                self.addresses[peer] = message[1]
+                self.addresses[peer] = str(message[1])
+                self._gossip({peer: self.addresses[peer]}, but=peer)  # its peers learn too
         elif op == "peers":
-            if self.hidden:
-                return
-            for name, address in message[1].items():
-                if name != self.name and name not in self.connections:
-                    self.addresses.setdefault(name, address)
-                    if name not in self._connecting and self._group is not None:
-                        self._connecting[name] = []
-                        self._group.start_soon(self._connect_quietly, name)
+            self._learn(message[1])
         else:
             raise ValueError(f"unknown operation {op!r}")
 

@@ -9,6 +9,7 @@ import contextlib
 
 from ._events import ALL_EVENTS as ALL_EVENTS
 from ._events import CLUSTER_BAD_FRAME as CLUSTER_BAD_FRAME
+from ._events import CLUSTER_DUPLICATE_NAME as CLUSTER_DUPLICATE_NAME
 from ._events import CLUSTER_GLOBAL_CONFLICT as CLUSTER_GLOBAL_CONFLICT
 from ._events import CLUSTER_HANDSHAKE_FAILED as CLUSTER_HANDSHAKE_FAILED
 from ._events import CLUSTER_NODE_DOWN as CLUSTER_NODE_DOWN

@@ -16,6 +16,7 @@
 | ``CLUSTER_HANDSHAKE_FAILED`` | ``count`` | ``node``, ``why`` (wrong cookie, garbage, timeout) |
 | ``CLUSTER_BAD_FRAME`` | ``count`` | ``peer``, ``why`` (the connection was closed) |
 | ``CLUSTER_GLOBAL_CONFLICT`` | ``count`` | ``node``, ``name``, ``winner``, ``loser`` |
+| ``CLUSTER_DUPLICATE_NAME`` | ``count`` | ``node``, ``peer``, ``creation`` (of the refused one) |
 | ``WORKER_UP`` | ``count``, ``startup`` (s) | ``pool``, ``worker``, ``os_pid``, ``index`` |
 | ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
 | ``WORKER_OVER_MEMORY`` | ``memory`` (bytes) | ``pool``, ``worker``, ``os_pid``, ``max_memory`` |
@@ -39,6 +40,7 @@ CLUSTER_NODE_DOWN: Event = ("beamish", "cluster", "nodedown")
 CLUSTER_HANDSHAKE_FAILED: Event = ("beamish", "cluster", "handshake_failed")
 CLUSTER_BAD_FRAME: Event = ("beamish", "cluster", "bad_frame")
 CLUSTER_GLOBAL_CONFLICT: Event = ("beamish", "cluster", "global_conflict")
+CLUSTER_DUPLICATE_NAME: Event = ("beamish", "cluster", "duplicate_name")
 WORKER_UP: Event = ("beamish", "worker", "up")
 WORKER_DOWN: Event = ("beamish", "worker", "down")
 WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
@@ -56,6 +58,7 @@ ALL_EVENTS: tuple[Event, ...] = (
     CLUSTER_HANDSHAKE_FAILED,
     CLUSTER_BAD_FRAME,
     CLUSTER_GLOBAL_CONFLICT,
+    CLUSTER_DUPLICATE_NAME,
     WORKER_UP,
     WORKER_DOWN,
     WORKER_OVER_MEMORY,
