@@ -79,7 +79,8 @@ def _converge(plan):
 
     from trio.testing import MockClock
 
-    return anyio.run(main, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)})
+    clock = MockClock(autojump_threshold=0)
+    return anyio.run(main, backend="trio", backend_options={"clock": clock})
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
