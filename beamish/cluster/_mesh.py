@@ -304,7 +304,8 @@ class Cluster:
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed(address, exc)
-            raise ConnectionError(f"cannot connect to {target}: {exc}") from exc
+            why = str(exc) or type(exc).__name__
+            raise ConnectionError(f"cannot connect to {target}: {why}") from exc
         except BaseException:  # cancelled mid-handshake (the node stops): never leak the socket
             await _close_now(stream)
             raise
