@@ -33,6 +33,7 @@ import anyio.lowlevel
 
 from .. import telemetry
 from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
+from . import _frames as frames
 from ._connection import Connection, read_one
 from ._errors import DecodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
@@ -163,6 +164,21 @@ class Cluster:
         self._unreachable: set[str] = set()  # failed once: later failures log at debug
         self._seed_names: dict[str, str] = {}
         self._changed = anyio.Event()  # set (and replaced) whenever a peer comes or goes
+        self._handlers: dict[str, Callable[..., None]] = {  # frame kind -> its handler
+            "send": self._on_send,
+            "send_name": self._on_send_name,
+            "reply": self._on_reply,
+            "spawned": self._on_spawned,
+            "down": self._on_down,
+            "link": self._on_link,
+            "unlink": self._on_unlink,
+            "exit": self._on_exit,
+            "monitor": self._on_monitor,
+            "demonitor": self._on_demonitor,
+            "spawn": self._spawn_for,
+            "address": self._on_address,
+            "peers": self._on_peers,
+        }
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
 
@@ -478,9 +494,9 @@ class Cluster:
         self._unreachable.discard(peer.name)
         if first is not None:
             conn.send(first)
-        conn.send(("address", None if self.hidden else self.public_address))
+        conn.send(frames.wire(frames.Address(None if self.hidden else self.public_address)))
         if not self.hidden:
-            conn.send(("peers", self._peer_list()))
+            conn.send(frames.wire(frames.Peers(self._peer_list())))
         for payload in self._connecting.pop(peer.name, ()):
             conn.send_encoded(payload)
         _log.info("%s: connected to %s", self.name, peer.name)
@@ -507,7 +523,7 @@ class Cluster:
             return
         for name, conn in list(self.connections.items()):
             if name != but:
-                conn.send(("peers", {n: a for n, a in peers.items() if n != name}))
+                conn.send(frames.wire(frames.Peers({n: a for n, a in peers.items() if n != name})))
 
     def _learn(self, peers: Any) -> None:
         """A peer told us of its peers: connect to those we are not connected to."""
@@ -651,10 +667,10 @@ class Cluster:
 
     def send(self, dest: Pid | tuple[str, str], message: Any) -> None:
         if isinstance(dest, Pid):
-            self._route(dest.node, ("send", dest, message))
+            self._route(dest.node, ("send", dest, message))  # frames.Send, built inline (hot path)
         else:
             name, peer = dest
-            self._route(peer, ("send_name", name, message))
+            self._route(peer, ("send_name", name, message))  # frames.SendName, inline
 
     def link(self, local: Pid, remote: Pid) -> None:
         if remote[0] == self.name:  # this node's previous incarnation: gone for good
@@ -663,11 +679,11 @@ class Cluster:
                 self.node._exit_signal(proc, remote, NOPROC, link=True)
             return
         self._links.setdefault(remote[0], set()).add((local, remote))
-        self._route(remote[0], ("link", local, remote))
+        self._route(remote[0], frames.wire(frames.Link(local, remote)))
 
     def unlink(self, local: Pid, remote: Pid) -> None:
         self._links.get(remote[0], set()).discard((local, remote))
-        self._route(remote[0], ("unlink", local, remote))
+        self._route(remote[0], frames.wire(frames.Unlink(local, remote)))
 
     def monitor(self, watcher: Pid, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
@@ -675,21 +691,21 @@ class Cluster:
             self.node._deliver_down(watcher, ref, remote, NOPROC)
             return
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
-        self._route(peer, ("monitor", watcher, ref, remote))
+        self._route(peer, frames.wire(frames.Monitor(watcher, ref, remote)))
 
     def demonitor(self, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
         if self._monitors.get(peer, {}).pop(ref, None) is not None:
-            self._route(peer, ("demonitor", ref, remote))
+            self._route(peer, frames.wire(frames.Demonitor(ref, remote)))
 
     def exit(self, sender: Pid, remote: Pid | tuple[str, str], reason: Any, link: bool) -> None:
         """An exit signal to a remote pid, or (from ``stop``) to a remote ``(name, node)``."""
         if not isinstance(remote, Pid):
-            self._route(remote[1], ("exit", sender, remote, reason, False))
+            self._route(remote[1], frames.wire(frames.Exit(sender, remote, reason, False)))
             return
         if link:
             self._links.get(remote[0], set()).discard((sender, remote))
-        self._route(remote[0], ("exit", sender, remote, reason, link))
+        self._route(remote[0], frames.wire(frames.Exit(sender, remote, reason, link)))
 
     def reply(self, pid: Pid, ref: Ref, value: Any) -> None:
         # The reply ends the call: its caller sends no demonitor, so drop the watch here.
@@ -697,11 +713,11 @@ class Cluster:
         proc = self.node._proc(local) if local is not None else None
         if proc is not None and proc._monitored_by:
             proc._monitored_by.pop(ref, None)
-        self._route(pid[0], ("reply", pid, ref, value))
+        self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline (hot path)
 
     def down(self, watcher: Pid, ref: Ref, pid: Pid, reason: Any) -> None:
         self._watched.get(watcher[0], {}).pop(ref, None)
-        self._route(watcher[0], ("down", watcher, ref, pid, reason))
+        self._route(watcher[0], frames.wire(frames.Down(watcher, ref, pid, reason)))
 
     def monitor_node(self, watcher: Pid, peer: str) -> None:
         """``watcher`` gets ``NodeDown(peer, reason)`` when the connection to ``peer`` ends
@@ -732,87 +748,91 @@ class Cluster:
         self, watcher: Pid, ref: Ref, peer: str, target: Any, args: tuple[Any, ...], link: bool
     ) -> None:
         self._monitors.setdefault(peer, {})[ref] = (watcher, (None, peer))
-        self._route(peer, ("spawn", watcher, ref, target, args, link))
+        self._route(peer, frames.wire(frames.Spawn(watcher, ref, target, args, link)))
 
     # -- what arrives --
 
     def _dispatch(self, conn: Connection, message: Any) -> None:
-        node = self.node
-        peer = conn.peer.name
-        op = message[0]
-        if op == "send":
-            if node.is_local(message[1]):  # a peer cannot relay through us to a third node
-                node.send(message[1], message[2])
-        elif op == "send_name":
-            with contextlib.suppress(Exception):
-                node.send(message[1], message[2])
-        elif op == "reply":
-            _, pid, ref, value = message
-            self._monitors.get(peer, {}).pop(ref, None)
-            node._deliver_reply(pid, ref, value)
-        elif op == "spawned":
-            _, owner, ref, pid, link = message
-            self._monitors.get(peer, {}).pop(ref, None)
-            proc = node._proc(owner)
-            if link and proc is not None:  # the caller's half of the link, before any exit
-                proc.add_link(pid)
-                self._links.setdefault(peer, set()).add((owner, pid))
-            node._deliver_reply(owner, ref, ("ok", pid))
-        elif op == "down":
-            _, watcher, ref, pid, reason = message
-            if self._monitors.get(peer, {}).pop(ref, None) is not None:
-                node._deliver_down(watcher, ref, pid, reason)
-        elif op == "link":
-            _, remote, local = message
-            proc = node._proc(local)
-            if proc is not None and proc.alive:
-                proc.add_link(remote)
-                self._links.setdefault(peer, set()).add((local, remote))
-            else:
-                conn.send(("exit", local, remote, NOPROC, True))
-        elif op == "unlink":
-            _, remote, local = message
-            proc = node._proc(local)
-            if proc is not None:
-                proc.remove_link(remote)
-            self._links.get(peer, set()).discard((local, remote))
-        elif op == "exit":
-            _, sender, target, reason, link = message
-            if type(target) is not Pid:  # (name, this node): stop() killing a server
-                target = node.resolve(target[0]) or target
-            proc = node._proc(target) if type(target) is Pid else None
-            if proc is None:
-                return
-            if link:
-                self._links.get(peer, set()).discard((target, sender))
-                if not proc.remove_link(sender):
-                    return
-            node._exit_signal(proc, sender, reason, link)
-        elif op == "monitor":
-            _, watcher, ref, target = message
-            local = node.resolve(target if type(target) is Pid else target[0])
-            proc = node._proc(local) if type(local) is Pid else None
-            if proc is None:
-                conn.send(("down", watcher, ref, target, NOPROC))
-            else:
-                proc.add_watcher(ref, watcher)
-                self._watched.setdefault(peer, {})[ref] = proc.pid
-        elif op == "demonitor":
-            _, ref, _target = message
-            local = self._watched.get(peer, {}).pop(ref, None)
-            proc = node._proc(local) if local is not None else None
-            if proc is not None and proc._monitored_by:
-                proc._monitored_by.pop(ref, None)
-        elif op == "spawn":
-            self._spawn_for(conn, *message[1:])
-        elif op == "address":
-            if message[1]:
-                self.addresses[peer] = str(message[1])
-                self._gossip({peer: self.addresses[peer]}, but=peer)  # its peers learn too
-        elif op == "peers":
-            self._learn(message[1])
+        """Hand a frame from ``conn``'s peer to the handler of its kind, which takes the
+        frame's fields (see ``_frames``). A malformed frame raises (``BadFrame``,
+        ``UnknownFrame``), and the connection closes."""
+        self._handlers[frames.check(message)](conn, *message[1:])
+
+    def _on_send(self, conn: Connection, to: Pid, message: Any) -> None:
+        if self.node.is_local(to):  # a peer cannot relay through us to a third node
+            self.node.send(to, message)
+
+    def _on_send_name(self, conn: Connection, name: str, message: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.node.send(name, message)
+
+    def _on_reply(self, conn: Connection, to: Pid, ref: Ref, value: Any) -> None:
+        self._monitors.get(conn.peer.name, {}).pop(ref, None)
+        self.node._deliver_reply(to, ref, value)
+
+    def _on_spawned(self, conn: Connection, owner: Pid, ref: Ref, pid: Pid, link: bool) -> None:
+        self._monitors.get(conn.peer.name, {}).pop(ref, None)
+        proc = self.node._proc(owner)
+        if link and proc is not None:  # the caller's half of the link, before any exit
+            proc.add_link(pid)
+            self._links.setdefault(conn.peer.name, set()).add((owner, pid))
+        self.node._deliver_reply(owner, ref, ("ok", pid))
+
+    def _on_down(self, conn: Connection, watcher: Pid, ref: Ref, target: Any, reason: Any) -> None:
+        if self._monitors.get(conn.peer.name, {}).pop(ref, None) is not None:
+            self.node._deliver_down(watcher, ref, target, reason)
+
+    def _on_link(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        proc = self.node._proc(local)
+        if proc is not None and proc.alive:
+            proc.add_link(remote)
+            self._links.setdefault(conn.peer.name, set()).add((local, remote))
         else:
-            raise ValueError(f"unknown operation {op!r}")
+            conn.send(frames.wire(frames.Exit(local, remote, NOPROC, True)))
+
+    def _on_unlink(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        proc = self.node._proc(local)
+        if proc is not None:
+            proc.remove_link(remote)
+        self._links.get(conn.peer.name, set()).discard((local, remote))
+
+    def _on_exit(self, conn: Connection, sender: Pid, target: Any, reason: Any, link: bool) -> None:
+        node = self.node
+        if type(target) is not Pid:  # (name, this node): stop() killing a server
+            target = node.resolve(target[0]) or target
+        proc = node._proc(target) if type(target) is Pid else None
+        if proc is None:
+            return
+        if link:
+            self._links.get(conn.peer.name, set()).discard((proc.pid, sender))
+            if not proc.remove_link(sender):
+                return
+        node._exit_signal(proc, sender, reason, link)
+
+    def _on_monitor(self, conn: Connection, watcher: Pid, ref: Ref, target: Any) -> None:
+        node = self.node
+        local = node.resolve(target if type(target) is Pid else target[0])
+        proc = node._proc(local) if type(local) is Pid else None
+        if proc is None:
+            conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
+        else:
+            proc.add_watcher(ref, watcher)
+            self._watched.setdefault(conn.peer.name, {})[ref] = proc.pid
+
+    def _on_demonitor(self, conn: Connection, ref: Ref, target: Any) -> None:
+        local = self._watched.get(conn.peer.name, {}).pop(ref, None)
+        proc = self.node._proc(local) if local is not None else None
+        if proc is not None and proc._monitored_by:
+            proc._monitored_by.pop(ref, None)
+
+    def _on_address(self, conn: Connection, address: str | None) -> None:
+        if address:
+            peer = conn.peer.name
+            self.addresses[peer] = address
+            self._gossip({peer: address}, but=peer)  # its peers learn too
+
+    def _on_peers(self, conn: Connection, peers: dict[str, str]) -> None:
+        self._learn(peers)
 
     def _spawn_for(
         self,
@@ -827,7 +847,7 @@ class Cluster:
             fn = resolve_function(target)
             pid = self.node.spawn(fn, tuple(args))
         except Exception as exc:
-            conn.send(("reply", reply_to, ref, ("error", exc)))
+            conn.send(frames.wire(frames.Reply(reply_to, ref, ("error", exc))))
             return
         if link:
             proc = self.node._proc(pid)
@@ -835,7 +855,7 @@ class Cluster:
             proc.add_link(reply_to)
             self._links.setdefault(conn.peer.name, set()).add((pid, reply_to))
         # "spawned" goes out before the new process can run, so before any exit of it
-        conn.send(("spawned", reply_to, ref, pid, link))
+        conn.send(frames.wire(frames.Spawned(reply_to, ref, pid, link)))
 
 
 async def _close_now(stream: anyio.abc.ByteStream) -> None:

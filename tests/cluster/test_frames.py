@@ -1,13 +1,16 @@
 """The typed frames: every kind round-trips through the codec, and garbage in any checked
 field, a wrong field count or an unknown kind is refused with the field named."""
 
+import inspect
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beamish.actors import Pid, Ref
-from beamish.cluster import Codec
+from beamish.cluster import Cluster, Codec
 from beamish.cluster import _frames as frames
+from beamish.cluster.transports import MemoryNetwork
 
 node_names = st.text(min_size=1, max_size=12).map(lambda s: s + "@h")
 pids = st.builds(Pid, node_names, st.integers(0, 2**40), st.integers(0, 2**31 - 1))
@@ -115,3 +118,14 @@ def test_what_is_not_a_tuple_is_not_a_frame(message):
     """An empty tuple, a list, a string: BadFrame."""
     with pytest.raises(frames.BadFrame, match="not a frame"):
         frames.parse(message)
+
+
+@pytest.mark.anyio
+async def test_the_mesh_handles_every_kind_with_a_handler_taking_its_fields(node):
+    """Every kind has a handler in the mesh's dispatch table, and each handler takes the
+    record's fields in the record's order (after the connection)."""
+    the_cluster = Cluster(node, MemoryNetwork().transport(node.name), cookie="frames")
+    assert set(the_cluster._handlers) == set(frames.KINDS)
+    for kind, handler in the_cluster._handlers.items():
+        parameters = list(inspect.signature(handler).parameters)[1:]
+        assert parameters == list(frames.KINDS[kind]._fields), kind
