@@ -1,10 +1,10 @@
 """Remote processes over the in-memory network: send, call, link, monitor, node down."""
 
 import pytest
-from meshkit import Echo, nodes, on, until_connected
+from meshkit import Echo, Recorder, nodes, on, until_connected
 
 import beamish
-from beamish import cluster
+from beamish import cluster, telemetry
 from beamish.cluster.transports import MemoryNetwork
 
 pytestmark = pytest.mark.anyio
@@ -319,3 +319,58 @@ async def test_pids_of_this_nodes_previous_incarnation_are_dead(net):
         assert down == beamish.Down(ref, ghost, "noproc")
         assert exit_ == beamish.Exit(ghost, "noproc")
         assert reason == "noproc"
+
+
+async def test_every_message_the_mesh_drops_is_counted(net):
+    """A send to a name nobody holds, a send relayed to a third node's pid and a send to a
+    pid of this node's previous incarnation are dropped, each counted by kind; the
+    connection stays up."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), b = started[A], started[B][0]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+        with Recorder(telemetry.CLUSTER_MESSAGE_DROPPED) as dropped:
+
+            async def client():
+                beamish.send(("nobody", B), "lost")
+                ca.connections[B].send(("send", beamish.Pid(C, 1, 1), "relay me"))
+                beamish.send(beamish.Pid(A, 7, a.creation + 1), "to the past")
+                return await beamish.call(pid, "still connected?")
+
+            assert await on(a, client) == (B, "still connected?")
+            seen = await dropped.wait_for(3)
+        assert sorted((e["node"], e["peer"], e["kind"]) for e in seen) == [
+            (A, A, "not_here"),
+            (B, A, "not_here"),
+            (B, A, "unknown_name"),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("frame", "why"),
+    [
+        (("link", "not a pid", None), "link.remote: not a pid"),
+        (("monitor", None, None, None), "monitor.watcher: not a pid"),
+        (("peers", {"x": 1}), "peers.peers: not a {name@host: address} dict"),
+        (("spawn",), "spawn: 0 fields, expected 5"),
+        (("rm -rf",), "unknown frame kind 'rm -rf'"),
+    ],
+)
+async def test_a_frame_with_garbage_in_a_field_closes_that_connection_only(net, frame, why):
+    """A frame with a field of the wrong type closes the connection it came on, counted
+    with the field named; the receiving node runs on and takes new connections."""
+    async with nodes(net.transport, [A, B, C]) as started:
+        ca, b, c = started[A][1], started[B][0], started[C][0]
+        await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+        with Recorder(telemetry.CLUSTER_BAD_FRAME) as bad:
+            ca.connections[B].send(frame)
+            seen = await bad.wait_for(1)
+        assert seen[0]["peer"] == A
+        assert why in seen[0]["why"]
+
+        async def ask():
+            await cluster.connect("mem://" + B)
+            return await beamish.call(("echo", B), "fine?")
+
+        assert await on(c, ask) == (B, "fine?")
