@@ -10,10 +10,21 @@ them fires with ``"noconnection"`` (Erlang's semantics), and ``monitor_node`` wa
 ``NodeDown(node, reason)``.
 
 Connections are made on demand (the first message to a node connects to it), from a seed
-list, or by discovery through a runtime directory shared by the nodes of one host; once
-two nodes are connected they tell each other about their other peers, so the cluster
-becomes a full mesh. If two nodes connect to each other at once, the connection opened by
-the node with the smaller name wins, on both sides.
+list, or by discovery through a runtime directory shared by the nodes of one host.
+
+Membership converges to a full mesh: a node sends a new peer its peer list and tells its
+other peers about the new one, and every ``gossip_interval`` it sends every peer its whole
+list and redials unconnected seeds (anti-entropy), so a lost list or a failed connect is
+repaired in the next round.
+
+A node holds at most one connection per peer, decided inside the handshake before any
+message crosses (``_admit``): the initiator decides when the challenge names the peer, the
+acceptor when the proof arrives, both by the same rule. A live connection wins over a new
+one; of two handshakes between the same nodes, the one opened by the node with the smaller
+name wins (the same node twice: the older); a node with the name of a connected node but
+another creation is refused (``DUPLICATE_NAME``, logged and counted). The loser answers
+``{"refused": why}`` in place of the welcome or ``{"withdrawn": why}`` in place of the
+proof, and its ``connect`` returns the winner's peer.
 """
 
 from __future__ import annotations
