@@ -44,12 +44,13 @@ import anyio.lowlevel
 
 from .. import telemetry
 from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
+from ..actors._messages import Caller, CallRequest
 from . import _frames as frames
 from ._connection import Connection, read_one
-from ._errors import DecodeError, FrameError
+from ._errors import DecodeError, EncodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from ._handshake import Acceptor, HandshakeError, Initiator, Peer
-from ._wire import Codec
+from ._wire import Codec, PlainCodec, stand_in
 
 _log = logging.getLogger("beamish.cluster")
 
@@ -64,6 +65,13 @@ ALREADY_CONNECTING = "already connecting"
 SIMULTANEOUS = "a simultaneous connection wins"
 DUPLICATE_NAME = "duplicate node name"
 THIS_NODE = "this node"
+MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
+UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
+_UNSENDABLE_ERRORS = (EncodeError, FrameError)
+_LOGGED_KINDS_LIMIT = 1024
+HANDSHAKE_MAX_FRAME = 16 * 1024
+"""The largest frame a peer may send before it proved the cookie (handshake messages are
+small), so a stranger cannot make the node buffer ``max_frame`` bytes per connection."""
 _HANDSHAKE_ERRORS = (
     HandshakeError,
     DecodeError,
@@ -142,7 +150,7 @@ class Cluster:
         cookie: str | bytes,
         heartbeat: float = 15.0,
         handshake_timeout: float = 5.0,
-        allow_pickle: bool = True,
+        allow_pickle: bool = False,
         max_frame: int = DEFAULT_MAX_FRAME,
         directory: Path | None = None,
         hidden: bool = False,
@@ -192,6 +200,7 @@ class Cluster:
         }
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
+        self._logged_kinds: set[tuple[str, str]] = set()  # drops are logged once per kind
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} at {self.address} peers={sorted(self.connections)}>"
@@ -298,16 +307,18 @@ class Cluster:
 
     async def _dial(self, target: str, address: str, mine: _Handshake) -> str:
         stream = await self.transport.connect(address, timeout=self.handshake_timeout)
-        decoder = FrameDecoder(self.max_frame)
+        decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
         peer: Peer | None = None
+        plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 initiator = Initiator(self.name, self.node.creation, self._cookie)
                 await self._say(stream, initiator.hello())
                 proof = initiator.on_challenge(
-                    _unless_refused(await read_one(stream, decoder, self.codec, pending))
+                    _unless_refused(await read_one(stream, decoder, plain, pending))
                 )
+                decoder.max_frame = self.max_frame  # the peer proved the cookie
                 peer = initiator.peer
                 assert peer is not None
                 if is_node_name(target) and peer.name != target:
@@ -320,7 +331,7 @@ class Cluster:
                     raise _Refused(verdict, by_peer=False)
                 await self._say(stream, proof)
                 peer = initiator.on_welcome(
-                    _unless_refused(await read_one(stream, decoder, self.codec, pending))
+                    _unless_refused(await read_one(stream, decoder, plain, pending))
                 )
                 if mine.lost:
                     raise _Refused(SIMULTANEOUS)
@@ -431,20 +442,22 @@ class Cluster:
             self._unreachable.discard(target)
 
     async def _accepted(self, stream: anyio.abc.ByteStream) -> None:
-        decoder = FrameDecoder(self.max_frame)
+        decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
         mine: _Handshake | None = None
+        plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 acceptor = Acceptor(self.name, self.node.creation, self._cookie)
-                challenge = acceptor.on_hello(await read_one(stream, decoder, self.codec, pending))
+                challenge = acceptor.on_hello(await read_one(stream, decoder, plain, pending))
                 await self._say(stream, challenge)
-                answer = await read_one(stream, decoder, self.codec, pending)
+                answer = await read_one(stream, decoder, plain, pending)
                 if isinstance(answer, dict) and "withdrawn" in answer:
                     _log.debug("%s: a peer withdrew its connection: %s", self.name, answer)
                     await stream.aclose()
                     return
                 welcome = acceptor.on_proof(answer)
+                decoder.max_frame = self.max_frame  # the peer proved the cookie
                 peer = acceptor.peer
                 assert peer is not None
                 mine = _Handshake(peer.name)
@@ -474,7 +487,7 @@ class Cluster:
         await self._watch(conn)  # an accepted stream belongs to its listener handler
 
     async def _say(self, stream: anyio.abc.ByteStream, message: Any) -> None:
-        await stream.send(encode_frame(self.codec.encode(message)))
+        await stream.send(encode_frame(PlainCodec().encode(message)))
 
     def _handshake_failed(self, who: str, exc: BaseException) -> None:
         why = str(exc) or type(exc).__name__
@@ -497,6 +510,7 @@ class Cluster:
             self.codec,
             decoder,
             self._dispatch,
+            on_undecodable=self._undecodable,
             outgoing=outgoing,
             heartbeat=self.heartbeat,
             early=early,
@@ -667,7 +681,10 @@ class Cluster:
             raise FrameError(f"message of {len(payload)} bytes is over the frame limit")
         queued = self._connecting.get(peer)
         if queued is None:
-            if peer == self.name or self._group is None or self.node.closing:
+            if peer == self.name:  # a pid of this node's previous incarnation
+                self._dropped(peer, "not_here", "to a pid of this node's previous incarnation")
+                return
+            if self._group is None or self.node.closing:
                 return
             self._connecting[peer] = [payload]
             self._group.start_soon(self._connect_quietly, peer)
@@ -709,26 +726,85 @@ class Cluster:
         if self._monitors.get(peer, {}).pop(ref, None) is not None:
             self._route(peer, frames.wire(frames.Demonitor(ref, remote)))
 
+    # The kernel calls exit, reply and down from its exit fan-out and its servers: they
+    # never raise. What cannot cross (EncodeError, FrameError) is replaced and counted.
+
     def exit(self, sender: Pid, remote: Pid | tuple[str, str], reason: Any, link: bool) -> None:
         """An exit signal to a remote pid, or (from ``stop``) to a remote ``(name, node)``."""
-        if not isinstance(remote, Pid):
-            self._route(remote[1], frames.wire(frames.Exit(sender, remote, reason, False)))
-            return
+        peer = remote[0] if isinstance(remote, Pid) else remote[1]
         if link:
-            self._links.get(remote[0], set()).discard((sender, remote))
-        self._route(remote[0], frames.wire(frames.Exit(sender, remote, reason, link)))
+            self._links.get(peer, set()).discard((sender, remote))  # type: ignore[arg-type]
+        try:
+            self._route(peer, frames.wire(frames.Exit(sender, remote, reason, link)))
+        except _UNSENDABLE_ERRORS as exc:
+            self._unsendable(peer, "exit", exc)
+            stand_in_exit = frames.Exit(sender, remote, stand_in(reason), link)
+            self._route_quietly(peer, frames.wire(stand_in_exit))
 
     def reply(self, pid: Pid, ref: Ref, value: Any) -> None:
-        # The reply ends the call: its caller sends no demonitor, so drop the watch here.
-        local = self._watched.get(pid[0], {}).pop(ref, None)
-        proc = self.node._proc(local) if local is not None else None
-        if proc is not None and proc._monitored_by:
-            proc._monitored_by.pop(ref, None)
-        self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline (hot path)
+        """A reply that cannot cross fails that one call: the caller gets ``Exited(error)``
+        at once, and the server, which a client could otherwise kill by asking for
+        something too large, lives on."""
+        local = self._unwatch(pid[0], ref)  # the reply ends the call: no demonitor follows
+        try:
+            self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline (hot path)
+        except _UNSENDABLE_ERRORS as exc:
+            self._unsendable(pid[0], "reply", exc)
+            self._route_quietly(pid[0], frames.wire(frames.Down(pid, ref, local, exc)))
 
     def down(self, watcher: Pid, ref: Ref, pid: Pid, reason: Any) -> None:
         self._watched.get(watcher[0], {}).pop(ref, None)
-        self._route(watcher[0], frames.wire(frames.Down(watcher, ref, pid, reason)))
+        try:
+            self._route(watcher[0], frames.wire(frames.Down(watcher, ref, pid, reason)))
+        except _UNSENDABLE_ERRORS as exc:
+            self._unsendable(watcher[0], "down", exc)
+            stand_in_down = frames.Down(watcher, ref, pid, stand_in(reason))
+            self._route_quietly(watcher[0], frames.wire(stand_in_down))
+
+    def _unwatch(self, peer: str, ref: Ref) -> Pid | None:
+        """End the watch a remote caller's call put on a local process; returns it."""
+        local = self._watched.get(peer, {}).pop(ref, None)
+        proc = self.node._proc(local) if local is not None else None
+        if proc is not None and proc._monitored_by:
+            proc._monitored_by.pop(ref, None)
+        return local
+
+    def _route_quietly(self, peer: str, message: Any) -> None:
+        try:
+            self._route(peer, message)
+        except _UNSENDABLE_ERRORS as exc:  # a max_frame too small for even the stand-in
+            _log.error("%s: cannot send %.40r to %s: %s", self.name, message, peer, exc)
+
+    def _unsendable(self, peer: str, what: str, exc: Exception) -> None:
+        self._log_once(
+            (what, type(exc).__name__),
+            "%s: a %s to %s cannot cross (%s); sent in its place: %s",
+            self.name,
+            what,
+            peer,
+            exc,
+            "the error, to the caller" if what == "reply" else "a stand-in reason",
+        )
+        telemetry.execute(
+            UNSENDABLE,
+            {"count": 1},
+            {"node": self.name, "peer": peer, "what": what, "why": str(exc)},
+        )
+
+    def _dropped(self, peer: str, kind: str, why: str) -> None:
+        self._log_once((kind, why[:200]), "%s: dropped a message from %s: %s", self.name, peer, why)
+        telemetry.execute(
+            MESSAGE_DROPPED,
+            {"count": 1},
+            {"node": self.name, "peer": peer, "kind": kind, "why": why},
+        )
+
+    def _log_once(self, kind: tuple[str, str], text: str, *args: Any) -> None:
+        if kind not in self._logged_kinds:
+            if len(self._logged_kinds) >= _LOGGED_KINDS_LIMIT:
+                self._logged_kinds.clear()
+            self._logged_kinds.add(kind)
+            _log.warning(text, *args)
 
     def monitor_node(self, watcher: Pid, peer: str) -> None:
         """``watcher`` gets ``NodeDown(peer, reason)`` when the connection to ``peer`` ends
@@ -772,10 +848,17 @@ class Cluster:
     def _on_send(self, conn: Connection, to: Pid, message: Any) -> None:
         if self.node.is_local(to):  # a peer cannot relay through us to a third node
             self.node.send(to, message)
+        else:
+            self._dropped(conn.peer.name, "not_here", f"{to} is not a pid of this node")
 
     def _on_send_name(self, conn: Connection, name: str, message: Any) -> None:
-        with contextlib.suppress(Exception):
-            self.node.send(name, message)
+        pid = self.node.whereis(name)
+        if pid is None:
+            self._dropped(
+                conn.peer.name, "unknown_name", f"no process is registered as {name!r:.100}"
+            )
+        else:
+            self.node.send(pid, message)
 
     def _on_reply(self, conn: Connection, to: Pid, ref: Ref, value: Any) -> None:
         self._monitors.get(conn.peer.name, {}).pop(ref, None)
@@ -844,6 +927,34 @@ class Cluster:
 
     def _on_peers(self, conn: Connection, peers: dict[str, str]) -> None:
         self._learn(peers)
+
+    def _undecodable(self, conn: Connection, error: DecodeError) -> None:
+        """A message from ``conn``'s peer holds a value this node cannot rebuild (a class
+        only the sender can import, as during a rolling deploy; a pickle this node refuses).
+        Only that message is dropped, and counted: a call it carried is answered with the
+        error, an exit signal or a down is delivered with a stand-in reason."""
+        peer = conn.peer.name
+        message: Any = error.partial
+        self._dropped(peer, "undecodable", str(error))
+        op = message[0] if type(message) is tuple and message else None
+        if op in ("send", "send_name") and len(message) == 3:
+            request = message[2]
+            if type(request) is CallRequest and type(request.caller) is Caller:
+                caller = request.caller
+                target = message[1] if type(message[1]) is Pid else (message[1], self.name)
+                self._unwatch(peer, caller.ref)
+                conn.send(frames.wire(frames.Down(caller.pid, caller.ref, target, error)))
+        elif op == "reply" and len(message) == 4:
+            _, pid, ref, _value = message
+            watch = self._monitors.get(peer, {}).pop(ref, None)
+            if watch is not None:
+                self.node._deliver_down(pid, ref, watch[1], error)
+        elif op == "spawn" and len(message) == 6:
+            conn.send(frames.wire(frames.Reply(message[1], message[2], ("error", error))))
+        elif op == "exit" and len(message) == 5:
+            self._dispatch(conn, (*message[:3], ("undecodable", str(error)), message[4]))
+        elif op == "down" and len(message) == 5:
+            self._dispatch(conn, (*message[:4], ("undecodable", str(error))))
 
     def _spawn_for(
         self,
