@@ -91,7 +91,7 @@ def _converge(plan):
         telemetry.detach("membership-property")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=clusters())
 def test_every_healed_cluster_becomes_a_full_mesh_within_bounded_rounds(plan):
     """Whatever the joins, latency and drops, once the network heals every node is
