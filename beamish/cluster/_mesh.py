@@ -1,31 +1,4 @@
-"""The mesh: this node's connections to its peers, and everything that crosses them.
-
->>> Cluster.__name__
-'Cluster'
-
-``Cluster`` is the kernel's ``RemoteHook``: the node hands it every send, link, monitor,
-exit signal and reply whose other end lives on another node. It keeps, per peer, the links
-and monitors that cross that connection, so that when the connection is lost every one of
-them fires with ``"noconnection"`` (Erlang's semantics), and ``monitor_node`` watchers get
-``NodeDown(node, reason)``.
-
-Connections are made on demand (the first message to a node connects to it), from a seed
-list, or by discovery through a runtime directory shared by the nodes of one host.
-
-Membership converges to a full mesh: a node sends a new peer its peer list and tells its
-other peers about the new one, and every ``gossip_interval`` it sends every peer its whole
-list and redials unconnected seeds (anti-entropy), so a lost list or a failed connect is
-repaired in the next round.
-
-A node holds at most one connection per peer, decided inside the handshake before any
-message crosses (``_admit``): the initiator decides when the challenge names the peer, the
-acceptor when the proof arrives, both by the same rule. A live connection wins over a new
-one; of two handshakes between the same nodes, the one opened by the node with the smaller
-name wins (the same node twice: the older); a node with the name of a connected node but
-another creation is refused (``DUPLICATE_NAME``, logged and counted). The loser answers
-``{"refused": why}`` in place of the welcome or ``{"withdrawn": why}`` in place of the
-proof, and its ``connect`` returns the winner's peer.
-"""
+"""The mesh: this node's connections to its peers (the contract is on :class:`Cluster`)."""
 
 from __future__ import annotations
 
@@ -140,7 +113,35 @@ def default_directory() -> Path:
 
 
 class Cluster:
-    """The distribution layer of one node (see the module docstring)."""
+    """The distribution layer of one node.
+
+    ``Cluster`` is the kernel's ``RemoteHook``: the node hands it every send, link, monitor,
+    exit signal and reply whose other end lives on another node. It keeps, per peer, the links
+    and monitors that cross that connection, so that when the connection is lost every one of
+    them fires with ``"noconnection"`` (Erlang's semantics), and ``monitor_node`` watchers get
+    ``NodeDown(node, reason)``.
+
+    Connections are made on demand (the first message to a node connects to it), from a seed
+    list, or by discovery through a runtime directory shared by the nodes of one host.
+
+    Membership converges to a full mesh: a node sends a new peer its peer list and tells its
+    other peers about the new one, and every ``gossip_interval`` it sends every peer its
+    whole list and redials unconnected seeds (anti-entropy), so a lost list or a failed
+    connect is repaired in the next round.
+
+    A node holds at most one connection per peer, decided inside the handshake before any
+    message crosses (``_admit``): the initiator decides when the challenge names the peer,
+    the acceptor when the proof arrives, both by the same rule. A live connection wins over a
+    new one; of two handshakes between the same nodes, the one opened by the node with the
+    smaller name wins (the same node twice: the older); a node with the name of a connected
+    node but another creation is refused (``DUPLICATE_NAME``, logged and counted). The loser
+    answers ``{"refused": why}`` in place of the welcome or ``{"withdrawn": why}`` in place
+    of the proof, and its ``connect`` returns the winner's peer.
+
+    Example:
+        >>> Cluster.__name__
+        'Cluster'
+    """
 
     def __init__(
         self,
