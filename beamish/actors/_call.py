@@ -350,7 +350,10 @@ async def _stop_remote(node: Node, dest: Dest, target: Any, reason: Reason, time
         try:
             down = await me.receive(is_down, timeout)
         except TimeoutError:
-            node.exit(me.pid, target, KILL)
+            if type(target) is Pid:
+                node.exit(me.pid, target, KILL)
+            elif node.remote is not None:  # a name there: its node kills whoever holds it
+                node.remote.exit(me.pid, target, KILL, False)
             await me.receive(is_down)
             raise CallTimeout(f"{dest!r} did not stop within {timeout}s and was killed") from None
     if isinstance(down.reason, str) and down.reason == NOPROC:

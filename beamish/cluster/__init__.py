@@ -77,6 +77,7 @@ from ._api import nodes as nodes
 from ._api import spawn as spawn
 from ._api import start as start
 from ._api import this_cluster as this_cluster
+from ._api import wait_for_nodes as wait_for_nodes
 from ._errors import DecodeError as DecodeError
 from ._errors import EncodeError as EncodeError
 from ._errors import FrameError as FrameError
@@ -98,6 +99,7 @@ from ._global import unregister_name as unregister_name
 from ._global import whereis_name as whereis_name
 from ._handshake import HandshakeError as HandshakeError
 from ._handshake import Peer as Peer
+from ._mesh import DUPLICATE_NAME_REFUSED as DUPLICATE_NAME_REFUSED
 from ._mesh import Cluster as Cluster
 from ._mesh import NodeDown as NodeDown
 from ._mesh import NodeUp as NodeUp

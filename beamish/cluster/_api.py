@@ -14,7 +14,7 @@ work on remote pids and on ``(name, node)`` exactly as on local ones.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,16 @@ async def start(
     allow_pickle: bool = False,
     max_frame: int = DEFAULT_MAX_FRAME,
     advertise: str | None = None,
+    gossip_interval: float = 2.0,
 ) -> AsyncIterator[Cluster]:
     """Run distribution for the current node until the block ends.
 
-    ``advertise`` is the address other nodes are told to dial, when it differs from
-    ``listen`` (listening on ``0.0.0.0``, behind NAT or a container port mapping).
+    The block starts once every seed is connected or has failed (each within
+    ``handshake_timeout``); the rest of the mesh forms in the background (see
+    :func:`wait_for_nodes`). ``advertise`` is the address other nodes are told to dial, when
+    it differs from ``listen`` (listening on ``0.0.0.0``, behind NAT or a container port
+    mapping). Every ``gossip_interval`` seconds each node tells its peers all its peers and
+    redials unconnected seeds, which repairs whatever a lost message missed.
     """
     if transport is None:
         from .transports import TcpTransport
@@ -63,6 +68,7 @@ async def start(
         allow_pickle=allow_pickle,
         max_frame=max_frame,
         directory=directory if discovery else None,
+        gossip_interval=gossip_interval,
     )
     cluster.advertise = advertise
     failure: Exception | None = None  # raised in the block: re-raised as itself, not grouped
@@ -109,6 +115,18 @@ async def connect(target: str) -> str:
 def nodes() -> list[str]:
     """The nodes this node is connected to."""
     return this_cluster().nodes()
+
+
+async def wait_for_nodes(nodes: int | Iterable[str], timeout: float = 10.0) -> list[str]:
+    """Wait until this node is connected to ``nodes`` peers (a count), or to every node
+    named; returns the connected nodes. ``TimeoutError`` after ``timeout`` seconds.
+
+    A node connects to its seeds before ``start`` returns, and to the rest of the cluster
+    in the background; wait for the mesh when a start-up step needs it::
+
+        await cluster.wait_for_nodes(["billing@10.0.0.6", "orders@10.0.0.5"], timeout=30)
+    """
+    return await this_cluster().wait_for_nodes(nodes, timeout)
 
 
 def monitor_node(node: str) -> None:

@@ -7,16 +7,18 @@ import importlib
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from .. import telemetry
 from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
 from ..actors._messages import Caller, CallRequest
+from . import _frames as frames
 from ._connection import Connection, read_one
 from ._errors import DecodeError, EncodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
@@ -28,6 +30,14 @@ _log = logging.getLogger("beamish.cluster")
 NODE_UP = telemetry.CLUSTER_NODE_UP
 NODE_DOWN = telemetry.CLUSTER_NODE_DOWN
 HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
+DUPLICATE_NAME_REFUSED = telemetry.CLUSTER_DUPLICATE_NAME
+# Why a handshake stops by decision of either side (sent as {"refused": why} in place of
+# the welcome, or {"withdrawn": why} in place of the proof):
+ALREADY_CONNECTED = "already connected"
+ALREADY_CONNECTING = "already connecting"
+SIMULTANEOUS = "a simultaneous connection wins"
+DUPLICATE_NAME = "duplicate node name"
+THIS_NODE = "this node"
 MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
 UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
 _UNSENDABLE_ERRORS = (EncodeError, FrameError)
@@ -59,6 +69,34 @@ class NodeUp(NamedTuple):
     node: str
 
 
+class _Handshake:
+    """A handshake under way with a peer whose name is known."""
+
+    __slots__ = ("creation", "dialer", "done", "lost")
+
+    def __init__(self, dialer: str) -> None:
+        self.dialer = dialer  # the name of the node that opened the connection
+        self.creation: int | None = None  # the peer's, once it proved who it is
+        self.lost = False  # another handshake with the same peer won
+        self.done = anyio.Event()
+
+
+class _Refused(Exception):
+    """A handshake stopped because another connection to the same peer wins."""
+
+    def __init__(self, why: str, *, by_peer: bool = True) -> None:
+        super().__init__(why)
+        self.why = why
+        self.by_peer = by_peer
+
+
+def _unless_refused(message: Any) -> Any:
+    """``message``, unless it is the peer's ``{"refused": why}`` (raised as ``_Refused``)."""
+    if isinstance(message, dict) and "refused" in message:
+        raise _Refused(str(message["refused"])[:200])
+    return message
+
+
 def is_node_name(target: str) -> bool:
     """``name@host`` is a node; ``host:port`` or ``scheme://...`` is an address.
 
@@ -75,7 +113,7 @@ def default_directory() -> Path:
 
 
 class Cluster:
-    """The distribution layer of one node (.
+    """The distribution layer of one node.
 
     ``Cluster`` is the kernel's ``RemoteHook``: the node hands it every send, link, monitor,
     exit signal and reply whose other end lives on another node. It keeps, per peer, the links
@@ -84,10 +122,21 @@ class Cluster:
     ``NodeDown(node, reason)``.
 
     Connections are made on demand (the first message to a node connects to it), from a seed
-    list, or by discovery through a runtime directory shared by the nodes of one host; once
-    two nodes are connected they tell each other about their other peers, so the cluster
-    becomes a full mesh. If two nodes connect to each other at once, the connection opened by
-    the node with the smaller name wins, on both sides.
+    list, or by discovery through a runtime directory shared by the nodes of one host.
+
+    Membership converges to a full mesh: a node sends a new peer its peer list and tells its
+    other peers about the new one, and every ``gossip_interval`` it sends every peer its
+    whole list and redials unconnected seeds (anti-entropy), so a lost list or a failed
+    connect is repaired in the next round.
+
+    A node holds at most one connection per peer, decided inside the handshake before any
+    message crosses (``_admit``): the initiator decides when the challenge names the peer,
+    the acceptor when the proof arrives, both by the same rule. A live connection wins over a
+    new one; of two handshakes between the same nodes, the one opened by the node with the
+    smaller name wins (the same node twice: the older); a node with the name of a connected
+    node but another creation is refused (``DUPLICATE_NAME``, logged and counted). The loser
+    answers ``{"refused": why}`` in place of the welcome or ``{"withdrawn": why}`` in place
+    of the proof, and its ``connect`` returns the winner's peer.
 
     Example:
         >>> Cluster.__name__
@@ -106,6 +155,7 @@ class Cluster:
         max_frame: int = DEFAULT_MAX_FRAME,
         directory: Path | None = None,
         hidden: bool = False,
+        gossip_interval: float = 2.0,
     ) -> None:
         if "@" not in node.name:
             raise ValueError(f"a distributed node needs a name@host name, not {node.name!r}")
@@ -129,6 +179,27 @@ class Cluster:
         self._all_nodes_watchers: set[Pid] = set()
         self._deferred: dict[str, Callable[[Any], None]] = {}
         self.hidden = hidden  # Erlang's hidden node: connects only where it is told to
+        self.gossip_interval = gossip_interval
+        self._handshakes: dict[str, _Handshake] = {}  # peer name -> the handshake under way
+        self._unreachable: set[str] = set()  # failed once: later failures log at debug
+        self._seed_names: dict[str, str] = {}
+        self._changed = anyio.Event()  # set (and replaced) whenever a peer comes or goes
+        self._handlers: dict[str, Callable[..., None]] = {  # frame kind -> its handler
+            "send": self._on_send,
+            "send_name": self._on_send_name,
+            "call": self._on_call,
+            "reply": self._on_reply,
+            "spawned": self._on_spawned,
+            "down": self._on_down,
+            "link": self._on_link,
+            "unlink": self._on_unlink,
+            "exit": self._on_exit,
+            "monitor": self._on_monitor,
+            "demonitor": self._on_demonitor,
+            "spawn": self._spawn_for,
+            "address": self._on_address,
+            "peers": self._on_peers,
+        }
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
         self._logged_kinds: set[tuple[str, str]] = set()  # drops are logged once per kind
@@ -156,8 +227,10 @@ class Cluster:
                 self._announce()
             self.node.remote = self
             try:
-                for seed in seeds:
-                    group.start_soon(self._connect_quietly, seed)
+                async with anyio.create_task_group() as seeding:  # seeds first: then main runs
+                    for seed in seeds:
+                        seeding.start_soon(self._dial_seed, seed)
+                group.start_soon(self._anti_entropy, seeds)
                 yield self
             finally:
                 self.node.remote = None
@@ -204,30 +277,75 @@ class Cluster:
 
     async def connect(self, target: str) -> str:
         """Connect to a node by address (``host:port``, ``mem://name``) or by name (looked
-        up among known and discovered addresses); returns the peer's name."""
+        up among known and discovered addresses); returns the peer's name.
+
+        An address or name that is already connected (or connecting) gives that
+        connection: a node never holds two connections to one peer.
+        """
         if target in self.connections:
+            await anyio.lowlevel.checkpoint()
             return target
+        for name, known in self.addresses.items():
+            if known == target and name in self.connections:
+                await anyio.lowlevel.checkpoint()
+                return name
+        if is_node_name(target) and target in self._handshakes:
+            return await self._outcome_of(target, ALREADY_CONNECTING)
         address = self.addresses.get(target) or self.discovered().get(target)
         if address is None:
             if is_node_name(target):
                 raise ConnectionError(f"cannot connect to {target}: its address is not known")
             address = target
+        mine = _Handshake(self.name)
+        if is_node_name(target):
+            self._handshakes[target] = mine
+        try:
+            return await self._dial(target, address, mine)
+        finally:
+            for name, entry in list(self._handshakes.items()):
+                if entry is mine:
+                    del self._handshakes[name]
+            mine.done.set()
+
+    async def _dial(self, target: str, address: str, mine: _Handshake) -> str:
         stream = await self.transport.connect(address, timeout=self.handshake_timeout)
         decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
+        peer: Peer | None = None
         plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 initiator = Initiator(self.name, self.node.creation, self._cookie)
                 await self._say(stream, initiator.hello())
-                proof = initiator.on_challenge(await read_one(stream, decoder, plain, pending))
+                proof = initiator.on_challenge(
+                    _unless_refused(await read_one(stream, decoder, plain, pending))
+                )
                 decoder.max_frame = self.max_frame  # the peer proved the cookie
+                peer = initiator.peer
+                assert peer is not None
+                if is_node_name(target) and peer.name != target:
+                    raise HandshakeError(f"{address} is {peer.name}, not {target}")
+                verdict = self._admit(peer, self.name, mine)
+                if verdict is not None:
+                    await self._say(stream, {"withdrawn": verdict})
+                    if verdict == DUPLICATE_NAME:
+                        self._duplicate(peer)
+                    raise _Refused(verdict, by_peer=False)
                 await self._say(stream, proof)
-                peer = initiator.on_welcome(await read_one(stream, decoder, plain, pending))
+                peer = initiator.on_welcome(
+                    _unless_refused(await read_one(stream, decoder, plain, pending))
+                )
+                if mine.lost:
+                    raise _Refused(SIMULTANEOUS)
+        except _Refused as refused:
+            await stream.aclose()
+            assert peer is not None
+            return await self._refused(peer, refused, address)
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed(address, exc)
-            raise ConnectionError(f"cannot connect to {target}: {exc}") from exc
+            why = str(exc) or type(exc).__name__
+            raise ConnectionError(f"cannot connect to {target}: {why}") from exc
         except BaseException:  # cancelled mid-handshake (the node stops): never leak the socket
             await _close_now(stream)
             raise
@@ -235,32 +353,127 @@ class Cluster:
             self.addresses.setdefault(peer.name, address)
         elif address == target:
             self.addresses[peer.name] = address
-        await self._established(stream, peer, decoder, pending, outgoing=True)
+        conn = self._register(stream, peer, decoder, pending, outgoing=True)
+        assert self._group is not None
+        self._group.start_soon(self._watch, conn)
         return peer.name
+
+    async def _refused(self, peer: Peer, refused: _Refused, address: str) -> str:
+        """The handshake with ``peer`` stopped by mutual decision: another connection to
+        it exists or wins; wait for that one. A duplicate name is an error."""
+        if refused.why == THIS_NODE:
+            raise ConnectionError(f"cannot connect to {address}: that is this node")
+        if refused.why == DUPLICATE_NAME and refused.by_peer:
+            _log.error(
+                "%s: %s refused this node: a node named %s is already connected to it",
+                self.name,
+                peer.name,
+                self.name,
+            )
+            raise ConnectionError(f"{peer.name} refused this node: its name is taken there")
+        if refused.why == DUPLICATE_NAME:
+            raise ConnectionError(
+                f"cannot connect to {address}: it is {peer.name}, a name already taken by "
+                "another node connected to this one"
+            )
+        return await self._outcome_of(peer.name, refused.why)
+
+    async def _outcome_of(self, name: str, why: str) -> str:
+        """Wait for the connection to ``name`` that another handshake is making."""
+        with anyio.move_on_after(self.handshake_timeout):
+            while name not in self.connections:
+                other = self._handshakes.get(name)
+                if other is None:
+                    break
+                await other.done.wait()
+        if name in self.connections:
+            return name
+        raise ConnectionError(f"cannot connect to {name}: {why}, and no connection came of it")
+
+    def _admit(self, peer: Peer, dialer: str, mine: _Handshake) -> str | None:
+        """Whether the handshake ``mine`` with ``peer`` (dialed by ``dialer``) goes on:
+        ``None``, or why not. Both nodes decide alike, so at most one connection remains:
+        a live connection wins over a new one; of two handshakes between the same nodes,
+        the one dialed by the node with the smaller name wins (or, both dialed by the
+        same node, the older). A second node with the name of a connected one is refused.
+        """
+        if peer.name == self.name:
+            return THIS_NODE if peer.creation == self.node.creation else DUPLICATE_NAME
+        existing = self.connections.get(peer.name)
+        if existing is not None:
+            if existing.peer.creation != peer.creation:
+                return DUPLICATE_NAME
+            return ALREADY_CONNECTED
+        other = self._handshakes.get(peer.name)
+        if other is not None and other is not mine:
+            if other.creation is not None and other.creation != peer.creation:
+                return DUPLICATE_NAME
+            if other.dialer <= dialer:
+                return SIMULTANEOUS
+            other.lost = True
+            other.done.set()
+        mine.creation = peer.creation
+        self._handshakes[peer.name] = mine
+        return None
+
+    def _duplicate(self, peer: Peer) -> None:
+        _log.error(
+            "%s: refused a connection from a second node named %s (creation %s): "
+            "that name is taken by a node already connected",
+            self.name,
+            peer.name,
+            peer.creation,
+        )
+        telemetry.execute(
+            DUPLICATE_NAME_REFUSED,
+            {"count": 1},
+            {"node": self.name, "peer": peer.name, "creation": peer.creation},
+        )
 
     async def _connect_quietly(self, target: str) -> None:
         """Connect in the background: whatever goes wrong is logged, never raised."""
         try:
             await self.connect(target)
         except Exception as exc:
-            _log.warning("%s: %s", self.name, exc)
+            level = logging.DEBUG if target in self._unreachable else logging.WARNING
+            self._unreachable.add(target)
+            _log.log(level, "%s: %s", self.name, exc)
             if is_node_name(target):
-                self._lost(target, NOCONNECTION)
+                self._lost(target, NOCONNECTION, was_up=False)
+        else:
+            self._unreachable.discard(target)
 
     async def _accepted(self, stream: anyio.abc.ByteStream) -> None:
         decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
+        mine: _Handshake | None = None
         plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 acceptor = Acceptor(self.name, self.node.creation, self._cookie)
                 challenge = acceptor.on_hello(await read_one(stream, decoder, plain, pending))
                 await self._say(stream, challenge)
-                welcome = acceptor.on_proof(await read_one(stream, decoder, plain, pending))
+                answer = await read_one(stream, decoder, plain, pending)
+                if isinstance(answer, dict) and "withdrawn" in answer:
+                    _log.debug("%s: a peer withdrew its connection: %s", self.name, answer)
+                    await stream.aclose()
+                    return
+                welcome = acceptor.on_proof(answer)
                 decoder.max_frame = self.max_frame  # the peer proved the cookie
-                await self._say(stream, welcome)
-                assert acceptor.peer is not None
                 peer = acceptor.peer
+                assert peer is not None
+                mine = _Handshake(peer.name)
+                verdict = self._admit(peer, peer.name, mine)
+                if verdict is not None:
+                    mine = None
+                    if verdict == DUPLICATE_NAME:
+                        self._duplicate(peer)
+                    await self._say(stream, {"refused": verdict})
+                    await stream.aclose()
+                    return
+                # the welcome is the connection's first frame: no await between the
+                # decision and the registration, so no other handshake slips in between
+                conn = self._register(stream, peer, decoder, pending, False, first=welcome)
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed("an incoming connection", exc)
@@ -268,7 +481,12 @@ class Cluster:
         except BaseException:
             await _close_now(stream)
             raise
-        await self._established(stream, peer, decoder, pending, outgoing=False)
+        finally:
+            if mine is not None:
+                if self._handshakes.get(mine.dialer) is mine:
+                    del self._handshakes[mine.dialer]
+                mine.done.set()
+        await self._watch(conn)  # an accepted stream belongs to its listener handler
 
     async def _say(self, stream: anyio.abc.ByteStream, message: Any) -> None:
         await stream.send(encode_frame(PlainCodec().encode(message)))
@@ -278,14 +496,16 @@ class Cluster:
         _log.warning("%s: handshake with %s failed: %s", self.name, who, why)
         telemetry.execute(HANDSHAKE_FAILED, {"count": 1}, {"node": self.name, "why": why})
 
-    async def _established(
+    def _register(
         self,
         stream: anyio.abc.ByteStream,
         peer: Peer,
         decoder: FrameDecoder,
         early: list[bytes],
         outgoing: bool,
-    ) -> None:
+        first: Any = None,
+    ) -> Connection:
+        """Make ``peer``'s handshake its connection (``_admit`` ruled out any other)."""
         conn = Connection(
             stream,
             peer,
@@ -297,30 +517,20 @@ class Cluster:
             heartbeat=self.heartbeat,
             early=early,
         )
-        existing = self.connections.get(peer.name)
-        if existing is not None:
-            winner = min(self.name, peer.name)
-            if (self.name if outgoing else peer.name) != winner or (
-                (self.name if existing.outgoing else peer.name) == winner
-            ):
-                await stream.aclose()
-                return
-            existing.superseded = True
-            existing.close("superseded by a simultaneous connection")
         self.connections[peer.name] = conn
-        conn.send(("address", self.public_address))
-        conn.send(("peers", {n: a for n, a in self.addresses.items() if n in self.connections}))
+        self._unreachable.discard(peer.name)
+        if first is not None:
+            conn.send(first)
+        conn.send(frames.wire(frames.Address(None if self.hidden else self.public_address)))
+        if not self.hidden:
+            conn.send(frames.wire(frames.Peers(self._peer_list())))
         for payload in self._connecting.pop(peer.name, ()):
             conn.send_encoded(payload)
-        if existing is None:
-            _log.info("%s: connected to %s", self.name, peer.name)
-            telemetry.execute(NODE_UP, {"count": 1}, {"node": self.name, "peer": peer.name})
-            self._notify_all(NodeUp(peer.name))
-        if outgoing:
-            assert self._group is not None
-            self._group.start_soon(self._watch, conn)
-        else:  # an accepted stream belongs to its listener handler: run it right here
-            await self._watch(conn)
+        _log.info("%s: connected to %s", self.name, peer.name)
+        telemetry.execute(NODE_UP, {"count": 1}, {"node": self.name, "peer": peer.name})
+        self._notify_all(NodeUp(peer.name))
+        self._membership_changed()
+        return conn
 
     async def _watch(self, conn: Connection) -> None:
         await conn.run()
@@ -328,6 +538,76 @@ class Cluster:
             del self.connections[conn.peer.name]
         if not conn.superseded:
             self._lost(conn.peer.name, conn.reason)
+
+    # -- membership: gossip and anti-entropy --
+
+    def _peer_list(self) -> dict[str, str]:
+        """The connected peers whose address is known (hidden nodes announce none)."""
+        return {n: a for n, a in self.addresses.items() if n in self.connections}
+
+    def _gossip(self, peers: dict[str, str], *, but: str | None = None) -> None:
+        if self.hidden or not peers:
+            return
+        for name, conn in list(self.connections.items()):
+            if name != but:
+                conn.send(frames.wire(frames.Peers({n: a for n, a in peers.items() if n != name})))
+
+    def _learn(self, peers: Any) -> None:
+        """A peer told us of its peers: connect to those we are not connected to."""
+        if self.hidden or self._group is None or self.node.closing:
+            return
+        for name, address in peers.items():
+            if not (isinstance(name, str) and isinstance(address, str) and is_node_name(name)):
+                raise ValueError(f"not a peer entry: {name!r}: {address!r}")
+            if name == self.name or name in self.connections:
+                continue
+            self.addresses[name] = address  # the freshest word: a peer is connected to it
+            if name not in self._connecting and name not in self._handshakes:
+                self._connecting[name] = []
+                self._group.start_soon(self._connect_quietly, name)
+
+    async def _anti_entropy(self, seeds: tuple[str, ...]) -> None:
+        """Every ``gossip_interval``: tell every peer all our peers, and dial the seeds we
+        are not connected to; whatever a lost message or a failed connect missed is
+        repaired within a round or two."""
+        while True:
+            await anyio.sleep(self.gossip_interval)
+            self._gossip(self._peer_list())
+            assert self._group is not None
+            for seed in seeds:
+                name = self._seed_names.get(seed)
+                if name is None or (name not in self.connections and name not in self._handshakes):
+                    self._group.start_soon(self._dial_seed, seed)
+
+    async def _dial_seed(self, seed: str) -> None:
+        try:
+            self._seed_names[seed] = await self.connect(seed)
+        except Exception as exc:
+            level = logging.DEBUG if seed in self._unreachable else logging.WARNING
+            self._unreachable.add(seed)
+            _log.log(level, "%s: seed %s: %s", self.name, seed, exc)
+        else:
+            self._unreachable.discard(seed)
+
+    def _membership_changed(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_for_nodes(self, nodes: int | Iterable[str], timeout: float = 10.0) -> list[str]:
+        """Wait until this node is connected to ``nodes`` peers (a count) or to each of the
+        nodes named; returns :meth:`nodes`. ``TimeoutError`` after ``timeout`` seconds."""
+        wanted = nodes if isinstance(nodes, int) else frozenset(nodes)
+
+        def reached() -> bool:
+            if isinstance(wanted, int):
+                return len(self.connections) >= wanted
+            return wanted <= self.connections.keys()
+
+        await anyio.lowlevel.checkpoint()
+        with anyio.fail_after(timeout):
+            while not reached():
+                await self._changed.wait()
+        return self.nodes()
 
     def defer_loss(self, peer: str, notify: Callable[[Any], None]) -> None:
         """Let the owner of ``peer`` name the exit reason when its connection ends.
@@ -349,8 +629,11 @@ class Cluster:
             conn.close("node gone")
         self._lost(peer, reason, reason)
 
-    def _lost(self, peer: str, reason: Any, exit_reason: Any = NOCONNECTION) -> None:
-        """The connection to ``peer`` is gone: fire everything that crossed it."""
+    def _lost(
+        self, peer: str, reason: Any, exit_reason: Any = NOCONNECTION, *, was_up: bool = True
+    ) -> None:
+        """The connection to ``peer`` is gone (or, ``was_up=False``, could not be made):
+        fire everything that crossed it, or waited for it."""
         if peer in self.connections:
             return
         notify = self._deferred.pop(peer, None)
@@ -358,9 +641,14 @@ class Cluster:
             notify(reason)
             return
         orderly = isinstance(reason, str) and reason == "shutdown"
-        _log.log(
-            logging.INFO if orderly else logging.WARNING, "%s: lost %s: %s", self.name, peer, reason
-        )
+        if was_up:
+            _log.log(
+                logging.INFO if orderly else logging.WARNING,
+                "%s: lost %s: %s",
+                self.name,
+                peer,
+                reason,
+            )
         self._connecting.pop(peer, None)
         node = self.node
         for local, remote in self._links.pop(peer, ()):
@@ -375,7 +663,10 @@ class Cluster:
                 proc._monitored_by.pop(ref, None)
         for watcher in self._node_watchers.pop(peer, set()):
             node.send(watcher, NodeDown(peer, reason))
+        if not was_up:
+            return
         self._notify_all(NodeDown(peer, reason))
+        self._membership_changed()
         telemetry.execute(
             NODE_DOWN, {"count": 1}, {"node": self.name, "peer": peer, "reason": reason}
         )
@@ -392,7 +683,10 @@ class Cluster:
             raise FrameError(f"message of {len(payload)} bytes is over the frame limit")
         queued = self._connecting.get(peer)
         if queued is None:
-            if peer == self.name or self._group is None or self.node.closing:
+            if peer == self.name:  # a pid of this node's previous incarnation
+                self._dropped(peer, "not_here", "to a pid of this node's previous incarnation")
+                return
+            if self._group is None or self.node.closing:
                 return
             self._connecting[peer] = [payload]
             self._group.start_soon(self._connect_quietly, peer)
@@ -404,50 +698,65 @@ class Cluster:
     def send(self, dest: Pid | tuple[str, str], message: Any) -> None:
         if isinstance(dest, Pid):
             conn = self.connections.get(dest[0])
-            if conn is not None:  # the hot path: connected
+            if conn is not None:  # the hot path: connected (frames.Send, built inline)
                 conn.send(("send", dest, message))
             else:
                 self._route(dest[0], ("send", dest, message))
         else:
             name, peer = dest
-            self._route(peer, ("send_name", name, message))
+            self._route(peer, ("send_name", name, message))  # frames.SendName, inline
 
     def link(self, local: Pid, remote: Pid) -> None:
+        if remote[0] == self.name:  # this node's previous incarnation: gone for good
+            proc = self.node._proc(local)
+            if proc is not None and proc.remove_link(remote):
+                self.node._exit_signal(proc, remote, NOPROC, link=True)
+            return
         self._links.setdefault(remote[0], set()).add((local, remote))
-        self._route(remote[0], ("link", local, remote))
+        self._route(remote[0], frames.wire(frames.Link(local, remote)))
 
     def unlink(self, local: Pid, remote: Pid) -> None:
         self._links.get(remote[0], set()).discard((local, remote))
-        self._route(remote[0], ("unlink", local, remote))
+        self._route(remote[0], frames.wire(frames.Unlink(local, remote)))
 
     def monitor(self, watcher: Pid, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
+        if peer == self.name:  # a pid of this node's previous incarnation: gone for good
+            self.node._deliver_down(watcher, ref, remote, NOPROC)
+            return
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
-        self._route(peer, ("monitor", watcher, ref, remote))
+        self._route(peer, frames.wire(frames.Monitor(watcher, ref, remote)))
 
     def call(self, watcher: Pid, ref: Ref, remote: Any, message: Any) -> None:
         # The callee's node monitors the callee for ``watcher`` when the request arrives:
         # no monitor message ahead of it (the request carries the caller's pid and ref).
         peer = remote[0] if type(remote) is Pid else remote[1]
-        self._route(peer, ("call", remote, message))  # EncodeError, FrameError: raised here
+        if peer == self.name:  # a pid of this node's previous incarnation: gone for good
+            self.node._deliver_down(watcher, ref, remote, NOPROC)
+            return
+        # frames.Call, built inline (hot path); EncodeError, FrameError: raised here
+        self._route(peer, ("call", remote, message))
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
 
     def demonitor(self, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
         if self._monitors.get(peer, {}).pop(ref, None) is not None:
-            self._route(peer, ("demonitor", ref, remote))
+            self._route(peer, frames.wire(frames.Demonitor(ref, remote)))
 
     # The kernel calls exit, reply and down from its exit fan-out and its servers: they
     # never raise. What cannot cross (EncodeError, FrameError) is replaced and counted.
 
-    def exit(self, sender: Pid, remote: Pid, reason: Any, link: bool) -> None:
+    def exit(self, sender: Pid, remote: Pid | tuple[str, str], reason: Any, link: bool) -> None:
+        """An exit signal to a remote pid, or (from ``stop``) to a remote ``(name, node)``."""
+        peer = remote[0] if isinstance(remote, Pid) else remote[1]
         if link:
-            self._links.get(remote[0], set()).discard((sender, remote))
+            self._links.get(peer, set()).discard((sender, remote))  # type: ignore[arg-type]
         try:
-            self._route(remote[0], ("exit", sender, remote, reason, link))
+            self._route(peer, frames.wire(frames.Exit(sender, remote, reason, link)))
         except _UNSENDABLE_ERRORS as exc:
-            self._unsendable(remote[0], "exit", exc)
-            self._route_quietly(remote[0], ("exit", sender, remote, stand_in(reason), link))
+            self._unsendable(peer, "exit", exc)
+            stand_in_exit = frames.Exit(sender, remote, stand_in(reason), link)
+            self._route_quietly(peer, frames.wire(stand_in_exit))
 
     def reply(self, pid: Pid, ref: Ref, value: Any) -> None:
         """A reply that cannot cross fails that one call: the caller gets ``Exited(error)``
@@ -455,18 +764,19 @@ class Cluster:
         something too large, lives on."""
         local = self._unwatch(pid[0], ref)  # the reply ends the call: no demonitor follows
         try:
-            self._route(pid[0], ("reply", pid, ref, value))
+            self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline (hot path)
         except _UNSENDABLE_ERRORS as exc:
             self._unsendable(pid[0], "reply", exc)
-            self._route_quietly(pid[0], ("down", pid, ref, local, exc))
+            self._route_quietly(pid[0], frames.wire(frames.Down(pid, ref, local, exc)))
 
     def down(self, watcher: Pid, ref: Ref, pid: Pid, reason: Any) -> None:
         self._watched.get(watcher[0], {}).pop(ref, None)
         try:
-            self._route(watcher[0], ("down", watcher, ref, pid, reason))
+            self._route(watcher[0], frames.wire(frames.Down(watcher, ref, pid, reason)))
         except _UNSENDABLE_ERRORS as exc:
             self._unsendable(watcher[0], "down", exc)
-            self._route_quietly(watcher[0], ("down", watcher, ref, pid, stand_in(reason)))
+            stand_in_down = frames.Down(watcher, ref, pid, stand_in(reason))
+            self._route_quietly(watcher[0], frames.wire(stand_in_down))
 
     def _unwatch(self, peer: str, ref: Ref) -> Pid | None:
         """End the watch a remote caller's call put on a local process; returns it."""
@@ -542,122 +852,120 @@ class Cluster:
         self, watcher: Pid, ref: Ref, peer: str, target: Any, args: tuple[Any, ...], link: bool
     ) -> None:
         self._monitors.setdefault(peer, {})[ref] = (watcher, (None, peer))
-        self._route(peer, ("spawn", watcher, ref, target, args, link))
+        self._route(peer, frames.wire(frames.Spawn(watcher, ref, target, args, link)))
 
     # -- what arrives --
 
     def _dispatch(self, conn: Connection, message: Any) -> None:
+        """Hand a frame from ``conn``'s peer to the handler of its kind, which takes the
+        frame's fields (see ``_frames``). A malformed frame raises (``BadFrame``,
+        ``UnknownFrame``), and the connection closes."""
+        self._handlers[frames.check(message)](conn, *message[1:])
+
+    def _on_send(self, conn: Connection, to: Pid, message: Any) -> None:
         node = self.node
-        peer = conn.peer.name
-        op = message[0]
-        if op == "send":  # the hot path (casts, sends): straight to the local mailbox
-            pid = message[1]
-            if type(pid) is not Pid:
-                raise ValueError(f"a send must name a pid, not {pid!r:.100}")
-            # a peer cannot relay through us to a third node
-            if pid[0] == node.name and pid[2] == node.creation:
-                proc = node._table.get(pid[1])
-                if proc is not None and proc.alive:
-                    proc._deliver(message[2])
-        elif op == "send_name":
-            named = node.whereis(message[1]) if type(message[1]) is str else None
-            if named is None:
-                self._dropped(
-                    peer, "unknown_name", f"no process is registered as {message[1]!r:.100}"
-                )
-            else:
-                node.send(named, message[2])
-        elif op == "call":  # ("call", target, CallRequest): monitor, then deliver
-            _, target, request = message
-            caller = request.caller if type(request) is CallRequest else None
-            if type(caller) is not Caller or type(caller.pid) is not Pid or caller.pid[0] != peer:
-                raise ValueError("a call must carry a CallRequest from a process of the peer")
-            watcher, ref = caller
-            if type(target) is Pid:
-                callee: Pid | None = target
-            elif type(target) is tuple and len(target) == 2 and type(target[0]) is str:
-                callee = node.whereis(target[0])
-            else:
-                raise ValueError(f"a call must name a pid or (name, node), not {target!r:.100}")
-            proc = node._proc(callee) if callee is not None else None
-            if proc is None:
-                conn.send(("down", watcher, ref, target, NOPROC))
-            else:
-                proc.add_watcher(ref, watcher)
-                self._watched.setdefault(peer, {})[ref] = proc.pid
-                if proc.alive:
-                    proc._deliver(request)
-        elif op == "reply":
-            _, pid, ref, value = message
-            self._monitors.get(peer, {}).pop(ref, None)
-            node._deliver_reply(pid, ref, value)
-        elif op == "spawned":
-            _, owner, ref, pid, link = message
-            self._monitors.get(peer, {}).pop(ref, None)
-            proc = node._proc(owner)
-            if link and proc is not None:  # the caller's half of the link, before any exit
-                proc.add_link(pid)
-                self._links.setdefault(peer, set()).add((owner, pid))
-            node._deliver_reply(owner, ref, ("ok", pid))
-        elif op == "down":
-            _, watcher, ref, pid, reason = message
-            if self._monitors.get(peer, {}).pop(ref, None) is not None:
-                node._deliver_down(watcher, ref, pid, reason)
-        elif op == "link":
-            _, remote, local = message
-            proc = node._proc(local)
+        if to[0] == node.name and to[2] == node.creation:  # the hot path: straight to the
+            proc = node._table.get(to[1])  # mailbox; a peer cannot relay to a third node
             if proc is not None and proc.alive:
-                proc.add_link(remote)
-                self._links.setdefault(peer, set()).add((local, remote))
-            else:
-                conn.send(("exit", local, remote, NOPROC, True))
-        elif op == "unlink":
-            _, remote, local = message
-            proc = node._proc(local)
-            if proc is not None:
-                proc.remove_link(remote)
-            self._links.get(peer, set()).discard((local, remote))
-        elif op == "exit":
-            _, sender, target, reason, link = message
-            proc = node._proc(target)
-            if proc is None:
-                return
-            if link:
-                self._links.get(peer, set()).discard((target, sender))
-                if not proc.remove_link(sender):
-                    return
-            node._exit_signal(proc, sender, reason, link)
-        elif op == "monitor":
-            _, watcher, ref, target = message
-            local = node.resolve(target if type(target) is Pid else target[0])
-            proc = node._proc(local) if type(local) is Pid else None
-            if proc is None:
-                conn.send(("down", watcher, ref, target, NOPROC))
-            else:
-                proc.add_watcher(ref, watcher)
-                self._watched.setdefault(peer, {})[ref] = proc.pid
-        elif op == "demonitor":
-            _, ref, _target = message
-            local = self._watched.get(peer, {}).pop(ref, None)
-            proc = node._proc(local) if local is not None else None
-            if proc is not None and proc._monitored_by:
-                proc._monitored_by.pop(ref, None)
-        elif op == "spawn":
-            self._spawn_for(conn, *message[1:])
-        elif op == "address":
-            if message[1]:
-                self.addresses[peer] = message[1]
-        elif op == "peers":
-            if self.hidden:
-                return
-            for name, address in message[1].items():
-                if name != self.name and name not in self.connections:
-                    self.addresses.setdefault(name, address)
-                    if name not in self._connecting and self._group is not None:
-                        self._connecting[name] = []
-                        self._group.start_soon(self._connect_quietly, name)
+                proc._deliver(message)
         else:
-            raise ValueError(f"unknown operation {op!r}")
+            self._dropped(conn.peer.name, "not_here", f"{to} is not a pid of this node")
+
+    def _on_send_name(self, conn: Connection, name: str, message: Any) -> None:
+        pid = self.node.whereis(name)
+        if pid is None:
+            self._dropped(
+                conn.peer.name, "unknown_name", f"no process is registered as {name!r:.100}"
+            )
+        else:
+            self.node.send(pid, message)
+
+    def _on_call(self, conn: Connection, target: Any, request: Any) -> None:
+        """A call: monitor the callee for the caller (the request carries its pid and
+        ref), then deliver the request; a callee that is not there answers ``noproc``."""
+        caller = request.caller if type(request) is CallRequest else None
+        peer = conn.peer.name
+        if type(caller) is not Caller or type(caller.pid) is not Pid or caller.pid[0] != peer:
+            raise frames.BadFrame("call.request: not a CallRequest from a process of the peer")
+        watcher, ref = caller
+        node = self.node
+        callee = node.resolve(target if type(target) is Pid else target[0])
+        proc = node._proc(callee) if type(callee) is Pid else None
+        if proc is None:
+            conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
+            return
+        proc.add_watcher(ref, watcher)
+        self._watched.setdefault(peer, {})[ref] = proc.pid
+        if proc.alive:
+            proc._deliver(request)
+
+    def _on_reply(self, conn: Connection, to: Pid, ref: Ref, value: Any) -> None:
+        self._monitors.get(conn.peer.name, {}).pop(ref, None)
+        self.node._deliver_reply(to, ref, value)
+
+    def _on_spawned(self, conn: Connection, owner: Pid, ref: Ref, pid: Pid, link: bool) -> None:
+        self._monitors.get(conn.peer.name, {}).pop(ref, None)
+        proc = self.node._proc(owner)
+        if link and proc is not None:  # the caller's half of the link, before any exit
+            proc.add_link(pid)
+            self._links.setdefault(conn.peer.name, set()).add((owner, pid))
+        self.node._deliver_reply(owner, ref, ("ok", pid))
+
+    def _on_down(self, conn: Connection, watcher: Pid, ref: Ref, target: Any, reason: Any) -> None:
+        if self._monitors.get(conn.peer.name, {}).pop(ref, None) is not None:
+            self.node._deliver_down(watcher, ref, target, reason)
+
+    def _on_link(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        proc = self.node._proc(local)
+        if proc is not None and proc.alive:
+            proc.add_link(remote)
+            self._links.setdefault(conn.peer.name, set()).add((local, remote))
+        else:
+            conn.send(frames.wire(frames.Exit(local, remote, NOPROC, True)))
+
+    def _on_unlink(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        proc = self.node._proc(local)
+        if proc is not None:
+            proc.remove_link(remote)
+        self._links.get(conn.peer.name, set()).discard((local, remote))
+
+    def _on_exit(self, conn: Connection, sender: Pid, target: Any, reason: Any, link: bool) -> None:
+        node = self.node
+        if type(target) is not Pid:  # (name, this node): stop() killing a server
+            target = node.resolve(target[0]) or target
+        proc = node._proc(target) if type(target) is Pid else None
+        if proc is None:
+            return
+        if link:
+            self._links.get(conn.peer.name, set()).discard((proc.pid, sender))
+            if not proc.remove_link(sender):
+                return
+        node._exit_signal(proc, sender, reason, link)
+
+    def _on_monitor(self, conn: Connection, watcher: Pid, ref: Ref, target: Any) -> None:
+        node = self.node
+        local = node.resolve(target if type(target) is Pid else target[0])
+        proc = node._proc(local) if type(local) is Pid else None
+        if proc is None:
+            conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
+        else:
+            proc.add_watcher(ref, watcher)
+            self._watched.setdefault(conn.peer.name, {})[ref] = proc.pid
+
+    def _on_demonitor(self, conn: Connection, ref: Ref, target: Any) -> None:
+        local = self._watched.get(conn.peer.name, {}).pop(ref, None)
+        proc = self.node._proc(local) if local is not None else None
+        if proc is not None and proc._monitored_by:
+            proc._monitored_by.pop(ref, None)
+
+    def _on_address(self, conn: Connection, address: str | None) -> None:
+        if address:
+            peer = conn.peer.name
+            self.addresses[peer] = address
+            self._gossip({peer: address}, but=peer)  # its peers learn too
+
+    def _on_peers(self, conn: Connection, peers: dict[str, str]) -> None:
+        self._learn(peers)
 
     def _undecodable(self, conn: Connection, error: DecodeError) -> None:
         """A message from ``conn``'s peer holds a value this node cannot rebuild (a class
@@ -676,14 +984,14 @@ class Cluster:
                 if op == "send_name":
                     target = (target, self.name)
                 self._unwatch(peer, caller.ref)  # none for a "call": it never arrived
-                conn.send(("down", caller.pid, caller.ref, target, error))
+                conn.send(frames.wire(frames.Down(caller.pid, caller.ref, target, error)))
         elif op == "reply" and len(message) == 4:
             _, pid, ref, _value = message
             watch = self._monitors.get(peer, {}).pop(ref, None)
             if watch is not None:
                 self.node._deliver_down(pid, ref, watch[1], error)
         elif op == "spawn" and len(message) == 6:
-            conn.send(("reply", message[1], message[2], ("error", error)))
+            conn.send(frames.wire(frames.Reply(message[1], message[2], ("error", error))))
         elif op == "exit" and len(message) == 5:
             self._dispatch(conn, (*message[:3], ("undecodable", str(error)), message[4]))
         elif op == "down" and len(message) == 5:
@@ -702,7 +1010,7 @@ class Cluster:
             fn = resolve_function(target)
             pid = self.node.spawn(fn, tuple(args))
         except Exception as exc:
-            conn.send(("reply", reply_to, ref, ("error", exc)))
+            conn.send(frames.wire(frames.Reply(reply_to, ref, ("error", exc))))
             return
         if link:
             proc = self.node._proc(pid)
@@ -710,7 +1018,7 @@ class Cluster:
             proc.add_link(reply_to)
             self._links.setdefault(conn.peer.name, set()).add((pid, reply_to))
         # "spawned" goes out before the new process can run, so before any exit of it
-        conn.send(("spawned", reply_to, ref, pid, link))
+        conn.send(frames.wire(frames.Spawned(reply_to, ref, pid, link)))
 
 
 async def _close_now(stream: anyio.abc.ByteStream) -> None:

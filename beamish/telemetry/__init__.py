@@ -28,6 +28,7 @@ Semantics
 from .._public import present_as as _present_as
 from ._events import ALL_EVENTS as ALL_EVENTS
 from ._events import CLUSTER_BAD_FRAME as CLUSTER_BAD_FRAME
+from ._events import CLUSTER_DUPLICATE_NAME as CLUSTER_DUPLICATE_NAME
 from ._events import CLUSTER_GLOBAL_CONFLICT as CLUSTER_GLOBAL_CONFLICT
 from ._events import CLUSTER_HANDSHAKE_FAILED as CLUSTER_HANDSHAKE_FAILED
 from ._events import CLUSTER_MESSAGE_DROPPED as CLUSTER_MESSAGE_DROPPED

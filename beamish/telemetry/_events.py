@@ -18,6 +18,7 @@
 | ``CLUSTER_MESSAGE_DROPPED`` | ``count`` | ``node``, ``peer``, ``kind``, ``why`` (see below) |
 | ``CLUSTER_UNSENDABLE`` | ``count`` | ``node``, ``peer``, ``what``, ``why`` (see below) |
 | ``CLUSTER_GLOBAL_CONFLICT`` | ``count`` | ``node``, ``name``, ``winner``, ``loser`` |
+| ``CLUSTER_DUPLICATE_NAME`` | ``count`` | ``node``, ``peer``, ``creation`` (of the refused one) |
 | ``WORKER_UP`` | ``count``, ``startup`` (s) | ``pool``, ``worker``, ``os_pid``, ``index`` |
 | ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
 | ``WORKER_OVER_MEMORY`` | ``memory`` (bytes) | ``pool``, ``worker``, ``os_pid``, ``max_memory`` |
@@ -54,6 +55,7 @@ CLUSTER_BAD_FRAME: Event = ("beamish", "cluster", "bad_frame")
 CLUSTER_GLOBAL_CONFLICT: Event = ("beamish", "cluster", "global_conflict")
 CLUSTER_MESSAGE_DROPPED: Event = ("beamish", "cluster", "message_dropped")
 CLUSTER_UNSENDABLE: Event = ("beamish", "cluster", "unsendable")
+CLUSTER_DUPLICATE_NAME: Event = ("beamish", "cluster", "duplicate_name")
 WORKER_UP: Event = ("beamish", "worker", "up")
 WORKER_DOWN: Event = ("beamish", "worker", "down")
 WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
@@ -74,6 +76,7 @@ ALL_EVENTS: tuple[Event, ...] = (
     CLUSTER_GLOBAL_CONFLICT,
     CLUSTER_MESSAGE_DROPPED,
     CLUSTER_UNSENDABLE,
+    CLUSTER_DUPLICATE_NAME,
     WORKER_UP,
     WORKER_DOWN,
     WORKER_OVER_MEMORY,

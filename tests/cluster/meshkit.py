@@ -76,3 +76,31 @@ async def until_connected(the_cluster, peers, timeout=10):
             await done.wait()
     finally:
         telemetry.detach(handler)
+
+
+class Recorder:
+    """Records one telemetry event's metadata (process-wide) and waits for a count of it."""
+
+    def __init__(self, event, node=None):
+        self.event, self.node, self.seen = event, node, []
+        self._changed = anyio.Event()
+        self._id = f"meshkit-recorder-{next(_ids)}"
+
+    def __enter__(self):
+        telemetry.attach(self._id, self.event, self._on)
+        return self
+
+    def __exit__(self, *exc):
+        telemetry.detach(self._id)
+
+    def _on(self, _event, _measurements, metadata, _config):
+        if self.node is None or metadata.get("node") == self.node:
+            self.seen.append(dict(metadata))
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def wait_for(self, count, timeout=10):
+        with anyio.fail_after(timeout):
+            while len(self.seen) < count:
+                await self._changed.wait()
+        return self.seen

@@ -11,6 +11,8 @@ module under the same name.
 
 from __future__ import annotations
 
+import os
+
 import beamish
 from beamish import cluster
 
@@ -20,6 +22,43 @@ async def victim() -> None:
     message = await beamish.receive(lambda m: m in ("die", "stop"))
     if message == "die":
         raise RuntimeError("victim told to die")
+
+
+async def sink(peer: str, count: int, address: str, report_to: beamish.Pid) -> None:
+    """Receives the integers 0..count-1 from ``peer``; after the first 1,000 it connects to
+    ``address`` (``peer``'s, already connected); reports (received, gaps, NodeDowns, what
+    connect returned) to ``report_to`` once it has them all or ``peer`` went down."""
+    cluster.monitor_node(peer)
+    me = beamish.self()
+    received, gaps, downs, connected = 0, [], [], None
+
+    async def connect() -> None:
+        beamish.send(me, ("connected", await cluster.connect(address)))
+
+    while received < count and not downs:
+        message = await beamish.receive()
+        if isinstance(message, cluster.NodeDown):
+            downs.append(str(message.reason))
+        elif isinstance(message, tuple):
+            connected = message[1]
+        else:
+            if message != received:
+                gaps.append((received, message))
+            received = message + 1
+            if received == 1000:
+                beamish.spawn(connect)
+    if connected is None and not downs:
+        message = await beamish.receive(lambda m: isinstance(m, tuple), timeout=10)
+        connected = message[1]
+    beamish.send(report_to, ("sink", received, gaps, downs, connected))
+
+
+async def stream(target: beamish.Pid, count: int) -> None:
+    """Sends the integers 0..count-1 to ``target``."""
+    for i in range(count):
+        beamish.send(target, i)
+        if i % 500 == 0:
+            await beamish.sleep(0)
 
 
 def _event(message: object) -> tuple[object, ...] | None:
@@ -47,6 +86,12 @@ class Control(beamish.Actor):
         op = request[0]
         if op == "echo":
             return (beamish.this_node().name, request[1])
+        if op == "os_pid":
+            return os.getpid()
+        if op == "sink":
+            return beamish.spawn(sink, *request[1:])
+        if op == "stream":
+            return beamish.spawn(stream, *request[1:])
         if op == "victim":  # a process of this node, for the test to link to and kill
             return beamish.spawn(victim)
         if op == "watch":  # link to and monitor a (remote) pid, and watch its node

@@ -1,10 +1,10 @@
 """Remote processes over the in-memory network: send, call, link, monitor, node down."""
 
 import pytest
-from meshkit import Echo, nodes, on, until_connected
+from meshkit import Echo, Recorder, nodes, on, until_connected
 
 import beamish
-from beamish import cluster
+from beamish import cluster, telemetry
 from beamish.cluster.transports import MemoryNetwork
 
 pytestmark = pytest.mark.anyio
@@ -267,3 +267,110 @@ async def test_remote_calls_leave_no_monitor_behind(net):
         assert b._proc(pid)._monitored_by in (None, {})
         assert not any(cb._watched.values())
         assert not any(ca._monitors.values())
+
+
+class Stubborn(beamish.Actor):
+    """A server whose terminate never ends on its own."""
+
+    async def terminate(self, reason):
+        await beamish.sleep(3600)
+
+
+async def _start_stubborn():
+    return await Stubborn.start(name="stubborn")
+
+
+async def test_stop_of_a_remote_name_that_does_not_stop_kills_it(net):
+    """stop((name, node), timeout=) on a server that does not stop in time kills it over
+    the wire and raises CallTimeout (not NoProc)."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), (b, _) = started[A], started[B]
+        pid = await on(b, _start_stubborn)
+        await ca.connect("mem://" + B)
+
+        async def client():
+            ref = beamish.monitor(pid)
+            with pytest.raises(beamish.CallTimeout, match="was killed"):
+                await beamish.stop(("stubborn", B), timeout=0.5)
+            return await beamish.receive(lambda m: isinstance(m, beamish.Down), timeout=5), ref
+
+        down, ref = await on(a, client)
+        assert down == beamish.Down(ref, pid, "killed")
+
+
+async def test_pids_of_this_nodes_previous_incarnation_are_dead(net):
+    """A pid with this node's name and another creation is gone for good: monitor says
+    noproc, a link exits with noproc, and a call raises Exited("noproc") at once."""
+    async with nodes(net.transport, [A, B]) as started:
+        a = started[A][0]
+        ghost = beamish.Pid(A, 7, a.creation + 1)
+
+        async def client():
+            beamish.trap_exits(True)
+            ref = beamish.monitor(ghost)
+            down = await beamish.receive(lambda m: isinstance(m, beamish.Down), timeout=5)
+            beamish.link(ghost)
+            exit_ = await beamish.receive(lambda m: isinstance(m, beamish.Exit), timeout=5)
+            with pytest.raises(beamish.Exited) as info:
+                await beamish.call(ghost, "anyone?", timeout=60)
+            return down, ref, exit_, info.value.reason
+
+        down, ref, exit_, reason = await on(a, client)
+        assert down == beamish.Down(ref, ghost, "noproc")
+        assert exit_ == beamish.Exit(ghost, "noproc")
+        assert reason == "noproc"
+
+
+async def test_every_message_the_mesh_drops_is_counted(net):
+    """A send to a name nobody holds, a send relayed to a third node's pid and a send to a
+    pid of this node's previous incarnation are dropped, each counted by kind; the
+    connection stays up."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, ca), b = started[A], started[B][0]
+        pid = await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+        with Recorder(telemetry.CLUSTER_MESSAGE_DROPPED) as dropped:
+
+            async def client():
+                beamish.send(("nobody", B), "lost")
+                ca.connections[B].send(("send", beamish.Pid(C, 1, 1), "relay me"))
+                beamish.send(beamish.Pid(A, 7, a.creation + 1), "to the past")
+                return await beamish.call(pid, "still connected?")
+
+            assert await on(a, client) == (B, "still connected?")
+            seen = await dropped.wait_for(3)
+        assert sorted((e["node"], e["peer"], e["kind"]) for e in seen) == [
+            (A, A, "not_here"),
+            (B, A, "not_here"),
+            (B, A, "unknown_name"),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("frame", "why"),
+    [
+        (("link", "not a pid", None), "link.remote: not a pid"),
+        (("monitor", None, None, None), "monitor.watcher: not a pid"),
+        (("peers", {"x": 1}), "peers.peers: not a {name@host: address} dict"),
+        (("spawn",), "spawn: 0 fields, expected 5"),
+        (("rm -rf",), "unknown frame kind 'rm -rf'"),
+    ],
+)
+async def test_a_frame_with_garbage_in_a_field_closes_that_connection_only(net, frame, why):
+    """A frame with a field of the wrong type closes the connection it came on, counted
+    with the field named; the receiving node runs on and takes new connections."""
+    async with nodes(net.transport, [A, B, C]) as started:
+        ca, b, c = started[A][1], started[B][0], started[C][0]
+        await on(b, _start_echo)
+        await ca.connect("mem://" + B)
+        with Recorder(telemetry.CLUSTER_BAD_FRAME) as bad:
+            ca.connections[B].send(frame)
+            seen = await bad.wait_for(1)
+        assert seen[0]["peer"] == A
+        assert why in seen[0]["why"]
+
+        async def ask():
+            await cluster.connect("mem://" + B)
+            return await beamish.call(("echo", B), "fine?")
+
+        assert await on(c, ask) == (B, "fine?")

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
-from meshkit import on, until_connected
+from meshkit import Recorder, on, until_connected
 
 import beamish
 from beamish import cluster
@@ -221,3 +221,43 @@ async def test_kill_9_fires_noconnection_everywhere_and_a_restarted_node_rejoins
         assert again == (N3, "again")
         assert mesh == [N1, N3, T]
         assert stale_down.reason == "noproc"
+
+
+async def test_connect_to_a_connected_address_loses_nothing(tmp_path):
+    """While n2 streams 40,000 messages to a process on n1 over the connection n2 opened,
+    n1 connects to n2's address: connect returns n2, every message arrives in order, and
+    no NodeDown fires."""
+    count = 40_000
+    async with three_nodes(tmp_path) as (_, started, node, _):
+
+        async def client():
+            sink = await ctl_call(N1, ("sink", N2, count, started[N2].address, beamish.self()))
+            await ctl_call(N2, ("stream", sink, count))
+            return await beamish.receive(lambda m: m[0] == "sink", timeout=60)
+
+        _, received, gaps, downs, connected = await on(node, client)
+        assert (received, gaps, downs, connected) == (count, [], [], N2)
+
+
+async def test_a_second_node_named_like_a_live_one_is_refused(tmp_path):
+    """A second OS process named n2 (same cookie) is refused by n1 and by the test node,
+    which count it; n2's connections stay, calls reach the real n2, and no node sees n2
+    go down."""
+    async with three_nodes(tmp_path) as (launch, started, node, the_cluster):
+        real = the_cluster.connections[N2]
+        with Recorder(cluster.DUPLICATE_NAME_REFUSED, node=T) as refused:
+            impostor = await launch(N2, (started[N1].address, the_cluster.address))
+            seen = await refused.wait_for(1, timeout=WAIT)
+
+        async def client():
+            os_pid = await ctl_call(N2, ("os_pid",))
+            mesh = await ctl_call(N1, ("nodes", [N2, N3, T]))
+            events = await ctl_call(N1, ("events", 0))
+            return os_pid, mesh, events
+
+        os_pid, mesh, events = await on(node, client)
+        assert seen[0]["peer"] == N2
+        assert os_pid == started[N2].process.pid != impostor.process.pid
+        assert mesh == [N2, N3, T]
+        assert events == []
+        assert the_cluster.connections[N2] is real
