@@ -22,7 +22,11 @@ Semantics
   handshake). If ``init`` raises, returns ``Stop(reason)`` or ``Ignore()``, they raise
   ``StartError`` (with ``reason`` ``"ignore"`` for ``Ignore``); a failed ``start_link``
   does not take the starter down with it.
-- ``name=`` registers the process before ``init`` runs (``NameTaken`` if it is taken).
+- ``name=`` registers the process before ``init`` runs (``NameTaken`` if it is taken):
+  a ``str`` (a local name), ``(name, node)`` on this node, or ``via(resolver, key)`` (a
+  registry, or ``via(cluster.global_names(), key)`` for a cluster-wide name). Anything
+  else raises ``TypeError`` in the caller, before a process starts (Elixir's ``:name``
+  validation). A via name is unregistered again if ``init`` fails.
 - A process started with ``start_link`` that traps exits stops with its parent's reason
   when the parent exits, running ``terminate`` (as OTP does). A process that does not trap
   exits is simply killed by the signal; ``terminate`` then does not run.
@@ -32,20 +36,26 @@ Semantics
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, ClassVar
 
 from ._api import this_node
 from ._call import DEFAULT_TIMEOUT, await_slot
+from ._checks import check_start_name, check_timeout, whereis_start_name
 from ._context import current_process
 from ._errors import NameTaken, StartError
 from ._mailbox import Overflow
 from ._messages import Caller, Down
+from ._names import Via
 from ._pid import Pid
 from ._reasons import KILL
 from ._server import serve
 
 _log = logging.getLogger("beamish.actor")
+
+StartName = str | Via | tuple[str, str] | None
+"""What ``name=`` accepts where a process starts (see ``Actor.start``)."""
 
 
 class Actor:
@@ -83,27 +93,35 @@ class Actor:
 
     @classmethod
     async def start(
-        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+        cls, *args: Any, name: StartName = None, timeout: float | None = DEFAULT_TIMEOUT
     ) -> Pid:
         """Start an unlinked server; returns its pid once ``init`` has finished."""
         return await cls._start(args, name, timeout, link=False)
 
     @classmethod
     async def start_link(
-        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+        cls, *args: Any, name: StartName = None, timeout: float | None = DEFAULT_TIMEOUT
     ) -> Pid:
         """Start a server linked to the caller; returns its pid once ``init`` finished."""
         return await cls._start(args, name, timeout, link=True)
 
     @classmethod
-    def child_spec(cls, *args: Any) -> dict[str, Any]:
-        """How a supervisor starts this actor (override to change the defaults)."""
-        return {"id": cls.__name__, "start": (cls.start_link, args)}
+    def child_spec(cls, *args: Any, name: StartName = None) -> dict[str, Any]:
+        """How a supervisor starts this actor (override to change the defaults).
+
+        ``name`` is passed to ``start_link`` (checked now); the id stays the class name,
+        as in Elixir, so give each of several named children its own ``id``.
+        """
+        if name is None:
+            return {"id": cls.__name__, "start": (cls.start_link, args)}
+        check_start_name(name)
+        return {"id": cls.__name__, "start": (functools.partial(cls.start_link, name=name), args)}
 
     @classmethod
     async def _start(
-        cls, args: tuple[Any, ...], name: str | None, timeout: float | None, link: bool
+        cls, args: tuple[Any, ...], name: StartName, timeout: float | None, link: bool
     ) -> Pid:
+        check_timeout(timeout)
         proc = current_process.get(None)
         if proc is not None:
             return await cls._start_from(proc, args, name, timeout, link)
@@ -113,11 +131,13 @@ class Actor:
 
     @classmethod
     async def _start_from(
-        cls, proc: Any, args: tuple[Any, ...], name: str | None, timeout: float | None, link: bool
+        cls, proc: Any, args: tuple[Any, ...], name: StartName, timeout: float | None, link: bool
     ) -> Pid:
         node = proc._node
-        if name is not None and node.whereis(name) is not None:
-            raise NameTaken(f"{name!r} is already registered to {node.whereis(name)!r}")
+        start_name = check_start_name(name, node.name)
+        if start_name is not None and (holder := whereis_start_name(node, start_name)):
+            raise NameTaken(f"{start_name!r} is already registered to {holder!r}")
+        name = start_name
         ref = node.make_ref()
         pid = node.spawn(
             serve,
@@ -133,9 +153,11 @@ class Actor:
             if status == "ok":
                 return pid  # type: ignore[no-any-return]
             await _wait_until_gone(proc, pid)  # as proc_lib: report once it has exited
+            _release(name, pid)
             if isinstance(detail, NameTaken):
                 raise detail
             raise StartError(detail)
+        _release(name, pid)
         if kind == "down":
             raise StartError(value)
         if link:
@@ -145,6 +167,13 @@ class Actor:
 
 
 __all__ = ["Actor", "Caller"]
+
+
+def _release(name: str | Via | None, pid: Pid) -> None:
+    """A failed start gives back a via name it took (OTP's ``gen:unregister_name``); a
+    local name goes away with the process."""
+    if isinstance(name, Via) and name.resolver.whereis_name(name.key) == pid:
+        name.resolver.unregister_name(name.key)
 
 
 async def _wait_until_gone(proc: Any, pid: Pid) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from ._checks import check_async_function, check_pid, check_seconds, check_timeout
 from ._context import current_node, current_process
 from ._errors import NotInProcess, SelfExit
 from ._mailbox import Match, Overflow
@@ -66,11 +67,12 @@ def self() -> Pid:
     return proc.pid
 
 
-def _check_spawnable(fn: Any) -> None:
+def _check_spawnable(fn: Any, what: str) -> None:
     if fn is receive:  # it returns a wait on the *caller's* mailbox, not a new process's
         raise TypeError(
             "spawn(receive) would wait on the spawner's mailbox: wrap it in an async def"
         )
+    check_async_function(fn, what)
 
 
 def spawn(
@@ -79,9 +81,11 @@ def spawn(
     """Start ``fn(*args)`` as a new process and return its pid at once.
 
     ``mailbox_limit`` bounds the mailbox; ``overflow`` says what a full mailbox does
-    (``"drop_newest"``, ``"drop_oldest"`` or ``"exit"``).
+    (``"drop_newest"``, ``"drop_oldest"`` or ``"exit"``). ``fn`` must be an async function:
+    anything else raises ``TypeError`` here, before it is called (an ``Actor`` class
+    starts with ``cls.start()``).
     """
-    _check_spawnable(fn)
+    _check_spawnable(fn, "spawn")
     proc = current_process.get(None)
     node = proc._node if proc is not None else this_node()
     return node.spawn(
@@ -97,7 +101,7 @@ def spawn_link(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> Pid:
     """Like :func:`spawn`, linked to the calling process before the new one runs."""
-    _check_spawnable(fn)
+    _check_spawnable(fn, "spawn_link")
     proc = current()
     return proc._node.spawn(
         fn, args, link=proc, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid
@@ -108,7 +112,7 @@ def spawn_monitor(
     fn: AsyncFn, *args: Any, mailbox_limit: int | None = None, overflow: Overflow = "drop_newest"
 ) -> tuple[Pid, Ref]:
     """Like :func:`spawn`, monitored by the calling process: returns ``(pid, ref)``."""
-    _check_spawnable(fn)
+    _check_spawnable(fn, "spawn_monitor")
     proc = current()
     node = proc._node
     pid = node.spawn(fn, args, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid)
@@ -141,6 +145,8 @@ def receive(match: Match | None = None, timeout: float | None = None) -> Awaitab
     proc = current_process.get(None)
     if proc is None:
         raise NotInProcess("receive() needs to run inside a beamish process")
+    if timeout is not None:
+        check_timeout(timeout)
     return proc.receive(match, timeout)
 
 
@@ -150,13 +156,18 @@ def receive_nowait(match: Match | None = None) -> Any:
 
 
 def link(pid: Pid) -> None:
-    """Link the calling process with ``pid`` (both ways). A dead pid sends us ``noproc``."""
+    """Link the calling process with ``pid`` (both ways). A dead pid sends us ``noproc``.
+
+    Only a pid: a name raises ``TypeError`` (as Erlang's ``link/1``); use ``whereis``.
+    """
+    check_pid(pid, "link")
     proc = current()
     proc._node.link(proc, pid)
 
 
 def unlink(pid: Pid) -> None:
     """Remove a link; no exit signal from ``pid`` arrives after this returns."""
+    check_pid(pid, "unlink")
     proc = current()
     proc._node.unlink(proc, pid)
 
@@ -221,6 +232,7 @@ def whereis(name: str) -> Pid | None:
 
 def send_after(dest: Dest, message: Any, seconds: float) -> Ref:
     """Deliver ``message`` to ``dest`` after ``seconds`` on the node clock."""
+    check_seconds(seconds)
     return this_node().send_after(dest, message, seconds)
 
 
@@ -231,6 +243,7 @@ def cancel_timer(ref: Ref) -> float | None:
 
 async def sleep(seconds: float) -> None:
     """Sleep on the node clock (virtual under ``beamish.testing``)."""
+    check_seconds(seconds)
     await this_node().sleep(seconds)
 
 
@@ -240,10 +253,15 @@ def make_ref() -> Ref:
 
 
 def process_info(pid: Pid) -> ProcessInfo | None:
-    """A snapshot of a local process (None if it is not alive)."""
+    """A snapshot of a local process (None if it is not alive); a name raises ``TypeError``."""
+    check_pid(pid, "process_info")
     return this_node().process_info(pid)
 
 
 def is_alive(pid: Pid) -> bool:
-    """True while the local process ``pid`` has not started exiting."""
+    """True while the local process ``pid`` has not started exiting.
+
+    Only a pid: a name raises ``TypeError`` (as Erlang's ``is_process_alive/1``).
+    """
+    check_pid(pid, "is_alive")
     return this_node().is_alive(pid)

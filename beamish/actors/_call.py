@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ._api import this_node
+from ._checks import check_timeout
 from ._context import current_process
 from ._errors import CallCycle, CallTimeout, Exited, NoProc
 from ._messages import Caller, CallRequest, CastRequest, Down
@@ -101,8 +102,11 @@ async def await_slot(
 async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
     """Send ``request`` to the server at ``dest`` and wait for its reply.
 
-    Raises ``CallTimeout`` (a ``TimeoutError``), ``Exited(reason)``, or ``CallCycle``.
+    Raises ``CallTimeout`` (a ``TimeoutError``), ``Exited(reason)``, or ``CallCycle``;
+    ``TypeError`` at once if ``timeout`` is neither a number of seconds nor None.
     """
+    if timeout is not None and (type(timeout) is not float or timeout != timeout):
+        check_timeout(timeout)
     proc = current_process.get(None)
     if proc is None:
         node = this_node()
@@ -193,6 +197,7 @@ async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_T
     ``timeout`` seconds it is killed and ``CallTimeout`` is raised. ``NoProc`` if ``dest``
     is not alive.
     """
+    check_timeout(timeout)
     node = this_node()
     target = node.resolve(dest)
     if target is not None and node.remote is not None and not _here(node, target):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import anyio
 import sniffio
 
-from ..actors import Down, Exited, Node, current_node, is_normal
+from ..actors import Down, Exited, Node, check_async_function, current_node, is_normal
 from ..actors._backends import current_backend
 from ..cluster import start as start_cluster
 from ..supervision import Supervisor
@@ -58,6 +58,10 @@ async def start(
     """
     settings = Config(**config)
     flags = {"strategy": strategy, "max_restarts": max_restarts, "max_seconds": max_seconds}
+    if children is not None:  # check specs and flags here: one error, not a trio group
+        Supervisor.child_spec(
+            children=children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
+        )
     old_threshold = gc.get_threshold()
     if settings.gc_threshold is not None:
         gc.set_threshold(settings.gc_threshold, *old_threshold[1:])
@@ -148,6 +152,8 @@ def run(
     """
     if main is None and config.get("children") is None:
         raise ValueError("run() needs a main function, children, or both")
+    if main is not None:
+        check_async_function(main, "run")
 
     async def boot() -> Any:
         async with start(**config) as node:
@@ -172,6 +178,7 @@ async def run_main(
 
     If the node's root supervisor exits first, ``main`` is stopped and None returned.
     """
+    check_async_function(main, "run_main")
     result: list[Any] = []
 
     async def main_process() -> None:
