@@ -216,6 +216,8 @@ def register(name: str, pid: Pid | None = None) -> None:
     """Register ``name`` for ``pid`` (default: the caller) on the local node."""
     if pid is None:
         pid = self()
+    else:
+        check_pid(pid, "register")
     this_node().register(name, pid)
 
 

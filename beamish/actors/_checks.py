@@ -34,6 +34,8 @@ from typing import Any
 from ._names import Via
 from ._pid import Pid
 
+_CO_COROUTINE = inspect.CO_COROUTINE
+
 
 def _target(fn: Any) -> Any:
     """What calling ``fn`` runs: through partials, ``functools.wraps`` and ``__call__``."""
@@ -47,7 +49,7 @@ def _target(fn: Any) -> Any:
 
 def is_async_function(fn: Any) -> bool:
     """True if calling ``fn`` returns a coroutine, as far as can be told without calling it."""
-    if type(fn) is FunctionType and fn.__code__.co_flags & inspect.CO_COROUTINE:
+    if type(fn) is FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
         return True  # the common case, kept cheap: spawn checks every function it runs
     if isinstance(fn, type) or not callable(fn):
         return False
@@ -56,6 +58,8 @@ def is_async_function(fn: Any) -> bool:
 
 def check_async_function(fn: Any, what: str) -> None:
     """Raise ``TypeError`` unless ``fn`` is an async function; ``what`` names the caller."""
+    if type(fn) is FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+        return
     if is_async_function(fn):
         return
     if inspect.iscoroutine(fn):
@@ -74,7 +78,7 @@ def check_async_function(fn: Any, what: str) -> None:
 
 def check_timeout(value: Any, argument: str = "timeout") -> None:
     """Raise unless ``value`` is ``None`` or a number of seconds (``argument`` names it)."""
-    if value is None:
+    if value is None or (type(value) is float and value == value) or type(value) is int:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(

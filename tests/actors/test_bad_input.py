@@ -355,18 +355,27 @@ async def test_spawn_accepts_every_kind_of_async_callable(node):
     assert got == {"plain", "partial", "wrapped", "object"}
 
 
-@pytest.mark.parametrize("fn", ["link", "unlink", "is_alive", "process_info"])
+PID_ONLY = {
+    "link": beamish.link,
+    "unlink": beamish.unlink,
+    "is_alive": beamish.is_alive,
+    "process_info": beamish.process_info,
+    "register": lambda pid: beamish.register("another_name", pid),
+}
+
+
+@pytest.mark.parametrize("fn", list(PID_ONLY))
 async def test_pid_only_functions_reject_names(node, fn):
-    """link, unlink, is_alive and process_info given a name raise TypeError (Erlang's
-    badarg), instead of treating the name as a dead pid."""
+    """link, unlink, is_alive, process_info and register(name, pid) given a name for the pid
+    raise TypeError (Erlang's badarg), instead of treating the name as a dead pid."""
     pid = await Bystander.start(name="bystander")
     beamish.trap_exits(True)
     with pytest.raises(TypeError, match=rf"{fn} needs a pid, got the name 'bystander'"):
-        getattr(beamish, fn)("bystander")
+        PID_ONLY[fn]("bystander")
     with pytest.raises(TypeError, match=f"{fn} needs a pid"):
-        getattr(beamish, fn)(("bystander", node.name))
+        PID_ONLY[fn](("bystander", node.name))
     with pytest.raises(TypeError, match=f"{fn} needs a pid"):
-        getattr(beamish, fn)(42)
+        PID_ONLY[fn](42)
     await refute_receive(beamish.Exit, 1.0)  # no "noproc" exit from a pretend-dead pid
     assert beamish.is_alive(pid)
     assert beamish.process_info(pid).name == "bystander"
