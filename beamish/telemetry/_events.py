@@ -22,6 +22,7 @@
 | ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
 | ``WORKER_OVER_MEMORY`` | ``memory`` (bytes) | ``pool``, ``worker``, ``os_pid``, ``max_memory`` |
 | ``WORKER_RECYCLED`` | ``tasks`` | ``pool``, ``worker``, ``os_pid``, ``index`` |
+| ``LOOP_BLOCKED`` | ``delay`` (s) | ``node``, ``pid`` (or None), ``callback`` (where it blocked) |
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
 table): a process whose own code raised.
@@ -57,6 +58,7 @@ WORKER_UP: Event = ("beamish", "worker", "up")
 WORKER_DOWN: Event = ("beamish", "worker", "down")
 WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
 WORKER_RECYCLED: Event = ("beamish", "worker", "recycled")
+LOOP_BLOCKED: Event = ("beamish", "loop", "blocked")
 
 ALL_EVENTS: tuple[Event, ...] = (
     PROCESS_SPAWN,
@@ -76,4 +78,5 @@ ALL_EVENTS: tuple[Event, ...] = (
     WORKER_DOWN,
     WORKER_OVER_MEMORY,
     WORKER_RECYCLED,
+    LOOP_BLOCKED,
 )

@@ -6,8 +6,7 @@ per Hypothesis example (``run_on_node``, ``ActorMachine``; see ``docs/testing.md
 True
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._fresh import NodeSession as NodeSession
 from ._fresh import run_on_node as run_on_node
 from ._plugin import BACKENDS as BACKENDS
@@ -18,11 +17,7 @@ from ._probes import assert_receive as assert_receive
 from ._probes import capture_telemetry as capture_telemetry
 from ._probes import refute_receive as refute_receive
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())
 from ._conformance import check_transport as check_transport  # noqa: E402
 
 
@@ -32,7 +27,7 @@ def __getattr__(name: str) -> object:
     if name == "ActorMachine":
         from ._stateful import ActorMachine
 
-        ActorMachine.__module__ = __name__
+        _present_as(__name__, {"ActorMachine": ActorMachine})
         globals()["ActorMachine"] = ActorMachine
         return ActorMachine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -60,7 +60,7 @@ def run_on_node(
     async def boot() -> tuple[bool, Any]:
         async with start(name=name, virtual_time=True) as node:
             try:  # raised outside the node's block: trio would wrap it in a group
-                return True, await run_main(node, fn, args)
+                return True, await run_main(node, fn, *args)
             except Exception as exc:
                 return False, exc
 
@@ -102,7 +102,7 @@ class NodeSession:
         returns; ``start_link``-ed ones are linked to it, and it exits when it returns.
         """
         check_async_function(fn, "run")
-        return self._portal.call(run_main, self.node, fn, args)
+        return self._portal.call(run_main, self.node, fn, *args)
 
     def close(self) -> None:
         """Stop the node (every process, as on any node's exit) and its thread."""

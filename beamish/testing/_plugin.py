@@ -33,7 +33,7 @@ from typing import Any
 import anyio
 import pytest
 
-from ..actors import Exited, Node, is_normal
+from ..actors import Exited, Node, current_async_library, is_normal
 from ..actors._context import current_process
 from ..actors._errors import SelfExit
 from ..actors._process import Process
@@ -66,9 +66,7 @@ async def node(anyio_backend: Any) -> AsyncIterator[Node]:
 
 
 def _require_virtual_time() -> None:
-    import sniffio
-
-    if sniffio.current_async_library() != "trio":
+    if current_async_library() != "trio":
         return
     import trio
     from trio.testing import MockClock
