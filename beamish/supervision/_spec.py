@@ -128,8 +128,31 @@ _FIELDS = frozenset(f.name for f in dataclasses.fields(ChildSpec))
 
 
 def child_spec(child: Any, *, name: Any = None, **overrides: Any) -> ChildSpec:
-    """Turn any child description into a validated ``ChildSpec``, applying ``overrides``;
-    ``name`` is passed to the start function (see the module docstring)."""
+    """Turn any child description into a validated ``ChildSpec``, applying ``overrides``.
+
+    Args:
+        child: a ``ChildSpec``, an ``Actor`` class, ``(ActorClass, *args)``, a dict of
+            ``ChildSpec`` fields, or an object with a ``child_spec()`` method.
+        name: the child's name (Elixir's ``name:``), passed to its start function as
+            ``name=``: a local name, ``(name, node)``, ``via(resolver, key)`` or
+            ``via(cluster.global_names(), key)``. The ``id`` stays as it is.
+        **overrides: ``ChildSpec`` fields to replace (``id``, ``restart``, ...).
+
+    Returns:
+        The validated ``ChildSpec``.
+
+    Raises:
+        InvalidChildSpec: a field is invalid, unknown or missing, or ``name`` is not a
+            name, or the start function takes no ``name=``.
+
+    Example:
+        >>> import beamish
+        >>> class Cache(beamish.Actor):
+        ...     pass
+        >>> spec = child_spec(Cache, name="cache", restart="transient")
+        >>> spec.id, spec.restart, spec.start[0].keywords
+        ('Cache', 'transient', {'name': 'cache'})
+    """
     spec = _child_spec(child, overrides)
     if name is None:
         return spec

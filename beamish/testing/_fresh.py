@@ -53,7 +53,29 @@ def run_on_node(
     name: str = "test@localhost",
 ) -> Any:
     """Run ``fn(*args)`` as the first process of a fresh node on virtual time; return its
-    result (see the module docstring)."""
+    result. Made for Hypothesis ``@given`` tests: call it once per example, from a
+    synchronous test (a function-scoped fixture such as ``node`` cannot serve examples).
+
+    Args:
+        fn: an async function.
+        *args: passed to ``fn``.
+        backend: ``"asyncio"`` or ``"trio"`` (with ``MockClock(autojump_threshold=0)``).
+        name: the node's name.
+
+    Returns:
+        What ``fn`` returned, once the node has stopped.
+
+    Raises:
+        Exception: whatever ``fn`` raised (a failed ``assert`` fails the example).
+        Exited: ``fn``'s process ended with another reason (an exit signal).
+        TypeError: ``fn`` is not an async function.
+
+    Example:
+        >>> async def total(numbers):
+        ...     return sum(numbers)
+        >>> run_on_node(total, [1, 2, 3], backend="trio")
+        6
+    """
     check_async_function(fn, "run_on_node")
     options = backend_options(backend)
 
