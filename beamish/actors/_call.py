@@ -58,9 +58,15 @@ async def await_slot(
         if target_proc.alive and message is not None:
             target_proc._deliver(message)
     elif node.remote is not None and not (type(target) is Pid and node.is_local(target)):
-        node.remote.monitor(proc.pid, ref, target)
-        if message is not None:
-            node.remote.send(target, message)
+        if message is not None:  # the callee's node watches the callee: one message out
+            try:
+                node.remote.call(proc.pid, ref, target, message)
+            except BaseException:  # EncodeError, FrameError: the call never left
+                if proc._calls:
+                    proc._calls.pop(ref, None)
+                raise
+        else:
+            node.remote.monitor(proc.pid, ref, target)
     else:
         if proc._calls:
             proc._calls.pop(ref, None)
