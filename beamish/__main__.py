@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import beamish
+from beamish.actors import check_async_function
 from beamish.runtime import configure_logging
 
 BACKENDS = ("asyncio", "uvloop", "trio")
@@ -43,8 +44,10 @@ def load(target: str) -> Any:
     fn = module
     for part in attr.split("."):
         fn = getattr(fn, part)
-    if not callable(fn):
-        raise SystemExit(f"beamish run: {target!r} is not callable")
+    try:
+        check_async_function(fn, f"beamish run: {target!r}")
+    except TypeError as exc:
+        raise SystemExit(str(exc)) from None
     return fn
 
 

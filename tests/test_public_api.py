@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 
 import beamish
+import beamish.testing
 
 EXPORTED = [
     "Actor",
@@ -139,3 +140,40 @@ def test_methods_present_the_package_of_their_class() -> None:
     assert [(fn.__qualname__, fn.__module__) for fn, _ in cases] == [
         (fn.__qualname__, module) for fn, module in cases
     ]
+TESTING_EXPORTED = [
+    "ActorMachine",
+    "BACKENDS",
+    "NodeSession",
+    "TelemetryEvent",
+    "anyio_backend",
+    "assert_receive",
+    "capture_telemetry",
+    "check_transport",
+    "node",
+    "refute_receive",
+    "run_on_node",
+]
+
+
+def test_testing_names_are_pinned() -> None:
+    """`beamish.testing` exports the pinned names (ActorMachine loads on first use), each
+    presenting the public module."""
+    assert beamish.testing.ActorMachine.__module__ == "beamish.testing"
+    names = sorted(
+        name
+        for name, value in vars(beamish.testing).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    )
+    assert names == TESTING_EXPORTED
+    for name in ("ActorMachine", "NodeSession", "run_on_node", "assert_receive"):
+        assert getattr(beamish.testing, name).__module__ == "beamish.testing"
+
+
+def test_argument_checks_are_public_in_actors() -> None:
+    """The argument checks that upper layers (runtime, supervision, CLI) share are public
+    names of `beamish.actors`, with `StartName`, the type of every `name=` option."""
+    from beamish import actors
+
+    for name in ("check_async_function", "check_start_name", "check_timeout", "StartName"):
+        assert hasattr(actors, name)
+    assert actors.check_timeout.__module__ == "beamish.actors"

@@ -38,6 +38,7 @@ True
 
 from .._public import present_as as _present_as
 from ._actor import Actor as Actor
+from ._actor import StartName as StartName
 from ._api import cancel_timer as cancel_timer
 from ._api import demonitor as demonitor
 from ._api import exit as exit
@@ -67,6 +68,9 @@ from ._call import call as call
 from ._call import cast as cast
 from ._call import reply as reply
 from ._call import stop as stop
+from ._checks import check_async_function as check_async_function
+from ._checks import check_start_name as check_start_name
+from ._checks import check_timeout as check_timeout
 from ._clock import Clock as Clock
 from ._clock import HeapClock as HeapClock
 from ._clock import LoopClock as LoopClock

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, ClassVar
 
 from ._api import this_node
 from ._call import DEFAULT_TIMEOUT, await_slot
+from ._checks import check_start_name, check_timeout, whereis_start_name
 from ._context import current_process
 from ._errors import NameTaken, StartError
 from ._mailbox import Overflow
 from ._messages import Caller, Down
+from ._names import Via
 from ._pid import Pid
 from ._reasons import KILL
 from ._server import serve
 
 _log = logging.getLogger("beamish.actor")
+
+StartName = str | Via | tuple[str, str] | None
+"""What ``name=`` accepts where a process starts (see ``Actor.start``)."""
 
 
 class Actor:
@@ -48,7 +54,11 @@ class Actor:
       they raise ``StartError`` (``reason`` ``"ignore"`` for ``Ignore``), once the process
       has exited; a failed ``start_link`` does not take the starter down with it.
     - **Names.** ``name=`` registers the process before ``init`` runs (``NameTaken`` if it
-      is taken); the name vanishes with the process.
+      is taken): a ``str`` (a local name, which vanishes with the process), ``(name,
+      node)`` on this node, or ``via(resolver, key)`` (a registry, or
+      ``via(cluster.global_names(), key)`` for a cluster-wide name; given back if ``init``
+      fails). Anything else raises ``TypeError`` in the caller before a process starts,
+      as Elixir validates ``:name``.
     - **Crashes.** An exception in a callback crashes the process, never the runtime: every
       pending caller gets ``Exited(exception)``, linked processes get the exit signal, and
       the crash is logged with its traceback (``telemetry.PROCESS_CRASH``). No actor dies
@@ -165,13 +175,13 @@ class Actor:
 
     @classmethod
     async def start(
-        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+        cls, *args: Any, name: StartName = None, timeout: float | None = DEFAULT_TIMEOUT
     ) -> Pid:
         """Start a server, not linked to the caller; returns once ``init`` has finished.
 
         Args:
             *args: passed to ``init``.
-            name: a local name to register before ``init`` runs.
+            name: a name to register before ``init`` runs (see **Names** above).
             timeout: seconds ``init`` may take; past that the server is killed.
 
         Returns:
@@ -182,12 +192,13 @@ class Actor:
                 (its reason) or ``Ignore()`` (``"ignore"``), or took longer than
                 ``timeout`` (``"timeout"``).
             NameTaken: ``name`` is registered already.
+            TypeError: ``name`` or ``timeout`` is not one the API accepts (nothing starts).
         """
         return await cls._start(args, name, timeout, link=False)
 
     @classmethod
     async def start_link(
-        cls, *args: Any, name: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+        cls, *args: Any, name: StartName = None, timeout: float | None = DEFAULT_TIMEOUT
     ) -> Pid:
         """Start a server linked to the calling process; returns once ``init`` has finished.
 
@@ -198,7 +209,7 @@ class Actor:
 
         Args:
             *args: passed to ``init``.
-            name: a local name to register before ``init`` runs.
+            name: a name to register before ``init`` runs (see **Names** above).
             timeout: seconds ``init`` may take; past that the server is killed.
 
         Returns:
@@ -207,11 +218,12 @@ class Actor:
         Raises:
             StartError: as for :meth:`start`.
             NameTaken: ``name`` is registered already.
+            TypeError: ``name`` or ``timeout`` is not one the API accepts (nothing starts).
         """
         return await cls._start(args, name, timeout, link=True)
 
     @classmethod
-    def child_spec(cls, *args: Any) -> dict[str, Any]:
+    def child_spec(cls, *args: Any, name: StartName = None) -> dict[str, Any]:
         """How a supervisor starts this actor: ``{"id": cls.__name__, "start":
         (cls.start_link, args)}``, with the supervisor's defaults for the rest.
 
@@ -221,16 +233,22 @@ class Actor:
 
         Args:
             *args: the arguments of ``start_link``, and so of ``init``.
+            name: passed to ``start_link`` (checked now). The id stays the class name, as
+                in Elixir: give each of several named children of one class its own ``id``.
 
         Returns:
             A child spec, as a dict.
         """
-        return {"id": cls.__name__, "start": (cls.start_link, args)}
+        if name is None:
+            return {"id": cls.__name__, "start": (cls.start_link, args)}
+        check_start_name(name)
+        return {"id": cls.__name__, "start": (functools.partial(cls.start_link, name=name), args)}
 
     @classmethod
     async def _start(
-        cls, args: tuple[Any, ...], name: str | None, timeout: float | None, link: bool
+        cls, args: tuple[Any, ...], name: StartName, timeout: float | None, link: bool
     ) -> Pid:
+        check_timeout(timeout)
         proc = current_process.get(None)
         if proc is not None:
             return await cls._start_from(proc, args, name, timeout, link)
@@ -240,11 +258,13 @@ class Actor:
 
     @classmethod
     async def _start_from(
-        cls, proc: Any, args: tuple[Any, ...], name: str | None, timeout: float | None, link: bool
+        cls, proc: Any, args: tuple[Any, ...], name: StartName, timeout: float | None, link: bool
     ) -> Pid:
         node = proc._node
-        if name is not None and node.whereis(name) is not None:
-            raise NameTaken(f"{name!r} is already registered to {node.whereis(name)!r}")
+        start_name = check_start_name(name, node.name)
+        if start_name is not None and (holder := whereis_start_name(node, start_name)):
+            raise NameTaken(f"{start_name!r} is already registered to {holder!r}")
+        name = start_name
         ref = node.make_ref()
         pid = node.spawn(
             serve,
@@ -260,9 +280,11 @@ class Actor:
             if status == "ok":
                 return pid  # type: ignore[no-any-return]
             await _wait_until_gone(proc, pid)  # as proc_lib: report once it has exited
+            _release(name, pid)
             if isinstance(detail, NameTaken):
                 raise detail
             raise StartError(detail)
+        _release(name, pid)
         if kind == "down":
             raise StartError(value)
         if link:
@@ -272,6 +294,13 @@ class Actor:
 
 
 __all__ = ["Actor", "Caller"]
+
+
+def _release(name: str | Via | None, pid: Pid) -> None:
+    """A failed start gives back a via name it took (OTP's ``gen:unregister_name``); a
+    local name goes away with the process."""
+    if isinstance(name, Via) and name.resolver.whereis_name(name.key) == pid:
+        name.resolver.unregister_name(name.key)
 
 
 async def _wait_until_gone(proc: Any, pid: Pid) -> None:

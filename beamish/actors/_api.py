@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from ._checks import check_async_function, check_pid, check_seconds, check_timeout
 from ._context import current_node, current_process
 from ._errors import NotInProcess, SelfExit
 from ._mailbox import Match, Overflow
@@ -92,11 +93,12 @@ def self() -> Pid:
     return proc.pid
 
 
-def _check_spawnable(fn: Any) -> None:
+def _check_spawnable(fn: Any, what: str) -> None:
     if fn is receive:  # it returns a wait on the *caller's* mailbox, not a new process's
         raise TypeError(
             "spawn(receive) would wait on the spawner's mailbox: wrap it in an async def"
         )
+    check_async_function(fn, what)
 
 
 def spawn(
@@ -124,6 +126,8 @@ def spawn(
         The new process's pid.
 
     Raises:
+        TypeError: ``fn`` is not an async function (checked before anything runs:
+            a plain function is not called, a class is not instantiated).
         NotInProcess: no node runs here.
 
     Example:
@@ -138,7 +142,7 @@ def spawn(
         >>> beamish.run(main)
         42
     """
-    _check_spawnable(fn)
+    _check_spawnable(fn, "spawn")
     proc = current_process.get(None)
     node = proc._node if proc is not None else this_node()
     return node.spawn(
@@ -160,20 +164,24 @@ def spawn_link(
     (:func:`trap_exits`), in which case it receives ``Exit(pid, reason)``.
 
     Raises:
+        TypeError: ``fn`` is not an async function (checked before anything runs:
+            a plain function is not called, a class is not instantiated).
         NotInProcess: the caller is not a process (there is nothing to link to).
 
     Example:
         >>> import beamish
         >>> async def main():
+        ...     async def child():
+        ...         beamish.exit(beamish.self(), "boom")
         ...     async def parent():
-        ...         beamish.spawn_link(beamish.exit, beamish.self(), "boom")
+        ...         beamish.spawn_link(child)
         ...         await beamish.sleep(60)
         ...     pid, ref = beamish.spawn_monitor(parent)
         ...     return (await beamish.receive()).reason  # the linked child took it down
         >>> beamish.run(main)
         'boom'
     """
-    _check_spawnable(fn)
+    _check_spawnable(fn, "spawn_link")
     proc = current()
     return proc._node.spawn(
         fn, args, link=proc, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid
@@ -189,6 +197,8 @@ def spawn_monitor(
         ``(pid, ref)``: ``Down(ref, pid, reason)`` arrives once when the process exits.
 
     Raises:
+        TypeError: ``fn`` is not an async function (checked before anything runs:
+            a plain function is not called, a class is not instantiated).
         NotInProcess: the caller is not a process.
 
     Example:
@@ -200,7 +210,7 @@ def spawn_monitor(
         >>> beamish.run(main)
         True
     """
-    _check_spawnable(fn)
+    _check_spawnable(fn, "spawn_monitor")
     proc = current()
     node = proc._node
     pid = node.spawn(fn, args, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid)
@@ -285,6 +295,8 @@ def receive(match: Match | None = None, timeout: float | None = None) -> Awaitab
     proc = current_process.get(None)
     if proc is None:
         raise NotInProcess("receive() needs to run inside a beamish process")
+    if timeout is not None:
+        check_timeout(timeout)
     return proc.receive(match, timeout)
 
 
@@ -319,6 +331,7 @@ def link(pid: Pid) -> None:
     signal ``"noproc"`` at once; over a lost connection, ``"noconnection"``.
 
     Raises:
+        TypeError: ``pid`` is a name, not a pid (Erlang's ``badarg``): use ``whereis``.
         NotInProcess: the caller is not a process.
 
     Example:
@@ -331,6 +344,7 @@ def link(pid: Pid) -> None:
         >>> beamish.run(main).reason
         'normal'
     """
+    check_pid(pid, "link")
     proc = current()
     proc._node.link(proc, pid)
 
@@ -342,6 +356,7 @@ def unlink(pid: Pid) -> None:
     not linked does nothing.
 
     Raises:
+        TypeError: ``pid`` is a name, not a pid (Erlang's ``badarg``): use ``whereis``.
         NotInProcess: the caller is not a process.
 
     Example:
@@ -354,6 +369,7 @@ def unlink(pid: Pid) -> None:
         >>> beamish.run(main)
         ()
     """
+    check_pid(pid, "unlink")
     proc = current()
     proc._node.unlink(proc, pid)
 
@@ -516,6 +532,8 @@ def register(name: str, pid: Pid | None = None) -> None:
     """
     if pid is None:
         pid = self()
+    else:
+        check_pid(pid, "register")
     this_node().register(name, pid)
 
 
@@ -569,6 +587,9 @@ def send_after(dest: Dest, message: Any, seconds: float) -> Ref:
     Returns:
         The timer's reference, for :func:`cancel_timer`.
 
+    Raises:
+        TypeError: ``seconds`` is not a number.
+
     Example:
         >>> import beamish
         >>> async def main():
@@ -578,6 +599,7 @@ def send_after(dest: Dest, message: Any, seconds: float) -> Ref:
         >>> beamish.run(main)
         ['now', 'late']
     """
+    check_seconds(seconds)
     return this_node().send_after(dest, message, seconds)
 
 
@@ -608,6 +630,9 @@ async def sleep(seconds: float) -> None:
     The mailbox is not read meanwhile; use ``receive(timeout=...)`` to wait for a message
     or a deadline.
 
+    Raises:
+        TypeError: ``seconds`` is not a number.
+
     Example:
         >>> import beamish
         >>> async def main():
@@ -616,6 +641,7 @@ async def sleep(seconds: float) -> None:
         >>> beamish.run(main, virtual_time=True)
         'later'
     """
+    check_seconds(seconds)
     await this_node().sleep(seconds)
 
 
@@ -644,6 +670,9 @@ def process_info(pid: Pid) -> ProcessInfo | None:
     Returns:
         A ``ProcessInfo``, or ``None`` if ``pid`` is not alive.
 
+    Raises:
+        TypeError: ``pid`` is a name, not a pid (Erlang's ``badarg``): use ``whereis``.
+
     Example:
         >>> import beamish
         >>> async def main():
@@ -654,11 +683,15 @@ def process_info(pid: Pid) -> ProcessInfo | None:
         >>> beamish.run(main)
         ('main', 1)
     """
+    check_pid(pid, "process_info")
     return this_node().process_info(pid)
 
 
 def is_alive(pid: Pid) -> bool:
     """``True`` while the local process ``pid`` has not started exiting.
+
+    Raises:
+        TypeError: ``pid`` is a name, not a pid (Erlang's ``badarg``): use ``whereis``.
 
     Example:
         >>> import beamish
@@ -670,4 +703,5 @@ def is_alive(pid: Pid) -> bool:
         >>> beamish.run(main)
         (True, False)
     """
+    check_pid(pid, "is_alive")
     return this_node().is_alive(pid)

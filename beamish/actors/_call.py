@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ._api import this_node
+from ._checks import check_timeout
 from ._context import current_process
 from ._errors import CallCycle, CallTimeout, Exited, NoProc
 from ._messages import Caller, CallRequest, CastRequest, Down
@@ -118,6 +119,8 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
             ``"noproc"``), or its node went down (``"noconnection"``); ``exc.reason`` says
             why.
         CallCycle: the call would wait on itself, directly or through other calls.
+        TypeError: ``timeout`` is neither a number of seconds nor ``None`` (checked
+            before anything is sent).
         NotInProcess: no node runs here.
 
     Example:
@@ -139,6 +142,8 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
         >>> beamish.run(main)
         (42, 'TypeError', 'noproc')
     """
+    if timeout is not None and (type(timeout) is not float or timeout != timeout):
+        check_timeout(timeout)
     proc = current_process.get(None)
     if proc is None:
         node = this_node()
@@ -308,6 +313,7 @@ async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_T
         terminate shutdown
         False
     """
+    check_timeout(timeout)
     node = this_node()
     target = node.resolve(dest)
     if target is not None and node.remote is not None and not _here(node, target):

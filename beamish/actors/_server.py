@@ -15,9 +15,11 @@ import logging
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._call import StopRequest
+from ._checks import register_start_name
 from ._context import current_process
 from ._errors import NameTaken, SelfExit
 from ._messages import CallRequest, CastRequest, Exit
+from ._names import Via
 from ._pid import Pid, Ref
 from ._reasons import NORMAL, Reason, is_normal
 
@@ -94,7 +96,7 @@ async def serve(
     starter: Pid,
     ack_ref: Ref,
     parent: Pid | None,
-    name: str | None,
+    name: str | Via | None,
 ) -> None:
     """The body of every ``Actor`` process: the start handshake, then the loop.
 
@@ -121,7 +123,7 @@ async def _start(
     starter: Pid,
     ack_ref: Ref,
     parent: Pid | None,
-    name: str | None,
+    name: str | Via | None,
 ) -> Actor | None:
     """Build the actor and run ``init``; ack the starter. None: the process should end."""
     node = proc._node
@@ -131,7 +133,7 @@ async def _start(
     proc.server = actor
     try:
         if name is not None:
-            node.register(name, proc.pid)
+            register_start_name(node, name, proc.pid)
         result = actor.init(*args)
         if inspect.isawaitable(result):
             result = await result

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ..actors import Down, Exited, Node, current_async_library, current_node, is_normal
+from ..actors import (
+    Down,
+    Exited,
+    Node,
+    check_async_function,
+    current_async_library,
+    current_node,
+    is_normal,
+)
 from ..actors._backends import current_backend
 from ..actors._node import SHUTDOWN_KILL_GRACE
 from ..cluster import start as start_cluster
@@ -65,6 +73,10 @@ async def start(
     """
     settings = Config(**config)
     flags = {"strategy": strategy, "max_restarts": max_restarts, "max_seconds": max_seconds}
+    if children is not None:  # check specs and flags here: one error, not a trio group
+        Supervisor.child_spec(
+            children=children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
+        )
     old_threshold = gc.get_threshold()
     if settings.gc_threshold is not None:
         gc.set_threshold(settings.gc_threshold, *old_threshold[1:])
@@ -215,6 +227,8 @@ def run(
     """
     if main is None and config.get("children") is None:
         raise ValueError("run() needs a main function, children, or both")
+    if main is not None:
+        check_async_function(main, "run")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: use 'asyncio', 'uvloop' or 'trio'")
     signals = _signals_to_handle()
@@ -312,6 +326,7 @@ async def run_main(node: Node, main: Callable[..., Coroutine[Any, Any, Any]], *a
     supervisor exits first, ``main`` is stopped; the root's reason is raised as
     ``Exited`` unless it is ``normal`` (then the result is None).
     """
+    check_async_function(main, "run_main")
     result: list[Any] = []
     raised: list[BaseException] = []
 

@@ -13,6 +13,7 @@ from ..actors import (
     Exit,
     Pid,
     StartError,
+    StartName,
     Stop,
     exit,
     monitor,
@@ -25,7 +26,7 @@ from ..actors import describe as describe_reason
 from ._errors import ChildNotFound, MaxChildren
 from ._intensity import add_restart
 from ._shutdown import shutdown_child
-from ._spec import ChildSpec
+from ._spec import ChildSpec, check_name
 from ._strategy import should_restart
 from ._supervisor import ChildCounts, ChildInfo, RequestServer, _log, start_spec
 
@@ -66,7 +67,7 @@ class DynamicSupervisor(RequestServer):
 
     @classmethod
     async def start_link(  # type: ignore[override]
-        cls, *, name: str | None = None, **options: Any
+        cls, *, name: StartName = None, **options: Any
     ) -> Pid:
         """Start a dynamic supervisor linked to the caller.
 
@@ -75,16 +76,20 @@ class DynamicSupervisor(RequestServer):
         return await cls._start((cls._settings(options),), name, timeout=None, link=True)
 
     @classmethod
-    async def start(cls, *, name: str | None = None, **options: Any) -> Pid:  # type: ignore[override]
+    async def start(cls, *, name: StartName = None, **options: Any) -> Pid:  # type: ignore[override]
         """Start an unlinked dynamic supervisor."""
         return await cls._start((cls._settings(options),), name, timeout=None, link=False)
 
     @classmethod
     def child_spec(  # type: ignore[override]
-        cls, *, id: Any = None, **options: Any
+        cls, *, id: Any = None, name: StartName = None, **options: Any
     ) -> dict[str, Any]:
-        """A dynamic supervisor as a child: ``type="supervisor"``; options checked now."""
+        """A dynamic supervisor as a child: ``type="supervisor"``; options and ``name``
+        checked now."""
         cls._settings(dict(options))
+        if name is not None:
+            check_name(name)
+            options["name"] = name
         return {
             "id": cls.__name__ if id is None else id,
             "start": (functools.partial(cls.start_link, **options), ()),

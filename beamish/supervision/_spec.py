@@ -28,6 +28,15 @@ worker processes, still linked to, and stopped by, its supervisor.
 ``start`` is ``(callable, args)``: the callable, sync or async, starts the child *linked to
 the calling process* (the supervisor) and returns its pid; ``Actor.start_link`` is one.
 
+``child_spec(child, name=...)`` names the child (Elixir's ``name:`` option): the name is
+passed to the start function as ``name=``, so it takes a local name, ``(name, node)``,
+``via(resolver, key)`` or a cluster-wide ``via(cluster.global_names(), key)``. The ``id``
+is unchanged: give each of several named children of one class its own ``id``.
+
+>>> named = child_spec(Worker, name="worker_1", id="w1")
+>>> named.start[0].keywords
+{'name': 'worker_1'}
+
 Defaults follow Elixir: ``restart="permanent"``; ``shutdown`` 5 seconds for a worker and
 ``"infinity"`` for a supervisor; ``type="worker"``; ``significant=False``.
 """
@@ -35,10 +44,13 @@ Defaults follow Elixir: ``restart="permanent"``; ``shutdown`` 5 seconds for a wo
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from ..actors import check_start_name
 from ._errors import InvalidChildSpec
 
 Restart = Literal["permanent", "transient", "temporary"]
@@ -115,8 +127,80 @@ class ChildSpec:
 _FIELDS = frozenset(f.name for f in dataclasses.fields(ChildSpec))
 
 
-def child_spec(child: Any, **overrides: Any) -> ChildSpec:
-    """Turn any child description into a validated ``ChildSpec``, applying ``overrides``."""
+def child_spec(child: Any, *, name: Any = None, **overrides: Any) -> ChildSpec:
+    """Turn any child description into a validated ``ChildSpec``, applying ``overrides``.
+
+    Args:
+        child: a ``ChildSpec``, an ``Actor`` class, ``(ActorClass, *args)``, a dict of
+            ``ChildSpec`` fields, or an object with a ``child_spec()`` method.
+        name: the child's name (Elixir's ``name:``), passed to its start function as
+            ``name=``: a local name, ``(name, node)``, ``via(resolver, key)`` or
+            ``via(cluster.global_names(), key)``. The ``id`` stays as it is.
+        **overrides: ``ChildSpec`` fields to replace (``id``, ``restart``, ...).
+
+    Returns:
+        The validated ``ChildSpec``.
+
+    Raises:
+        InvalidChildSpec: a field is invalid, unknown or missing, or ``name`` is not a
+            name, or the start function takes no ``name=``.
+
+    Example:
+        >>> import beamish
+        >>> class Cache(beamish.Actor):
+        ...     pass
+        >>> spec = child_spec(Cache, name="cache", restart="transient")
+        >>> spec.id, spec.restart, spec.start[0].keywords
+        ('Cache', 'transient', {'name': 'cache'})
+    """
+    spec = _child_spec(child, overrides)
+    if name is None:
+        return spec
+    check_name(name)
+    fn, args = spec.start
+    if not _takes_name(fn):
+        raise InvalidChildSpec("name", name, f"the start function {fn!r} takes no name=")
+    return dataclasses.replace(spec, start=(functools.partial(fn, name=name), args))
+
+
+def check_name(name: Any) -> None:
+    """Raise ``InvalidChildSpec("name", ...)`` unless ``name`` is a valid start name."""
+    try:
+        check_start_name(name)
+    except (TypeError, ValueError) as exc:
+        raise InvalidChildSpec("name", name, str(exc)) from None
+
+
+def _takes_name(fn: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True  # cannot tell: let the start function decide
+    return any(
+        p.kind == p.VAR_KEYWORD
+        or (p.name == "name" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
+
+
+def check_children(children: Any) -> list[ChildSpec]:
+    """Validate a supervisor's ``children``: a list of child descriptions with unique ids."""
+    if isinstance(children, str | bytes | Mapping) or not isinstance(children, list | tuple):
+        raise InvalidChildSpec(
+            "children", children, "a list of child specs (ChildSpec, Actor class, (cls, *args))"
+        )
+    specs = [child_spec(c) for c in children]
+    seen: set[Hashable] = set()
+    for spec in specs:
+        if spec.id in seen:
+            raise InvalidChildSpec(
+                "id", spec.id, "duplicate id under one supervisor: give each child its own id="
+            )
+        seen.add(spec.id)
+    return specs
+
+
+def _child_spec(child: Any, overrides: dict[str, Any]) -> ChildSpec:
     if isinstance(child, ChildSpec):
         base: Mapping[str, Any] = {f: getattr(child, f) for f in _FIELDS}
         if (

@@ -16,6 +16,7 @@ from ..actors import (
     Pid,
     Reply,
     StartError,
+    StartName,
     Stop,
     call,
     sleep,
@@ -33,7 +34,7 @@ from ._errors import (
 )
 from ._intensity import add_restart, backoff_delay
 from ._shutdown import shutdown_child
-from ._spec import ChildSpec, child_spec
+from ._spec import ChildSpec, check_children, check_name, child_spec
 from ._strategy import STRATEGIES, Strategy, restart_plan, should_restart
 
 _log = logging.getLogger("beamish.supervisor")
@@ -195,13 +196,15 @@ class Supervisor(RequestServer):
         cls,
         *args: Any,
         children: Sequence[Any] | None = None,
-        name: str | None = None,
+        name: StartName = None,
         **flags: Any,
     ) -> Pid:
         """Start a supervisor linked to the caller; returns once every child has started.
 
         ``flags``: ``strategy``, ``max_restarts``, ``max_seconds``, ``auto_shutdown``,
-        ``backoff`` (defaults from the class attributes).
+        ``backoff`` (defaults from the class attributes). ``children`` (a list) and
+        ``name`` are checked here, before the supervisor starts: a bad child spec or a
+        duplicate id raises ``InvalidChildSpec`` in the caller.
         """
         children, args = cls._children_and_args(args, children)
         return await cls._start(
@@ -213,7 +216,7 @@ class Supervisor(RequestServer):
         cls,
         *args: Any,
         children: Sequence[Any] | None = None,
-        name: str | None = None,
+        name: StartName = None,
         **flags: Any,
     ) -> Pid:
         """Start an unlinked supervisor (a root, or one embedded in another application)."""
@@ -228,13 +231,19 @@ class Supervisor(RequestServer):
         *args: Any,
         id: Hashable | None = None,
         children: Sequence[Any] | None = None,
+        name: StartName = None,
         **flags: Any,
     ) -> dict[str, Any]:
         """A supervisor as a child: ``type="supervisor"`` (so ``shutdown="infinity"``).
 
-        ``flags`` are checked now, not when the parent starts it.
+        ``flags``, ``children`` and ``name`` are checked now, not when the parent starts it.
         """
         cls._options(flags)
+        if children is not None:
+            children = check_children(children)
+        if name is not None:
+            check_name(name)
+            flags["name"] = name
         start = functools.partial(cls.start_link, children=children, **flags)
         return {
             "id": cls.__name__ if id is None else id,
@@ -249,7 +258,9 @@ class Supervisor(RequestServer):
         # Supervisor.start_link(children, ...) as in Elixir; subclasses that override
         # children() get their positional arguments passed to it.
         if children is None and cls.children is Supervisor.children and len(args) == 1:
-            return args[0], ()
+            children, args = args[0], ()
+        if children is not None:
+            children = check_children(children)
         return children, args
 
     @classmethod

@@ -10,6 +10,14 @@ Fixtures
     itself running as a process of it: ``self()``, ``receive``, ``spawn_link``,
     ``monitor`` and ``assert_receive`` work directly in the test. Stopped after the test.
 
+    The test process dies as any process does, and the test fails with ``Exited``
+    when it does: a ``spawn_link``-ed process that crashes stops the test body at once
+    (unless the test traps exits), and so does ``exit(self(), reason)``. Like ExUnit, a
+    test whose process exits before its body returns fails, whatever the reason.
+
+    A function-scoped fixture cannot serve each example of a Hypothesis ``@given``
+    test: use ``run_on_node`` or ``ActorMachine`` there (see ``docs/testing.md``).
+
 To run every test on asyncio and trio with virtual time, put this in ``conftest.py``::
 
     from beamish.testing import anyio_backend  # noqa: F401  (parametrised fixture)
@@ -17,13 +25,18 @@ To run every test on asyncio and trio with virtual time, put this in ``conftest.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any
 
+import anyio
 import pytest
 
-from ..actors import Node, current_async_library
+from ..actors import Exited, Node, current_async_library, is_normal
 from ..actors._context import current_process
+from ..actors._errors import SelfExit
+from ..actors._process import Process
 from ..runtime import start
 
 BACKENDS = ("asyncio", "trio")
@@ -63,3 +76,66 @@ def _require_virtual_time() -> None:
             "beamish's node fixture runs on virtual time, and on trio that needs trio's "
             "MockClock: add `from beamish.testing import anyio_backend` to your conftest.py"
         )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """Run an async test that uses ``node`` as that node's test process (see ``node``)."""
+    test = pyfuncitem.obj
+    if (
+        not isinstance(pyfuncitem.funcargs.get("node"), Node)
+        or not inspect.iscoroutinefunction(test)
+        or hasattr(test, "hypothesis")  # @given: the health check rejects ``node`` anyway
+    ):
+        return (yield)
+    pyfuncitem.obj = _as_test_process(test)
+    try:
+        return (yield)
+    finally:
+        pyfuncitem.obj = test
+
+
+def _as_test_process(
+    test: Callable[..., Coroutine[Any, Any, Any]],
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    @functools.wraps(test)
+    async def run(**kwargs: Any) -> Any:
+        me = current_process.get(None)
+        if me is None or me._task is not None:
+            return await test(**kwargs)
+        return await _run_as(me, test, kwargs)
+
+    return run
+
+
+async def _run_as(
+    me: Process, test: Callable[..., Coroutine[Any, Any, Any]], kwargs: dict[str, Any]
+) -> Any:
+    """Run the test body so that an exit signal ending ``me`` cancels it, as it cancels a
+    process's own task (the backends end a process by cancelling ``_task``)."""
+    scope = anyio.CancelScope()
+    me._task = scope
+    try:
+        with scope:
+            try:
+                return await test(**kwargs)
+            except SelfExit as exc:  # exit(self(), reason): the test process ends itself
+                me.doom(exc.reason)
+            except BaseException:
+                if me._pending_reason is None:
+                    raise  # the body's own failure (assert, pytest.fail, ...)
+    finally:
+        me._task = None
+        if me._pending_reason is not None:
+            _raise_exited(me)
+    return None
+
+
+def _raise_exited(me: Process) -> None:
+    reason = me._pending_reason
+    error = Exited(reason, me.pid)
+    error.add_note(
+        "the test process exited before the test returned"
+        + ("" if is_normal(reason) else " (an exit signal: a linked process crashed, or exit())")
+    )
+    raise error from (reason if isinstance(reason, BaseException) else None)

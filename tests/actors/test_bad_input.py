@@ -1,6 +1,9 @@
 """Bad input and failing user code: the runtime reports it and keeps working."""
 
+import functools
 import logging
+import subprocess
+import sys
 
 import anyio
 import pytest
@@ -280,3 +283,258 @@ async def test_receive_outside_a_process():
         beamish.receive()
     with pytest.raises(beamish.NotInProcess):
         beamish.send("x", 1)
+
+
+# -- bad arguments: one clear error in the caller, before anything runs (issue 10, item 9) --
+
+
+class Quiet(Actor):
+    """A server that records each instance made, to show when a class gets instantiated."""
+
+    made: list = []  # noqa: RUF012  (shared on purpose: counts instances)
+
+    def __init__(self):
+        Quiet.made.append(self)
+
+
+def _sync_worker(log):
+    """A plain function: spawning it must not run it."""
+    log.append("ran")
+
+
+@pytest.mark.parametrize("how", ["spawn", "spawn_link", "spawn_monitor"])
+async def test_spawn_rejects_a_sync_function_without_calling_it(node, how):
+    """spawn(sync_fn, ...) raises TypeError naming the function, and never runs it."""
+    log = []
+    before = node.processes()
+    with pytest.raises(TypeError, match=rf"{how} needs an async function.*_sync_worker"):
+        getattr(beamish, how)(_sync_worker, log)
+    assert log == []
+    assert node.processes() == before
+
+
+@pytest.mark.parametrize("how", ["spawn", "spawn_link", "spawn_monitor"])
+async def test_spawn_rejects_an_actor_class_without_instantiating_it(node, how):
+    """spawn(SomeActor) raises TypeError pointing at SomeActor.start, making no instance."""
+    Quiet.made.clear()
+    with pytest.raises(TypeError, match=r"class Quiet.*Quiet\.start"):
+        getattr(beamish, how)(Quiet)
+    assert Quiet.made == []
+
+
+async def test_spawn_rejects_a_coroutine_object(node):
+    """spawn(fn()) (a coroutine, not a function) says so, and closes the coroutine."""
+
+    async def job():
+        pass
+
+    coro = job()
+    with pytest.raises(TypeError, match="coroutine object"):
+        beamish.spawn(coro)
+    assert coro.cr_frame is None  # closed: no "never awaited" warning later
+
+
+async def test_spawn_accepts_every_kind_of_async_callable(node):
+    """An async def, a partial of one, a wrapped one and an async __call__ all spawn."""
+
+    async def reply(to, tag):
+        beamish.send(to, tag)
+
+    @functools.wraps(reply)
+    def wrapped(to, tag):
+        return reply(to, tag)
+
+    class AsyncCallable:
+        async def __call__(self, to, tag):
+            beamish.send(to, tag)
+
+    me = beamish.self()
+    beamish.spawn(reply, me, "plain")
+    beamish.spawn(functools.partial(reply, me), "partial")
+    beamish.spawn(wrapped, me, "wrapped")
+    beamish.spawn(AsyncCallable(), me, "object")
+    got = {await assert_receive(str) for _ in range(4)}
+    assert got == {"plain", "partial", "wrapped", "object"}
+
+
+PID_ONLY = {
+    "link": beamish.link,
+    "unlink": beamish.unlink,
+    "is_alive": beamish.is_alive,
+    "process_info": beamish.process_info,
+    "register": lambda pid: beamish.register("another_name", pid),
+}
+
+
+@pytest.mark.parametrize("fn", list(PID_ONLY))
+async def test_pid_only_functions_reject_names(node, fn):
+    """link, unlink, is_alive, process_info and register(name, pid) given a name for the pid
+    raise TypeError (Erlang's badarg), instead of treating the name as a dead pid."""
+    pid = await Bystander.start(name="bystander")
+    beamish.trap_exits(True)
+    with pytest.raises(TypeError, match=rf"{fn} needs a pid, got the name 'bystander'"):
+        PID_ONLY[fn]("bystander")
+    with pytest.raises(TypeError, match=f"{fn} needs a pid"):
+        PID_ONLY[fn](("bystander", node.name))
+    with pytest.raises(TypeError, match=f"{fn} needs a pid"):
+        PID_ONLY[fn](42)
+    await refute_receive(beamish.Exit, 1.0)  # no "noproc" exit from a pretend-dead pid
+    assert beamish.is_alive(pid)
+    assert beamish.process_info(pid).name == "bystander"
+
+
+BAD_TIMEOUTS = ["5", [1], True, float("nan")]
+
+
+def _timeout_calls(pid):
+    """Every public function that takes a timeout, given a bad one."""
+    return {
+        "call": lambda t: beamish.call(pid, "x", timeout=t),
+        "receive": lambda t: beamish.receive(timeout=t),
+        "stop": lambda t: beamish.stop(pid, timeout=t),
+        "start": lambda t: Bystander.start(timeout=t),
+        "start_link": lambda t: Bystander.start_link(timeout=t),
+        "send_after": lambda t: beamish.send_after(pid, "x", t),
+        "sleep": lambda t: beamish.sleep(t),
+    }
+
+
+@pytest.mark.parametrize("bad", BAD_TIMEOUTS, ids=repr)
+@pytest.mark.parametrize("fn", list(_timeout_calls(None)))
+async def test_bad_timeout_is_one_clear_error_in_the_caller(node, caplog, fn, bad):
+    """A non-numeric (or bool, or NaN) timeout raises at once, naming the argument; nothing
+    starts, stops or crashes."""
+    caplog.set_level(logging.ERROR)
+    pid = await Bystander.start()
+    before = node.processes()
+    argument = "seconds" if fn in ("send_after", "sleep") else "timeout"
+    attempt = _timeout_calls(pid)[fn]
+
+    async def attempt_and_await():
+        result = attempt(bad)
+        if hasattr(result, "__await__"):
+            await result
+
+    with pytest.raises((TypeError, ValueError), match=f"{argument} must be a number of seconds"):
+        await attempt_and_await()
+    assert node.processes() == before
+    assert await beamish.call(pid, 1) == ("ok", 1)
+    assert not [r for r in caplog.records if r.name.startswith("beamish")]
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "match"),
+    [
+        (123, TypeError, "name must be None, a str, via"),
+        (b"bytes", TypeError, "name must be None, a str, via"),
+        (("a", "b", "c"), TypeError, "name must be None, a str, via"),
+        ("", ValueError, "must not be empty"),
+        (("far", "other@host"), ValueError, "registers only on its own node"),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("how", ["start", "start_link"])
+async def test_bad_start_name_is_one_clear_error_in_the_caller(
+    node, caplog, how, name, error, match
+):
+    """A name that is not a str, (name, this node) or via(...) raises in the caller, as
+    Elixir's GenServer validates :name; no process starts, nothing is logged."""
+    caplog.set_level(logging.ERROR)
+    before = node.processes()
+    with pytest.raises(error, match=match):
+        await getattr(Bystander, how)(name=name)
+    assert node.processes() == before
+    assert not [r for r in caplog.records if r.name.startswith("beamish")]
+
+
+class DictResolver:
+    """A minimal via resolver: a dict, raising NameTaken for a taken key."""
+
+    def __init__(self):
+        self.names = {}
+
+    def whereis_name(self, key):
+        return self.names.get(key)
+
+    def register_name(self, key, pid):
+        if key in self.names:
+            raise beamish.NameTaken(key)
+        self.names[key] = pid
+
+    def unregister_name(self, key):
+        self.names.pop(key, None)
+
+
+async def test_start_names_local_node_tuple_and_via(node):
+    """name= takes a local name, (name, this node) and via(resolver, key)."""
+    local = await Bystander.start(name="plain")
+    assert beamish.whereis("plain") == local
+    tupled = await Bystander.start(name=("tupled", node.name))
+    assert beamish.whereis("tupled") == tupled
+    resolver = DictResolver()
+    via = beamish.via(resolver, ("room", 1))
+    routed = await Bystander.start(name=via)
+    assert resolver.names == {("room", 1): routed}
+    assert await beamish.call(via, "hi") == ("ok", "hi")
+    with pytest.raises(beamish.NameTaken):
+        await Bystander.start(name=via)
+    with pytest.raises(beamish.NameTaken):
+        await Bystander.start(name=("tupled", node.name))
+
+
+class RegisteredThenFails(Actor):
+    """Checks in init that it holds its via name, then fails."""
+
+    def init(self, resolver, seen):
+        seen.append(resolver.whereis_name("f") == self.pid)
+        raise Boom("after registering")
+
+
+async def test_failed_start_gives_back_its_via_name(node):
+    """A via name is registered before init runs, and given back when init fails
+    (gen:unregister_name); the caller gets init's own error."""
+    resolver = DictResolver()
+    seen = []
+    with pytest.raises(StartError) as info:
+        await RegisteredThenFails.start(resolver, seen, name=beamish.via(resolver, "f"))
+    assert isinstance(info.value.reason, Boom)
+    assert seen == [True]
+    assert resolver.names == {}
+
+
+async def test_run_rejects_a_coroutine_and_a_sync_function(caplog):
+    """run(main()) and run(sync_fn) raise TypeError at once: nothing runs, no crash log, and
+    the coroutine is closed (no "never awaited" warning)."""
+    caplog.set_level(logging.ERROR)
+    log = []
+
+    async def main():
+        log.append("ran")
+
+    coro = main()
+    with pytest.raises(TypeError, match="run needs an async function, got a coroutine"):
+        beamish.run(coro)
+    assert coro.cr_frame is None
+    with pytest.raises(TypeError, match="run needs an async function"):
+        beamish.run(_sync_worker, log)
+    assert log == []
+    assert not caplog.records
+
+
+def test_cli_run_rejects_a_sync_function(tmp_path):
+    """`python -m beamish run mod:sync_fn` exits 1 with one line naming the target and what
+    is expected (no traceback), and does not run the function."""
+    (tmp_path / "clitarget.py").write_text(
+        "import pathlib\ndef sync_main():\n    pathlib.Path('ran').write_text('yes')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "beamish", "run", "clitarget:sync_main"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "'clitarget:sync_main' needs an async function" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "ran").exists()
