@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import threading
 import time
@@ -48,6 +49,13 @@ def hog(nbytes: int, seconds: float) -> int:
     blob = b"\x01" * nbytes
     time.sleep(seconds)
     return len(blob)
+
+
+def hold_the_gil(_item: object = None) -> None:
+    """Say ``BUSY`` on stdout, then hold the GIL for hours: a regular expression that
+    backtracks exponentially, all in C (``re`` never lets the GIL go)."""
+    os.write(1, b"BUSY\n")
+    re.match(r"(a+)+$", "a" * 48 + "b")
 
 
 def die(how: str) -> None:
