@@ -20,6 +20,7 @@
 | ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
 | ``WORKER_OVER_MEMORY`` | ``memory`` (bytes) | ``pool``, ``worker``, ``os_pid``, ``max_memory`` |
 | ``WORKER_RECYCLED`` | ``tasks`` | ``pool``, ``worker``, ``os_pid``, ``index`` |
+| ``WORKER_TASKS_DROPPED`` | ``count`` | ``pool`` (queued work whose caller had gone) |
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
 table): a process whose own code raised.
@@ -43,6 +44,7 @@ WORKER_UP: Event = ("beamish", "worker", "up")
 WORKER_DOWN: Event = ("beamish", "worker", "down")
 WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
 WORKER_RECYCLED: Event = ("beamish", "worker", "recycled")
+WORKER_TASKS_DROPPED: Event = ("beamish", "worker", "tasks_dropped")
 
 ALL_EVENTS: tuple[Event, ...] = (
     PROCESS_SPAWN,
@@ -60,4 +62,5 @@ ALL_EVENTS: tuple[Event, ...] = (
     WORKER_DOWN,
     WORKER_OVER_MEMORY,
     WORKER_RECYCLED,
+    WORKER_TASKS_DROPPED,
 )
