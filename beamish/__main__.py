@@ -4,6 +4,14 @@
 ``function`` as the main process of a new node; a return value other than None is printed.
 ``demo`` runs a short, logged tour of the kernel and of a supervision tree (see
 ``beamish._demo``).
+
+Exit status of ``run``: 0 when ``function`` returns; 1 when it raises (its traceback is
+printed once), exits with another reason, or the node cannot start (one line: a port in
+use, a bad ``--listen``). SIGINT and SIGTERM stop the node in order (every ``terminate``
+runs, under the node's shutdown timeout); then SIGINT exits as an interrupted command
+(status 130) and SIGTERM ends the process by its signal, as supervisors (systemd, docker,
+Kubernetes) expect. A second signal ends the process at once. Log lines go to stderr,
+each naming its node and process; ``--log-level`` sets the level (default ``info``).
 """
 
 from __future__ import annotations
@@ -11,13 +19,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import beamish
+from beamish.runtime import configure_logging
 
 BACKENDS = ("asyncio", "uvloop", "trio")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def load(target: str) -> Any:
@@ -57,6 +69,19 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-discovery", action="store_true", help="do not use the host's runtime directory"
     )
+    run.add_argument(
+        "--heartbeat",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="cluster tick interval; a peer silent for 4 ticks is down (default 15)",
+    )
+    run.add_argument(
+        "--shutdown-timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="how long processes get to stop before they are killed (default 5)",
+    )
+    run.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="default: info")
 
     demo = commands.add_parser(
         "demo", help="a logged tour of the kernel and a supervision tree (ends by itself)"
@@ -64,6 +89,16 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=5.0, help="about how long (default 5)")
     demo.add_argument("--backend", choices=BACKENDS, default="asyncio")
     return top
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,10 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit("beamish demo: --seconds must be > 0")
         _demo.run(args.seconds, backend=args.backend)
         return 0
+    configure_logging(args.log_level.upper())
     fn = load(args.target)
     options: dict[str, Any] = {}
     if args.cookie and "@" not in args.name:
         raise SystemExit("beamish run: a node in a cluster needs --name name@host")
+    if args.heartbeat is not None and not args.cookie:
+        raise SystemExit("beamish run: --heartbeat needs a cluster (--cookie)")
     if args.cookie:
         options["cluster"] = {
             "cookie": args.cookie,
@@ -86,10 +124,57 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seeds": args.seed,
             "discovery": not args.no_discovery,
         }
-    result = beamish.run(fn, backend=args.backend, name=args.name, **options)
+        if args.heartbeat is not None:
+            options["cluster"]["heartbeat"] = args.heartbeat
+    if args.shutdown_timeout is not None:
+        options["shutdown_timeout"] = args.shutdown_timeout
+    started: list[bool] = []
+
+    async def main_process(*fn_args: Any) -> Any:
+        started.append(True)
+        return await fn(*fn_args)
+
+    try:
+        result = beamish.run(main_process, backend=args.backend, name=args.name, **options)
+    except KeyboardInterrupt:
+        _exit_by(signal.SIGINT)  # the node has stopped in order; no traceback
+    except Exception as exc:
+        if not started:
+            print(f"beamish run: the node could not start: {_describe(exc)}", file=sys.stderr)
+        elif isinstance(exc, beamish.Exited):
+            print(f"beamish run: {exc}", file=sys.stderr)
+        else:
+            _print_user_traceback(exc)
+        return 1
     if result is not None:
         print(result)
     return 0
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _print_user_traceback(exc: BaseException) -> None:
+    """The traceback from the user's code inward (the runtime's frames left out)."""
+    tb = exc.__traceback__
+    while tb is not None and _is_runtime_frame(tb.tb_frame.f_globals.get("__name__", "")):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+
+
+def _is_runtime_frame(module: str) -> bool:
+    return module.split(".")[0] in {"__main__", "beamish", "anyio", "asyncio", "trio", "contextlib"}
+
+
+def _exit_by(signum: signal.Signals) -> None:
+    """End the process by ``signum`` (its default action), so the shell sees why."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    raise SystemExit(128 + signum)  # where the signal cannot end the process
 
 
 if __name__ == "__main__":

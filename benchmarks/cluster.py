@@ -1,10 +1,12 @@
 """Distribution benchmarks: two beamish nodes in two OS processes on loopback, next to a
 bare asyncio TCP stream pair carrying the same length-prefixed msgpack frames.
 
-    python benchmarks/cluster.py [--quick] [--profile] [--json out.json]
+    python benchmarks/cluster.py [--quick] [--pairs N] [--profile [casts|calls|pubsub]] [--json F]
 
-Every figure runs in two fresh child interpreters (a server and a client, ``--child``),
-after a warm-up round, as the best of 3 timed rounds. See ``benchmarks/README.md``.
+Each side runs in two child interpreters (a server and a client, ``--child``) that stay up
+for the whole run; after a warm-up round per workload the two sides run in interleaved
+pairs (``pairs.py``) and each figure is the median of the per-pair ratios, with their
+spread. See ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import importlib.util
 import json
 import os
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,16 +29,18 @@ if SRC not in sys.path:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernel import machine  # noqa: E402
+from pairs import Child, Spread, answer, commands, interleave, meets  # noqa: E402
 
 HOST = "127.0.0.1"
 COOKIE = "cluster-benchmark"
 SERVER = f"srv@{HOST}"
 CLIENT = f"cli@{HOST}"
-REPS = 3
+PAIRS = 7  # interleaved pairs (beamish round, baseline round) per figure
+QUICK_PAIRS = 2
 YIELD_EVERY = 1000  # both senders let their event loop run once per this many casts
-FULL_SIZES = {"casts": 1_000_000, "calls": 100_000, "subscribers": 10_000, "messages": 20}
-QUICK_SIZES = {"casts": 100_000, "calls": 10_000, "subscribers": 1_000, "messages": 5}
-TARGETS = {"casts": 0.5, "calls": 0.5, "pubsub": 0.5}
+FULL_SIZES = {"casts": 1_000_000, "calls": 20_000, "subscribers": 10_000, "messages": 20}
+QUICK_SIZES = {"casts": 100_000, "calls": 2_000, "subscribers": 1_000, "messages": 5}
+TARGETS = {"casts": 0.5, "calls": 0.5, "pubsub": 0.7}
 HEADER = struct.Struct(">BI")
 PUBSUB = importlib.util.find_spec("beamish.pubsub") is not None
 
@@ -52,7 +55,9 @@ def now() -> float:
 
 
 async def subscriber(owner: Any, messages: int) -> None:
-    """A pubsub subscriber: takes ``messages`` broadcasts, then tells ``owner`` it is done."""
+    """A pubsub subscriber: takes ``messages`` broadcasts, tells ``owner`` it is done, and
+    waits for ``("stop",)``: its exit (pg's leave, replicated to the other node) comes
+    after the clock stops, as the baseline's boxes have no exit to pay for."""
     import beamish
     from beamish import pubsub
 
@@ -61,9 +66,10 @@ async def subscriber(owner: Any, messages: int) -> None:
     for _ in range(messages):
         await receive()
     beamish.send(owner, ("done",))
+    await receive(lambda message: message == ("stop",))
 
 
-def beamish_server(profile: bool) -> None:
+def beamish_server() -> None:
     import cProfile
     import io
     import pstats
@@ -71,7 +77,7 @@ def beamish_server(profile: bool) -> None:
     import beamish
     from beamish import cluster
 
-    profiler = cProfile.Profile() if profile else None
+    profiler = cProfile.Profile()  # enabled only by a "profile-on" call (--profile)
 
     class Counter(beamish.Actor):
         """Counts casts; answers "count" with the count since the last one, else echoes."""
@@ -80,6 +86,7 @@ def beamish_server(profile: bool) -> None:
             self.count = 0
             self.done = 0
             self.want_done: tuple[int, Any] | None = None
+            self.subscribers: list[Any] = []
 
         def handle_info(self, message: Any) -> None:
             if message == ("done",):
@@ -100,22 +107,25 @@ def beamish_server(profile: bool) -> None:
                 return count
             if request == "pid":
                 return beamish.self()
-            if request == "profile-on" and profiler is not None:
+            if request == "profile-on":
                 profiler.enable()
                 return True
-            if request == "profile-off" and profiler is not None:
+            if request == "profile-off":
                 profiler.disable()
                 out = io.StringIO()
-                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
                 return out.getvalue()
             if type(request) is not tuple:  # a plain call: echo it
                 return request
             if request[0] == "subscribers":  # start n subscribers of m messages each
                 _, n, m = request
                 me = beamish.self()
-                for _ in range(n):
-                    beamish.spawn(subscriber, me, m)
+                self.subscribers = [beamish.spawn(subscriber, me, m) for _ in range(n)]
                 return n
+            if request[0] == "stop-subscribers":
+                for pid in self.subscribers:
+                    beamish.send(pid, ("stop",))
+                return len(self.subscribers)
             if request[0] == "wait-done":
                 self.want_done = (request[1], caller)
                 self._check_done()
@@ -125,7 +135,8 @@ def beamish_server(profile: bool) -> None:
     async def main() -> None:
         await Counter.start(name="counter")
         print(f"READY {cluster.this_cluster().address}", flush=True)
-        await beamish.receive(lambda message: False)
+        async for _ in commands():  # up until stdin closes
+            pass
 
     beamish.run(
         main,
@@ -134,15 +145,14 @@ def beamish_server(profile: bool) -> None:
     )
 
 
-def beamish_client(address: str, sizes: dict[str, int], profile: bool) -> dict[str, Any]:
+def beamish_client(address: str, sizes: dict[str, int]) -> None:
+    """Connects to the server node, prints READY, then runs one round per command."""
     import cProfile
     import io
     import pstats
 
     import beamish
     from beamish import cluster
-
-    results: dict[str, Any] = {}
 
     async def casts(pid: Any, n: int) -> float:
         cast = beamish.cast
@@ -169,8 +179,7 @@ def beamish_client(address: str, sizes: dict[str, int], profile: bool) -> dict[s
         me = beamish.self()
         half = n // 2
         await beamish.call(pid, ("subscribers", n - half, m))
-        for _ in range(half):
-            beamish.spawn(subscriber, me, m)
+        pids = [beamish.spawn(subscriber, me, m) for _ in range(half)]
         while len(pubsub.subscribers("bench")) < n:  # pg replication: setup, not timed
             await beamish.sleep(0.01)
         started = now()
@@ -181,39 +190,50 @@ def beamish_client(address: str, sizes: dict[str, int], profile: bool) -> dict[s
             await beamish.receive(lambda message: message == ("done",))
         await beamish.call(pid, ("wait-done", n - half), timeout=600)
         elapsed = now() - started
+        await beamish.call(pid, ("stop-subscribers",))
+        for subscriber_pid in pids:
+            beamish.send(subscriber_pid, ("stop",))
         while pubsub.subscribers("bench"):  # the exited subscribers leave their groups
             await beamish.sleep(0.01)
         return n * m / elapsed
 
+    async def profiled(pid: Any, what: str) -> dict[str, str]:
+        """cProfile both nodes during one round of ``what``."""
+        profiler = cProfile.Profile()
+        await beamish.call(pid, "profile-on")
+        profiler.enable()
+        await RUNNERS[what](pid)
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
+        return {"client": out.getvalue(), "server": await beamish.call(pid, "profile-off")}
+
+    RUNNERS = {
+        "casts": lambda pid, n=sizes["casts"]: casts(pid, n),
+        "calls": lambda pid, n=sizes["calls"]: calls(pid, n),
+        "pubsub": lambda pid, n=sizes["subscribers"], m=sizes["messages"]: fanout(pid, n, m),
+    }
+
     async def main() -> None:
         await cluster.connect(address)
         pid = await beamish.call(("counter", SERVER), "pid")
-        if profile:
-            profiler = cProfile.Profile()
-            await beamish.call(pid, "profile-on")
-            profiler.enable()
-            await casts(pid, sizes["casts"])
-            profiler.disable()
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
-            results["client_profile"] = out.getvalue()
-            results["server_profile"] = await beamish.call(pid, "profile-off")
-            return
-        await casts(pid, sizes["casts"] // 10)  # warm-up
-        results["casts"] = max([await casts(pid, sizes["casts"]) for _ in range(REPS)])
-        await calls(pid, sizes["calls"] // 10)
-        results["calls"] = max([await calls(pid, sizes["calls"]) for _ in range(REPS)])
-        if PUBSUB:
-            n, m = sizes["subscribers"], sizes["messages"]
-            await fanout(pid, n, 2)
-            results["pubsub"] = max([await fanout(pid, n, m) for _ in range(REPS)])
+        print("READY", flush=True)
+        async for command in commands():
+            op, scale = command["op"], command.get("scale", 1)
+            if op == "profile":
+                answer(await profiled(pid, command["what"]))
+            elif op == "casts":
+                answer(await casts(pid, max(1, sizes["casts"] // scale)))
+            elif op == "calls":
+                answer(await calls(pid, max(1, sizes["calls"] // scale)))
+            else:
+                answer(await fanout(pid, sizes["subscribers"], max(1, sizes["messages"] // scale)))
 
     beamish.run(
         main,
         name=CLIENT,
         cluster={"cookie": COOKIE, "listen": f"{HOST}:0", "discovery": False},
     )
-    return results
 
 
 # --------------------------------------------------------------------------------------
@@ -307,17 +327,18 @@ def bare_server() -> None:
         port = server.sockets[0].getsockname()[1]
         print(f"READY {HOST}:{port}", flush=True)
         async with server:
-            await server.serve_forever()
+            async for _ in commands():  # up until stdin closes
+                pass
 
     asyncio.run(main())
 
 
-def bare_client(address: str, sizes: dict[str, int]) -> dict[str, Any]:
+def bare_client(address: str, sizes: dict[str, int]) -> None:
+    """Connects to the bare server, prints READY, then runs one round per command."""
     import msgpack
 
     packb = msgpack.packb
     pack_header = HEADER.pack
-    results: dict[str, Any] = {}
 
     async def main() -> None:
         host, _, port = address.rpartition(":")
@@ -356,9 +377,6 @@ def bare_client(address: str, sizes: dict[str, int]) -> dict[str, Any]:
                 await call(i)
             return n / (now() - started)
 
-        await casts(sizes["casts"] // 10)
-        results["casts"] = max([await casts(sizes["casts"]) for _ in range(REPS)])
-
         async def fanout(n: int, m: int) -> float:
             from kernel import Box, bl_recv, bl_send
 
@@ -392,16 +410,18 @@ def bare_client(address: str, sizes: dict[str, int]) -> dict[str, Any]:
             await asyncio.gather(*tasks)
             return n * m / elapsed
 
-        await calls(sizes["calls"] // 10)
-        results["calls"] = max([await calls(sizes["calls"]) for _ in range(REPS)])
-        if PUBSUB:
-            n, m = sizes["subscribers"], sizes["messages"]
-            await fanout(n, 2)
-            results["pubsub"] = max([await fanout(n, m) for _ in range(REPS)])
+        print("READY", flush=True)
+        async for command in commands():
+            op, scale = command["op"], command.get("scale", 1)
+            if op == "casts":
+                answer(await casts(max(1, sizes["casts"] // scale)))
+            elif op == "calls":
+                answer(await calls(max(1, sizes["calls"] // scale)))
+            else:
+                answer(await fanout(sizes["subscribers"], max(1, sizes["messages"] // scale)))
         writer.close()
 
     asyncio.run(main())
-    return results
 
 
 # --------------------------------------------------------------------------------------
@@ -409,64 +429,61 @@ def bare_client(address: str, sizes: dict[str, int]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def child(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, __file__, "--child", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
-    )
+class Side:
+    """One side of the comparison: its server child, and a client child connected to it
+    that runs one round per command."""
+
+    def __init__(self, name: str, sizes: dict[str, int]) -> None:
+        env = {**os.environ, "BEAMISH_BENCH_SRC": SRC}
+        script = [sys.executable, __file__, "--child"]
+        self.server = Child([*script, f"{name}-server"], cwd=ROOT, env=env)
+        self.client: Child | None = None
+        try:
+            address = self.server.ready()
+            self.client = Child(
+                [*script, f"{name}-client", "--address", address, "--sizes", json.dumps(sizes)],
+                cwd=ROOT,
+                env=env,
+            )
+            self.client.ready()
+        except BaseException:
+            self.close()
+            raise
+
+    def round(self, op: str, scale: int = 1) -> float:
+        assert self.client is not None
+        return float(self.client.ask(op=op, scale=scale))
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.server.close()
 
 
-def measure(side: str, sizes: dict[str, int], profile: bool = False) -> dict[str, Any]:
-    server = child(f"{side}-server", *(["--profile"] if profile else []))
-    try:
-        assert server.stdout is not None
-        word, address = server.stdout.readline().split()
-        assert word == "READY", word
-        client = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                f"{side}-client",
-                "--address",
-                address,
-                "--sizes",
-                json.dumps(sizes),
-                *(["--profile"] if profile else []),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=900,
-            env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
-        )
-        if client.returncode != 0:
-            raise RuntimeError(f"{side} client failed:\n{client.stderr}")
-        return json.loads(client.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-    finally:
-        server.kill()
-        server.wait()
-
-
-def line(label: str, ours: float, base: float, key: str) -> dict[str, Any]:
-    ratio = ours / base if base else float("nan")
-    bound = TARGETS[key]
-    verdict = f"(target >= {bound:g}x) {'ok' if ratio >= bound else 'MISS'}"
+def line(label: str, spread: Spread, key: str) -> dict[str, Any]:
+    verdict = meets(spread, ">=", TARGETS[key])
     print(
-        f"{label:<56} {'asyncio':<7}  beamish {ours:>11,.0f}/s  baseline {base:>11,.0f}/s  "
-        f"ratio {ratio:.2f}x  {verdict}",
+        f"{label:<56} {'asyncio':<7}  beamish {spread.ours:>11,.0f}/s  "
+        f"baseline {spread.base:>11,.0f}/s  {spread.text()}  {verdict}",
         flush=True,
     )
-    return {"label": label, "beamish": ours, "baseline": base, "ratio": ratio, "verdict": verdict}
+    return {"label": label, **spread.as_dict(), "verdict": verdict}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10x smaller sizes (CI smoke run)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the beamish casts")
+    parser.add_argument(
+        "--pairs", type=int, help=f"pairs per figure ({PAIRS}; quick {QUICK_PAIRS})"
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="casts",
+        choices=("casts", "calls", "pubsub"),
+        help="cProfile both beamish nodes during one round (default: casts); no figures",
+    )
+    parser.add_argument("--only", default="casts,calls,pubsub", help="e.g. calls,pubsub")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
@@ -475,47 +492,68 @@ def main() -> None:
 
     if args.child:
         if args.child == "beamish-server":
-            beamish_server(args.profile)
+            beamish_server()
         elif args.child == "bare-server":
             bare_server()
+        elif args.child == "beamish-client":
+            beamish_client(args.address, json.loads(args.sizes))
         else:
-            sizes = json.loads(args.sizes)
-            if args.child == "beamish-client":
-                result = beamish_client(args.address, sizes, args.profile)
-            else:
-                result = bare_client(args.address, sizes)
-            print(json.dumps(result), flush=True)
+            bare_client(args.address, json.loads(args.sizes))
         return
 
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    pairs = args.pairs or (QUICK_PAIRS if args.quick else PAIRS)
     started = now()
     info = machine()
     print(
         f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
-        f"kernel {info['kernel']}; sizes {sizes}",
+        f"kernel {info['kernel']}; sizes {sizes}; {pairs} interleaved pairs per figure",
         flush=True,
     )
     if args.profile:
-        profiles = measure("beamish", sizes, profile=True)
-        print("--- client (sender) node, casts, by tottime ---\n" + profiles["client_profile"])
-        print("--- server (receiver) node, casts, by tottime ---\n" + profiles["server_profile"])
+        side = Side("beamish", sizes)
+        try:
+            side.round(args.profile, scale=10)  # warm-up
+            assert side.client is not None
+            profiles = side.client.ask(op="profile", what=args.profile)
+        finally:
+            side.close()
+        print(f"--- client node, {args.profile}, by tottime ---\n" + profiles["client"])
+        print(f"--- server node, {args.profile}, by tottime ---\n" + profiles["server"])
         return
-    ours, base = measure("beamish", sizes), measure("bare", sizes)
-    rows = [
-        line(f"C1 remote casts ({sizes['casts']:,} to a counting Actor)", ours["casts"],
-             base["casts"], "casts"),
-        line(f"C2 remote calls ({sizes['calls']:,} sequential round trips)", ours["calls"],
-             base["calls"], "calls"),
-    ]  # fmt: skip
+    ours = Side("beamish", sizes)
+    try:
+        base = Side("bare", sizes)
+    except BaseException:
+        ours.close()
+        raise
+    workloads = [
+        ("casts", f"C1 remote casts ({sizes['casts']:,} to a counting Actor)"),
+        ("calls", f"C2 remote calls ({sizes['calls']:,} sequential round trips)"),
+    ]
     if PUBSUB:
         label = f"C3 pubsub deliveries ({sizes['subscribers']:,} subscribers on 2 nodes)"
-        rows.append(line(label, ours["pubsub"], base["pubsub"], "pubsub"))
-    else:
+        workloads.append(("pubsub", label))
+    only = {op.strip() for op in args.only.split(",")}
+    rows = []
+    try:
+        for op, label in [(op, label) for op, label in workloads if op in only]:
+            ours.round(op, scale=10)  # warm-up rounds, not measured
+            base.round(op, scale=10)
+            figures = interleave(
+                {"beamish": lambda op=op: ours.round(op), "baseline": lambda op=op: base.round(op)},
+                pairs,
+            )
+            rows.append(line(label, Spread.of(figures["beamish"], figures["baseline"]), op))
+    finally:
+        ours.close()
+        base.close()
+    if not PUBSUB:
         print(f"{'C3 pubsub deliveries':<56} skipped: beamish.pubsub does not exist", flush=True)
     elapsed = now() - started
     print(f"done in {elapsed:.0f}s", flush=True)
     if args.json:
-        data = {"sizes": sizes, "seconds": elapsed, "machine": info, "rows": rows}
+        data = {"sizes": sizes, "pairs": pairs, "seconds": elapsed, "machine": info, "rows": rows}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
 
 

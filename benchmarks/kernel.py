@@ -6,8 +6,9 @@ Every figure is measured in a fresh child interpreter (``--child``), so one work
 heap, GC generations and loop state never leak into another's. The baseline is what one
 would write with no framework: a native asyncio task per actor, a ``collections.deque``
 (created on first delivery, as beamish does) plus an ``asyncio.Future`` as its mailbox.
-Each figure is the best of 3 timed runs after a warm-up, for beamish and baseline alike.
-See ``benchmarks/README.md`` for what each workload measures.
+Each child times one round after a warm-up; beamish and baseline children run in
+interleaved pairs (``pairs.py``), and each figure is the median of the per-pair ratios with
+their spread. See ``benchmarks/README.md`` for what each workload measures.
 """
 
 from __future__ import annotations
@@ -31,8 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = os.environ.get("BEAMISH_BENCH_SRC", str(ROOT))
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
-REPS = 3
+from pairs import Spread, interleave, meets  # noqa: E402
+
+PAIRS = 5  # interleaved pairs of children (one round each) per figure
+QUICK_PAIRS = 2
 GC_TUNED = 100_000
 W1_WARMUP = 1_000
 FULL_SIZES: dict[str, dict[str, int]] = {
@@ -117,10 +124,10 @@ def rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-async def best_of(run: Any, warmup: Any) -> float:
-    """Warm up once, then the shortest of ``REPS`` timed runs (each returns seconds)."""
+async def timed_round(run: Any, warmup: Any) -> float:
+    """Warm up once, then one timed round (its seconds); the parent pairs the rounds."""
     await warmup()
-    return min([await run() for _ in range(REPS)])
+    return float(await run())
 
 
 # -- W1: spawn idle actors ---------------------------------------------------------------
@@ -209,7 +216,7 @@ async def w2_baseline(p: dict[str, Any]) -> dict[str, Any]:
         return elapsed
 
     n = p["n"]
-    return {"seconds": await best_of(lambda: once(n), lambda: once(n // 10))}
+    return {"seconds": await timed_round(lambda: once(n), lambda: once(n // 10))}
 
 
 async def w2_beamish(p: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +261,7 @@ async def w2_beamish(p: dict[str, Any]) -> dict[str, Any]:
 
     once = once_cast if p["variant"] == "cast" else once_send
     n = p["n"]
-    return {"seconds": await best_of(lambda: once(n), lambda: once(n // 10))}
+    return {"seconds": await timed_round(lambda: once(n), lambda: once(n // 10))}
 
 
 # -- W3: sequential calls -----------------------------------------------------------------
@@ -284,7 +291,7 @@ async def w3_baseline(p: dict[str, Any]) -> dict[str, Any]:
         return elapsed
 
     n = p["n"]
-    return {"seconds": await best_of(lambda: once(n), lambda: once(n // 10))}
+    return {"seconds": await timed_round(lambda: once(n), lambda: once(n // 10))}
 
 
 async def w3_beamish(p: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +312,7 @@ async def w3_beamish(p: dict[str, Any]) -> dict[str, Any]:
         return elapsed
 
     n = p["n"]
-    return {"seconds": await best_of(lambda: once(n), lambda: once(n // 10))}
+    return {"seconds": await timed_round(lambda: once(n), lambda: once(n // 10))}
 
 
 # -- W5: name lookups ---------------------------------------------------------------------
@@ -325,7 +332,7 @@ async def w5_lookups(lookup: Any, keys: list[str], total: int) -> dict[str, Any]
                 lookup(key)
         return now() - t0
 
-    seconds = await best_of(lambda: once(rounds), lambda: once(1))
+    seconds = await timed_round(lambda: once(rounds), lambda: once(1))
     return {"seconds": seconds, "ops": rounds * len(keys)}
 
 
@@ -383,7 +390,7 @@ async def w6_baseline(p: dict[str, Any]) -> dict[str, Any]:
         return elapsed
 
     s, m = p["subscribers"], p["messages"]
-    return {"seconds": await best_of(lambda: once(s, m), lambda: once(s, max(1, m // 10)))}
+    return {"seconds": await timed_round(lambda: once(s, m), lambda: once(s, max(1, m // 10)))}
 
 
 async def w6_beamish(p: dict[str, Any]) -> dict[str, Any]:
@@ -412,7 +419,7 @@ async def w6_beamish(p: dict[str, Any]) -> dict[str, Any]:
         return now() - t0
 
     s, m = p["subscribers"], p["messages"]
-    return {"seconds": await best_of(lambda: once(s, m), lambda: once(s, max(1, m // 10)))}
+    return {"seconds": await timed_round(lambda: once(s, m), lambda: once(s, max(1, m // 10)))}
 
 
 CHILD_FNS = {
@@ -482,14 +489,12 @@ def fmt_bytes(value: float) -> str:
     return f"{value:,.0f} B"
 
 
-def verdict(key: str | None, loop: str, ratio: float) -> str:
+def verdict(key: str | None, loop: str, spread: Spread) -> str:
     if key is None:
         return "(no target: tuned GC, not the default)"
     if loop != "asyncio" and key not in UVLOOP_TARGETS:
         return "(target on asyncio only)"
-    op, bound = TARGETS[key]
-    ok = ratio >= bound if op == ">=" else ratio <= bound
-    return f"(target {op} {bound:g}x) {'ok' if ok else 'MISS'}"
+    return meets(spread, *TARGETS[key])
 
 
 class Report:
@@ -497,19 +502,15 @@ class Report:
         self.rows: list[dict[str, Any]] = []
         self.json_path = json_path
 
-    def line(
-        self, label: str, loop: str, ours: float, base: float, fmt: Any, key: str | None
-    ) -> None:
-        ratio = ours / base if base else float("nan")
+    def line(self, label: str, loop: str, spread: Spread, fmt: Any, key: str | None) -> None:
+        """One figure: the median of each side, the median pair ratio and its spread."""
         text = (
-            f"{label:<56} {loop:<7}  beamish {fmt(ours):>13}  baseline {fmt(base):>13}  "
-            f"ratio {ratio:.2f}x  {verdict(key, loop, ratio)}"
+            f"{label:<56} {loop:<7}  beamish {fmt(spread.ours):>13}  "
+            f"baseline {fmt(spread.base):>13}  {spread.text()}  {verdict(key, loop, spread)}"
         )
         print(text, flush=True)
-        self.rows.append(
-            {"label": label, "loop": loop, "beamish": ours, "baseline": base, "ratio": ratio}
-        )
-        self.rows[-1]["verdict"] = verdict(key, loop, ratio)
+        row = {"label": label, "loop": loop, **spread.as_dict()}
+        self.rows.append({**row, "verdict": verdict(key, loop, spread)})
 
     def save(self, sizes: dict[str, dict[str, int]], seconds: float) -> None:
         if self.json_path:
@@ -517,116 +518,108 @@ class Report:
             Path(self.json_path).write_text(json.dumps(data, indent=2) + "\n")
 
 
-def run_w1(report: Report, loop: str, sizes: dict[str, int]) -> None:
+def rounds(
+    specs: dict[str, dict[str, Any]], pairs: int, script: str = __file__
+) -> dict[str, list[dict[str, Any]]]:
+    """Each spec's child results (a fresh ``script --child`` each), ``pairs`` of each, the
+    children in interleaved order."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in specs}
+
+    def side(name: str) -> Any:
+        def run() -> float:
+            results[name].append(run_child(specs[name], script))
+            return 0.0
+
+        return run
+
+    interleave({name: side(name) for name in specs}, pairs)
+    return results
+
+
+def rates(results: list[dict[str, Any]], ops: int | None = None) -> list[float]:
+    """Operations per second of each result (``ops``, or the result's own ``ops``)."""
+    return [(ops or r["ops"]) / r["seconds"] for r in results]
+
+
+def run_w1(report: Report, loop: str, sizes: dict[str, int], pairs: int) -> None:
     n = sizes["n"]
     for gc_setting in (None, GC_TUNED):
-        runs: dict[str, list[dict[str, Any]]] = {"beamish": [], "baseline": []}
-        for _ in range(REPS):  # fresh interpreter per run, alternating the two sides
-            for impl in ("baseline", "beamish"):
-                spec = {"wl": "W1", "impl": impl, "loop": loop, "n": n, "gc": gc_setting}
-                runs[impl].append(run_child({**spec, "trace": False}))
-        rate = {impl: n / min(r["seconds"] for r in rs) for impl, rs in runs.items()}
-        per = {impl: min(r["rss_delta"] for r in rs) / n for impl, rs in runs.items()}
+        spec = {"wl": "W1", "loop": loop, "n": n, "gc": gc_setting, "trace": False}
+        runs = rounds(
+            {impl: {**spec, "impl": impl} for impl in ("baseline", "beamish")}, pairs
+        )  # a fresh interpreter per run, the two sides in alternation
+        rate = Spread.of(rates(runs["beamish"], n), rates(runs["baseline"], n))
+        per = Spread.of(
+            *([r["rss_delta"] / n for r in runs[impl]] for impl in ("beamish", "baseline"))
+        )
         if gc_setting is None:
-            report.line(
-                "W1 spawn idle actors", loop, rate["beamish"], rate["baseline"], fmt_rate, "spawn"
-            )
-            report.line(
-                "W1 bytes per idle actor (RSS delta / N)",
-                loop,
-                per["beamish"],
-                per["baseline"],
-                fmt_bytes,
-                "bytes",
-            )
-            traced = {}
-            for impl in ("baseline", "beamish"):
-                spec = {"wl": "W1", "impl": impl, "loop": loop, "n": n, "gc": None}
-                traced[impl] = run_child({**spec, "trace": True})["traced"] / n
+            report.line("W1 spawn idle actors", loop, rate, fmt_rate, "spawn")
+            report.line("W1 bytes per idle actor (RSS delta / N)", loop, per, fmt_bytes, "bytes")
+            traced = {
+                impl: [run_child({**spec, "impl": impl, "trace": True})["traced"] / n]
+                for impl in ("baseline", "beamish")
+            }
             report.line(
                 "W1 bytes per idle actor (tracemalloc / N, 1 run)",
                 loop,
-                traced["beamish"],
-                traced["baseline"],
+                Spread.of(traced["beamish"], traced["baseline"]),
                 fmt_bytes,
                 "bytes",
             )
         else:
             tag = f"[TUNED gc_threshold={gc_setting:,}]"
-            report.line(
-                f"W1 spawn idle actors {tag}",
-                loop,
-                rate["beamish"],
-                rate["baseline"],
-                fmt_rate,
-                None,
-            )
-            report.line(
-                f"W1 bytes/idle actor (RSS) {tag}",
-                loop,
-                per["beamish"],
-                per["baseline"],
-                fmt_bytes,
-                None,
-            )
+            report.line(f"W1 spawn idle actors {tag}", loop, rate, fmt_rate, None)
+            report.line(f"W1 bytes/idle actor (RSS) {tag}", loop, per, fmt_bytes, None)
 
 
-def pair(loop: str, wl: str, params: dict[str, Any], variant: str | None = None) -> tuple:
+def run_variants(
+    report: Report,
+    loop: str,
+    wl: str,
+    params: dict[str, Any],
+    variants: dict[str | None, str],
+    key: str,
+    pairs: int,
+    ops: int | None = None,
+) -> None:
+    """The baseline and each beamish variant of ``wl`` in interleaved rounds; a line per
+    variant, its ratios taken against the baseline round of the same pair."""
     spec = {"wl": wl, "loop": loop, "gc": None, **params}
-    if variant is not None:
-        spec["variant"] = variant
-    base = run_child({**spec, "impl": "baseline"})
-    ours = run_child({**spec, "impl": "beamish"})
-    return ours, base
+    specs = {"baseline": {**spec, "impl": "baseline"}}
+    for variant in variants:
+        specs[str(variant)] = {**spec, "impl": "beamish", "variant": variant}
+    runs = rounds(specs, pairs)
+    base = rates(runs["baseline"], ops)
+    for variant, label in variants.items():
+        report.line(label, loop, Spread.of(rates(runs[str(variant)], ops), base), fmt_rate, key)
 
 
-def run_loop(report: Report, loop: str, only: list[str], sizes: dict[str, dict[str, int]]):
+def run_loop(
+    report: Report, loop: str, only: list[str], sizes: dict[str, dict[str, int]], pairs: int
+) -> None:
     if "W1" in only:
-        run_w1(report, loop, sizes["W1"])
+        run_w1(report, loop, sizes["W1"], pairs)
     if "W2" in only:
+        variants = {
+            "cast": "W2 casts (Actor.handle_cast)",
+            "send": "W2 sends (raw send to a receive loop)",
+        }
         n = sizes["W2"]["n"]
-        base = run_child({"wl": "W2", "impl": "baseline", "loop": loop, "n": n})
-        for variant, label in (
-            ("cast", "W2 casts (Actor.handle_cast)"),
-            ("send", "W2 sends (raw send to a receive loop)"),
-        ):
-            spec = {"wl": "W2", "impl": "beamish", "loop": loop, "n": n, "variant": variant}
-            ours = run_child(spec)
-            report.line(label, loop, n / ours["seconds"], n / base["seconds"], fmt_rate, "casts")
+        run_variants(report, loop, "W2", sizes["W2"], variants, "casts", pairs, n)
     if "W3" in only:
         n = sizes["W3"]["n"]
-        ours, base = pair(loop, "W3", {"n": n})
-        report.line(
-            "W3 calls (sequential round trips)",
-            loop,
-            n / ours["seconds"],
-            n / base["seconds"],
-            fmt_rate,
-            "calls",
-        )
+        variants = {None: "W3 calls (sequential round trips)"}
+        run_variants(report, loop, "W3", sizes["W3"], variants, "calls", pairs, n)
     if "W5" in only:
-        base = run_child({"wl": "W5", "impl": "baseline", "loop": loop, **sizes["W5"]})
-        for variant, label in (
-            ("function", "W5 lookups beamish.whereis (vs dict.get)"),
-            ("node", "W5 lookups node.whereis (vs dict.get)"),
-        ):
-            spec = {"wl": "W5", "impl": "beamish", "loop": loop, "variant": variant}
-            ours = run_child({**spec, **sizes["W5"]})
-            report.line(
-                label,
-                loop,
-                ours["ops"] / ours["seconds"],
-                base["ops"] / base["seconds"],
-                fmt_rate,
-                "lookups",
-            )
+        variants = {
+            "function": "W5 lookups beamish.whereis (vs dict.get)",
+            "node": "W5 lookups node.whereis (vs dict.get)",
+        }
+        run_variants(report, loop, "W5", sizes["W5"], variants, "lookups", pairs)
     if "W6" in only:
         s = sizes["W6"]
-        ours, base = pair(loop, "W6", s)
         total = s["subscribers"] * s["messages"]
-        report.line(
-            W6_LABEL, loop, total / ours["seconds"], total / base["seconds"], fmt_rate, "fanout"
-        )
+        run_variants(report, loop, "W6", s, {None: W6_LABEL}, "fanout", pairs, total)
 
 
 def machine() -> dict[str, str]:
@@ -653,6 +646,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(WORKLOADS), help="e.g. W1,W3")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--src", help="directory holding the beamish package to measure")
+    parser.add_argument(
+        "--pairs", type=int, help=f"pairs per figure ({PAIRS}; quick {QUICK_PAIRS})"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -675,18 +671,19 @@ def main() -> None:
         except ImportError:
             print("uvloop is not installed: skipping it", flush=True)
             loops.remove("uvloop")
+    pairs = args.pairs or (QUICK_PAIRS if args.quick else PAIRS)
     info = machine()
     print(
         f"beamish kernel benchmarks ({'quick' if args.quick else 'full'}): "
         f"{info['cpu']}, {info['nproc']} cpus, Python {info['python']}, "
-        f"Linux {info['kernel']}; best of {REPS}, sizes {sizes}; "
+        f"Linux {info['kernel']}; {pairs} interleaved pairs per figure, sizes {sizes}; "
         f"beamish from {os.environ.get('BEAMISH_BENCH_SRC', ROOT)}",
         flush=True,
     )
     report = Report(args.json)
     start = now()
     for loop in loops:
-        run_loop(report, loop, only, sizes)
+        run_loop(report, loop, only, sizes, pairs)
     elapsed = now() - start
     print(f"done in {elapsed:.0f}s", flush=True)
     report.save(sizes, elapsed)

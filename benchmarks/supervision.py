@@ -5,7 +5,8 @@
 W4 restarts one crashing child of a ``one_for_one`` Supervisor again and again; DS starts
 idle children under a DynamicSupervisor and prints them next to the W1 spawn figures of
 ``benchmarks/kernel.py`` (whose W1 code this script imports). As in ``kernel.py``, every
-figure is measured in a fresh child interpreter (``--child``), best of 3 after a warm-up.
+round is measured in a fresh child interpreter (``--child``) after a warm-up, beamish and
+baseline rounds in interleaved pairs; a figure is the median of the per-pair ratios.
 See ``benchmarks/README.md``.
 """
 
@@ -28,16 +29,19 @@ if str(HERE) not in sys.path:
 # benchmarks/kernel.py: the bare-asyncio mailbox, W1 and the reporting helpers.
 import kernel  # noqa: E402
 from kernel import (  # noqa: E402
-    REPS,
+    PAIRS,
+    QUICK_PAIRS,
     Box,
     Report,
-    best_of,
     bl_recv,
     bl_send,
     fmt_bytes,
     fmt_rate,
     now,
+    rates,
+    timed_round,
 )
+from pairs import Spread, meets  # noqa: E402
 
 ROOT = kernel.ROOT
 FULL_SIZES: dict[str, dict[str, int]] = {
@@ -101,7 +105,7 @@ async def w4_baseline(p: dict[str, Any]) -> dict[str, Any]:
         return now() - t0
 
     n = p["n"]
-    seconds = await best_of(lambda: once(n), lambda: once(n // 10))
+    seconds = await timed_round(lambda: once(n), lambda: once(n // 10))
     supervising[0] = False
     return {"seconds": seconds}
 
@@ -129,7 +133,7 @@ async def w4_beamish(p: dict[str, Any]) -> dict[str, Any]:
         return now() - t0
 
     n = p["n"]
-    seconds = await best_of(lambda: once(n), lambda: once(n // 10))
+    seconds = await timed_round(lambda: once(n), lambda: once(n // 10))
     [child] = await which_children(sup)
     assert child.pid == pid == beamish.whereis("victim"), (child, pid)
     assert beamish.is_alive(sup)
@@ -192,82 +196,75 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     return kernel.run_child(spec, script=__file__)
 
 
-def w4_verdict(loop: str, ratio: float) -> str:
-    if loop != "asyncio":
-        return "(target on asyncio only)"
-    return f"(target >= {W4_TARGET:g}x) {'ok' if ratio >= W4_TARGET else 'MISS'}"
+def rounds(specs: dict[str, dict[str, Any]], pairs: int) -> dict[str, list[dict[str, Any]]]:
+    return kernel.rounds(specs, pairs, script=__file__)
 
 
-def run_w4(report: Report, loop: str, n: int) -> None:
-    base = run_child({"wl": "W4", "impl": "baseline", "loop": loop, "n": n})
-    base_rate = n / base["seconds"]
-    for intensity, label, target in (
-        (W4_BOUNDED, "W4 one_for_one restarts (max_seconds=0.001)", True),
-        (W4_WIDE, "W4 one_for_one restarts (all in window, 1h)", False),
+def run_w4(report: Report, loop: str, n: int, pairs: int) -> None:
+    spec = {"wl": "W4", "loop": loop, "n": n}
+    runs = rounds(
+        {
+            "baseline": {**spec, "impl": "baseline"},
+            "bounded": {**spec, "impl": "beamish", "intensity": W4_BOUNDED},
+            "wide": {**spec, "impl": "beamish", "intensity": W4_WIDE},
+        },
+        pairs,
+    )
+    base = rates(runs["baseline"], n)
+    for key, label in (
+        ("bounded", "W4 one_for_one restarts (max_seconds=0.001)"),
+        ("wide", "W4 one_for_one restarts (all in window, 1h)"),
     ):
-        spec = {"wl": "W4", "impl": "beamish", "loop": loop, "n": n, "intensity": intensity}
-        ours = run_child(spec)
-        rate = n / ours["seconds"]
-        ratio = rate / base_rate
-        note = w4_verdict(loop, ratio) if target else "(no target: window of every restart)"
-        report.emit(label, loop, rate, base_rate, fmt_rate, note)
+        spread = Spread.of(rates(runs[key], n), base)
+        if key == "wide":
+            note = "(no target: window of every restart)"
+        elif loop != "asyncio":
+            note = "(target on asyncio only)"
+        else:
+            note = meets(spread, ">=", W4_TARGET)
+        report.emit(label, loop, spread, fmt_rate, note)
     for name, rate in W4_REFERENCES:
         print(f"  reference (figure from the issue, not measured here): {name} {rate:,}/s")
 
 
-def run_ds(report: Report, loop: str, n: int) -> None:
+def run_ds(report: Report, loop: str, n: int, pairs: int) -> None:
     """W1 (kernel.py) spawns and baseline, then Actor.start_link and DynamicSupervisor
-    children, each of the three beamish figures against the bare baseline of this run."""
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "beamish": []}
-    for _ in range(REPS):
-        for impl in ("baseline", "beamish"):
-            spec = {"wl": "W1", "impl": impl, "loop": loop, "n": n, "gc": None, "trace": False}
-            runs[impl].append(run_child(spec))
+    children, each of the three beamish figures against the bare baseline of its pair."""
+    w1 = {"wl": "W1", "loop": loop, "n": n, "gc": None, "trace": False}
+    specs = {"baseline": {**w1, "impl": "baseline"}, "beamish": {**w1, "impl": "beamish"}}
     unavailable = dynamic_supervisor_available()
-    variants = ["actor"] if unavailable else ["actor", "dynamic"]
-    for variant in variants:
-        runs[variant] = [
-            run_child({"wl": "DS", "impl": "beamish", "loop": loop, "n": n, "variant": variant})
-            for _ in range(REPS)
-        ]
-    rate = {k: n / min(r["seconds"] for r in rs) for k, rs in runs.items()}
-    per = {k: min(r["rss_delta"] for r in rs) / n for k, rs in runs.items()}
+    for variant in ["actor"] if unavailable else ["actor", "dynamic"]:
+        specs[variant] = {"wl": "DS", "impl": "beamish", "loop": loop, "n": n, "variant": variant}
+    runs = rounds(specs, pairs)
     rows = [
         ("beamish", "W1 beamish.spawn idle processes"),
         ("actor", "DS Actor.start_link idle actors (no supervisor)"),
         ("dynamic", "DS DynamicSupervisor.start_child idle actors"),
     ]
+    note = "(no target; baseline = W1 bare asyncio)"
+    base_bytes = [r["rss_delta"] / n for r in runs["baseline"]]
     for key, label in rows:
-        if key not in rate:
+        if key not in runs:
             print(
                 f"{label:<56} {loop:<7}  not available: DynamicSupervisor does not import "
                 f"({unavailable})",
                 flush=True,
             )
             continue
-        note = "(no target; baseline = W1 bare asyncio)"
-        report.emit(f"{label} /s", loop, rate[key], rate["baseline"], fmt_rate, note)
-        report.emit(f"{label} B each", loop, per[key], per["baseline"], fmt_bytes, note)
+        rate = Spread.of(rates(runs[key], n), rates(runs["baseline"], n))
+        per = Spread.of([r["rss_delta"] / n for r in runs[key]], base_bytes)
+        report.emit(f"{label} /s", loop, rate, fmt_rate, note)
+        report.emit(f"{label} B each", loop, per, fmt_bytes, note)
 
 
 class SupReport(Report):
-    def emit(self, label: str, loop: str, ours: float, base: float, fmt: Any, note: str) -> None:
-        ratio = ours / base if base else float("nan")
+    def emit(self, label: str, loop: str, spread: Spread, fmt: Any, note: str) -> None:
         print(
-            f"{label:<56} {loop:<7}  beamish {fmt(ours):>13}  baseline {fmt(base):>13}  "
-            f"ratio {ratio:.2f}x  {note}",
+            f"{label:<56} {loop:<7}  beamish {fmt(spread.ours):>13}  "
+            f"baseline {fmt(spread.base):>13}  {spread.text()}  {note}",
             flush=True,
         )
-        self.rows.append(
-            {
-                "label": label,
-                "loop": loop,
-                "beamish": ours,
-                "baseline": base,
-                "ratio": ratio,
-                "verdict": note,
-            }
-        )
+        self.rows.append({"label": label, "loop": loop, **spread.as_dict(), "verdict": note})
 
 
 def main() -> None:
@@ -277,6 +274,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(WORKLOADS), help="e.g. W4")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--src", help="directory holding the beamish package to measure")
+    parser.add_argument(
+        "--pairs", type=int, help=f"pairs per figure ({PAIRS}; quick {QUICK_PAIRS})"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -297,11 +297,12 @@ def main() -> None:
         except ImportError:
             print("uvloop is not installed: skipping it", flush=True)
             loops.remove("uvloop")
+    pairs = args.pairs or (QUICK_PAIRS if args.quick else PAIRS)
     info = kernel.machine()
     print(
         f"beamish supervision benchmarks ({'quick' if args.quick else 'full'}): "
         f"{info['cpu']}, {info['nproc']} cpus, Python {info['python']}, "
-        f"Linux {info['kernel']}; best of {REPS}, sizes {sizes}; "
+        f"Linux {info['kernel']}; {pairs} interleaved pairs per figure, sizes {sizes}; "
         f"beamish from {os.environ.get('BEAMISH_BENCH_SRC', ROOT)}",
         flush=True,
     )
@@ -309,9 +310,9 @@ def main() -> None:
     start = now()
     for loop in loops:
         if "W4" in only:
-            run_w4(report, loop, sizes["W4"]["n"])
+            run_w4(report, loop, sizes["W4"]["n"], pairs)
         if "DS" in only:
-            run_ds(report, loop, sizes["DS"]["n"])
+            run_ds(report, loop, sizes["DS"]["n"], pairs)
     elapsed = now() - start
     print(f"done in {elapsed:.0f}s", flush=True)
     report.save(sizes, elapsed)

@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,16 +33,17 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from kernel import machine  # noqa: E402
+from pairs import Child, Spread, answer, commands, interleave, meets  # noqa: E402
 
 HOST = "127.0.0.1"
 NODE = f"bench@{HOST}"
 CLUSTER = HERE / "cluster.py"
-REPS = 3  # calls: best of 3 after a warm-up
-CPU_REPS = 2  # CPU-bound batches: best of 2, the three runners in alternation
 CALLERS = 64  # concurrent caller processes (calls)
 TASK_SECONDS = 0.001  # the busy loop is calibrated to this
-FULL_SIZES = {"calls": 10_000, "tasks": 10_000, "restarts": 5}
-QUICK_SIZES = {"calls": 640, "tasks": 400, "restarts": 2}
+# call_pairs: interleaved P1 rounds (pool, bare); cpu_pairs: rounds of the three P2
+# runners in alternation (map, run, executor, then reversed), each ratio within its pair
+FULL_SIZES = {"calls": 10_000, "tasks": 10_000, "restarts": 5, "call_pairs": 5, "cpu_pairs": 3}
+QUICK_SIZES = {"calls": 640, "tasks": 400, "restarts": 2, "call_pairs": 2, "cpu_pairs": 2}
 TARGETS = {"cpu": 0.9}
 
 
@@ -95,25 +95,28 @@ def importable() -> ModuleType:
 
 
 def calibrate(fn: Any, seconds: float) -> tuple[int, float]:
-    """Loops for ``fn(loops)`` to take ``seconds`` here, and the median time it then takes."""
+    """Loops for ``fn(loops)`` to take ``seconds`` of CPU here, and the median CPU time it
+    then takes. CPU time (``thread_time``), not wall time: on a loaded machine a wall-clock
+    calibration counts the time the process waited for a core, and makes tasks too short."""
+    clock = time.thread_time
     loops = 10_000
     while True:
-        started = now()
+        started = clock()
         fn(loops)
-        if now() - started >= 0.02:
+        if clock() - started >= 0.02:
             break
         loops *= 2
     per_loop = []
     for _ in range(5):
-        started = now()
+        started = clock()
         fn(loops)
-        per_loop.append((now() - started) / loops)
+        per_loop.append((clock() - started) / loops)
     loops = max(1, round(seconds / statistics.median(per_loop)))
     took = []
     for _ in range(9):
-        started = now()
+        started = clock()
         fn(loops)
-        took.append(now() - started)
+        took.append(clock() - started)
     return loops, statistics.median(took)
 
 
@@ -123,6 +126,8 @@ def calibrate(fn: Any, seconds: float) -> tuple[int, float]:
 
 
 def pool_child(sizes: dict[str, int], size: int) -> dict[str, Any]:
+    """P1 rounds on command (after READY) until the "rest" command; then P2 and P3, whose
+    figures it returns."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -232,13 +237,20 @@ def pool_child(sizes: dict[str, int], size: int) -> dict[str, Any]:
         results["pool_start"] = now() - started
         executor = ProcessPoolExecutor(size, mp_context=spawn_ctx)
         try:
-            # 1. calls to an actor in a worker
+            # 1. calls to an actor in a worker: one round per command from the parent,
+            # which interleaves them with the bare baseline's rounds
             pid = await pool.spawn(echo_actor())
             n = sizes["calls"]
             await calls(pid, max(n // 10, 1))
-            results["calls"] = max([await calls(pid, n) for _ in range(REPS)])
             await concurrent_calls(pid, max(n // 10, CALLERS))
-            results["concurrent_calls"] = max([await concurrent_calls(pid, n) for _ in range(REPS)])
+            print("READY", flush=True)
+            async for command in commands():
+                if command["op"] == "calls":
+                    answer(await calls(pid, n))
+                elif command["op"] == "concurrent_calls":
+                    answer(await concurrent_calls(pid, n))
+                else:
+                    break
             beamish.exit(pid, "kill")
 
             # 2. CPU-bound tasks: warm both pools (every worker started), then alternate
@@ -254,12 +266,12 @@ def pool_child(sizes: dict[str, int], size: int) -> dict[str, Any]:
             }
             rates: dict[str, list[float]] = {key: [] for key in runners}
             order = list(runners)
-            for _ in range(CPU_REPS):
+            for _ in range(sizes["cpu_pairs"]):
                 for key in order:
                     rates[key].append(await runners[key]())
                 order.reverse()
             for key, values in rates.items():
-                results[key], results[f"{key}_rounds"] = max(values), values
+                results[key] = values
 
             # 3. a worker's SIGKILL to its replacement serving
             ups, served = [], []
@@ -287,12 +299,11 @@ def pool_child(sizes: dict[str, int], size: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def bare_child(address: str, sizes: dict[str, int]) -> dict[str, Any]:
+def bare_child(address: str, sizes: dict[str, int]) -> None:
+    """Connects to the bare server, prints READY, then one P1 round per command."""
     import asyncio
 
     from cluster import PID, frame, read_frames
-
-    results: dict[str, Any] = {}
 
     async def main() -> None:
         host, _, port = address.rpartition(":")
@@ -335,13 +346,13 @@ def bare_child(address: str, sizes: dict[str, int]) -> dict[str, Any]:
 
         n = sizes["calls"]
         await calls(max(n // 10, 1))
-        results["calls"] = max([await calls(n) for _ in range(REPS)])
         await concurrent_calls(max(n // 10, CALLERS))
-        results["concurrent_calls"] = max([await concurrent_calls(n) for _ in range(REPS)])
+        print("READY", flush=True)
+        async for command in commands():
+            answer(await (calls(n) if command["op"] == "calls" else concurrent_calls(n)))
         writer.close()
 
     asyncio.run(main())
-    return results
 
 
 # --------------------------------------------------------------------------------------
@@ -349,52 +360,40 @@ def bare_child(address: str, sizes: dict[str, int]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def run_child(*args: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-        env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def measure_bare(sizes: dict[str, int]) -> dict[str, Any]:
-    server = subprocess.Popen(
-        [sys.executable, str(CLUSTER), "--child", "bare-server"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "BEAMISH_BENCH_SRC": SRC},
-    )
+def start_children(sizes: dict[str, int], size: int) -> tuple[Child, Child, Child]:
+    """cluster.py's bare server, a bare client of it, and the pool child, all READY."""
+    env = {**os.environ, "BEAMISH_BENCH_SRC": SRC}
+    script = [sys.executable, __file__, "--child"]
+    started: list[Child] = []
     try:
-        assert server.stdout is not None
-        word, address = server.stdout.readline().split()
-        assert word == "READY", word
-        return run_child("bare", "--address", address, "--sizes", json.dumps(sizes))
-    finally:
-        server.kill()
-        server.wait()
+        server = Child([sys.executable, str(CLUSTER), "--child", "bare-server"], cwd=ROOT, env=env)
+        started.append(server)
+        address = server.ready()
+        bare_args = ["bare", "--address", address, "--sizes", json.dumps(sizes)]
+        bare = Child([*script, *bare_args], cwd=ROOT, env=env)
+        started.append(bare)
+        pool_args = ["pool", "--size", str(size), "--sizes", json.dumps(sizes)]
+        pool = Child([*script, *pool_args], cwd=ROOT, env=env)
+        started.append(pool)
+        bare.ready()
+        pool.ready()
+    except BaseException:
+        for child in reversed(started):
+            child.close()
+        raise
+    return server, bare, pool
 
 
 class Report:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    def rate(self, label: str, ours: float, base: float, base_label: str, key: str | None):
-        ratio = ours / base if base else float("nan")
-        if key is None:
-            verdict = "no target"
-        else:
-            bound = TARGETS[key]
-            verdict = f"target >= {bound:g}x {'ok' if ratio >= bound else 'MISS'}"
+    def rate(self, label: str, spread: Spread, base_label: str, key: str | None) -> None:
+        verdict = "(no target)" if key is None else meets(spread, ">=", TARGETS[key])
+        ours, base = spread.ours, spread.base
         print(
             f"{label:<50} beamish {ours:>9,.0f}/s  baseline {base:>9,.0f}/s  "
-            f"ratio {ratio:.2f}x  ({verdict})  [baseline: {base_label}]",
+            f"{spread.text()}  {verdict}  [baseline: {base_label}]",
             flush=True,
         )
         self.rows.append(
@@ -402,9 +401,9 @@ class Report:
                 "label": label,
                 "beamish": f"{ours:,.0f}/s",
                 "baseline": f"{base:,.0f}/s ({base_label})",
-                "ratio": f"{ratio:.2f}x",
+                "ratio": f"{spread.median:.2f}x [{spread.low:.2f}-{spread.high:.2f}]",
                 "target": verdict,
-                "values": [ours, base],
+                "values": spread.as_dict(),
             }
         )
 
@@ -457,10 +456,9 @@ def main() -> None:
     if args.child:
         sizes = json.loads(args.sizes)
         if args.child == "bare":
-            result = bare_child(args.address, sizes)
+            bare_child(args.address, sizes)
         else:
-            result = pool_child(sizes, args.size)
-        print(json.dumps(result), flush=True)
+            answer(pool_child(sizes, args.size))  # the answer to the "rest" command
         return
 
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
@@ -471,8 +469,19 @@ def main() -> None:
         f"kernel {info['kernel']}; pool size {args.size}; sizes {sizes}",
         flush=True,
     )
-    base = measure_bare(sizes)
-    ours = run_child("pool", "--size", str(args.size), "--sizes", json.dumps(sizes))
+    server, bare, pool = start_children(sizes, args.size)
+    try:
+        p1 = {
+            op: interleave(
+                {"beamish": lambda op=op: pool.ask(op=op), "bare": lambda op=op: bare.ask(op=op)},
+                sizes["call_pairs"],
+            )
+            for op in ("calls", "concurrent_calls")
+        }
+        ours = pool.ask(op="rest")  # P2 and P3, in the pool child
+    finally:
+        for child in (pool, bare, server):
+            child.close()
     print(
         f"pool start-up {ours['pool_start']:.2f}s (not in any figure); "
         f"task: busy({ours['loops']:,}) = {ours['task_seconds'] * 1000:.2f} ms in the parent, "
@@ -482,15 +491,16 @@ def main() -> None:
     report = Report()
     # fmt: off
     n, tasks, kills = sizes["calls"], sizes["tasks"], len(ours["restart_up"])
-    bare, executor = "bare TCP", "PPE map chunksize=1"
-    report.rate(f"P1 calls to an actor in a worker ({n:,} sequential)", ours["calls"],
-                base["calls"], bare, None)
+    bare_label, executor = "bare TCP", "PPE map chunksize=1"
+    report.rate(f"P1 calls to an actor in a worker ({n:,} sequential)",
+                Spread.of(p1["calls"]["beamish"], p1["calls"]["bare"]), bare_label, None)
     report.rate(f"P1 calls, {CALLERS} concurrent callers ({n // CALLERS * CALLERS:,})",
-                ours["concurrent_calls"], base["concurrent_calls"], bare, None)
-    report.rate(f"P2 pool.map, {tasks:,} tasks of ~1 ms", ours["pool_map"],
-                ours["executor_map"], executor, "cpu")
-    report.rate(f"P2 pool.run x {tasks:,}, all concurrent", ours["pool_runs"],
-                ours["executor_map"], executor, "cpu")
+                Spread.of(p1["concurrent_calls"]["beamish"], p1["concurrent_calls"]["bare"]),
+                bare_label, None)
+    report.rate(f"P2 pool.map, {tasks:,} tasks of ~1 ms",
+                Spread.of(ours["pool_map"], ours["executor_map"]), executor, "cpu")
+    report.rate(f"P2 pool.run x {tasks:,}, all concurrent",
+                Spread.of(ours["pool_runs"], ours["executor_map"]), executor, "cpu")
     report.times(f"P3 SIGKILL -> replacement up ({kills} kills)", ours["restart_up"], None, "")
     report.times(f"P3 SIGKILL -> first run served by it ({kills} kills)",
                  ours["restart_served"], ours["fresh_spawn"], "new PPE(spawn) + first result")
@@ -503,7 +513,7 @@ def main() -> None:
     print("\n" + report.table(), flush=True)
     if args.json:
         data = {"sizes": sizes, "seconds": elapsed, "machine": info, "pool": ours,
-                "bare": base, "rows": report.rows}  # fmt: skip
+                "p1": p1, "rows": report.rows}  # fmt: skip
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
 
 

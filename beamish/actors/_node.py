@@ -39,6 +39,7 @@ _log = logging.getLogger("beamish.process")
 # The tokens of `with node:` blocks, per context: each task unwinds only its own.
 _entered: ContextVar[tuple[Token[Node], ...]] = ContextVar("beamish.node_entered")
 _new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
+SHUTDOWN_KILL_GRACE = 1.0  # seconds shutdown waits for killed processes to go
 
 
 class RemoteHook(Protocol):
@@ -54,6 +55,11 @@ class RemoteHook(Protocol):
 
     def demonitor(self, ref: Ref, remote: Pid | tuple[str, str]) -> None: ...
 
+    def call(self, watcher: Pid, ref: Ref, remote: Pid | tuple[str, str], message: Any) -> None:
+        """``monitor(watcher, ref, remote)`` and ``send(remote, message)`` in one message:
+        the remote node sets up the watch when the call request arrives."""
+        ...
+
     def exit(self, sender: Pid, remote: Pid, reason: Reason, link: bool) -> None: ...
 
     def reply(self, pid: Pid, ref: Ref, value: Any) -> None: ...
@@ -62,8 +68,37 @@ class RemoteHook(Protocol):
 
 
 class Node:
-    """One beamish node. Build it with ``beamish.runtime.start``; use its methods directly
-    from code that runs outside any process (an ASGI handler, a test)."""
+    """One beamish node: a process table, local names, timers and a clock, on one event loop.
+
+    Don't build one: ``beamish.run(main)`` runs a node for a script, and
+    ``async with beamish.runtime.start() as node:`` runs one inside an application that owns
+    its event loop. The module-level functions (``beamish.spawn``, ``beamish.call``, ...)
+    find the node of the calling code by themselves.
+
+    **Entering a node.** Code in a task that the node did not start, and that was not
+    created inside ``runtime.start``'s block, sees no node: a web server's request
+    handlers are the usual case, and ``beamish.call`` there raises ``NotInProcess``.
+    ``with node:`` makes ``node`` the current node of the calling task for the length of the
+    block; many tasks may be inside it at once, and blocks nest. It does not make the task a
+    process: ``receive`` and ``self`` still need one (see ``runtime.run_main``).
+
+    Example:
+        >>> import asyncio, contextvars
+        >>> import beamish
+        >>> async def handler(node):
+        ...     with node:
+        ...         return await beamish.call("echo", "hi")
+        >>> class Echo(beamish.Actor):
+        ...     def handle_call(self, request, caller):
+        ...         return request
+        >>> async def server():
+        ...     async with beamish.runtime.start() as node:
+        ...         await Echo.start(name="echo")
+        ...         fresh = contextvars.Context()  # a request task's context: no node in it
+        ...         return await asyncio.create_task(handler(node), context=fresh)
+        >>> asyncio.run(server())
+        'hi'
+    """
 
     def __init__(
         self,
@@ -490,41 +525,84 @@ class Node:
     # -- shutdown --
 
     async def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop every process, newest first: ``shutdown`` signal, bounded wait, then kill.
+        """Stop every process under one deadline: ``timeout`` seconds, then ``kill``.
 
-        A process that traps exits gets ``Exit(system_pid, "shutdown")`` and ``timeout``
-        seconds to finish (an ``Actor`` runs ``terminate``); the others stop at once. A
-        server whose ``start_link`` parent is alive is left to that parent, which stops
-        it in its own order (a supervisor: reverse start order, each child's protocol).
+        The independent processes (the roots: those without a live ``start_link`` parent)
+        are signalled together, newest first, and stop concurrently. A root that traps
+        exits gets ``Exit(system_pid, "shutdown")`` (an ``Actor`` runs ``terminate``); the
+        others stop at once. A server whose parent is alive is left to that parent, which
+        stops it in its own order (a supervisor: reverse start order, each child's
+        protocol). Whatever still runs at the deadline is killed; shutdown then waits at
+        most ``SHUTDOWN_KILL_GRACE`` more seconds and logs the processes that ignored it.
         """
         self.closing = True
+        clock = self.clock
+        deadline = clock.now() + timeout
         with self.anonymous() as me:
-            for proc in reversed(list(self._table.values())):
-                if proc is me or not proc.alive or proc._task is None:
-                    continue
-                parent = getattr(proc.server, "_parent", None)
-                if parent is not None and self.is_alive(parent):
-                    continue  # its parent (a supervisor) stops it, in its own order
-                if proc.trap_exits:
-                    is_down = _down_matcher(self.monitor(me, proc.pid))
-                    self._exit_signal(proc, self.system_pid, "shutdown", link=True)
-                    try:
-                        await me.receive(is_down, timeout)
-                    except TimeoutError:
-                        self._terminate(proc, KILLED)
-                        await me.receive(is_down)
-                else:
-                    self._terminate(proc, "shutdown")
-            refs = {self.monitor(me, p.pid) for p in list(self._table.values()) if p is not me}
+            watched: dict[Ref, Pid] = {}  # every process we wait for
+            signalled: set[Ref] = set()  # the roots told to stop, not down yet
+            seen: set[int] = {me.pid[1]}
             try:
-                while refs:
-                    msg = await me.receive(lambda m: type(m) is Down and m.ref in refs, timeout)
-                    refs.discard(msg.ref)
+                while True:
+                    if not signalled:  # (again, once the roots are down: orphans, late spawns)
+                        self._signal_roots(me, seen, watched, signalled)
+                        if not watched:
+                            break
+                    down = await me.receive(_is_down, max(0.0, deadline - clock.now()))
+                    watched.pop(down.ref, None)
+                    signalled.discard(down.ref)
             except TimeoutError:
-                _log.error("%d processes ignored shutdown on %s", len(refs), self.name)
+                await self._kill_remaining(me, watched)
         for handle, _ in self._timers.values():
             handle.cancel()
         self._timers.clear()
+
+    def _signal_roots(
+        self, me: Process, seen: set[int], watched: dict[Ref, Pid], signalled: set[Ref]
+    ) -> None:
+        """Watch every process not yet watched; tell the roots among them to stop."""
+        for proc in reversed(list(self._table.values())):
+            serial = proc.pid[1]
+            if proc._task is None or serial in seen or not proc.alive:
+                continue
+            parent = getattr(proc.server, "_parent", None)
+            parent_proc = self._proc(parent) if parent is not None else None
+            if parent_proc is not None and parent_proc.alive and parent_proc._task is not None:
+                continue  # its parent (a supervisor) stops it, in its own order
+            seen.add(serial)
+            ref = self.monitor(me, proc.pid)
+            watched[ref] = proc.pid
+            signalled.add(ref)
+            if proc.trap_exits:
+                self._exit_signal(proc, self.system_pid, "shutdown", link=True)
+            else:
+                self._terminate(proc, "shutdown")
+        for proc in list(self._table.values()):  # the rest, dying ones included
+            if proc._task is not None and proc.pid[1] not in seen:
+                seen.add(proc.pid[1])
+                watched[self.monitor(me, proc.pid)] = proc.pid
+
+    async def _kill_remaining(self, me: Process, watched: dict[Ref, Pid]) -> None:
+        """The deadline passed: kill whatever still runs, wait a little, log the rest."""
+        known = set(watched.values())
+        for proc in list(self._table.values()):
+            if proc._task is not None and proc.pid not in known:
+                watched[self.monitor(me, proc.pid)] = proc.pid
+        stuck = sorted(set(watched.values()))
+        _log.error(
+            "%d processes did not stop within the shutdown timeout on %s: killing %s",
+            len(stuck),
+            self.name,
+            ", ".join(map(repr, stuck[:10])) + (" ..." if len(stuck) > 10 else ""),
+        )
+        for pid in stuck:
+            self.exit(self.system_pid, pid, KILL)
+        try:
+            while watched:
+                down = await me.receive(_is_down, SHUTDOWN_KILL_GRACE)
+                watched.pop(down.ref, None)
+        except TimeoutError:
+            _log.error("%d processes ignored kill on %s", len(watched), self.name)
 
     def __enter__(self) -> Node:
         """``with node:`` makes ``node`` the current node for code outside any process
@@ -539,11 +617,8 @@ class Node:
         current_node.reset(tokens[-1])
 
 
-def _down_matcher(ref: Ref) -> Callable[[Any], bool]:
-    def is_down(message: Any) -> bool:
-        return type(message) is Down and message.ref == ref
-
-    return is_down
+def _is_down(message: Any) -> bool:
+    return type(message) is Down
 
 
 def _set_done(waiter: Any) -> None:

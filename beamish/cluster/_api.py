@@ -65,12 +65,32 @@ async def start(
         directory=directory if discovery else None,
     )
     cluster.advertise = advertise
-    async with cluster.running(listen, tuple(seeds)) as running, serve_process_groups():
-        if discovery:
-            for name in running.discovered():
-                running._route(name, ("tick",))
-        async with serve_global_names():
-            yield running
+    failure: Exception | None = None  # raised in the block: re-raised as itself, not grouped
+    try:
+        async with cluster.running(listen, tuple(seeds)) as running, serve_process_groups():
+            if discovery:
+                for name in running.discovered():
+                    running._route(name, ("tick",))
+            async with serve_global_names():
+                try:
+                    yield running
+                except Exception as exc:
+                    failure = exc
+    except BaseExceptionGroup as group:  # a start-up failure (port in use, bad address)
+        sole = _sole_exception(group)
+        if sole is None:
+            raise
+        raise sole from None
+    if failure is not None:
+        raise failure
+
+
+def _sole_exception(group: BaseExceptionGroup[Any]) -> Exception | None:
+    """The one exception inside (nested) groups, or None if there are several."""
+    leaves = list(group.exceptions)
+    while len(leaves) == 1 and isinstance(leaves[0], BaseExceptionGroup):
+        leaves = list(leaves[0].exceptions)
+    return leaves[0] if len(leaves) == 1 and isinstance(leaves[0], Exception) else None
 
 
 def this_cluster() -> Cluster:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -198,6 +199,13 @@ class Connection:
 
     async def _write_forever(self) -> None:
         stream = self.stream
+        # A plain socket (no TLS, POSIX): write to it directly, and hand the stream only what the
+        # kernel did not take. Its send returns once its transport has flushed everything
+        # (so bytes never overtake each other), and a write that went whole costs no loop
+        # pass (the stream's send yields once per call).
+        sock = None
+        if isinstance(stream, anyio.abc.SocketStream) and os.name == "posix":
+            sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
@@ -206,11 +214,21 @@ class Connection:
                 self._sent_since_tick = True
                 self.frames_out += len(queue)
                 limit = self._decoder.max_frame  # send_encoded checked each payload already
-                await stream.send(
+                data = (
                     encode_frames(queue, max_frame=limit)
                     if len(queue) > 1
                     else encode_frame(queue[0], max_frame=limit)
                 )
+                fd = sock.fileno() if sock is not None else -1  # -1 once closed
+                if fd >= 0:
+                    try:
+                        written = os.write(fd, data)
+                    except (BlockingIOError, InterruptedError):
+                        written = 0
+                    if written == len(data):
+                        continue
+                    data = data[written:]
+                await stream.send(data)
 
     async def _ticker(self) -> None:
         """Once per interval: tick if we sent nothing; declare the peer down after four

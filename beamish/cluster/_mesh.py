@@ -1,20 +1,4 @@
-"""The mesh: this node's connections to its peers, and everything that crosses them.
-
->>> Cluster.__name__
-'Cluster'
-
-``Cluster`` is the kernel's ``RemoteHook``: the node hands it every send, link, monitor,
-exit signal and reply whose other end lives on another node. It keeps, per peer, the links
-and monitors that cross that connection, so that when the connection is lost every one of
-them fires with ``"noconnection"`` (Erlang's semantics), and ``monitor_node`` watchers get
-``NodeDown(node, reason)``.
-
-Connections are made on demand (the first message to a node connects to it), from a seed
-list, or by discovery through a runtime directory shared by the nodes of one host; once
-two nodes are connected they tell each other about their other peers, so the cluster
-becomes a full mesh. If two nodes connect to each other at once, the connection opened by
-the node with the smaller name wins, on both sides.
-"""
+"""The mesh: this node's connections to its peers (the contract is on :class:`Cluster`)."""
 
 from __future__ import annotations
 
@@ -91,7 +75,24 @@ def default_directory() -> Path:
 
 
 class Cluster:
-    """The distribution layer of one node (see the module docstring)."""
+    """The distribution layer of one node (.
+
+    ``Cluster`` is the kernel's ``RemoteHook``: the node hands it every send, link, monitor,
+    exit signal and reply whose other end lives on another node. It keeps, per peer, the links
+    and monitors that cross that connection, so that when the connection is lost every one of
+    them fires with ``"noconnection"`` (Erlang's semantics), and ``monitor_node`` watchers get
+    ``NodeDown(node, reason)``.
+
+    Connections are made on demand (the first message to a node connects to it), from a seed
+    list, or by discovery through a runtime directory shared by the nodes of one host; once
+    two nodes are connected they tell each other about their other peers, so the cluster
+    becomes a full mesh. If two nodes connect to each other at once, the connection opened by
+    the node with the smaller name wins, on both sides.
+
+    Example:
+        >>> Cluster.__name__
+        'Cluster'
+    """
 
     def __init__(
         self,
@@ -402,7 +403,11 @@ class Cluster:
 
     def send(self, dest: Pid | tuple[str, str], message: Any) -> None:
         if isinstance(dest, Pid):
-            self._route(dest.node, ("send", dest, message))
+            conn = self.connections.get(dest[0])
+            if conn is not None:  # the hot path: connected
+                conn.send(("send", dest, message))
+            else:
+                self._route(dest[0], ("send", dest, message))
         else:
             name, peer = dest
             self._route(peer, ("send_name", name, message))
@@ -419,6 +424,13 @@ class Cluster:
         peer = remote[0] if type(remote) is Pid else remote[1]
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
         self._route(peer, ("monitor", watcher, ref, remote))
+
+    def call(self, watcher: Pid, ref: Ref, remote: Any, message: Any) -> None:
+        # The callee's node monitors the callee for ``watcher`` when the request arrives:
+        # no monitor message ahead of it (the request carries the caller's pid and ref).
+        peer = remote[0] if type(remote) is Pid else remote[1]
+        self._route(peer, ("call", remote, message))  # EncodeError, FrameError: raised here
+        self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
 
     def demonitor(self, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
@@ -538,9 +550,15 @@ class Cluster:
         node = self.node
         peer = conn.peer.name
         op = message[0]
-        if op == "send":
-            if node.is_local(message[1]):  # a peer cannot relay through us to a third node
-                node.send(message[1], message[2])
+        if op == "send":  # the hot path (casts, sends): straight to the local mailbox
+            pid = message[1]
+            if type(pid) is not Pid:
+                raise ValueError(f"a send must name a pid, not {pid!r:.100}")
+            # a peer cannot relay through us to a third node
+            if pid[0] == node.name and pid[2] == node.creation:
+                proc = node._table.get(pid[1])
+                if proc is not None and proc.alive:
+                    proc._deliver(message[2])
         elif op == "send_name":
             named = node.whereis(message[1]) if type(message[1]) is str else None
             if named is None:
@@ -549,6 +567,26 @@ class Cluster:
                 )
             else:
                 node.send(named, message[2])
+        elif op == "call":  # ("call", target, CallRequest): monitor, then deliver
+            _, target, request = message
+            caller = request.caller if type(request) is CallRequest else None
+            if type(caller) is not Caller or type(caller.pid) is not Pid or caller.pid[0] != peer:
+                raise ValueError("a call must carry a CallRequest from a process of the peer")
+            watcher, ref = caller
+            if type(target) is Pid:
+                callee: Pid | None = target
+            elif type(target) is tuple and len(target) == 2 and type(target[0]) is str:
+                callee = node.whereis(target[0])
+            else:
+                raise ValueError(f"a call must name a pid or (name, node), not {target!r:.100}")
+            proc = node._proc(callee) if callee is not None else None
+            if proc is None:
+                conn.send(("down", watcher, ref, target, NOPROC))
+            else:
+                proc.add_watcher(ref, watcher)
+                self._watched.setdefault(peer, {})[ref] = proc.pid
+                if proc.alive:
+                    proc._deliver(request)
         elif op == "reply":
             _, pid, ref, value = message
             self._monitors.get(peer, {}).pop(ref, None)
@@ -630,12 +668,14 @@ class Cluster:
         message: Any = error.partial
         self._dropped(peer, "undecodable", str(error))
         op = message[0] if type(message) is tuple and message else None
-        if op in ("send", "send_name") and len(message) == 3:
+        if op in ("send", "send_name", "call") and len(message) == 3:
             request = message[2]
             if type(request) is CallRequest and type(request.caller) is Caller:
                 caller = request.caller
-                target = message[1] if type(message[1]) is Pid else (message[1], self.name)
-                self._unwatch(peer, caller.ref)
+                target = message[1]
+                if op == "send_name":
+                    target = (target, self.name)
+                self._unwatch(peer, caller.ref)  # none for a "call": it never arrived
                 conn.send(("down", caller.pid, caller.ref, target, error))
         elif op == "reply" and len(message) == 4:
             _, pid, ref, _value = message

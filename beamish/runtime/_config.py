@@ -24,12 +24,17 @@ class Config:
     - ``gc_threshold``: if set, the cyclic GC's generation-0 threshold while the node runs
       (``gc.set_threshold``); a larger value makes spawning many long-lived processes
       cheaper. Restored on exit. None leaves the interpreter's setting alone.
+    - ``loop_lag_threshold``: seconds the event loop may go without running a callback
+      before the node reports it (a handler that blocks, e.g. with ``time.sleep``): a
+      warning naming the process and the code that blocked, and a
+      ``telemetry.LOOP_BLOCKED`` event. None turns the watchdog off.
     """
 
     name: str = "nonode@nohost"
     virtual_time: bool = False
     shutdown_timeout: float = 5.0
     gc_threshold: int | None = None
+    loop_lag_threshold: float | None = 0.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -38,3 +43,7 @@ class Config:
             raise ValueError(f"shutdown_timeout must be >= 0, got {self.shutdown_timeout!r}")
         if self.gc_threshold is not None and self.gc_threshold < 1:
             raise ValueError(f"gc_threshold must be >= 1, got {self.gc_threshold!r}")
+        if self.loop_lag_threshold is not None and not self.loop_lag_threshold > 0:
+            raise ValueError(
+                f"loop_lag_threshold must be > 0 or None, got {self.loop_lag_threshold!r}"
+            )

@@ -72,3 +72,8 @@ def test_workers_benchmark_quick_prints_every_workload():
     # the worker tasks travel by reference, as a function in a user's module would
     assert any("sent as 'workers:busy'" in line for line in lines), lines
     assert_printed(lines, "| P2 pool.map")
+
+
+def test_watchdog_quick() -> None:
+    """watchdog.py prints the on/off ratio of the loop-lag watchdog."""
+    assert_printed(quick_run("watchdog.py"), "watchdog on/off", "median ratio", "spread")

@@ -54,7 +54,7 @@ async def nodes(transport_for, names, *, cookies=None, heartbeat=15.0, listen_fo
 
 async def on(node, fn, *args):
     """Run ``fn(*args)`` as a process of ``node`` and return its result."""
-    return await run_main(node, fn, args)
+    return await run_main(node, fn, *args)
 
 
 _ids = itertools.count()

@@ -47,36 +47,57 @@ def test_run_with_children_stops_the_tree_in_reverse_order(backend):
     ]
 
 
-def test_run_without_main_returns_when_the_root_gives_up():
-    """run(children=...) returns once the root supervisor exceeds its restart intensity."""
+class Crasher(beamish.Actor):
+    """Crashes right after it starts, so a root supervisor soon gives up on it."""
+
+    def init(self, log):
+        log.append("start")
+        beamish.send_after(beamish.self(), "crash", 0.01)
+
+    def handle_info(self, message):
+        raise RuntimeError("crash")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_run_without_main_raises_when_the_root_gives_up(backend):
+    """run(children=...) raises Exited once the root supervisor exceeds its restart intensity
+    (the CLI then exits non-zero), instead of returning None as if all went well."""
     log = []
-
-    class Crasher(beamish.Actor):
-        def init(self):
-            log.append("start")
-            beamish.send_after(beamish.self(), "crash", 0.01)
-
-        def handle_info(self, message):
-            raise RuntimeError("crash")
-
-    assert beamish.run(children=[Crasher], max_restarts=2, max_seconds=60) is None
+    crasher = beamish.supervision.child_spec((Crasher, log), id="crasher")
+    with pytest.raises(beamish.Exited) as raised:
+        beamish.run(children=[crasher], max_restarts=2, max_seconds=60, backend=backend)
+    assert raised.value.reason == "shutdown"
     assert log == ["start"] * 3
 
 
-def test_root_giving_up_stops_main():
-    """If the root supervisor exits while main runs, main is stopped and run returns None."""
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_run_without_main_returns_when_the_root_stops_normally(backend):
+    """A root supervisor stopped with reason normal ends run() quietly: None."""
 
-    class Crasher(beamish.Actor):
+    async def stop(supervisor):
+        await beamish.stop(supervisor)
+
+    class Quitter(beamish.Actor):
         def init(self):
-            beamish.send_after(beamish.self(), "crash", 0.01)
+            (supervisor,) = beamish.process_info(beamish.self()).links
+            beamish.spawn(stop, supervisor)
 
-        def handle_info(self, message):
-            raise RuntimeError("crash")
+    assert beamish.run(children=[Quitter], backend=backend) is None
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_root_giving_up_stops_main_and_raises(backend):
+    """If the root supervisor gives up while main runs, main is stopped and run raises."""
+    log = []
+    crasher = beamish.supervision.child_spec((Crasher, log), id="crasher")
 
     async def main():
         await beamish.receive()  # never comes
 
-    assert beamish.run(main, children=[Crasher], max_restarts=0) is None
+    with pytest.raises(beamish.Exited) as raised:
+        beamish.run(main, children=[crasher], max_restarts=0, backend=backend)
+    assert raised.value.reason == "shutdown"
+    assert raised.value.dest != "main"
 
 
 def test_run_needs_main_or_children():

@@ -49,25 +49,69 @@ def test_config_is_validated():
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_shutdown_stops_processes_newest_first_through_terminate(backend):
-    """On exit the node stops trapping actors in reverse start order, each via terminate."""
-    order = []
+def test_shutdown_stops_independent_processes_concurrently(backend):
+    """Independent actors run terminate at the same time: each one's terminate waits until
+    every other has started (stopping them one after another would wait forever)."""
+    count = 4
+    started, finished = [], []
+    everyone = []
 
-    class Named(beamish.Actor):
+    class Meeting(beamish.Actor):
         def init(self, label):
             self.label = label
             beamish.trap_exits(True)
 
         async def terminate(self, reason):
-            await beamish.sleep(0.01)
-            order.append((self.label, reason))
+            started.append(self.label)
+            if len(started) == count:
+                everyone[0].set()
+            await everyone[0].wait()
+            finished.append((self.label, reason))
 
     async def main():
-        for label in ("first", "second", "third"):
-            await Named.start(label)
+        everyone.append(anyio.Event())
+        for label in range(count):
+            await Meeting.start(label)
 
-    beamish.run(main, backend=backend)
-    assert order == [("third", "shutdown"), ("second", "shutdown"), ("first", "shutdown")]
+    beamish.run(main, backend=backend, shutdown_timeout=3)
+    assert sorted(finished) == [(label, "shutdown") for label in range(count)]
+
+
+class Hanging(beamish.Actor):
+    """An actor whose terminate never returns."""
+
+    def init(self):
+        beamish.trap_exits(True)
+
+    async def terminate(self, reason):
+        await anyio.sleep_forever()
+
+
+def _virtual_time(backend):
+    if backend == "trio":
+        from trio.testing import MockClock
+
+        return {"backend": "trio", "backend_options": {"clock": MockClock(autojump_threshold=0)}}
+    return {"backend": "asyncio"}
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_shutdown_is_bounded_by_one_shared_deadline(backend):
+    """Four hanging terminates cost one shutdown_timeout in all, not one each (virtual
+    time: the node clock measures how long the shutdown took)."""
+    timeout = 10.0
+
+    async def app():
+        with anyio.fail_after(30):
+            async with beamish.runtime.start(shutdown_timeout=timeout, virtual_time=True) as node:
+                pids = [await beamish.runtime.run_main(node, Hanging.start) for _ in range(4)]
+                began = node.clock.now()
+            return node.clock.now() - began, [node.is_alive(pid) for pid in pids]
+
+    options = _virtual_time(backend)
+    elapsed, alive = anyio.run(app, **options)
+    assert alive == [False] * 4
+    assert timeout <= elapsed < timeout + 2
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -95,3 +139,44 @@ def test_shutdown_kills_a_terminate_that_hangs(backend):
 
     assert anyio.run(app, backend=backend) == []
     assert finished == [False]
+
+
+class Slow(beamish.Actor):
+    """Traps exits; its terminate takes one second of node time, then logs its label."""
+
+    def init(self, label, log):
+        beamish.trap_exits(True)
+        self.label, self.log = label, log
+
+    async def terminate(self, reason):
+        await beamish.sleep(1)
+        self.log.append((self.label, reason))
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_tree_stops_in_order_while_independent_processes_stop_alongside(backend):
+    """A supervisor's three children stop one after another (3 s of node time, reverse
+    order) while three independent actors stop at the same time alongside them: the whole
+    shutdown takes 3 s, not 6 (virtual time)."""
+    log = []
+
+    async def main():
+        children = [
+            beamish.supervision.child_spec((Slow, label, log), id=label) for label in "abc"
+        ]
+        await beamish.supervision.Supervisor.start(children=children)
+        for label in "xyz":
+            await Slow.start(label, log)
+
+    async def app():
+        with anyio.fail_after(30):
+            async with beamish.runtime.start(shutdown_timeout=60, virtual_time=True) as node:
+                await beamish.runtime.run_main(node, main)
+                began = node.clock.now()
+            return node.clock.now() - began
+
+    elapsed = anyio.run(app, **_virtual_time(backend))
+    assert 3 <= elapsed < 4
+    assert [label for label, _ in log if label in "abc"] == ["c", "b", "a"]
+    assert sorted(log) == [(label, "shutdown") for label in "abcxyz"]
+    assert {label for label, _ in log[:4]} == {"c", "x", "y", "z"}  # all done at 1 s

@@ -103,7 +103,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.model = None
 
     def _in_process(self, fn, *args):
-        return self.portal.call(beamish.runtime.run_main, self.node, fn, args)
+        return self.portal.call(beamish.runtime.run_main, self.node, fn, *args)
 
     def _spec(self, restart):
         self.serial += 1
