@@ -6,10 +6,13 @@ cookie, heartbeat and backend). The worker starts a node, connects to its parent
 its :class:`~beamish.workers._server.WorkerServer` and tells the port it is ready. It
 stops in order when the pool says so, when the connection to the parent ends, and, if its
 event loop is stuck, a few seconds after the parent process died (its stdin pipe closes).
+Both need the GIL, so on Linux the kernel also kills it (``PR_SET_PDEATHSIG``) the moment
+its parent ends, however the parent ended and whatever the worker is doing.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -22,9 +25,23 @@ from .actors import Down, Pid, monitor, receive, self, send, this_node
 from .cluster import Cluster, NodeDown
 from .cluster.transports import TcpTransport
 from .runtime import run
+from .workers._launch import PARENT_PID_VARIABLE
 from .workers._server import SERVER_NAME, WorkerServer
 
 PARENT_GRACE = 5.0  # seconds between the parent's death and a forced exit
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_GONE = 70  # the exit code of a worker that finds its parent gone
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent (the thread that forked it:
+    the parent's event loop thread) ends; a parent that ended before the request counts."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_PDEATHSIG): {os.strerror(errno)}")
+    if os.getppid() != parent_pid:  # it died before the request: nobody would signal
+        os._exit(PARENT_GONE)
 
 
 def _exit_when_parent_dies() -> None:
@@ -35,7 +52,7 @@ def _exit_when_parent_dies() -> None:
     except OSError:
         pass
     time.sleep(PARENT_GRACE)  # the orderly path (connection lost) had its chance
-    os._exit(70)
+    os._exit(PARENT_GONE)
 
 
 async def _serve(config: dict[str, Any]) -> None:
@@ -67,6 +84,9 @@ async def _serve(config: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    parent_pid = os.environ.pop(PARENT_PID_VARIABLE, None)
+    if parent_pid is not None:  # set on Linux only
+        _die_with_parent(int(parent_pid))
     config = json.loads(os.environ.pop("BEAMISH_WORKER"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers in order
     sys.setswitchinterval(config.get("switch_interval", 0.001))

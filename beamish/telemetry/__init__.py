@@ -44,6 +44,7 @@ from ._events import REPLY_DROP as REPLY_DROP
 from ._events import WORKER_DOWN as WORKER_DOWN
 from ._events import WORKER_OVER_MEMORY as WORKER_OVER_MEMORY
 from ._events import WORKER_RECYCLED as WORKER_RECYCLED
+from ._events import WORKER_TASKS_DROPPED as WORKER_TASKS_DROPPED
 from ._events import WORKER_UP as WORKER_UP
 from ._handlers import HANDLER_FAILURE as HANDLER_FAILURE
 from ._handlers import Event as Event

@@ -23,6 +23,7 @@
 | ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
 | ``WORKER_OVER_MEMORY`` | ``memory`` (bytes) | ``pool``, ``worker``, ``os_pid``, ``max_memory`` |
 | ``WORKER_RECYCLED`` | ``tasks`` | ``pool``, ``worker``, ``os_pid``, ``index`` |
+| ``WORKER_TASKS_DROPPED`` | ``count`` | ``pool`` (queued work whose caller had gone) |
 | ``LOOP_BLOCKED`` | ``delay`` (s) | ``node``, ``pid`` (or None), ``callback`` (where it blocked) |
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
@@ -60,6 +61,7 @@ WORKER_UP: Event = ("beamish", "worker", "up")
 WORKER_DOWN: Event = ("beamish", "worker", "down")
 WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
 WORKER_RECYCLED: Event = ("beamish", "worker", "recycled")
+WORKER_TASKS_DROPPED: Event = ("beamish", "worker", "tasks_dropped")
 LOOP_BLOCKED: Event = ("beamish", "loop", "blocked")
 
 ALL_EVENTS: tuple[Event, ...] = (
@@ -81,5 +83,6 @@ ALL_EVENTS: tuple[Event, ...] = (
     WORKER_DOWN,
     WORKER_OVER_MEMORY,
     WORKER_RECYCLED,
+    WORKER_TASKS_DROPPED,
     LOOP_BLOCKED,
 )

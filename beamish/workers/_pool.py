@@ -30,6 +30,7 @@ from ..actors import (
     Stop,
     WouldBlock,
     call,
+    cast,
     current_async_library,
     exit,
     monitor,
@@ -120,11 +121,16 @@ class WorkerPool:
 
     - ``await pool.run(fn, *args)``: ``fn(*args)`` in a worker; its result, or its exception
       (the type, with the worker's traceback on ``remote_traceback``);
-    - ``await pool.map(fn, iterable)``: many of them, results in order;
+    - ``await pool.map(fn, iterable)``: many of them, results in order (the first failure
+      fails the whole map at once);
     - ``await pool.spawn(ActorClass, *args)``: an actor in the least-loaded worker; its pid is
       an ordinary pid: send, call, link, monitor;
     - ``ChildSpec(..., placement=pool)``: a supervisor starts that child in a worker;
     - ``await pool.info()``: per worker, its pid, OS pid, memory, CPU, tasks run, restarts.
+
+    Work whose caller has gone (cancelled, timed out, or exited) is dropped from the queue:
+    it never runs. What was already sent to a worker (at most ``window`` functions per
+    worker) runs to its end there, and its result is dropped; an actor it started is killed.
 
     Example:
         >>> pool = WorkerPool(size=2, max_memory=512 * 2**20, name="crunch")
@@ -225,18 +231,26 @@ class WorkerPool:
 
         Raises what ``fn`` raised (its worker traceback on ``remote_traceback``),
         ``Exited({"worker_died": ...})`` if the worker died meanwhile, ``CallTimeout``
-        after ``timeout`` seconds (the function still runs to its end in the worker).
+        after ``timeout`` seconds. A call that times out or is cancelled while ``fn`` still
+        waits for a worker drops it; once in a worker, it runs to its end there.
         """
-        outcome = await call(self.name, ("run", function_reference(fn), args), timeout)
-        return _unwrap(outcome)
+        return _unwrap(await self._call(("run", function_reference(fn), args), timeout))
 
     async def map(
         self, fn: Callable[..., Any], iterable: Iterable[Any], *, timeout: float | None = None
     ) -> list[Any]:
-        """``[fn(x) for x in iterable]`` across the workers; the first failure is raised."""
+        """``[fn(x) for x in iterable]`` across the workers, results in order.
+
+        The first failure (in time, not in order) fails the map as soon as it happens, as
+        ``asyncio.gather`` does: what ``fn`` raised, or ``Exited({"worker_died": ...})``.
+        The items still waiting for a worker are then dropped, as they are when the call
+        times out or is cancelled; those already in a worker run to their end there.
+        """
         jobs = [(x,) for x in iterable]
-        outcomes = await call(self.name, ("map", function_reference(fn), jobs), timeout)
-        return [_unwrap(outcome) for outcome in outcomes]
+        results: list[Any] = _unwrap(
+            await self._call(("map", function_reference(fn), jobs), timeout)
+        )
+        return results
 
     async def spawn(
         self, actor: type, *args: Any, link: bool = False, timeout: float | None = DEFAULT_TIMEOUT
@@ -261,7 +275,7 @@ class WorkerPool:
     async def _start(self, start: Start, link: bool, timeout: float | None) -> Pid | None:
         fn, args = start
         owner = self_pid() if link else None
-        outcome = await call(self.name, ("start", function_reference(fn), args, owner), timeout)
+        outcome = await self._call(("start", function_reference(fn), args, owner), timeout)
         status, value = outcome[0], outcome[1]
         if status == "ok":
             return value  # type: ignore[no-any-return]
@@ -270,6 +284,13 @@ class WorkerPool:
         if status == "exited":
             raise StartError(value)
         raise value if isinstance(value, StartError) else StartError(value)
+
+    async def _call(self, request: tuple[Any, ...], timeout: float | None) -> Any:
+        try:
+            return await call(self.name, request, timeout)
+        except BaseException:  # no answer will be read: the pool drops what it still queues
+            cast(self.name, ("forget",))
+            raise
 
     async def info(self) -> PoolInfo:
         """The pool and each worker: pid, OS pid, memory, CPU, tasks run, restarts."""
@@ -311,12 +332,13 @@ class _Task:
 
 
 class _Batch:
-    __slots__ = ("caller", "remaining", "results")
+    __slots__ = ("answered", "caller", "remaining", "results")
 
     def __init__(self, caller: Caller, size: int) -> None:
         self.caller = caller
         self.results: list[Any] = [None] * size
         self.remaining = size
+        self.answered = False  # all results in, or the first failure
 
 
 class _Slot:
@@ -405,6 +427,7 @@ class PoolServer(Actor):
         self.restart_times: tuple[float, ...] = ()
         self.restarts = 0
         self.stopping = False
+        self.process = self.node._proc(self.pid)
         for slot in self.slots:
             self._start_worker(slot)
         deadline = time.monotonic() + settings.start_timeout
@@ -544,13 +567,44 @@ class PoolServer(Actor):
                 best, best_load = slot, load
         return best
 
+    def _waited_for(self, task: _Task) -> bool:
+        """Whether someone still waits for ``task``'s outcome: its caller is still in its
+        call (a call monitors its server under the call's ref until it ends)."""
+        batch = task.batch
+        if batch is not None:
+            if batch.answered:
+                return False
+            caller = batch.caller
+        else:
+            assert task.caller is not None
+            caller = task.caller
+        watchers = self.process._monitored_by if self.process is not None else None
+        return watchers is not None and caller.ref in watchers
+
+    def _forget(self) -> None:
+        """Drop the queued tasks nobody waits for any more."""
+        before = len(self.queue)
+        self.queue = deque(task for task in self.queue if self._waited_for(task))
+        self._dropped(before - len(self.queue))
+
+    def _dropped(self, count: int) -> None:
+        if count:
+            telemetry.execute(
+                telemetry.WORKER_TASKS_DROPPED, {"count": count}, {"pool": self.settings.name}
+            )
+
     def _dispatch(self) -> None:
         queue = self.queue
+        dropped = 0
         while queue:
             task = queue[0]
+            if not self._waited_for(task):
+                queue.popleft()
+                dropped += 1
+                continue
             slot = self._place(task.kind)
             if slot is None:
-                return
+                break
             queue.popleft()
             try:
                 send(slot.server, (task.kind, task.id, task.target, task.args))  # type: ignore[arg-type]
@@ -558,6 +612,7 @@ class PoolServer(Actor):
                 self._deliver(task, ("error", exc))
                 continue
             slot.inflight[task.id] = task
+        self._dropped(dropped)
 
     def _deliver(self, task: _Task, outcome: tuple[Any, ...]) -> None:
         batch = task.batch
@@ -565,14 +620,24 @@ class PoolServer(Actor):
             assert task.caller is not None
             reply(task.caller, outcome)
             return
-        batch.results[task.position] = outcome
+        if batch.answered:
+            return
+        if outcome[0] != "ok":  # fail fast; the rest of the batch is dropped at dispatch
+            batch.answered = True
+            reply(batch.caller, outcome)
+            return
+        batch.results[task.position] = outcome[1]
         batch.remaining -= 1
         if batch.remaining == 0:
-            reply(batch.caller, batch.results)
+            batch.answered = True
+            reply(batch.caller, ("ok", batch.results))
 
     def _started(self, slot: _Slot, task: _Task, outcome: tuple[Any, ...]) -> None:
         if outcome[0] == "ok":
             pid = outcome[1]
+            if not self._waited_for(task):  # nobody will ever know its pid
+                exit(pid, "kill")
+                return
             ref = monitor(pid)
             slot.actors[ref] = pid
             self.actor_refs[ref] = slot
@@ -593,7 +658,7 @@ class PoolServer(Actor):
         elif op == "map":
             _, target, jobs = request
             if not jobs:
-                return Reply([])
+                return Reply(("ok", []))
             batch = _Batch(caller, len(jobs))
             ids = self.ids
             self.queue.extend(
@@ -617,6 +682,10 @@ class PoolServer(Actor):
             raise ValueError(f"unknown pool request {op!r}")
         self._dispatch()
         return NoReply()
+
+    def handle_cast(self, request: Any) -> None:
+        if request == ("forget",):  # a caller stopped waiting (timed out, cancelled)
+            self._forget()
 
     def handle_info(self, message: Any) -> Stop | None:
         kind = type(message)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import anyio.abc
 
 from ..actors import (
     Exit,
@@ -34,6 +32,7 @@ from ..actors import (
     trap_exits,
 )
 from ..cluster import Cluster
+from ._launch import WorkerProcess, open_worker
 from ._reasons import exit_cause, worker_died
 
 LOST_GRACE = 1.0  # seconds a worker whose connection ended has to be reaped by the OS
@@ -79,13 +78,7 @@ async def run_port(pool: Pid, index: int, name: str, settings: WorkerSettings) -
     env["BEAMISH_WORKER"] = json.dumps(config)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     began = time.monotonic()
-    process = await anyio.open_process(
-        [sys.executable, "-m", "beamish._worker"],
-        stdin=subprocess.PIPE,
-        stdout=None,
-        stderr=None,
-        env=env,
-    )
+    process = await open_worker([sys.executable, "-m", "beamish._worker"], env)
     state = _State()
     try:
         async with anyio.create_task_group() as group:
@@ -113,10 +106,10 @@ class _State:
         self.server: Pid | None = None  # the worker's server, once it reported ready
         self.stopping: Any = None  # the reason to exit with after an orderly stop
 
-    def stopped_in_order(self, process: anyio.abc.Process) -> bool:
+    def stopped_in_order(self, process: WorkerProcess) -> bool:
         return self.stopping is not None and process.returncode == 0
 
-    def reason(self, process: anyio.abc.Process) -> Any:
+    def reason(self, process: WorkerProcess) -> Any:
         if self.stopped_in_order(process):
             return self.stopping
         assert process.returncode is not None
@@ -124,7 +117,7 @@ class _State:
         return worker_died(cause)
 
 
-async def _report_exit(process: anyio.abc.Process, port: Pid) -> None:
+async def _report_exit(process: WorkerProcess, port: Pid) -> None:
     await process.wait()
     this_node().send(port, ("exited", process.returncode))
 
@@ -135,7 +128,7 @@ async def _serve(
     index: int,
     name: str,
     settings: WorkerSettings,
-    process: anyio.abc.Process,
+    process: WorkerProcess,
     cluster: Cluster,
     began: float,
 ) -> None:

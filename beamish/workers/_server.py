@@ -4,7 +4,8 @@ its pool (the pool talks to it with messages; its answers go back to the pool).
 Messages it takes, from the pool:
 
 - ``("run", task_id, fn, args)``: ``fn(*args)``; a sync function runs in the worker's
-  executor thread, an async one as a process of the worker node.
+  executor thread, an async one as a process of the worker node. Whatever it raises,
+  ``SystemExit`` included, is its outcome: the worker goes on.
 - ``("start", task_id, fn, args)``: ``fn(*args)`` in a short-lived starter process, where
   ``fn`` starts a process linked to its caller (``Actor.start_link``); the starter then
   unlinks it, so the new process belongs to whoever the pool links it to.
@@ -26,6 +27,7 @@ from ..cluster._mesh import resolve_function
 from ._executor import Executor, loop_poster
 
 SERVER_NAME = "beamish.worker"
+USER_EXITS = (SystemExit, KeyboardInterrupt)  # raised by a task's own code: its error
 
 
 class WorkerServer(Actor):
@@ -81,7 +83,7 @@ class WorkerServer(Actor):
 async def _run_async(server: WorkerServer, task_id: Any, fn: Any, args: tuple[Any, ...]) -> None:
     try:
         outcome: tuple[str, Any] = ("ok", await fn(*args))
-    except Exception as exc:
+    except (Exception, *USER_EXITS) as exc:  # the task's error, as in the executor thread
         outcome = ("error", exc)
     server._answer("done", task_id, outcome)
 

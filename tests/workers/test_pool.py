@@ -3,20 +3,29 @@ reason, restarts, recycling, memory limits, clean shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import psutil
 import pytest
 from workerkit import (
     MB,
     Cruncher,
+    SlowStart,
     die,
+    die_first,
     double_later,
+    exit_later,
+    exit_now,
     fail,
+    fail_first,
     getpid,
     hog,
+    nap,
     next_event,
     running_pool,
     square,
@@ -25,8 +34,9 @@ from workerkit import (
 )
 
 import beamish
-from beamish import Down, Exit, Exited, StartError, call
+from beamish import CallTimeout, Down, Exit, Exited, StartError, call, telemetry
 from beamish.cluster import RemoteException
+from beamish.cluster._mesh import function_reference
 from beamish.supervision import Supervisor, child_spec, which_children
 from beamish.workers import WorkerPool, is_worker_death, worker_died
 
@@ -82,6 +92,109 @@ def test_bad_work_fails_alone(tmp_path: Any, monkeypatch: Any) -> None:
                 await pool.run(square, "x", "y")
             assert await pool.run(square, 3) == 9
             assert (await pool.info()).restarts == 0
+
+    run(main)
+
+
+@pytest.mark.parametrize("fn", [exit_now, exit_later], ids=["sync", "async"])
+def test_system_exit_in_a_task_is_that_tasks_error(fn: Any) -> None:
+    """SystemExit raised by a function, sync or async, comes back as its error (as a
+    RemoteException: it must not end the caller); the worker, and every actor in it, goes
+    on."""
+
+    async def main() -> None:
+        async with running_pool(size=1) as pool:
+            os_pid = await pool.run(getpid)
+            actor = await pool.spawn(Cruncher, "stays")
+            with pytest.raises(RemoteException, match=r"SystemExit: 3$") as info:
+                await pool.run(fn, 3)
+            assert info.value.remote_args == (3,)
+            assert "raise SystemExit(code)" in info.value.remote_traceback
+            assert await pool.run(getpid) == os_pid
+            assert await call(actor, ("ping",)) == ("pong", "stays", os_pid)
+            assert (await pool.info()).restarts == 0
+
+    run(main)
+
+
+@pytest.mark.parametrize("fn", [fail_first, die_first], ids=["raises", "worker_dies"])
+def test_a_map_fails_as_soon_as_one_item_fails(fn: Any) -> None:
+    """The first failure fails the map at once, while the other items are far from done
+    (their queued rest is dropped), as asyncio.gather does."""
+
+    async def main() -> None:
+        with counting_drops() as dropped:
+            async with running_pool(size=2, window=2) as pool:
+                items = [0] + [600] * 20  # 0 fails now; the others take ten minutes each
+                with pytest.raises((ValueError, Exited)) as info:
+                    await pool.map(fn, items, timeout=30)
+                if fn is fail_first:
+                    assert isinstance(info.value, ValueError)
+                else:
+                    assert isinstance(info.value, Exited)
+                    assert info.value.reason == worker_died("SIGKILL")
+                assert (await pool.info()).queued == 0
+                assert sum(dropped) == len(items) - 2 * 2  # all but the two windows' worth
+
+    run(main)
+
+
+@contextlib.contextmanager
+def counting_drops() -> Iterator[list[int]]:
+    """A list that gets the count of each WORKER_TASKS_DROPPED event meanwhile."""
+    counts: list[int] = []
+    handler_id = f"dropped-{id(counts)}"
+    telemetry.attach(
+        handler_id, telemetry.WORKER_TASKS_DROPPED, lambda e, m, md, c: counts.append(m["count"])
+    )
+    try:
+        yield counts
+    finally:
+        telemetry.detach(handler_id)
+
+
+@pytest.mark.parametrize("how", ["cancelled", "timed_out", "silent"])
+def test_queued_work_whose_caller_has_gone_is_dropped(how: str) -> None:
+    """A big map whose caller gave up (cancelled, timed out, or gone without a word)
+    leaves nothing queued in front of new work; what was in the worker still runs."""
+
+    async def main() -> None:
+        with counting_drops() as dropped:
+            async with running_pool(size=1, window=2) as pool:
+                items = [0.05] * 10_000  # 500 s of work
+                if how == "cancelled":
+                    with anyio.move_on_after(0.5):
+                        await pool.map(nap, items)
+                elif how == "timed_out":
+                    with pytest.raises(CallTimeout):
+                        await pool.map(nap, items, timeout=0.5)
+                else:  # a caller that speaks the pool's protocol and sends no "forget"
+                    request = ("map", function_reference(nap), [(x,) for x in items])
+                    with pytest.raises(CallTimeout):
+                        await call(pool.name, request, 0.5)
+                assert await pool.run(square, 3, timeout=30) == 9
+                info = await pool.info()
+                assert info.queued == 0
+                worker = info.workers[0]
+                assert sum(dropped) + worker.tasks_run + worker.running == len(items) + 1
+
+    run(main)
+
+
+def test_an_actor_whose_spawn_was_abandoned_is_killed_once_started() -> None:
+    """Nobody will ever know its pid, so the pool kills it instead of leaking it."""
+
+    async def main() -> None:
+        async with running_pool(size=1) as pool:
+            with pytest.raises(CallTimeout):
+                await pool.spawn(SlowStart, beamish.self(), 1.0, timeout=0.2)
+            _, pid = await beamish.receive(
+                lambda m: type(m) is tuple and m[0] == "initialised", timeout=10
+            )
+            ref = beamish.monitor(pid)
+            down = await beamish.receive(lambda m: type(m) is Down and m.ref == ref, timeout=10)
+            assert down.reason in ("killed", "noproc")  # noproc: killed before the monitor
+            assert (await pool.info()).workers[0].actors == 0
 
     run(main)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import threading
 import time
@@ -43,11 +44,49 @@ async def double_later(x: int) -> int:
     return 2 * x
 
 
+def nap(seconds: float) -> float:
+    """Work that takes ``seconds`` (the worker's event loop stays free)."""
+    time.sleep(seconds)
+    return seconds
+
+
+def fail_first(x: int) -> int:
+    """Fail at once for 0; any other item is long work (``x`` seconds)."""
+    if x == 0:
+        raise ValueError("first")
+    time.sleep(x)
+    return x
+
+
+def die_first(x: int) -> int:
+    """Kill this worker at once for 0; any other item is long work (``x`` seconds)."""
+    if x == 0:
+        die("sigkill")
+    time.sleep(x)
+    return x
+
+
+def exit_now(code: int) -> None:
+    raise SystemExit(code)
+
+
+async def exit_later(code: int) -> None:
+    await anyio.lowlevel.checkpoint()
+    raise SystemExit(code)
+
+
 def hog(nbytes: int, seconds: float) -> int:
     """Hold ``nbytes`` of touched memory for ``seconds``."""
     blob = b"\x01" * nbytes
     time.sleep(seconds)
     return len(blob)
+
+
+def hold_the_gil(_item: object = None) -> None:
+    """Say ``BUSY`` on stdout, then hold the GIL for hours: a regular expression that
+    backtracks exponentially, all in C (``re`` never lets the GIL go)."""
+    os.write(1, b"BUSY\n")
+    re.match(r"(a+)+$", "a" * 48 + "b")
 
 
 def die(how: str) -> None:
@@ -86,6 +125,14 @@ class Cruncher(Actor):
     def handle_cast(self, request: Any) -> None:
         if request[0] == "tell":
             beamish.send(request[1], ("told", self.tag))
+
+
+class SlowStart(Actor):
+    """An actor whose ``init`` takes ``seconds``, then tells ``watcher`` its pid."""
+
+    async def init(self, watcher: beamish.Pid, seconds: float) -> None:
+        await anyio.sleep(seconds)
+        beamish.send(watcher, ("initialised", beamish.self()))
 
 
 @contextlib.asynccontextmanager
