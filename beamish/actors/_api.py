@@ -119,10 +119,16 @@ def send(dest: Dest, message: Any) -> None:
     """Send ``message`` to a pid, a registered name, ``(name, node)`` or a via name.
 
     Never blocks. A message to a dead pid is dropped (as in Erlang); a name that nobody
-    registered raises ``NoProc``.
+    registered raises ``NoProc``. A process that an exit signal has ended (``is_alive``
+    is False) sends nothing, even from code that catches the cancellation.
     """
     proc = current_process.get(None)
-    node = proc._node if proc is not None else this_node()
+    if proc is not None:
+        if proc._pending_reason is not None:
+            return  # an exit signal has ended the sender: a dead process sends nothing
+        node = proc._node
+    else:
+        node = this_node()
     if type(dest) is Pid and dest[0] == node.name and dest[2] == node.creation:
         target = node._table.get(dest[1])  # Node.send's local fast path, inlined
         if target is not None and target.alive:
@@ -137,6 +143,10 @@ def receive(match: Match | None = None, timeout: float | None = None) -> Awaitab
     Messages ``match`` rejects stay in place, in order. Raises ``TimeoutError`` when
     ``timeout`` seconds pass on the node clock first. While messages are waiting this
     returns without yielding, except once every 64 messages (a checkpoint).
+
+    One task per process waits here: a second task of the same process that would wait
+    gets ``RuntimeError``. To wait on the mailbox and on something else (a socket), let a
+    helper task of the process forward the other events with ``send(self(), event)``.
     """
     proc = current_process.get(None)
     if proc is None:

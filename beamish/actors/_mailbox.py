@@ -12,11 +12,18 @@ Semantics
 - A process draining a full mailbox does not yield on every message: ``receive`` returns at
   once while messages are waiting and yields to the event loop (a checkpoint) every 64
   messages, so one busy process cannot starve the others and cancellation is still seen.
+- One task of a process waits in ``receive`` at a time: a second task of the same process
+  that would wait too gets ``RuntimeError`` at once. To wait on the mailbox *and*
+  something else (a socket, a stream), run the other wait in a helper task of the process
+  that forwards what it gets with ``send(self(), ...)``, and take both from the mailbox.
 - ``timeout`` counts on the node clock (virtual in tests); on expiry ``receive`` raises
   ``TimeoutError``. ``timeout=0`` polls.
 - A bounded mailbox (``mailbox_limit``) applies its overflow policy when full: drop the new
   message, drop the oldest queued one, or exit the receiver with ``MailboxFull``. Every drop
-  is emitted as ``beamish.telemetry.MAILBOX_DROP``.
+  is emitted as ``beamish.telemetry.MAILBOX_DROP``. A message that pushes out the oldest
+  one still reaches a selective receive that is waiting for it.
+- Once an exit signal has doomed the process, ``receive`` no longer waits: it ends the
+  process (even inside a user's shield).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
     from ._backends._base import Waiter
     from ._clock import TimerHandle
     from ._node import Node
+    from ._reasons import Reason
 
 Overflow = Literal["drop_newest", "drop_oldest", "exit"]
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_newest", "drop_oldest", "exit")
@@ -40,22 +48,41 @@ _YIELD_EVERY_MASK = 63
 class Mailbox:
     """The receiving half of a process (mixed into ``Process``; slots live there)."""
 
-    __slots__ = ("_drained", "_limit", "_mailbox", "_node", "_overflow", "_timed_out", "_waiter")
+    __slots__ = (
+        "_drained",
+        "_front_drops",
+        "_limit",
+        "_mailbox",
+        "_node",
+        "_overflow",
+        "_pending_reason",
+        "_timed_out",
+        "_waiter",
+    )
 
     def __init__(self, node: Node, limit: int | None, overflow: Overflow) -> None:
         self._node = node
         self._mailbox: deque[Any] | None = None  # created by the first message
         self._waiter: Waiter | None = None  # set while the owner waits in receive
-        self._drained = 0
+        self._drained = 1  # counts messages taken without waiting: a checkpoint every 64
+        self._front_drops = 0  # messages drop_oldest removed: they shift a scan position
         self._timed_out = False
         self._limit = limit
         self._overflow: Overflow = overflow
+        self._pending_reason: Reason = None  # set once an exit signal has doomed the process
 
     def _overflowed(self, message: Any) -> None:
         raise NotImplementedError
 
-    def _check_doomed(self) -> None:
-        """Raise if an exit signal has already ended this (task-less) process."""
+    def _doom_error(self) -> BaseException:
+        """The exception that ends a doomed process at its next wait."""
+        raise NotImplementedError
+
+    async def _end_doomed(self) -> Any:
+        """A doomed process asked to wait: yield once (so a loop that swallows this cannot
+        starve the node), then end it."""
+        await self._node._backend.checkpoint()
+        raise self._doom_error()
 
     def message_count(self) -> int:
         """How many messages wait in the mailbox."""
@@ -73,8 +100,9 @@ class Mailbox:
         scanned = 0
         if mailbox:
             if match is None:
-                self._drained += 1
-                if self._drained & _YIELD_EVERY_MASK:
+                drained = self._drained
+                self._drained = drained + 1
+                if drained & _YIELD_EVERY_MASK:
                     return mailbox.popleft()
                 await self._node._backend.checkpoint()
                 if mailbox:
@@ -86,17 +114,25 @@ class Mailbox:
                         return message
                 scanned = len(mailbox)
         # Nothing there yet: wait for deliveries (kept inline: one coroutine frame per wait).
+        if self._pending_reason is not None:
+            return await self._end_doomed()
         node = self._node
+        drops = self._front_drops
         timer: TimerHandle | None = None
+        if timeout is not None and timeout <= 0:
+            await node._backend.checkpoint()
+            scanned = max(0, scanned - (self._front_drops - drops))
+            return self._after_poll(match, scanned, timeout)
+        if self._waiter is not None:
+            raise RuntimeError(
+                f"another task of {self!r} is already waiting in receive(); one task "
+                "per process receives (other tasks can send(self(), ...) to it)"
+            )
         if timeout is not None:
-            if timeout <= 0:
-                await node._backend.checkpoint()
-                return self._after_poll(match, scanned, timeout)
             self._timed_out = False
             clock = node.clock
             timer = clock.call_at(clock.now() + timeout, self._on_timeout)
         create_waiter = node._backend.create_waiter
-        self._check_doomed()
         try:
             while True:
                 waiter = self._waiter = create_waiter()
@@ -105,6 +141,9 @@ class Mailbox:
                 if mailbox:
                     if match is None:
                         return mailbox.popleft()
+                    if self._front_drops != drops:  # drop_oldest moved what we scanned
+                        scanned = max(0, scanned - (self._front_drops - drops))
+                        drops = self._front_drops
                     while scanned < len(mailbox):
                         message = mailbox[scanned]
                         if match(message):
