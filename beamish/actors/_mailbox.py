@@ -65,7 +65,7 @@ class Mailbox:
         self._mailbox: deque[Any] | None = None  # created by the first message
         self._waiter: Waiter | None = None  # set while the owner waits in receive
         self._drained = 1  # counts messages taken without waiting: a checkpoint every 64
-        self._front_drops = 0  # messages drop_oldest removed: they shift a scan position
+        self._front_drops = 0  # messages drop_oldest took while we waited: they shift a scan
         self._timed_out = False
         self._limit = limit
         self._overflow: Overflow = overflow
@@ -100,10 +100,10 @@ class Mailbox:
         scanned = 0
         if mailbox:
             if match is None:
-                drained = self._drained
-                self._drained = drained + 1
-                if drained & _YIELD_EVERY_MASK:
+                if self._drained & _YIELD_EVERY_MASK:  # test, then count (as the server loop)
+                    self._drained += 1
                     return mailbox.popleft()
+                self._drained += 1
                 await self._node._backend.checkpoint()
                 if mailbox:
                     return mailbox.popleft()
@@ -117,11 +117,10 @@ class Mailbox:
         if self._pending_reason is not None:
             return await self._end_doomed()
         node = self._node
-        drops = self._front_drops
+        self._front_drops = 0  # from here on, drop_oldest counts what it takes from the front
         timer: TimerHandle | None = None
         if timeout is not None and timeout <= 0:
             await node._backend.checkpoint()
-            scanned = max(0, scanned - (self._front_drops - drops))
             return self._after_poll(match, scanned, timeout)
         if self._waiter is not None:
             raise RuntimeError(
@@ -141,9 +140,9 @@ class Mailbox:
                 if mailbox:
                     if match is None:
                         return mailbox.popleft()
-                    if self._front_drops != drops:  # drop_oldest moved what we scanned
-                        scanned = max(0, scanned - (self._front_drops - drops))
-                        drops = self._front_drops
+                    if self._front_drops:  # drop_oldest moved what we had scanned
+                        scanned = max(0, scanned - self._front_drops)
+                        self._front_drops = 0
                     while scanned < len(mailbox):
                         message = mailbox[scanned]
                         if match(message):
@@ -179,7 +178,7 @@ class Mailbox:
         if mailbox:
             if match is None:
                 return mailbox.popleft()
-            for index in range(scanned, len(mailbox)):
+            for index in range(max(0, scanned - self._front_drops), len(mailbox)):
                 if match(mailbox[index]):
                     message = mailbox[index]
                     del mailbox[index]
