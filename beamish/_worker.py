@@ -48,6 +48,7 @@ async def _serve(config: dict[str, Any]) -> None:
         cookie=bytes.fromhex(config["cookie"]),
         heartbeat=config["heartbeat"],
         max_frame=config["max_frame"],
+        allow_pickle=config["allow_pickle"],  # as the parent's cluster
         directory=None,
         hidden=True,  # connected to its parent only
     )

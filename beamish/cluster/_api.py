@@ -38,7 +38,7 @@ async def start(
     directory: Path | None = None,
     heartbeat: float = 15.0,
     handshake_timeout: float = 5.0,
-    allow_pickle: bool = True,
+    allow_pickle: bool = False,
     max_frame: int = DEFAULT_MAX_FRAME,
     advertise: str | None = None,
 ) -> AsyncIterator[Cluster]:

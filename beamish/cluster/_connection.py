@@ -7,11 +7,14 @@
   ``EncodeError`` in the sender, never a hang) and queues the frame; the writer task sends
   every frame queued since its last write in one ``send`` (batching per connection).
 - The reader decodes frames and hands each message to the mesh. A malformed frame or an
-  oversized one closes this connection only, and is counted in telemetry.
+  oversized one closes this connection only, and is counted in telemetry. A well-formed
+  message holding a value this node cannot rebuild (``DecodeError.partial``) goes to
+  ``on_undecodable`` instead, and the connection carries on.
 - Heartbeat: a tick goes out when nothing else was sent for one tick interval; a peer
   silent for four intervals is declared down (Erlang's net_ticktime). Each side announces
-  its ``heartbeat`` first, and both ends of a link tick at the faster of the two, so nodes
-  configured differently still agree on when a silent peer is down.
+  its ``heartbeat`` first, and both ends of a link tick at the faster of the two (never
+  faster than ``MIN_HEARTBEAT``), so nodes configured differently still agree on when a
+  silent peer is down.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .. import telemetry
 from ._errors import DecodeError, FrameError
 from ._framing import FrameDecoder, encode_frame, encode_frames
 from ._handshake import Peer
-from ._wire import Codec
+from ._wire import Codec, PlainCodec
 
 _log = logging.getLogger("beamish.cluster")
 
@@ -40,13 +43,15 @@ _STREAM_ERRORS = (
 )
 TICK = ("tick",)
 HEARTBEAT = "heartbeat"  # ("heartbeat", seconds): the sender's tick interval
+MIN_HEARTBEAT = 0.01  # seconds: the fastest a peer can make this node tick
 
 
 async def read_one(
-    stream: anyio.abc.ByteStream, decoder: FrameDecoder, codec: Codec, pending: list[bytes]
+    stream: anyio.abc.ByteStream, decoder: FrameDecoder, codec: PlainCodec, pending: list[bytes]
 ) -> Any:
-    """Read until one whole frame is there (used by the handshake); extra frames stay in
-    ``pending``."""
+    """Read until one whole frame is there (used by the handshake, whose codec is plain
+    msgpack: nothing from a peer not yet authenticated reaches the wire codec); extra frames
+    stay in ``pending``."""
     while not pending:
         pending.extend(decoder.feed(await stream.receive()))
     return codec.decode(pending.pop(0))
@@ -63,6 +68,7 @@ class Connection:
         decoder: FrameDecoder,
         dispatch: Callable[[Connection, Any], None],
         *,
+        on_undecodable: Callable[[Connection, DecodeError], None] | None = None,
         outgoing: bool,
         heartbeat: float,
         early: list[bytes] | None = None,
@@ -75,6 +81,7 @@ class Connection:
         self._codec = codec
         self._decoder = decoder
         self._dispatch = dispatch
+        self._on_undecodable = on_undecodable
         self._heartbeat = heartbeat  # the tick interval: ours, or the peer's if faster
         self._queue: list[bytes] = []
         self._wake = anyio.Event()
@@ -156,11 +163,18 @@ class Connection:
         try:
             message = self._codec.decode(payload)
         except DecodeError as exc:
-            self._bad(f"undecodable frame: {exc}")
-            return False
+            if exc.partial is None or self._on_undecodable is None:
+                self._bad(f"undecodable frame: {exc}")
+                return False
+            try:  # one value could not be rebuilt here: that message only is dropped
+                self._on_undecodable(self, exc)
+            except Exception as error:
+                self._bad(f"bad message {exc.partial!r:.200}: {error!r}")
+                return False
+            return True
         if type(message) is tuple and len(message) == 2 and message[0] == HEARTBEAT:
             if isinstance(message[1], int | float) and 0 < message[1] < self._heartbeat:
-                self._heartbeat = float(message[1])
+                self._heartbeat = max(float(message[1]), MIN_HEARTBEAT)
                 if self._tick_sleep is not None:
                     self._tick_sleep.cancel()
         elif message != TICK:

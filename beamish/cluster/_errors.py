@@ -24,9 +24,17 @@ class DecodeError(ValueError):
     """A frame's payload is not a message this codec wrote: garbage, an unknown extension
     type, a malformed Pid/tuple/exception record, a pickle from a peer that may not send one.
 
-    Raised at the *receiver*; the connection that delivered the payload closes and counts it.
+    Raised at the *receiver*. When the payload is well formed but a value inside it cannot be
+    rebuilt here (a pickle this node refuses or cannot load, say a class only the sender can
+    import, or an extension type it does not know), ``partial`` is the message with a stand-in
+    in each such place: the connection drops that one message and keeps going. Otherwise
+    ``partial`` is None and the connection that delivered the payload closes and counts it.
     Differs from :class:`FrameError`: the frame itself was well formed.
     """
+
+    def __init__(self, message: str, *, partial: object = None) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class FrameError(ValueError):

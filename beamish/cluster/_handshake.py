@@ -16,8 +16,12 @@
 handshake refused: c@host did not prove the cookie
 
 The cookie never crosses the wire: each side sends a random nonce and proves it knows the
-cookie by answering the *other* side's nonce with ``HMAC(cookie, nonce || own name)``.
-Messages are plain dicts (the connection encodes them with the wire codec):
+cookie by answering the *other* side's nonce with an HMAC keyed by the cookie. A proof
+covers its role (``"acceptor"`` or ``"initiator"``), the nonce it answers, the prover's
+name and the verifier's name (see :func:`proof_of`), so no proof is good for anything else:
+in particular an acceptor, which answers any nonce a stranger sends it, never hands out a
+proof that would let the stranger pass as an initiator, to it or to another node. Messages
+are plain dicts (the connection encodes them as plain msgpack, before anything is trusted):
 
 1. initiator -> acceptor: ``{"hello": VERSION, "name", "creation", "nonce"}``
 2. acceptor -> initiator: ``{"challenge": VERSION, "name", "creation", "nonce", "proof"}``
@@ -35,8 +39,11 @@ import hmac
 import secrets
 from typing import Any, NamedTuple
 
-VERSION = 1
+import msgpack
+
+VERSION = 2  # 2: proofs cover the role and both names (1 let a stranger borrow a proof)
 NONCE_BYTES = 32
+MAX_NAME = 1024  # characters in a node name
 
 
 class HandshakeError(Exception):
@@ -50,9 +57,16 @@ class Peer(NamedTuple):
     creation: int
 
 
-def proof_of(cookie: bytes, nonce: bytes, name: str) -> bytes:
-    """``HMAC-SHA256(cookie, nonce || name)``: proves the cookie without revealing it."""
-    return hmac.new(cookie, nonce + name.encode(), hashlib.sha256).digest()
+def proof_of(cookie: bytes, role: str, nonce: bytes, prover: str, verifier: str) -> bytes:
+    """``HMAC-SHA256(cookie, [VERSION, role, nonce, prover, verifier])`` (msgpack-encoded,
+    so no two inputs share an encoding): proves the cookie without revealing it.
+
+    >>> mine = proof_of(b"cookie", "acceptor", b"nonce", "b@h", "a@h")
+    >>> mine != proof_of(b"cookie", "initiator", b"nonce", "b@h", "a@h")
+    True
+    """
+    message = msgpack.packb([VERSION, role, nonce, prover, verifier], use_bin_type=True)
+    return hmac.new(cookie, message, hashlib.sha256).digest()
 
 
 def _field(message: Any, key: str, kind: type) -> Any:
@@ -68,11 +82,20 @@ def _check_version(message: Any, key: str) -> None:
         )
 
 
-def _peer(message: Any) -> Peer:
+def _peer(message: Any, own_name: str) -> Peer:
     name = _field(message, "name", str)
-    if "@" not in name:
-        raise HandshakeError(f"handshake refused: bad node name {name!r}")
+    if "@" not in name or len(name) > MAX_NAME:
+        raise HandshakeError(f"handshake refused: bad node name {name[:MAX_NAME]!r}")
+    if name == own_name:
+        raise HandshakeError(f"handshake refused: the peer claims this node's name {name}")
     return Peer(name, _field(message, "creation", int))
+
+
+def _nonce(message: Any) -> bytes:
+    nonce: bytes = _field(message, "nonce", bytes)
+    if not 16 <= len(nonce) <= 64:
+        raise HandshakeError(f"handshake refused: a nonce of {len(nonce)} bytes (16 to 64)")
+    return nonce
 
 
 class Initiator:
@@ -93,12 +116,13 @@ class Initiator:
 
     def on_challenge(self, message: Any) -> dict[str, Any]:
         _check_version(message, "challenge")
-        peer = _peer(message)
-        expected = proof_of(self._cookie, self._nonce, peer.name)
+        peer = _peer(message, self.name)
+        expected = proof_of(self._cookie, "acceptor", self._nonce, peer.name, self.name)
         if not hmac.compare_digest(_field(message, "proof", bytes), expected):
             raise HandshakeError(f"handshake refused: {peer.name} did not prove the cookie")
+        nonce = _nonce(message)
         self.peer = peer
-        return {"proof": proof_of(self._cookie, _field(message, "nonce", bytes), self.name)}
+        return {"proof": proof_of(self._cookie, "initiator", nonce, self.name, peer.name)}
 
     def on_welcome(self, message: Any) -> Peer:
         _check_version(message, "welcome")
@@ -118,22 +142,20 @@ class Acceptor:
 
     def on_hello(self, message: Any) -> dict[str, Any]:
         _check_version(message, "hello")
-        self._claimed = _peer(message)
-        nonce = _field(message, "nonce", bytes)
-        if len(nonce) < 16:
-            raise HandshakeError("handshake refused: nonce too short")
+        claimed = self._claimed = _peer(message, self.name)
+        nonce = _nonce(message)
         return {
             "challenge": VERSION,
             "name": self.name,
             "creation": self.creation,
             "nonce": self._nonce,
-            "proof": proof_of(self._cookie, nonce, self.name),
+            "proof": proof_of(self._cookie, "acceptor", nonce, self.name, claimed.name),
         }
 
     def on_proof(self, message: Any) -> dict[str, Any]:
         if self._claimed is None:
             raise HandshakeError("handshake refused: proof before hello")
-        expected = proof_of(self._cookie, self._nonce, self._claimed.name)
+        expected = proof_of(self._cookie, "initiator", self._nonce, self._claimed.name, self.name)
         if not hmac.compare_digest(_field(message, "proof", bytes), expected):
             raise HandshakeError(
                 f"handshake refused: {self._claimed.name} did not prove the cookie"

@@ -32,17 +32,25 @@ import anyio.abc
 
 from .. import telemetry
 from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
+from ..actors._messages import Caller, CallRequest
 from ._connection import Connection, read_one
-from ._errors import DecodeError, FrameError
+from ._errors import DecodeError, EncodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from ._handshake import Acceptor, HandshakeError, Initiator, Peer
-from ._wire import Codec
+from ._wire import Codec, PlainCodec, stand_in
 
 _log = logging.getLogger("beamish.cluster")
 
 NODE_UP = telemetry.CLUSTER_NODE_UP
 NODE_DOWN = telemetry.CLUSTER_NODE_DOWN
 HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
+MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
+UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
+_UNSENDABLE_ERRORS = (EncodeError, FrameError)
+_LOGGED_KINDS_LIMIT = 1024
+HANDSHAKE_MAX_FRAME = 16 * 1024
+"""The largest frame a peer may send before it proved the cookie (handshake messages are
+small), so a stranger cannot make the node buffer ``max_frame`` bytes per connection."""
 _HANDSHAKE_ERRORS = (
     HandshakeError,
     DecodeError,
@@ -93,7 +101,7 @@ class Cluster:
         cookie: str | bytes,
         heartbeat: float = 15.0,
         handshake_timeout: float = 5.0,
-        allow_pickle: bool = True,
+        allow_pickle: bool = False,
         max_frame: int = DEFAULT_MAX_FRAME,
         directory: Path | None = None,
         hidden: bool = False,
@@ -122,6 +130,7 @@ class Cluster:
         self.hidden = hidden  # Erlang's hidden node: connects only where it is told to
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
+        self._logged_kinds: set[tuple[str, str]] = set()  # drops are logged once per kind
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} at {self.address} peers={sorted(self.connections)}>"
@@ -203,15 +212,17 @@ class Cluster:
                 raise ConnectionError(f"cannot connect to {target}: its address is not known")
             address = target
         stream = await self.transport.connect(address, timeout=self.handshake_timeout)
-        decoder = FrameDecoder(self.max_frame)
+        decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
+        plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 initiator = Initiator(self.name, self.node.creation, self._cookie)
                 await self._say(stream, initiator.hello())
-                proof = initiator.on_challenge(await read_one(stream, decoder, self.codec, pending))
+                proof = initiator.on_challenge(await read_one(stream, decoder, plain, pending))
+                decoder.max_frame = self.max_frame  # the peer proved the cookie
                 await self._say(stream, proof)
-                peer = initiator.on_welcome(await read_one(stream, decoder, self.codec, pending))
+                peer = initiator.on_welcome(await read_one(stream, decoder, plain, pending))
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed(address, exc)
@@ -236,14 +247,16 @@ class Cluster:
                 self._lost(target, NOCONNECTION)
 
     async def _accepted(self, stream: anyio.abc.ByteStream) -> None:
-        decoder = FrameDecoder(self.max_frame)
+        decoder = FrameDecoder(min(self.max_frame, HANDSHAKE_MAX_FRAME))
         pending: list[bytes] = []
+        plain = PlainCodec()  # nothing from the peer is trusted before it proved the cookie
         try:
             with anyio.fail_after(self.handshake_timeout):
                 acceptor = Acceptor(self.name, self.node.creation, self._cookie)
-                challenge = acceptor.on_hello(await read_one(stream, decoder, self.codec, pending))
+                challenge = acceptor.on_hello(await read_one(stream, decoder, plain, pending))
                 await self._say(stream, challenge)
-                welcome = acceptor.on_proof(await read_one(stream, decoder, self.codec, pending))
+                welcome = acceptor.on_proof(await read_one(stream, decoder, plain, pending))
+                decoder.max_frame = self.max_frame  # the peer proved the cookie
                 await self._say(stream, welcome)
                 assert acceptor.peer is not None
                 peer = acceptor.peer
@@ -257,7 +270,7 @@ class Cluster:
         await self._established(stream, peer, decoder, pending, outgoing=False)
 
     async def _say(self, stream: anyio.abc.ByteStream, message: Any) -> None:
-        await stream.send(encode_frame(self.codec.encode(message)))
+        await stream.send(encode_frame(PlainCodec().encode(message)))
 
     def _handshake_failed(self, who: str, exc: BaseException) -> None:
         why = str(exc) or type(exc).__name__
@@ -278,6 +291,7 @@ class Cluster:
             self.codec,
             decoder,
             self._dispatch,
+            on_undecodable=self._undecodable,
             outgoing=outgoing,
             heartbeat=self.heartbeat,
             early=early,
@@ -411,22 +425,81 @@ class Cluster:
         if self._monitors.get(peer, {}).pop(ref, None) is not None:
             self._route(peer, ("demonitor", ref, remote))
 
+    # The kernel calls exit, reply and down from its exit fan-out and its servers: they
+    # never raise. What cannot cross (EncodeError, FrameError) is replaced and counted.
+
     def exit(self, sender: Pid, remote: Pid, reason: Any, link: bool) -> None:
         if link:
             self._links.get(remote[0], set()).discard((sender, remote))
-        self._route(remote[0], ("exit", sender, remote, reason, link))
+        try:
+            self._route(remote[0], ("exit", sender, remote, reason, link))
+        except _UNSENDABLE_ERRORS as exc:
+            self._unsendable(remote[0], "exit", exc)
+            self._route_quietly(remote[0], ("exit", sender, remote, stand_in(reason), link))
 
     def reply(self, pid: Pid, ref: Ref, value: Any) -> None:
-        # The reply ends the call: its caller sends no demonitor, so drop the watch here.
-        local = self._watched.get(pid[0], {}).pop(ref, None)
-        proc = self.node._proc(local) if local is not None else None
-        if proc is not None and proc._monitored_by:
-            proc._monitored_by.pop(ref, None)
-        self._route(pid[0], ("reply", pid, ref, value))
+        """A reply that cannot cross fails that one call: the caller gets ``Exited(error)``
+        at once, and the server, which a client could otherwise kill by asking for
+        something too large, lives on."""
+        local = self._unwatch(pid[0], ref)  # the reply ends the call: no demonitor follows
+        try:
+            self._route(pid[0], ("reply", pid, ref, value))
+        except _UNSENDABLE_ERRORS as exc:
+            self._unsendable(pid[0], "reply", exc)
+            self._route_quietly(pid[0], ("down", pid, ref, local, exc))
 
     def down(self, watcher: Pid, ref: Ref, pid: Pid, reason: Any) -> None:
         self._watched.get(watcher[0], {}).pop(ref, None)
-        self._route(watcher[0], ("down", watcher, ref, pid, reason))
+        try:
+            self._route(watcher[0], ("down", watcher, ref, pid, reason))
+        except _UNSENDABLE_ERRORS as exc:
+            self._unsendable(watcher[0], "down", exc)
+            self._route_quietly(watcher[0], ("down", watcher, ref, pid, stand_in(reason)))
+
+    def _unwatch(self, peer: str, ref: Ref) -> Pid | None:
+        """End the watch a remote caller's call put on a local process; returns it."""
+        local = self._watched.get(peer, {}).pop(ref, None)
+        proc = self.node._proc(local) if local is not None else None
+        if proc is not None and proc._monitored_by:
+            proc._monitored_by.pop(ref, None)
+        return local
+
+    def _route_quietly(self, peer: str, message: Any) -> None:
+        try:
+            self._route(peer, message)
+        except _UNSENDABLE_ERRORS as exc:  # a max_frame too small for even the stand-in
+            _log.error("%s: cannot send %.40r to %s: %s", self.name, message, peer, exc)
+
+    def _unsendable(self, peer: str, what: str, exc: Exception) -> None:
+        self._log_once(
+            (what, type(exc).__name__),
+            "%s: a %s to %s cannot cross (%s); sent in its place: %s",
+            self.name,
+            what,
+            peer,
+            exc,
+            "the error, to the caller" if what == "reply" else "a stand-in reason",
+        )
+        telemetry.execute(
+            UNSENDABLE,
+            {"count": 1},
+            {"node": self.name, "peer": peer, "what": what, "why": str(exc)},
+        )
+
+    def _dropped(self, peer: str, kind: str, why: str) -> None:
+        self._log_once((kind, why[:200]), "%s: dropped a message from %s: %s", self.name, peer, why)
+        telemetry.execute(
+            MESSAGE_DROPPED,
+            {"count": 1},
+            {"node": self.name, "peer": peer, "kind": kind, "why": why},
+        )
+
+    def _log_once(self, kind: tuple[str, str], text: str, *args: Any) -> None:
+        if kind not in self._logged_kinds:
+            if len(self._logged_kinds) >= _LOGGED_KINDS_LIMIT:
+                self._logged_kinds.clear()
+            self._logged_kinds.add(kind)
+            _log.warning(text, *args)
 
     def monitor_node(self, watcher: Pid, peer: str) -> None:
         """``watcher`` gets ``NodeDown(peer, reason)`` when the connection to ``peer`` ends
@@ -469,8 +542,13 @@ class Cluster:
             if node.is_local(message[1]):  # a peer cannot relay through us to a third node
                 node.send(message[1], message[2])
         elif op == "send_name":
-            with contextlib.suppress(Exception):
-                node.send(message[1], message[2])
+            named = node.whereis(message[1]) if type(message[1]) is str else None
+            if named is None:
+                self._dropped(
+                    peer, "unknown_name", f"no process is registered as {message[1]!r:.100}"
+                )
+            else:
+                node.send(named, message[2])
         elif op == "reply":
             _, pid, ref, value = message
             self._monitors.get(peer, {}).pop(ref, None)
@@ -542,6 +620,34 @@ class Cluster:
                         self._group.start_soon(self._connect_quietly, name)
         else:
             raise ValueError(f"unknown operation {op!r}")
+
+    def _undecodable(self, conn: Connection, error: DecodeError) -> None:
+        """A message from ``conn``'s peer holds a value this node cannot rebuild (a class
+        only the sender can import, as during a rolling deploy; a pickle this node refuses).
+        Only that message is dropped, and counted: a call it carried is answered with the
+        error, an exit signal or a down is delivered with a stand-in reason."""
+        peer = conn.peer.name
+        message: Any = error.partial
+        self._dropped(peer, "undecodable", str(error))
+        op = message[0] if type(message) is tuple and message else None
+        if op in ("send", "send_name") and len(message) == 3:
+            request = message[2]
+            if type(request) is CallRequest and type(request.caller) is Caller:
+                caller = request.caller
+                target = message[1] if type(message[1]) is Pid else (message[1], self.name)
+                self._unwatch(peer, caller.ref)
+                conn.send(("down", caller.pid, caller.ref, target, error))
+        elif op == "reply" and len(message) == 4:
+            _, pid, ref, _value = message
+            watch = self._monitors.get(peer, {}).pop(ref, None)
+            if watch is not None:
+                self.node._deliver_down(pid, ref, watch[1], error)
+        elif op == "spawn" and len(message) == 6:
+            conn.send(("reply", message[1], message[2], ("error", error)))
+        elif op == "exit" and len(message) == 5:
+            self._dispatch(conn, (*message[:3], ("undecodable", str(error)), message[4]))
+        elif op == "down" and len(message) == 5:
+            self._dispatch(conn, (*message[:4], ("undecodable", str(error))))
 
     def _spawn_for(
         self,

@@ -52,15 +52,23 @@ reserved for the codec. Nesting is limited to about 500 levels (:class:`EncodeEr
 A ``Codec`` reuses one msgpack ``Packer``: use one per thread (one per connection is usual).
 Anything that goes wrong while decoding raises :class:`DecodeError`, and decoding never
 allocates much more than the payload's size, so the connection can close and count it.
+When only values inside a well-formed payload cannot be rebuilt here (a pickle this codec
+refuses or cannot load, an extension type it does not know), the error's ``partial`` holds
+the message with an :class:`Undecodable` in each such place, so that the connection can
+drop that one message and answer a call it carried.
+
+:class:`PlainCodec` is the handshake's: plain msgpack, no extension type at all, for bytes
+from a peer that has not proved the cookie yet.
 """
 
 from __future__ import annotations
 
 import importlib
 import pickle
+import reprlib
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 import cloudpickle
@@ -71,7 +79,7 @@ from ..actors._call import StopRequest
 from ..actors._messages import Caller, CallRequest, CastRequest, Down, Exit
 from ._errors import DecodeError, EncodeError
 
-__all__ = ["Codec", "RemoteException"]
+__all__ = ["Codec", "PlainCodec", "RemoteException", "Undecodable"]
 
 # Extension codes. The "marker" codes carry no data: an array whose first element is a
 # marker is that type's record (``[TUPLE, *items]``); the whole message unpacks in one pass
@@ -152,6 +160,58 @@ class RemoteException(Exception):
         return f"{name}: {self.message}" if self.message else name
 
 
+class Undecodable:
+    """Stands in, in :attr:`DecodeError.partial`, for a value this node could not rebuild.
+
+    >>> Undecodable("no module named 'app'")
+    <undecodable: no module named 'app'>
+    """
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __repr__(self) -> str:
+        return f"<undecodable: {self.why}>"
+
+
+class PlainCodec:
+    """The handshake's codec: plain msgpack only, for bytes from a peer not yet authenticated.
+
+    No extension type is accepted (so no pickle, no exception record, no import, no class
+    lookup), map keys must be strings or bytes, and every failure is a :class:`DecodeError`.
+
+    >>> codec = PlainCodec()
+    >>> codec.decode(codec.encode({"hello": 1, "nonce": b"n"}))
+    {'hello': 1, 'nonce': b'n'}
+    >>> codec.decode(Codec(allow_pickle=True).encode({"x": object()}))
+    Traceback (most recent call last):
+      ...
+    beamish.cluster.DecodeError: not a plain message (...): ...extension type 33 before ...
+    """
+
+    __slots__ = ()
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            return _pack_plain(obj)  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise EncodeError(f"cannot encode {_type_name(obj)} as plain msgpack: {exc}") from exc
+
+    def decode(self, data: bytes) -> Any:
+        try:
+            return msgpack.unpackb(data, ext_hook=_refuse_extension, strict_map_key=True)
+        except Exception as exc:
+            raise DecodeError(
+                f"not a plain message ({len(data)} bytes): {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _refuse_extension(code: int, data: bytes) -> Any:
+    raise DecodeError(f"extension type {code} before the handshake")
+
+
 class _Mark:
     """What a marker extension decodes to: the head of an array that ``build`` turns into
     the real value (a stray one elsewhere is inert; this encoder never writes one)."""
@@ -181,6 +241,7 @@ class Codec:
     __slots__ = (
         "_class_cache",
         "_ext_hook",
+        "_failures",
         "_list_hook",
         "_packer",
         "_pid_exts",
@@ -192,6 +253,7 @@ class Codec:
         self._packer = self._new_packer()
         self._class_cache: dict[tuple[str, str], type[Exception] | None] = {}
         self._pid_exts: dict[Pid, msgpack.ExtType] = {}
+        self._failures: list[str] = []
         marks = {**_SHARED_MARKS, _EXCEPTION: _Mark(_EXCEPTION, self._build_exception)}
         self._ext_hook = self._make_ext_hook(marks)
         self._list_hook = _list_hook
@@ -218,6 +280,7 @@ class Codec:
           ...
         beamish.cluster.DecodeError: undecodable payload (1 bytes): ...
         """
+        failures = self._failures
         try:
             value = msgpack.unpackb(
                 data,
@@ -226,11 +289,17 @@ class Codec:
                 strict_map_key=False,
             )  # use_list=True, raw=False: the defaults, not passed (the hot path)
         except DecodeError:
+            failures.clear()
             raise
         except Exception as exc:
+            failures.clear()
             raise DecodeError(
                 f"undecodable payload ({len(data)} bytes): {type(exc).__name__}: {exc}"
             ) from exc
+        if failures:
+            why = failures[0]
+            failures.clear()
+            raise DecodeError(f"undecodable value: {why}", partial=value)
         if value.__class__ is _Mark:
             raise DecodeError("a bare extension marker is not a message")
         return value
@@ -326,6 +395,7 @@ class Codec:
 
     def _make_ext_hook(self, marks: dict[int, _Mark]) -> Callable[[int, bytes], Any]:
         allow_pickle = self.allow_pickle
+        failures = self._failures
         get_mark = marks.get
         pids: dict[bytes, Pid] = {}
         get_pid = pids.get
@@ -346,14 +416,18 @@ class Codec:
                 return int.from_bytes(data, "big", signed=True)
             if code == _PICKLE:
                 if not allow_pickle:
-                    raise DecodeError("the peer sent a pickle, and this codec does not allow them")
+                    return undecodable("the peer sent a pickle, and this codec does not allow them")
                 try:
                     return pickle.loads(data)
                 except Exception as exc:
-                    raise DecodeError(
-                        f"cannot unpickle a value: {type(exc).__name__}: {exc}"
-                    ) from exc
-            raise DecodeError(f"unknown extension type {code} ({len(data)} bytes)")
+                    return undecodable(f"cannot unpickle a value: {type(exc).__name__}: {exc}")
+            if mark is None and code not in (_PID_PACKED, _BIGINT):
+                return undecodable(f"unknown extension type {code} ({len(data)} bytes)")
+            raise DecodeError(f"malformed extension {code} ({len(data)} bytes)")
+
+        def undecodable(why: str) -> Undecodable:
+            failures.append(why)
+            return Undecodable(why)
 
         return ext_hook
 
@@ -484,6 +558,9 @@ def _record_builder(cls: type) -> Callable[[list[Any]], Any]:
 
 
 def _find_exception_class(module: str, name: str, may_import: bool) -> type[Exception] | None:
+    """The class ``module.name`` names, looked up in the module's and classes' own
+    ``__dict__`` (never ``getattr``, which would run a module's ``__getattr__``, often a lazy
+    import); the module is imported only when ``may_import`` (a peer trusted with pickles)."""
     mod = sys.modules.get(module)
     if mod is None and may_import:
         try:
@@ -494,12 +571,37 @@ def _find_exception_class(module: str, name: str, may_import: bool) -> type[Exce
         return None
     obj: Any = mod
     for part in name.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
+        namespace = vars(obj)  # a module's or a class's own namespace
+        if not isinstance(namespace, Mapping):
             return None
-    if isinstance(obj, type) and issubclass(obj, Exception):
-        return obj
+        obj = namespace.get(part)
+        if not isinstance(obj, type):
+            return None
+    if issubclass(obj, Exception):
+        return obj  # type: ignore[no-any-return]
     return None
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 200
+
+
+def stand_in(value: Any) -> tuple[str, str, str]:
+    """What crosses in place of an exit reason that cannot: ``("unsendable", type, repr)``.
+
+    >>> class Handle:
+    ...     def __repr__(self):
+    ...         return "<handle 7>"
+    >>> stand_in(Handle())
+    ('unsendable', 'beamish.cluster._wire.Handle', '<handle 7>')
+    >>> len(stand_in("x" * 10**7)[2])
+    200
+    """
+    try:
+        text = _short.repr(value)
+    except Exception as exc:
+        text = f"<repr failed: {type(exc).__name__}>"
+    return ("unsendable", _type_name(value), text)
 
 
 def _type_name(obj: Any) -> str:

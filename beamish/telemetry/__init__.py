@@ -11,8 +11,10 @@ from ._events import ALL_EVENTS as ALL_EVENTS
 from ._events import CLUSTER_BAD_FRAME as CLUSTER_BAD_FRAME
 from ._events import CLUSTER_GLOBAL_CONFLICT as CLUSTER_GLOBAL_CONFLICT
 from ._events import CLUSTER_HANDSHAKE_FAILED as CLUSTER_HANDSHAKE_FAILED
+from ._events import CLUSTER_MESSAGE_DROPPED as CLUSTER_MESSAGE_DROPPED
 from ._events import CLUSTER_NODE_DOWN as CLUSTER_NODE_DOWN
 from ._events import CLUSTER_NODE_UP as CLUSTER_NODE_UP
+from ._events import CLUSTER_UNSENDABLE as CLUSTER_UNSENDABLE
 from ._events import MAILBOX_DROP as MAILBOX_DROP
 from ._events import PROCESS_CRASH as PROCESS_CRASH
 from ._events import PROCESS_EXIT as PROCESS_EXIT

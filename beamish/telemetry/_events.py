@@ -15,6 +15,8 @@
 | ``CLUSTER_NODE_DOWN`` | ``count`` | ``node``, ``peer``, ``reason`` |
 | ``CLUSTER_HANDSHAKE_FAILED`` | ``count`` | ``node``, ``why`` (wrong cookie, garbage, timeout) |
 | ``CLUSTER_BAD_FRAME`` | ``count`` | ``peer``, ``why`` (the connection was closed) |
+| ``CLUSTER_MESSAGE_DROPPED`` | ``count`` | ``node``, ``peer``, ``kind``, ``why`` (see below) |
+| ``CLUSTER_UNSENDABLE`` | ``count`` | ``node``, ``peer``, ``what``, ``why`` (see below) |
 | ``CLUSTER_GLOBAL_CONFLICT`` | ``count`` | ``node``, ``name``, ``winner``, ``loser`` |
 | ``WORKER_UP`` | ``count``, ``startup`` (s) | ``pool``, ``worker``, ``os_pid``, ``index`` |
 | ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
@@ -23,6 +25,16 @@
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
 table): a process whose own code raised.
+
+``CLUSTER_MESSAGE_DROPPED``: a message from a peer that the node did not deliver, the
+connection staying up. ``kind`` is ``"undecodable"`` (a value in it cannot be rebuilt here:
+a class only the sender can import, a pickle this node refuses; a call it carried is
+answered with the error) or ``"unknown_name"`` (sent to a name nobody holds here).
+
+``CLUSTER_UNSENDABLE``: something the runtime sends on its own could not cross (the codec
+cannot carry it, or it is over ``max_frame``). ``what`` is ``"reply"`` (the caller gets
+``Exited(error)`` instead; the server lives on), ``"exit"`` or ``"down"`` (the signal
+crosses with the stand-in reason ``("unsendable", type name, repr)``).
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ CLUSTER_NODE_DOWN: Event = ("beamish", "cluster", "nodedown")
 CLUSTER_HANDSHAKE_FAILED: Event = ("beamish", "cluster", "handshake_failed")
 CLUSTER_BAD_FRAME: Event = ("beamish", "cluster", "bad_frame")
 CLUSTER_GLOBAL_CONFLICT: Event = ("beamish", "cluster", "global_conflict")
+CLUSTER_MESSAGE_DROPPED: Event = ("beamish", "cluster", "message_dropped")
+CLUSTER_UNSENDABLE: Event = ("beamish", "cluster", "unsendable")
 WORKER_UP: Event = ("beamish", "worker", "up")
 WORKER_DOWN: Event = ("beamish", "worker", "down")
 WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
@@ -56,6 +70,8 @@ ALL_EVENTS: tuple[Event, ...] = (
     CLUSTER_HANDSHAKE_FAILED,
     CLUSTER_BAD_FRAME,
     CLUSTER_GLOBAL_CONFLICT,
+    CLUSTER_MESSAGE_DROPPED,
+    CLUSTER_UNSENDABLE,
     WORKER_UP,
     WORKER_DOWN,
     WORKER_OVER_MEMORY,

@@ -393,6 +393,7 @@ class PoolServer(Actor):
             backend=backend,
             switch_interval=settings.switch_interval,
             max_frame=cluster.max_frame,
+            allow_pickle=cluster.codec.allow_pickle,
         )
         self.label = _LABEL.sub("-", settings.name).strip("-") or "pool"
         self.slots = [_Slot(i) for i in range(settings.size)]

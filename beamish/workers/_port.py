@@ -51,6 +51,7 @@ class WorkerSettings:
     backend: str
     switch_interval: float
     max_frame: int
+    allow_pickle: bool
 
 
 async def run_port(pool: Pid, index: int, name: str, settings: WorkerSettings) -> None:
@@ -72,6 +73,7 @@ async def run_port(pool: Pid, index: int, name: str, settings: WorkerSettings) -
         "backend": settings.backend,
         "switch_interval": settings.switch_interval,
         "max_frame": settings.max_frame,
+        "allow_pickle": settings.allow_pickle,
     }
     env = dict(os.environ)
     env["BEAMISH_WORKER"] = json.dumps(config)

@@ -1,7 +1,9 @@
 """Distribution for a node that has none yet: workers talk to their parent over it.
 
 A node that is not in a cluster gets a private one the first time a pool starts: a random
-cookie, a listener on 127.0.0.1 only, no discovery. It lasts as long as the node. A node
+cookie, a listener on 127.0.0.1 only, no discovery, and pickles allowed (functions and values
+of ``__main__`` travel by value to the workers, which are this program's own children). It
+lasts as long as the node. A node
 already in a cluster (``run(..., cluster=...)``) lends its own, and its workers join it.
 """
 
@@ -35,7 +37,12 @@ async def distributed(node: Node, max_frame: int = DEFAULT_MAX_FRAME) -> Cluster
         raise RuntimeError(f"worker pools need a name@host node name, not {node.name!r}")
     up = _starting[node] = anyio.Event()
     cluster = Cluster(
-        node, TcpTransport(), cookie=secrets.token_hex(32), directory=None, max_frame=max_frame
+        node,
+        TcpTransport(),
+        cookie=secrets.token_hex(32),
+        directory=None,
+        max_frame=max_frame,
+        allow_pickle=True,
     )
 
     async def keep() -> None:

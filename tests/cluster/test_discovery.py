@@ -42,10 +42,11 @@ async def test_seeds_connect_at_start():
 
 
 async def test_spawn_of_a_local_function_travels_pickled():
-    """A function that cannot be imported by name is sent with cloudpickle and runs there."""
+    """A function that cannot be imported by name is sent with cloudpickle and runs there,
+    between nodes that both opted in to pickles."""
     net = MemoryNetwork()
-    async with node(net, "a@host", discovery=False) as (a, ca):
-        async with node(net, "b@host", discovery=False):
+    async with node(net, "a@host", discovery=False, allow_pickle=True) as (a, ca):
+        async with node(net, "b@host", discovery=False, allow_pickle=True):
             await ca.connect("mem://b@host")
 
             async def report(owner):
@@ -56,3 +57,23 @@ async def test_spawn_of_a_local_function_travels_pickled():
                 return await beamish.receive(timeout=5)
 
             assert await on(a, client) == ("ran on", "b@host")
+
+
+async def test_pickles_are_off_unless_the_node_opts_in():
+    """By default a node neither sends nor accepts pickles: a function that cannot be
+    imported by name fails in the sender with EncodeError, and the link stays up."""
+    net = MemoryNetwork()
+    async with node(net, "a@host", discovery=False) as (a, ca):
+        async with node(net, "b@host", discovery=False):
+            await ca.connect("mem://b@host")
+
+            async def report(owner):
+                beamish.send(owner, "ran")
+
+            async def client():
+                with pytest.raises(cluster.EncodeError, match="allow_pickle is off"):
+                    await cluster.spawn("b@host", report, beamish.self())
+
+            await on(a, client)
+            assert ca.codec.allow_pickle is False
+            assert ca.nodes() == ["b@host"]

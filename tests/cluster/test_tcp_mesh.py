@@ -288,7 +288,9 @@ async def test_impostor_with_a_wrong_cookie_proof_is_refused_and_logged(caplog):
                 await stream.send(encode_frame(codec.encode(hello)))
                 challenge = await _read_message(stream, decoder, codec)
                 assert challenge["name"] == A
-                proof = proof_of(b"a guess", challenge["nonce"], "mallory@127.0.0.1")
+                proof = proof_of(
+                    b"a guess", "initiator", challenge["nonce"], "mallory@127.0.0.1", A
+                )
                 await stream.send(encode_frame(codec.encode({"proof": proof})))
                 await _closed_by_peer(stream)
             seen = await refused.wait_for(1)

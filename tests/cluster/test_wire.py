@@ -415,3 +415,127 @@ def test_truncated_payloads_raise_decode_error(value: Any, data: st.DataObject) 
     cut = data.draw(st.integers(min_value=0, max_value=len(payload) - 1))
     with pytest.raises(DecodeError):
         codec.decode(payload[:cut])
+
+
+# -- values this node cannot rebuild, and the handshake's plain codec ----------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (pickling.encode(("send", "x", Point(1))), "does not allow them"),
+        (msgpack.packb(["send", "x", msgpack.ExtType(99, b"new")]), "unknown extension type 99"),
+    ],
+    ids=["refused_pickle", "unknown_extension"],
+)
+def test_a_value_that_cannot_be_rebuilt_leaves_the_rest_of_the_message(
+    payload: bytes, why: str
+) -> None:
+    """A refused pickle or an unknown extension inside a well-formed message: DecodeError
+    whose ``partial`` is the message, with an Undecodable in that place only."""
+    with pytest.raises(DecodeError, match=why) as info:
+        codec.decode(payload)
+    partial = info.value.partial
+    assert list(partial[:2]) == ["send", "x"]
+    assert type(partial[2]).__name__ == "Undecodable"
+    assert codec.decode(codec.encode(("ok",))) == ("ok",)  # the codec is clean after it
+
+
+def test_a_pickle_of_a_class_the_receiver_cannot_import_is_partial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pickle naming a module this process cannot import (a class only the sender has,
+    during a rolling deploy) is a partial DecodeError, not a broken payload."""
+    import sys
+    import types
+
+    module = types.ModuleType("sender_only_module_for_wire_test")
+    module.Thing = type("Thing", (), {"__module__": module.__name__})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    payload = pickling.encode(("send", "x", module.Thing()))  # type: ignore[attr-defined]
+    monkeypatch.delitem(sys.modules, module.__name__)
+    with pytest.raises(DecodeError, match="No module named 'sender_only_module") as info:
+        pickling.decode(payload)
+    assert info.value.partial[:2] == ("send", "x")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        msgpack.packb(msgpack.ExtType(32, b"")),  # a malformed big int
+        msgpack.packb([msgpack.ExtType(4, b""), "n"]),  # a malformed pid record
+        b"\xc1",
+    ],
+    ids=repr,
+)
+def test_a_malformed_payload_has_no_partial(payload: bytes) -> None:
+    """A payload that is not a message this codec wrote has no partial: the connection
+    closes."""
+    with pytest.raises(DecodeError) as info:
+        codec.decode(payload)
+    assert info.value.partial is None
+
+
+def test_exception_lookup_never_runs_a_module_getattr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rebuilding an exception reads namespaces: a module's ``__getattr__`` (often a lazy
+    import) never runs for a name a peer sent."""
+    import sys
+    import types
+
+    asked: list[str] = []
+    lazy = types.ModuleType("lazy_module_for_wire_test")
+
+    def module_getattr(name: str) -> Any:
+        asked.append(name)
+        raise AttributeError(name)
+
+    lazy.__getattr__ = module_getattr  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, lazy.__name__, lazy)
+    record = msgpack.packb(
+        [
+            msgpack.ExtType(11, b""),
+            lazy.__name__,
+            "Heavy",
+            [msgpack.ExtType(1, b""), "x"],
+            "x",
+            None,
+        ]
+    )
+    rebuilt = codec.decode(record)
+    assert isinstance(rebuilt, RemoteException)
+    assert asked == []
+
+
+@given(st.binary(max_size=256))
+def test_the_plain_codec_decodes_or_raises_decode_error(data: bytes) -> None:
+    """Arbitrary bytes from a stranger: plain msgpack values or DecodeError, nothing else."""
+    from beamish.cluster._wire import PlainCodec
+
+    try:
+        value = PlainCodec().decode(data)
+    except DecodeError:
+        return
+    assert not _holds_extension(value)
+
+
+def _holds_extension(value: Any) -> bool:
+    if isinstance(value, msgpack.ExtType):
+        return True
+    if isinstance(value, list):
+        return any(_holds_extension(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_extension(k) or _holds_extension(v) for k, v in value.items())
+    return False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Point(1), ValueError("x"), (1, 2), {1, 2}, Pid("a@h", 1, 1)],
+    ids=repr,
+)
+def test_the_plain_codec_refuses_every_extension(value: Any) -> None:
+    """Pickles, exception records and even the codec's own records are refused."""
+    from beamish.cluster._wire import PlainCodec
+
+    with pytest.raises(DecodeError, match="extension type"):
+        PlainCodec().decode(pickling.encode(value))
