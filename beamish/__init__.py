@@ -10,6 +10,7 @@
 
 from . import runtime as runtime
 from . import telemetry as telemetry
+from ._public import present_as as _present_as
 from .actors import KILL as KILL
 from .actors import KILLED as KILLED
 from .actors import NOCONNECTION as NOCONNECTION
@@ -67,3 +68,63 @@ from .actors import whereis as whereis
 from .runtime import run as run
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Actor",
+    "CallCycle",
+    "CallTimeout",
+    "Caller",
+    "Down",
+    "Exit",
+    "Exited",
+    "Ignore",
+    "KILL",
+    "KILLED",
+    "MailboxFull",
+    "NOCONNECTION",
+    "NOPROC",
+    "NORMAL",
+    "NameTaken",
+    "NoProc",
+    "NoReply",
+    "Node",
+    "NotInProcess",
+    "Pid",
+    "Ref",
+    "Reply",
+    "SHUTDOWN",
+    "StartError",
+    "Stop",
+    "WouldBlock",
+    "call",
+    "cancel_timer",
+    "cast",
+    "demonitor",
+    "exit",
+    "is_alive",
+    "link",
+    "make_ref",
+    "monitor",
+    "process_info",
+    "receive",
+    "receive_nowait",
+    "register",
+    "reply",
+    "run",
+    "self",
+    "send",
+    "send_after",
+    "sleep",
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "stop",
+    "this_node",
+    "trap_exits",
+    "unlink",
+    "unregister",
+    "via",
+    "whereis",
+]
+
+_present_as(__name__, globals())

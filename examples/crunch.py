@@ -9,9 +9,9 @@ keeps ticking on time. A ``Tally`` actor lives in a worker under the node's supe
 (``placement=pool``): its worker is killed with SIGKILL, and the supervisor starts it again,
 with a new pid, in a worker that is alive.
 
-The functions and classes sent to the workers are importable from ``examples.crunch``
-(``docs/workers.md`` uses them). Run as a script, this module is ``__main__``, so they
-travel to the workers by value, with cloudpickle, instead.
+Run as a script, this module is ``__main__``, so the functions and classes it sends to the
+workers travel by value, with cloudpickle; imported from a module (``docs/workers.md`` keeps
+them in ``crunch.py``), they would travel by reference.
 """
 
 import logging

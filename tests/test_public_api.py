@@ -102,3 +102,40 @@ def test_exported_names_come_from_the_public_packages() -> None:
         if module is not None and module.startswith("beamish") and "._" in module:
             private.add(name)
     assert private == KNOWN_PRIVATE_MODULE
+
+
+def test_all_is_the_pinned_list() -> None:
+    """`beamish.__all__` names exactly the pinned exports, so `from beamish import *` and
+    `help(beamish)` see the whole everyday API."""
+    assert sorted(beamish.__all__) == EXPORTED
+
+
+def test_exported_names_present_beamish_as_their_module() -> None:
+    """The everyday API presents itself as `beamish.X` (in reprs, tracebacks and help), where
+    a user finds it, as the subpackages present theirs."""
+    elsewhere = {
+        name: module
+        for name in EXPORTED
+        if (module := getattr(getattr(beamish, name), "__module__", "beamish")) != "beamish"
+        and module.startswith("beamish")
+    }
+    assert elsewhere == {}
+
+
+def test_methods_present_the_package_of_their_class() -> None:
+    """Methods of exported classes present the exporting package too, so `help()` on
+    Python 3.13 does not list them "from beamish.actors._actor.Actor", and their doctests
+    are collected (a doctest is collected under the module its object names)."""
+    import beamish.supervision
+    import beamish.workers
+
+    cases = [
+        (beamish.Actor.start_link, "beamish"),
+        (beamish.Actor.handle_call, "beamish"),
+        (beamish.Node.send, "beamish"),
+        (beamish.supervision.Supervisor.start_link, "beamish.supervision"),
+        (beamish.workers.WorkerPool.run, "beamish.workers"),
+    ]
+    assert [(fn.__qualname__, fn.__module__) for fn, _ in cases] == [
+        (fn.__qualname__, module) for fn, module in cases
+    ]

@@ -3,10 +3,40 @@
 >>> from beamish import actors
 >>> actors.Pid("a@h", 1, 0)
 <a@h.1.0>
+
+Exit reasons
+------------
+A process exits with a *reason*: a plain value, as in Erlang. One table says what each
+reason does, and links, supervisors and logging all follow it (``is_normal``,
+``is_shutdown``, ``is_abnormal``, ``is_logged``):
+
+=================================  ========  ==================  ============================
+reason                             logged?   transient restart?  non-trapping linked process
+=================================  ========  ==================  ============================
+``"normal"``                       no        no                  unaffected
+``"shutdown"``                     no        no                  exits with the same reason
+``("shutdown", term)``             no        no                  exits with the same reason
+``"killed"`` (after ``kill``)      no        yes                 exits ``"killed"``
+``"noproc"``, ``"noconnection"``   no        yes                 exits with the same reason
+an exception (a crash)             yes       yes                 exits with the same reason
+any other term                     yes       yes                 exits with the same reason
+=================================  ========  ==================  ============================
+
+``"kill"`` is a *signal*, not a reason: sent with ``exit(pid, "kill")`` it cannot be
+trapped and the victim exits ``"killed"``. A trapping process turns every other exit
+signal into an ``Exit(pid, reason)`` message, ``"normal"`` included.
+
+"Logged" means the process whose own code produced the reason logs it with its traceback
+and emits ``beamish.telemetry.PROCESS_CRASH``; processes that die because a linked
+process died do not log again.
+
+>>> actors.is_abnormal("normal"), actors.is_abnormal(("shutdown", "bye"))
+(False, False)
+>>> actors.is_abnormal(ValueError())
+True
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._actor import Actor as Actor
 from ._api import cancel_timer as cancel_timer
 from ._api import demonitor as demonitor
@@ -31,6 +61,7 @@ from ._api import trap_exits as trap_exits
 from ._api import unlink as unlink
 from ._api import unregister as unregister
 from ._api import whereis as whereis
+from ._backends import current_async_library as current_async_library
 from ._backends import current_backend as current_backend
 from ._call import call as call
 from ._call import cast as cast
@@ -80,8 +111,4 @@ from ._server import NoReply as NoReply
 from ._server import Reply as Reply
 from ._server import Stop as Stop
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

@@ -1,26 +1,7 @@
-"""Synchronous calls, casts and replies (the client half of ``gen_server``).
+"""Synchronous calls, casts and replies: the client half of ``gen_server``.
 
->>> import beamish
->>> class Doubler(beamish.Actor):
-...     def handle_call(self, n, caller):
-...         return 2 * n
->>> async def main():
-...     pid = await Doubler.start()
-...     return await beamish.call(pid, 21)
->>> beamish.run(main)
-42
-
-Semantics
----------
-- ``call`` monitors the callee for the length of the call: it returns the reply, raises
-  ``CallTimeout`` after ``timeout`` seconds (node clock), or ``Exited(reason)`` as soon as
-  the callee exits or if it never existed (``"noproc"``).
-- Replies go to a per-call slot, not to the mailbox: a reply that comes after its call
-  timed out is dropped by the runtime and counted (``telemetry.REPLY_DROP``).
-- A call to oneself, or one that closes a cycle of processes blocked in calls on each
-  other, raises ``CallCycle`` at once instead of waiting for the timeout.
-- ``cast`` never blocks and never fails (as in OTP, even for an unknown name).
-- Code outside any process may call: the runtime lends it a task-less process.
+The public contract is on :func:`call`, :func:`cast`, :func:`reply` and :func:`stop`
+(``help(beamish.call)``).
 """
 
 from __future__ import annotations
@@ -99,9 +80,58 @@ async def await_slot(
 
 
 async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
-    """Send ``request`` to the server at ``dest`` and wait for its reply.
+    """Send ``request`` to the server at ``dest`` and wait for its reply (OTP's
+    ``gen_server:call``).
 
-    Raises ``CallTimeout`` (a ``TimeoutError``), ``Exited(reason)``, or ``CallCycle``.
+    The server's ``handle_call(request, caller)`` answers. While the call waits, the caller
+    monitors the callee, so a call never hangs: it returns the reply, or raises as soon as
+    the callee exits, or when the timeout passes.
+
+    - Replies go to a slot of their own, never to the caller's mailbox: a reply that comes
+      after its call timed out is dropped by the runtime and counted
+      (``telemetry.REPLY_DROP``), never received as a stray message.
+    - A call to oneself, or one that closes a cycle of processes blocked in calls on each
+      other, raises ``CallCycle`` at once instead of waiting for the timeout.
+    - A crash in ``handle_call`` crashes the server (as in OTP, not as in pykka): the
+      caller gets ``Exited`` with the exception as its reason.
+    - Code outside any process may call (a test, a web request handler inside
+      ``with node:``): the runtime lends it a process for the length of the call.
+
+    Args:
+        dest: a pid, a registered name, ``(name, node)`` or ``via(resolver, key)``.
+        request: any value; local calls pass it as is, remote ones copy it over the wire.
+        timeout: seconds on the node clock (virtual under ``beamish.testing``); ``None``
+            waits as long as the callee lives.
+
+    Returns:
+        What ``handle_call`` returned, or the value it gave to ``Reply`` or ``reply``.
+
+    Raises:
+        CallTimeout: no reply within ``timeout`` (a ``TimeoutError``). The callee goes on.
+        Exited: the callee exited before it replied, or never existed (reason
+            ``"noproc"``), or its node went down (``"noconnection"``); ``exc.reason`` says
+            why.
+        CallCycle: the call would wait on itself, directly or through other calls.
+        NotInProcess: no node runs here.
+
+    Example:
+        >>> import beamish
+        >>> class Doubler(beamish.Actor):
+        ...     def handle_call(self, n, caller):
+        ...         return 2 * n
+        >>> async def main():
+        ...     pid = await Doubler.start()
+        ...     doubled = await beamish.call(pid, 21)
+        ...     try:
+        ...         await beamish.call(pid, None)  # 2 * None: handle_call raises, the server dies
+        ...     except beamish.Exited as exc:
+        ...         crash = type(exc.reason).__name__
+        ...     try:
+        ...         await beamish.call(pid, 1)
+        ...     except beamish.Exited as exc:
+        ...         return doubled, crash, exc.reason
+        >>> beamish.run(main)
+        (42, 'TypeError', 'noproc')
     """
     proc = current_process.get(None)
     if proc is None:
@@ -162,7 +192,38 @@ async def _call(node: Node, proc: Process, dest: Dest, request: Any, timeout: fl
 
 
 def cast(dest: Dest, request: Any) -> None:
-    """Send ``request`` to the server at ``dest`` without waiting (``handle_cast``)."""
+    """Send ``request`` to the server at ``dest`` without waiting for anything (OTP's
+    ``gen_server:cast``).
+
+    The server handles it in ``handle_cast(request)``. A cast never blocks and never fails,
+    as in OTP: a cast to a dead pid or to a name nobody registered is dropped. Casts and
+    calls from one process reach a server in the order they were sent.
+
+    Args:
+        dest: a pid, a registered name, ``(name, node)`` or ``via(resolver, key)``.
+        request: any value.
+
+    Raises:
+        NotInProcess: no node runs here.
+
+    Example:
+        >>> import beamish
+        >>> class Total(beamish.Actor):
+        ...     def init(self):
+        ...         self.total = 0
+        ...     def handle_cast(self, amount):
+        ...         self.total += amount
+        ...     def handle_call(self, request, caller):
+        ...         return self.total
+        >>> async def main():
+        ...     pid = await Total.start()
+        ...     beamish.cast(pid, 2)
+        ...     beamish.cast(pid, 3)
+        ...     beamish.cast("nobody", 1)  # dropped, no error
+        ...     return await beamish.call(pid, "total")
+        >>> beamish.run(main)
+        5
+    """
     proc = current_process.get(None)
     if proc is not None:
         if proc._pending_reason is not None:
@@ -186,17 +247,65 @@ def cast(dest: Dest, request: Any) -> None:
 
 
 def reply(caller: Caller, value: Any) -> None:
-    """Answer a call later, after ``handle_call`` returned ``NoReply()``."""
+    """Answer a call whose ``handle_call`` returned ``NoReply()`` (OTP's
+    ``gen_server:reply``).
+
+    A server that cannot answer at once keeps the ``caller`` and replies later, from any
+    callback, or from another process it hands the caller to. The caller is still waiting
+    in :func:`call`; a reply after its timeout is dropped (``telemetry.REPLY_DROP``), and a
+    second reply to the same caller is dropped too.
+
+    Args:
+        caller: the ``Caller`` that ``handle_call`` received.
+        value: what the caller's :func:`call` returns.
+
+    Example:
+        >>> import beamish
+        >>> class Later(beamish.Actor):
+        ...     def handle_call(self, request, caller):
+        ...         beamish.send(self.pid, ("answer", caller, request))
+        ...         return beamish.NoReply()
+        ...     def handle_info(self, message):
+        ...         _, caller, request = message
+        ...         beamish.reply(caller, request.upper())
+        >>> async def main():
+        ...     return await beamish.call(await Later.start(), "later")
+        >>> beamish.run(main)
+        'LATER'
+    """
     this_node()._deliver_reply(caller.pid, caller.ref, value)
 
 
 async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Stop a process the OTP way and wait until it has exited.
+    """Stop a process the OTP way and wait until it has exited (OTP's ``gen_server:stop``).
 
-    A server runs ``terminate(reason)`` and exits with ``reason``; a plain process gets an
-    exit signal (``"shutdown"`` in place of ``"normal"``). If it has not exited within
-    ``timeout`` seconds it is killed and ``CallTimeout`` is raised. ``NoProc`` if ``dest``
-    is not alive.
+    A server (an ``Actor``) runs ``terminate(reason)`` and exits with ``reason``. A plain
+    process gets an exit signal instead: ``reason``, or ``"shutdown"`` in place of
+    ``"normal"`` (which a process that does not trap exits would ignore). If the process has
+    not exited within ``timeout`` seconds, it is killed (reason ``"killed"``) and ``stop``
+    raises. Works for a process on another node too.
+
+    Args:
+        dest: a pid, a registered name, ``(name, node)`` or ``via(resolver, key)``.
+        reason: the exit reason; ``"normal"`` and ``"shutdown"`` are not logged as crashes.
+        timeout: seconds on the node clock to wait before the kill.
+
+    Raises:
+        NoProc: ``dest`` is not alive (a ``LookupError``).
+        CallTimeout: it did not exit in time, and was killed.
+
+    Example:
+        >>> import beamish
+        >>> class Polite(beamish.Actor):
+        ...     def terminate(self, reason):
+        ...         print("terminate", reason)
+        >>> async def main():
+        ...     pid = await Polite.start()
+        ...     await beamish.stop(pid, "shutdown")
+        ...     return beamish.is_alive(pid)
+        >>> beamish.run(main)
+        terminate shutdown
+        False
     """
     node = this_node()
     target = node.resolve(dest)

@@ -3,27 +3,10 @@
 >>> OVERFLOW_POLICIES
 ('drop_newest', 'drop_oldest', 'exit')
 
-Semantics
----------
-- Messages from one sender arrive in the order they were sent.
-- ``receive()`` takes the oldest message. ``receive(match=pred)`` takes the oldest message
-  for which ``pred`` is true and leaves every other message where it was (the save queue):
-  a later ``receive()`` still sees them in arrival order.
-- A process draining a full mailbox does not yield on every message: ``receive`` returns at
-  once while messages are waiting and yields to the event loop (a checkpoint) every 64
-  messages, so one busy process cannot starve the others and cancellation is still seen.
-- One task of a process waits in ``receive`` at a time: a second task of the same process
-  that would wait too gets ``RuntimeError`` at once. To wait on the mailbox *and*
-  something else (a socket, a stream), run the other wait in a helper task of the process
-  that forwards what it gets with ``send(self(), ...)``, and take both from the mailbox.
-- ``timeout`` counts on the node clock (virtual in tests); on expiry ``receive`` raises
-  ``TimeoutError``. ``timeout=0`` polls.
-- A bounded mailbox (``mailbox_limit``) applies its overflow policy when full: drop the new
-  message, drop the oldest queued one, or exit the receiver with ``MailboxFull``. Every drop
-  is emitted as ``beamish.telemetry.MAILBOX_DROP``. A message that pushes out the oldest
-  one still reaches a selective receive that is waiting for it.
-- Once an exit signal has doomed the process, ``receive`` no longer waits: it ends the
-  process (even inside a user's shield).
+Selective receive, the yield every 64 messages and the overflow policies are documented
+on the public ``beamish.receive`` and ``beamish.spawn``. One task of a process
+waits at a time. A drop_oldest overflow wakes a waiting selective receive and shifts its
+scan position by the messages it dropped.
 """
 
 from __future__ import annotations

@@ -62,8 +62,37 @@ class RemoteHook(Protocol):
 
 
 class Node:
-    """One beamish node. Build it with ``beamish.runtime.start``; use its methods directly
-    from code that runs outside any process (an ASGI handler, a test)."""
+    """One beamish node: a process table, local names, timers and a clock, on one event loop.
+
+    Don't build one: ``beamish.run(main)`` runs a node for a script, and
+    ``async with beamish.runtime.start() as node:`` runs one inside an application that owns
+    its event loop. The module-level functions (``beamish.spawn``, ``beamish.call``, ...)
+    find the node of the calling code by themselves.
+
+    **Entering a node.** Code in a task that the node did not start, and that was not
+    created inside ``runtime.start``'s block, sees no node: a web server's request
+    handlers are the usual case, and ``beamish.call`` there raises ``NotInProcess``.
+    ``with node:`` makes ``node`` the current node of the calling task for the length of the
+    block; many tasks may be inside it at once, and blocks nest. It does not make the task a
+    process: ``receive`` and ``self`` still need one (see ``runtime.run_main``).
+
+    Example:
+        >>> import asyncio, contextvars
+        >>> import beamish
+        >>> async def handler(node):
+        ...     with node:
+        ...         return await beamish.call("echo", "hi")
+        >>> class Echo(beamish.Actor):
+        ...     def handle_call(self, request, caller):
+        ...         return request
+        >>> async def server():
+        ...     async with beamish.runtime.start() as node:
+        ...         await Echo.start(name="echo")
+        ...         fresh = contextvars.Context()  # a request task's context: no node in it
+        ...         return await asyncio.create_task(handler(node), context=fresh)
+        >>> asyncio.run(server())
+        'hi'
+    """
 
     def __init__(
         self,

@@ -1,29 +1,6 @@
 """Exit reasons, and the one table of what each reason does.
 
->>> is_abnormal("normal"), is_abnormal(("shutdown", "bye")), is_abnormal(ValueError())
-(False, False, True)
-
-A process exits with a *reason*: a plain value, as in Erlang.
-
-=============================  ========  ==================  ============================
-reason                         logged?   transient restart?  non-trapping linked process
-=============================  ========  ==================  ============================
-``"normal"``                   no        no                  unaffected
-``"shutdown"``                 no        no                  exits with the same reason
-``("shutdown", term)``         no        no                  exits with the same reason
-``"killed"`` (after ``kill``)  no        yes                 exits ``"killed"``
-``"noproc"``/``"noconnection"``  no        yes                 exits with the same reason
-an exception (a crash)         yes       yes                 exits with the same reason
-any other term                 yes       yes                 exits with the same reason
-=============================  ========  ==================  ============================
-
-``"kill"`` is a *signal*, not a reason: sent with ``exit(pid, "kill")`` it cannot be
-trapped and the victim exits ``"killed"``. A trapping process turns every other exit
-signal into an ``Exit(pid, reason)`` message, ``"normal"`` included.
-
-"Logged" means the process whose own code produced the reason logs it with its traceback
-and emits ``beamish.telemetry.PROCESS_CRASH``; processes that die because a linked
-process died do not log again.
+The table is in ``beamish.actors`` (exit reasons).
 """
 
 from __future__ import annotations

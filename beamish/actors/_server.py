@@ -3,28 +3,8 @@
 >>> Reply(3).value, Stop("normal").reason
 (3, 'normal')
 
-User code only returns results; the loop does the rest (OTP's gen_server)::
-
-    user (Actor subclass)                     generic loop (this module)
-    ----------------------------------------  -------------------------------------------
-                                              register the name, link to the starter
-    init(*args) -> None | Stop | Ignore   <-  called once; the starter waits for its ack
-                                              loop: receive the oldest message
-    handle_call(request, caller)          <-  CallRequest
-       -> value | Reply(v)                    reply to the caller
-       -> NoReply()                           caller waits for reply(caller, v)
-       -> Stop(reason, reply=v)               reply (if given), then stop
-    handle_cast(request) -> None | Stop   <-  CastRequest
-    handle_info(message) -> None | Stop   <-  anything else (Down, Exit, raw messages)
-                                              Exit from the parent (or the node, on
-                                              shutdown) while trapping: stop
-    terminate(reason)                     <-  on Stop, a crash in a callback, stop(), or
-                                              the parent's exit while trapping exits
-                                              exit with the reason (crashes are logged)
-
-Each callback may be a plain or an ``async`` function. An exception in a callback crashes
-the process (never the runtime): every pending caller gets ``Exited(exception)``, linked
-processes get the exit signal, and the crash is logged with the callback and message.
+The loop that runs every ``Actor``: user callbacks only return results, and the loop
+receives, replies, stops and runs ``terminate`` (the contract is on ``Actor``).
 """
 
 from __future__ import annotations

@@ -4,10 +4,71 @@
 >>> codec = cluster.Codec()
 >>> codec.decode(codec.encode((cluster.VERSION, [1, 2], {(1, 2): b"x"})))
 (1, [1, 2], {(1, 2): b'x'})
+
+Process groups (Erlang's ``pg``)
+--------------------------------
+- A group is any value the wire can carry (a string, a tuple...). A process joins with
+  ``await join(group)`` (or joins other *local* pids with ``join(group, pids)``) and leaves
+  with ``await leave(group)``. A pid may join a group several times, as in Erlang's pg:
+  it is then listed that many times and must leave as many times.
+- Each node owns the memberships of its own processes. A ``ProcessGroups`` server,
+  registered as ``"beamish.pg"`` on every node, keeps a replica of the whole table: it
+  tells its peers about every local join and leave, sends a full snapshot of its own
+  entries to each node that connects, and drops a node's entries when that node goes
+  down. A member that exits leaves all its groups, on every node.
+- Reads (``members``, ``local_members``, ``which_groups``) are synchronous and come from
+  this node's replica: a join made on another node shows here once it has crossed.
+- ``monitor_group(group)`` sends the caller ``GroupChange(group, joined, left)`` for every
+  change to the group seen by this node's replica, until ``demonitor_group(ref)``.
+- Without distribution the server is started on first use and the groups are local.
+
+>>> import beamish
+>>> from beamish import cluster
+>>> async def main():
+...     await cluster.join("workers")
+...     return cluster.members("workers") == [beamish.self()]
+>>> beamish.run(main)
+True
+
+Cluster-wide names (Erlang's ``global``)
+----------------------------------------
+Inside ``async with beamish.cluster.start(...)``::
+
+    await cluster.register_name("leader")          # the calling process, cluster-wide
+    cluster.whereis_name("leader")                 # from any node: its pid, or None
+    cluster.send_name("leader", "hello")           # NoProc if nobody holds the name
+    await beamish.call(beamish.via(cluster.global_names(), "leader"), "status")
+
+- Every distributed node runs a ``GlobalNames`` server, registered locally as
+  ``"beamish.global"``; ``cluster.start`` starts it and stops it. The servers talk to each
+  other by that name, through the public API, as Erlang's ``global`` and ``pg`` do.
+- A node *owns* the registrations of its own processes. It replicates each one to every
+  peer when it is made or removed, and sends all of them to a peer that connects (a full
+  sync, which replaces whatever that peer held for this node). A node that goes down takes
+  its entries with it; a registered process that exits is unregistered everywhere.
+- Reads (``whereis_name``, ``registered_names``, ``send_name``, ``via``) are served from the
+  local replica, without a message: the table hangs off the node, in its server.
+- ``register_name`` answers from what this node knows: ``NameTaken`` if the name is held by
+  another process. Registering a remote pid asks that pid's node, its owner.
+- Conflicts: while a partition lasts, both sides may register one name. When an entry
+  arrives for a name that this node maps to another process, every node applies the same
+  rule. The *senior* entry wins: the one registered earlier by Lamport time (each server
+  keeps a counter that every registration bumps and every replicated entry advances),
+  ties broken by the smaller pid (node name, then serial, then creation). The loser's
+  owner unregisters it and sends it ``GlobalNameConflict(name, winner)``; it keeps running
+  and may handle the message as it likes.
+- ``register_name(..., resolve=fn)`` lets the senior entry's owner decide instead: when its
+  entry meets a rival, that node (only) calls ``fn(name, senior_pid, junior_pid)``, which
+  returns the winner (anything else, such as None, means neither keeps the name). Its
+  verdict is sent to every node; until it arrives the senior entry is used, and each loser
+  is told with ``GlobalNameConflict(name, winner)``. A ``resolve`` that raises is logged and
+  the senior entry wins. ``resolve`` runs in the server: it must not block.
+- Every conflict told to a loser emits the telemetry event ``GLOBAL_CONFLICT``.
+- ``sync_names()`` returns once every connected server has handled what this node's server
+  sent it before the call (Erlang's ``global:sync``): use it to wait for replication.
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._api import connect as connect
 from ._api import demonitor_node as demonitor_node
 from ._api import monitor_node as monitor_node
@@ -54,8 +115,4 @@ from ._pg import which_groups as which_groups
 from ._wire import Codec as Codec
 from ._wire import RemoteException as RemoteException
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

@@ -1,28 +1,4 @@
-"""Length-prefixed frames: a pure byte-stream splitter, no event loop.
-
->>> frames = encode_frames([b"hello", b"", b"world"])
->>> decoder = FrameDecoder()
->>> decoder.feed(frames[:12]), decoder.buffered
-([b'hello'], 2)
->>> decoder.feed(frames[12:])
-[b'', b'world']
-
-Semantics
----------
-
-A frame is a 5-byte header, the protocol :data:`VERSION` (one byte) and the payload length
-(4 bytes, big-endian), then the payload. A zero-length frame is valid (a connection may use
-it as a heartbeat); the codec never writes an empty payload.
-
-:class:`FrameDecoder` takes bytes as they arrive, in chunks of any size, and returns the
-complete payloads; it keeps only the partial tail. A bad stream raises :class:`FrameError`
-as soon as the header shows it: a wrong version at the first byte of a header, a length over
-``max_frame`` as soon as the length is read, before any of that payload is buffered, so a
-peer cannot make the receiver hold more than ``max_frame + 5`` bytes. After an error the
-decoder stays failed: the connection must close.
-
-Batching is the sender's part: :func:`encode_frames` joins many frames into one write.
-"""
+"""Length-prefixed frames, a pure byte-stream splitter; the contract is on :class:`FrameDecoder`."""
 
 from __future__ import annotations
 
@@ -86,15 +62,39 @@ def encode_frames(payloads: Iterable[bytes], *, max_frame: int = DEFAULT_MAX_FRA
 class FrameDecoder:
     """Splits one connection's incoming bytes into payloads.
 
-    >>> decoder = FrameDecoder(max_frame=4)
-    >>> decoder.feed(encode_frame(b"abcd") + b"\\x01")
-    [b'abcd']
-    >>> decoder.buffered
-    1
-    >>> decoder.feed(b"\\x00\\x00\\x00\\x05")
-    Traceback (most recent call last):
-      ...
-    beamish.cluster.FrameError: frame of 5 bytes is over the 4-byte limit
+    Semantics
+    ---------
+
+    A frame is a 5-byte header, the protocol :data:`VERSION` (one byte) and the payload length
+    (4 bytes, big-endian), then the payload. A zero-length frame is valid (a connection may use
+    it as a heartbeat); the codec never writes an empty payload.
+
+    :class:`FrameDecoder` takes bytes as they arrive, in chunks of any size, and returns the
+    complete payloads; it keeps only the partial tail. A bad stream raises :class:`FrameError`
+    as soon as the header shows it: a wrong version at the first byte of a header, a length over
+    ``max_frame`` as soon as the length is read, before any of that payload is buffered, so a
+    peer cannot make the receiver hold more than ``max_frame + 5`` bytes. After an error the
+    decoder stays failed: the connection must close.
+
+    Batching is the sender's part: :func:`encode_frames` joins many frames into one write.
+
+    Example:
+        >>> frames = encode_frames([b"hello", b"", b"world"])
+        >>> decoder = FrameDecoder()
+        >>> decoder.feed(frames[:12]), decoder.buffered
+        ([b'hello'], 2)
+        >>> decoder.feed(frames[12:])
+        [b'', b'world']
+
+        >>> decoder = FrameDecoder(max_frame=4)
+        >>> decoder.feed(encode_frame(b"abcd") + b"\\x01")
+        [b'abcd']
+        >>> decoder.buffered
+        1
+        >>> decoder.feed(b"\\x00\\x00\\x00\\x05")
+        Traceback (most recent call last):
+          ...
+        beamish.cluster.FrameError: frame of 5 bytes is over the 4-byte limit
     """
 
     __slots__ = ("_buffer", "_failed", "max_frame")
@@ -121,7 +121,9 @@ class FrameDecoder:
         >>> decoder = FrameDecoder()
         >>> decoder.feed(b"\\x01\\x00\\x00"), decoder.feed(b"\\x00\\x01x\\x01")
         ([], [b'x'])
-        >>> decoder.feed(b"\\x02")
+        >>> decoder.feed(b"\\x00\\x00\\x00\\x00")  # the header begun by the last \\x01
+        [b'']
+        >>> FrameDecoder().feed(b"\\x02")
         Traceback (most recent call last):
           ...
         beamish.cluster.FrameError: frame header with protocol version 2, expected 1

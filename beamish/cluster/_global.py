@@ -5,42 +5,7 @@
 >>> senior(a, b) is a, senior(b, Entry(Pid("c@h", 9, 1), stamp=1)).pid
 (True, <c@h.9.1>)
 
-Inside ``async with beamish.cluster.start(...)``::
-
-    await cluster.register_name("leader")          # the calling process, cluster-wide
-    cluster.whereis_name("leader")                 # from any node: its pid, or None
-    cluster.send_name("leader", "hello")           # NoProc if nobody holds the name
-    await beamish.call(beamish.via(cluster.global_names(), "leader"), "status")
-
-Semantics
----------
-- Every distributed node runs a ``GlobalNames`` server, registered locally as
-  ``"beamish.global"``; ``cluster.start`` starts it and stops it. The servers talk to each
-  other by that name, through the public API, as Erlang's ``global`` and ``pg`` do.
-- A node *owns* the registrations of its own processes. It replicates each one to every
-  peer when it is made or removed, and sends all of them to a peer that connects (a full
-  sync, which replaces whatever that peer held for this node). A node that goes down takes
-  its entries with it; a registered process that exits is unregistered everywhere.
-- Reads (``whereis_name``, ``registered_names``, ``send_name``, ``via``) are served from the
-  local replica, without a message: the table hangs off the node, in its server.
-- ``register_name`` answers from what this node knows: ``NameTaken`` if the name is held by
-  another process. Registering a remote pid asks that pid's node, its owner.
-- Conflicts: while a partition lasts, both sides may register one name. When an entry
-  arrives for a name that this node maps to another process, every node applies the same
-  rule. The *senior* entry wins: the one registered earlier by Lamport time (each server
-  keeps a counter that every registration bumps and every replicated entry advances),
-  ties broken by the smaller pid (node name, then serial, then creation). The loser's
-  owner unregisters it and sends it ``GlobalNameConflict(name, winner)``; it keeps running
-  and may handle the message as it likes.
-- ``register_name(..., resolve=fn)`` lets the senior entry's owner decide instead: when its
-  entry meets a rival, that node (only) calls ``fn(name, senior_pid, junior_pid)``, which
-  returns the winner (anything else, such as None, means neither keeps the name). Its
-  verdict is sent to every node; until it arrives the senior entry is used, and each loser
-  is told with ``GlobalNameConflict(name, winner)``. A ``resolve`` that raises is logged and
-  the senior entry wins. ``resolve`` runs in the server: it must not block.
-- Every conflict told to a loser emits the telemetry event ``GLOBAL_CONFLICT``.
-- ``sync_names()`` returns once every connected server has handled what this node's server
-  sent it before the call (Erlang's ``global:sync``): use it to wait for replication.
+The contract is in ``beamish.cluster`` (cluster-wide names).
 """
 
 from __future__ import annotations
@@ -123,7 +88,8 @@ def senior(a: Entry, b: Entry) -> Entry:
 
 
 class GlobalNames(Actor):
-    """The per-node global name server (see the module docstring)."""
+    """The per-node server of cluster-wide names, registered as ``"beamish.global"``; the
+    contract is in ``beamish.cluster`` (cluster-wide names)."""
 
     def __init__(self) -> None:
         self.names: dict[Any, Entry] = {}

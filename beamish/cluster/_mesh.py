@@ -1,20 +1,4 @@
-"""The mesh: this node's connections to its peers, and everything that crosses them.
-
->>> Cluster.__name__
-'Cluster'
-
-``Cluster`` is the kernel's ``RemoteHook``: the node hands it every send, link, monitor,
-exit signal and reply whose other end lives on another node. It keeps, per peer, the links
-and monitors that cross that connection, so that when the connection is lost every one of
-them fires with ``"noconnection"`` (Erlang's semantics), and ``monitor_node`` watchers get
-``NodeDown(node, reason)``.
-
-Connections are made on demand (the first message to a node connects to it), from a seed
-list, or by discovery through a runtime directory shared by the nodes of one host; once
-two nodes are connected they tell each other about their other peers, so the cluster
-becomes a full mesh. If two nodes connect to each other at once, the connection opened by
-the node with the smaller name wins, on both sides.
-"""
+"""The mesh: this node's connections to its peers (the contract is on :class:`Cluster`)."""
 
 from __future__ import annotations
 
@@ -91,7 +75,24 @@ def default_directory() -> Path:
 
 
 class Cluster:
-    """The distribution layer of one node (see the module docstring)."""
+    """The distribution layer of one node (.
+
+    ``Cluster`` is the kernel's ``RemoteHook``: the node hands it every send, link, monitor,
+    exit signal and reply whose other end lives on another node. It keeps, per peer, the links
+    and monitors that cross that connection, so that when the connection is lost every one of
+    them fires with ``"noconnection"`` (Erlang's semantics), and ``monitor_node`` watchers get
+    ``NodeDown(node, reason)``.
+
+    Connections are made on demand (the first message to a node connects to it), from a seed
+    list, or by discovery through a runtime directory shared by the nodes of one host; once
+    two nodes are connected they tell each other about their other peers, so the cluster
+    becomes a full mesh. If two nodes connect to each other at once, the connection opened by
+    the node with the smaller name wins, on both sides.
+
+    Example:
+        >>> Cluster.__name__
+        'Cluster'
+    """
 
     def __init__(
         self,

@@ -1,29 +1,6 @@
 """Process groups (Erlang's ``pg``): named groups of processes, replicated across the cluster.
 
->>> import beamish
->>> from beamish import cluster
->>> async def main():
-...     await cluster.join("workers")
-...     return cluster.members("workers") == [beamish.self()]
->>> beamish.run(main)
-True
-
-Semantics
----------
-- A group is any value the wire can carry (a string, a tuple...). A process joins with
-  ``await join(group)`` (or joins other *local* pids with ``join(group, pids)``) and leaves
-  with ``await leave(group)``. A pid may join a group several times, as in Erlang's pg:
-  it is then listed that many times and must leave as many times.
-- Each node owns the memberships of its own processes. A ``ProcessGroups`` server,
-  registered as ``"beamish.pg"`` on every node, keeps a replica of the whole table: it
-  tells its peers about every local join and leave, sends a full snapshot of its own
-  entries to each node that connects, and drops a node's entries when that node goes
-  down. A member that exits leaves all its groups, on every node.
-- Reads (``members``, ``local_members``, ``which_groups``) are synchronous and come from
-  this node's replica: a join made on another node shows here once it has crossed.
-- ``monitor_group(group)`` sends the caller ``GroupChange(group, joined, left)`` for every
-  change to the group seen by this node's replica, until ``demonitor_group(ref)``.
-- Without distribution the server is started on first use and the groups are local.
+The contract is in ``beamish.cluster`` (process groups).
 """
 
 from __future__ import annotations
@@ -148,7 +125,8 @@ class GroupTable:
 
 
 class ProcessGroups(Actor):
-    """This node's pg server and replica (see the module docstring)."""
+    """This node's process-group server and replica, registered as ``"beamish.pg"``; the
+    contract is in ``beamish.cluster`` (process groups)."""
 
     def init(self) -> None:
         self.node = this_node()

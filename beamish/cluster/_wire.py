@@ -1,65 +1,4 @@
-"""The wire codec: Python values to msgpack bytes and back, with exact round-trip fidelity.
-
->>> from beamish.actors import Pid
->>> codec = Codec()
->>> message = (Pid("a@h", 7, 1), "hello", [1, 2], {(1, 2): {3}}, 2**100)
->>> codec.decode(codec.encode(message)) == message
-True
->>> type(codec.decode(codec.encode((1, [2])))[1])
-<class 'list'>
-
-Semantics
----------
-
-Carried natively by msgpack (no Python code runs per value): ``None``, ``bool``, ``int``
-in the 64-bit range, ``float``, ``str``, ``bytes``, ``list`` and ``dict`` (keys of any
-carried, hashable type). Carried by the codec's extension types:
-
-==========================================  ============================================
-value                                       arrives as
-==========================================  ============================================
-``tuple``                                   ``tuple`` (lists stay lists)
-``set``, ``frozenset``                      the same type
-``int`` beyond 64 bits (either sign)        the same ``int``
-``Pid``, ``Ref``                            ``Pid``, ``Ref`` (not plain tuples)
-``Down``, ``Exit``, ``Caller``,             the same kernel message type
-``CallRequest``, ``CastRequest``
-an exception                                see below
-anything else, with ``allow_pickle``        cloudpickle's copy
-anything else, without                      :class:`EncodeError` at the sender
-==========================================  ============================================
-
-Exit reasons are plain values (strings, tuples, exceptions), so they need nothing more.
-
-Exceptions travel as their module, qualified name, ``args``, ``str()`` and traceback text.
-The receiver rebuilds the real class, with the same ``args``, when that class is an
-``Exception`` subclass it can find (in a module already imported; with ``allow_pickle``, a
-trusted peer, it may import the module) and construct from those ``args``; otherwise it
-builds a :class:`RemoteException` that names the remote type and message. Either way
-the remote traceback text is on the exception's ``remote_traceback`` attribute. Exceptions
-that are not ``Exception`` subclasses (``KeyboardInterrupt``, cancellation) always arrive
-as :class:`RemoteException`, so a remote cancellation never cancels anything here.
-
-``allow_pickle`` governs both directions: an encoder without it refuses what it cannot carry
-(:class:`EncodeError`, naming the type and where it sits), and a decoder without it refuses a
-pickle (:class:`DecodeError`) instead of running it. The known types above are never pickled.
-
-Subclasses of carried types that the table does not name (an ``OrderedDict``, a ``str``
-enum, a user ``NamedTuple``) are not silently flattened: they are pickled or refused.
-``bytearray`` and ``memoryview`` arrive as ``bytes``. ``msgpack.ExtType`` values are
-reserved for the codec. Nesting is limited to about 500 levels (:class:`EncodeError`).
-
-A ``Codec`` reuses one msgpack ``Packer``: use one per thread (one per connection is usual).
-Anything that goes wrong while decoding raises :class:`DecodeError`, and decoding never
-allocates much more than the payload's size, so the connection can close and count it.
-When only values inside a well-formed payload cannot be rebuilt here (a pickle this codec
-refuses or cannot load, an extension type it does not know), the error's ``partial`` holds
-the message with an :class:`Undecodable` in each such place, so that the connection can
-drop that one message and answer a call it carried.
-
-:class:`PlainCodec` is the handshake's: plain msgpack, no extension type at all, for bytes
-from a peer that has not proved the cookie yet.
-"""
+"""The wire codec: Python values to msgpack bytes and back; the contract is on :class:`Codec`."""
 
 from __future__ import annotations
 
@@ -227,15 +166,76 @@ class _Mark:
 
 
 class Codec:
-    """Encodes messages to bytes and back; see the module docstring for what it carries.
+    """Encodes messages to bytes and back.
 
-    >>> codec = Codec()
-    >>> codec.decode(codec.encode({1: (True, None, 1.5, b"raw")}))
-    {1: (True, None, 1.5, b'raw')}
-    >>> codec.encode(object())
-    Traceback (most recent call last):
-      ...
-    beamish.cluster.EncodeError: cannot encode object of type object at the top level (...)
+    Semantics
+    ---------
+
+    Carried natively by msgpack (no Python code runs per value): ``None``, ``bool``, ``int``
+    in the 64-bit range, ``float``, ``str``, ``bytes``, ``list`` and ``dict`` (keys of any
+    carried, hashable type). Carried by the codec's extension types:
+
+    ==========================================  ============================================
+    value                                       arrives as
+    ==========================================  ============================================
+    ``tuple``                                   ``tuple`` (lists stay lists)
+    ``set``, ``frozenset``                      the same type
+    ``int`` beyond 64 bits (either sign)        the same ``int``
+    ``Pid``, ``Ref``                            ``Pid``, ``Ref`` (not plain tuples)
+    ``Down``, ``Exit``, ``Caller``,             the same kernel message type
+    ``CallRequest``, ``CastRequest``
+    an exception                                see below
+    anything else, with ``allow_pickle``        cloudpickle's copy
+    anything else, without                      :class:`EncodeError` at the sender
+    ==========================================  ============================================
+
+    Exit reasons are plain values (strings, tuples, exceptions), so they need nothing more.
+
+    Exceptions travel as their module, qualified name, ``args``, ``str()`` and traceback text.
+    The receiver rebuilds the real class, with the same ``args``, when that class is an
+    ``Exception`` subclass it can find (in a module already imported; with ``allow_pickle``, a
+    trusted peer, it may import the module) and construct from those ``args``; otherwise it
+    builds a :class:`RemoteException` that names the remote type and message. Either way
+    the remote traceback text is on the exception's ``remote_traceback`` attribute. Exceptions
+    that are not ``Exception`` subclasses (``KeyboardInterrupt``, cancellation) always arrive
+    as :class:`RemoteException`, so a remote cancellation never cancels anything here.
+
+    ``allow_pickle`` governs both directions: an encoder without it refuses what it cannot carry
+    (:class:`EncodeError`, naming the type and where it sits), and a decoder without it refuses a
+    pickle (:class:`DecodeError`) instead of running it. The known types above are never pickled.
+
+    Subclasses of carried types that the table does not name (an ``OrderedDict``, a ``str``
+    enum, a user ``NamedTuple``) are not silently flattened: they are pickled or refused.
+    ``bytearray`` and ``memoryview`` arrive as ``bytes``. ``msgpack.ExtType`` values are
+    reserved for the codec. Nesting is limited to about 500 levels (:class:`EncodeError`).
+
+    A ``Codec`` reuses one msgpack ``Packer``: use one per thread (one per connection is usual).
+    Anything that goes wrong while decoding raises :class:`DecodeError`, and decoding never
+    allocates much more than the payload's size, so the connection can close and count it.
+    When only values inside a well-formed payload cannot be rebuilt here (a pickle this codec
+    refuses or cannot load, an extension type it does not know), the error's ``partial`` holds
+    the message with an :class:`Undecodable` in each such place, so that the connection can
+    drop that one message and answer a call it carried.
+
+    :class:`PlainCodec` is the handshake's: plain msgpack, no extension type at all, for bytes
+    from a peer that has not proved the cookie yet.
+
+    Example:
+        >>> from beamish.actors import Pid
+        >>> codec = Codec()
+        >>> message = (Pid("a@h", 7, 1), "hello", [1, 2], {(1, 2): {3}}, 2**100)
+        >>> codec.decode(codec.encode(message)) == message
+        True
+        >>> type(codec.decode(codec.encode((1, [2])))[1])
+        <class 'list'>
+
+        >>> codec = Codec()
+        >>> codec.decode(codec.encode({1: (True, None, 1.5, b"raw")}))
+        {1: (True, None, 1.5, b'raw')}
+        >>> codec.encode(object())
+        Traceback (most recent call last):
+          ...
+        beamish.cluster.EncodeError: cannot encode object of type object at the top level (...)
     """
 
     __slots__ = (

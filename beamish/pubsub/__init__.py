@@ -8,10 +8,33 @@
 ...     return await beamish.receive(timeout=1)
 >>> beamish.run(main)
 'hello'
+
+Semantics
+---------
+- ``await subscribe(topic)`` makes the caller a member of the pg group
+  ``("beamish.pubsub", topic)``; every ``broadcast(topic, message)`` then delivers
+  ``message`` itself (no envelope) to it. A process that subscribes twice gets each
+  message twice (as in Phoenix); ``unsubscribe`` removes all its subscriptions to the topic.
+  A subscriber that exits is unsubscribed everywhere.
+- One crossing per connection: the local subscribers get a plain ``send``; for the other
+  nodes that have subscribers (by this node's pg replica) the message is encoded ONCE as a
+  ``send_name`` frame to the ``"beamish.pubsub.fanout"`` process of the node, and that same
+  payload is handed to each of those nodes' connections. The fanout process delivers to its
+  node's subscribers. So a broadcast costs one encode and one frame per remote node with
+  subscribers, whatever their number.
+- Order: the messages of one publisher reach each subscriber in the order they were
+  broadcast (one connection per peer, one fanout process per node). Each subscriber known
+  to the publisher's node gets each broadcast exactly once per subscription.
+- A subscription becomes visible to other nodes once pg has replicated it: a broadcast
+  made before that does not reach it.
+- ``broadcast_from(pid, ...)`` skips ``pid``; ``local_broadcast`` stays on this node.
+  Without distribution everything is local.
+- A message the wire cannot carry (``EncodeError``) or one over the frame limit
+  (``FrameError``) fails in the broadcaster before anyone gets it, when some remote node
+  has subscribers.
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._pubsub import FANOUT as FANOUT
 from ._pubsub import Fanout as Fanout
 from ._pubsub import broadcast as broadcast
@@ -21,8 +44,4 @@ from ._pubsub import subscribe as subscribe
 from ._pubsub import subscribers as subscribers
 from ._pubsub import unsubscribe as unsubscribe
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

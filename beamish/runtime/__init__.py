@@ -5,15 +5,10 @@
 'nonode@nohost'
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._boot import run as run
 from ._boot import run_main as run_main
 from ._boot import start as start
 from ._config import Config as Config
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

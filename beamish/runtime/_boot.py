@@ -1,11 +1,4 @@
-"""Start a node on the running event loop, run a main process, shut down in order.
-
->>> import beamish
->>> async def main(x):
-...     return x + 1
->>> beamish.run(main, 41)
-42
-"""
+"""Start a node on the running event loop, run a main process, shut down in order."""
 
 from __future__ import annotations
 
@@ -16,9 +9,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import anyio
-import sniffio
 
-from ..actors import Down, Exited, Node, current_node, is_normal
+from ..actors import Down, Exited, Node, current_async_library, current_node, is_normal
 from ..actors._backends import current_backend
 from ..cluster import start as start_cluster
 from ..supervision import Supervisor
@@ -62,7 +54,7 @@ async def start(
     if settings.gc_threshold is not None:
         gc.set_threshold(settings.gc_threshold, *old_threshold[1:])
     try:
-        if sniffio.current_async_library() == "trio":
+        if current_async_library() == "trio":
             import trio
 
             async with trio.open_nursery() as nursery:
@@ -137,14 +129,40 @@ def run(
     backend: BackendName = "asyncio",
     **config: Any,
 ) -> Any:
-    """Start a node, run ``main(*args)`` as its first process, stop everything, return
-    ``main``'s result. A crash in ``main`` is raised here; another exit reason raises
-    ``Exited``.
+    """Start a node, run ``main(*args)`` as its first process, stop everything, and return
+    ``main``'s result: the entry point of a script (as ``asyncio.run`` is).
 
-    With ``children=[...]`` (and ``strategy``, ``max_restarts``, ``max_seconds``) the node
-    runs an application supervisor; without ``main``, ``run`` returns when that supervisor
-    exits (it gave up, or it was stopped). If the root supervisor gives up while ``main``
-    runs, ``main`` is stopped and ``run`` returns None.
+    When ``main`` returns, the node stops every process still running, newest first (an
+    application supervisor stops its children in reverse start order), then the event loop
+    ends. With ``children=[...]`` the node runs an application supervisor (the node's
+    ``root``) before ``main`` starts; without ``main``, ``run`` returns when that
+    supervisor exits (it gave up, or it was stopped). If the root supervisor gives up while
+    ``main`` runs, ``main`` is stopped and ``run`` returns None. Inside an application that
+    already runs an event loop, use ``runtime.start`` instead.
+
+    Args:
+        main: an ``async`` function, run as the node's first process.
+        *args: passed to ``main``.
+        backend: ``"asyncio"``, ``"uvloop"`` or ``"trio"``.
+        **config: the node's settings (``name``, ``virtual_time``, ``shutdown_timeout``,
+            ``gc_threshold``: see ``Config``); ``children``, ``strategy``,
+            ``max_restarts`` and ``max_seconds`` for the application supervisor;
+            ``cluster={...}`` (keywords of ``beamish.cluster.start``) to join a cluster.
+
+    Returns:
+        What ``main`` returned (None without ``main``).
+
+    Raises:
+        Exception: the exception that crashed ``main``, as it was raised there.
+        Exited: ``main`` exited with another abnormal reason (an exit signal).
+        ValueError: neither ``main`` nor ``children`` was given, or a setting is invalid.
+
+    Example:
+        >>> import beamish
+        >>> async def main(x):
+        ...     return x + 1
+        >>> beamish.run(main, 41, name="app@localhost", backend="trio")
+        42
     """
     if main is None and config.get("children") is None:
         raise ValueError("run() needs a main function, children, or both")

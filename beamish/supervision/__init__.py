@@ -5,8 +5,7 @@
 (['c'], ['b', 'c'])
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._dynamic import DynamicSupervisor as DynamicSupervisor
 from ._errors import AlreadyPresent as AlreadyPresent
 from ._errors import AlreadyStarted as AlreadyStarted
@@ -36,8 +35,4 @@ from ._tasks import Task as Task
 from ._tasks import TaskReply as TaskReply
 from ._tasks import TaskSupervisor as TaskSupervisor
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

@@ -1,30 +1,4 @@
-"""``DynamicSupervisor``: children started on demand, all ``one_for_one``, sized for many.
-
->>> import beamish
->>> from beamish.supervision import DynamicSupervisor, start_child, count_children
->>> class Session(beamish.Actor):
-...     def init(self, user):
-...         self.user = user
->>> async def main():
-...     sup = await DynamicSupervisor.start_link(max_children=1000)
-...     for user in ("ann", "bob"):
-...         await start_child(sup, (Session, user))
-...     return (await count_children(sup)).active
->>> beamish.run(main)
-2
-
-Semantics (Elixir's DynamicSupervisor)
---------------------------------------
-- Starts with no children; ``start_child(sup, child)`` starts one (``MaxChildren`` when
-  ``max_children`` run already). ``extra_arguments`` are put before each child's own start
-  arguments.
-- Children are kept by pid (no ids), so start, exit and lookup cost O(1) with tens of
-  thousands of children. ``terminate_child(sup, pid)`` stops one.
-- Restarts follow each child's ``restart`` type, counted against ``max_restarts`` in
-  ``max_seconds``; beyond that the supervisor exits ``"shutdown"``.
-- On exit, all children get the shutdown signal at once, and the supervisor waits up to
-  the longest ``shutdown`` among them before killing what is left.
-"""
+"""``DynamicSupervisor`` (Elixir's); its contract is on :class:`DynamicSupervisor`."""
 
 from __future__ import annotations
 
@@ -57,7 +31,34 @@ from ._supervisor import ChildCounts, ChildInfo, RequestServer, _log, start_spec
 
 
 class DynamicSupervisor(RequestServer):
-    """A supervisor of children started on demand."""
+    """A supervisor of children started on demand.
+
+    Semantics (Elixir's DynamicSupervisor)
+    --------------------------------------
+    - Starts with no children; ``start_child(sup, child)`` starts one (``MaxChildren`` when
+      ``max_children`` run already). ``extra_arguments`` are put before each child's own start
+      arguments.
+    - Children are kept by pid (no ids), so start, exit and lookup cost O(1) with tens of
+      thousands of children. ``terminate_child(sup, pid)`` stops one.
+    - Restarts follow each child's ``restart`` type, counted against ``max_restarts`` in
+      ``max_seconds``; beyond that the supervisor exits ``"shutdown"``.
+    - On exit, all children get the shutdown signal at once, and the supervisor waits up to
+      the longest ``shutdown`` among them before killing what is left.
+
+    Example:
+        >>> import beamish
+        >>> from beamish.supervision import DynamicSupervisor, start_child, count_children
+        >>> class Session(beamish.Actor):
+        ...     def init(self, user):
+        ...         self.user = user
+        >>> async def main():
+        ...     sup = await DynamicSupervisor.start_link(max_children=1000)
+        ...     for user in ("ann", "bob"):
+        ...         await start_child(sup, (Session, user))
+        ...     return (await count_children(sup)).active
+        >>> beamish.run(main)
+        2
+    """
 
     max_restarts: ClassVar[int] = 3
     max_seconds: ClassVar[float] = 5.0

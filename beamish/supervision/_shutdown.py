@@ -1,17 +1,4 @@
-"""Stopping one child the OTP way (``supervisor.erl`` ``shutdown/2``), from its supervisor.
-
->>> from beamish.supervision._shutdown import shutdown_child
->>> shutdown_child.__name__
-'shutdown_child'
-
-Monitor the child, unlink it (taking an ``Exit`` it may already have sent), then:
-
-- ``"brutal_kill"``: ``exit(pid, "kill")`` and wait for the ``Down``;
-- seconds: ``exit(pid, "shutdown")``, wait up to that long, then ``kill`` and wait again;
-- ``"infinity"``: ``exit(pid, "shutdown")`` and wait (for child supervisors).
-
-Returns the reason the child exited with.
-"""
+"""Stopping one child the OTP way (``supervisor.erl`` ``shutdown/2``); see ``shutdown_child``."""
 
 from __future__ import annotations
 
@@ -34,7 +21,23 @@ from ._spec import Shutdown
 
 
 async def shutdown_child(pid: Pid, shutdown: Shutdown | None) -> Any:
-    """Stop ``pid`` (a child linked to the calling process); return its exit reason."""
+    """Stop ``pid``, a child linked to the calling process, the OTP way (``supervisor.erl``
+    ``shutdown/2``), and return the reason it exited with.
+
+    Monitor the child, unlink it (taking an ``Exit`` it may already have sent), then:
+
+    - ``"brutal_kill"``: ``exit(pid, "kill")`` and wait for the ``Down``;
+    - seconds: ``exit(pid, "shutdown")``, wait up to that long, then ``kill`` and wait again;
+    - ``"infinity"``: ``exit(pid, "shutdown")`` and wait (for child supervisors).
+
+    Args:
+        pid: the child.
+        shutdown: ``"brutal_kill"``, seconds, or ``"infinity"`` (``None`` waits as long).
+
+    Returns:
+        The child's exit reason: usually ``"shutdown"``, ``"killed"`` after a kill, or the
+        reason it had already exited with.
+    """
     ref = monitor(pid)
     unlink(pid)
 

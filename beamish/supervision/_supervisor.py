@@ -1,41 +1,4 @@
-"""``Supervisor``: starts children in order, restarts them by strategy, stops them in reverse.
-
->>> import beamish
->>> from beamish.supervision import Supervisor, which_children
->>> class Worker(beamish.Actor):
-...     def handle_call(self, request, caller):
-...         raise RuntimeError("crash on purpose")
->>> async def main():
-...     sup = await Supervisor.start_link([(Worker,)], strategy="one_for_one")
-...     [(child_id, first, *_)] = await which_children(sup)
-...     try:
-...         await beamish.call(first, "boom")
-...     except beamish.Exited:
-...         pass
-...     [(_, second, *_)] = await which_children(sup)
-...     return child_id, first != second
->>> beamish.run(main)
-('Worker', True)
-
-Semantics (OTP's supervisor)
-----------------------------
-- Children start in order, each ``start_link`` handshake finishing before the next; if one
-  fails, those already started are stopped in reverse and ``start_link`` raises
-  ``StartError(("failed_to_start_child", id, reason))``.
-- A child that exits is restarted according to its ``restart`` type (``permanent`` always,
-  ``transient`` after an abnormal exit, ``temporary`` never) and the strategy:
-  ``one_for_one`` restarts it alone; ``one_for_all`` stops the others (reverse order) and
-  restarts all; ``rest_for_one`` stops and restarts the children started after it too.
-- More than ``max_restarts`` restarts within ``max_seconds`` and the supervisor stops its
-  children and exits ``"shutdown"``, which escalates to its own supervisor.
-- Each child is stopped with the shutdown protocol (``_shutdown``); the supervisor's own
-  exit stops every child in reverse start order.
-- ``auto_shutdown``: ``"never"`` (default), ``"any_significant"`` or ``"all_significant"``:
-  the supervisor exits ``"shutdown"`` when a significant child (or the last of them) exits
-  and is not restarted.
-- ``backoff=(initial, maximum)`` waits ``initial * 2**(n-1)`` seconds (at most
-  ``maximum``) before the n-th restart in the window; off by default, as in OTP.
-"""
+"""``Supervisor`` (OTP's supervisor); its contract is on :class:`Supervisor`."""
 
 from __future__ import annotations
 
@@ -174,7 +137,46 @@ class RequestServer(Actor):
 
 class Supervisor(RequestServer):
     """A supervisor process. Pass ``children`` to ``start_link``, or subclass and override
-    :meth:`children` (and the class attributes) for a module-based supervisor."""
+        :meth:`children` (and the class attributes) for a module-based supervisor.
+
+    Semantics (OTP's supervisor)
+    ----------------------------
+    - Children start in order, each ``start_link`` handshake finishing before the next; if one
+      fails, those already started are stopped in reverse and ``start_link`` raises
+      ``StartError(("failed_to_start_child", id, reason))``.
+    - A child that exits is restarted according to its ``restart`` type (``permanent`` always,
+      ``transient`` after an abnormal exit, ``temporary`` never) and the strategy:
+      ``one_for_one`` restarts it alone; ``one_for_all`` stops the others (reverse order) and
+      restarts all; ``rest_for_one`` stops and restarts the children started after it too.
+    - More than ``max_restarts`` restarts within ``max_seconds`` and the supervisor stops its
+      children and exits ``"shutdown"``, which escalates to its own supervisor.
+    - Each child is stopped with OTP's shutdown protocol (``shutdown_child``: the
+      ``shutdown`` signal, a bounded wait, then ``kill``); the supervisor's own exit stops
+      every child in reverse start order.
+    - ``auto_shutdown``: ``"never"`` (default), ``"any_significant"`` or ``"all_significant"``:
+      the supervisor exits ``"shutdown"`` when a significant child (or the last of them) exits
+      and is not restarted.
+    - ``backoff=(initial, maximum)`` waits ``initial * 2**(n-1)`` seconds (at most
+      ``maximum``) before the n-th restart in the window; off by default, as in OTP.
+
+    Example:
+        >>> import beamish
+        >>> from beamish.supervision import Supervisor, which_children
+        >>> class Worker(beamish.Actor):
+        ...     def handle_call(self, request, caller):
+        ...         raise RuntimeError("crash on purpose")
+        >>> async def main():
+        ...     sup = await Supervisor.start_link([(Worker,)], strategy="one_for_one")
+        ...     [(child_id, first, *_)] = await which_children(sup)
+        ...     try:
+        ...         await beamish.call(first, "boom")
+        ...     except beamish.Exited:
+        ...         pass
+        ...     [(_, second, *_)] = await which_children(sup)
+        ...     return child_id, first != second
+        >>> beamish.run(main)
+        ('Worker', True)
+    """
 
     strategy: ClassVar[Strategy] = "one_for_one"
     max_restarts: ClassVar[int] = 3
@@ -462,32 +464,99 @@ async def _request(sup: Any, *request: Any) -> Any:
 
 
 async def which_children(sup: Any) -> list[ChildInfo]:
-    """The children of ``sup`` in start order."""
+    """The children of ``sup`` in start order (OTP's ``supervisor:which_children``).
+
+    Args:
+        sup: the supervisor's pid or name.
+
+    Returns:
+        One ``ChildInfo(id, pid, type, restart)`` per child; ``pid`` is ``None`` for a child
+        that is not running (terminated, or it returned ``Ignore``).
+
+    Example:
+        >>> import beamish
+        >>> from beamish.supervision import Supervisor, which_children
+        >>> class Worker(beamish.Actor):
+        ...     pass
+        >>> async def main():
+        ...     sup = await Supervisor.start_link([(Worker,)])
+        ...     return [(c.id, c.type, c.restart) for c in await which_children(sup)]
+        >>> beamish.run(main)
+        [('Worker', 'worker', 'permanent')]
+    """
     return await _request(sup, "which_children")  # type: ignore[no-any-return]
 
 
 async def count_children(sup: Any) -> ChildCounts:
-    """How many child specs, running children, supervisors and workers ``sup`` has."""
+    """How many child specs, running children, supervisors and workers ``sup`` has (OTP's
+    ``supervisor:count_children``).
+
+    Returns:
+        ``ChildCounts(specs, active, supervisors, workers)``.
+    """
     return await _request(sup, "count_children")  # type: ignore[no-any-return]
 
 
 async def start_child(sup: Any, child: Any, **overrides: Any) -> Pid | None:
-    """Add a child to ``sup`` and start it (``AlreadyStarted``, ``AlreadyPresent``,
-    ``StartError``); None if it returned ``Ignore``."""
+    """Add a child to a running supervisor and start it (OTP's ``supervisor:start_child``).
+
+    Under a ``Supervisor`` the child joins the end of the start order; under a
+    ``DynamicSupervisor`` it is one more child, kept by pid.
+
+    Args:
+        sup: the supervisor's pid or name.
+        child: a child spec in any form ``child_spec`` takes: a ``ChildSpec``, a dict, an
+            ``Actor`` class, ``(ActorClass, *args)``, or anything with ``child_spec()``.
+        **overrides: spec fields to override (``id``, ``restart``, ``shutdown``, ...).
+
+    Returns:
+        The child's pid, or ``None`` if its ``init`` returned ``Ignore``.
+
+    Raises:
+        AlreadyStarted: a running child has that id (``exc.pid`` is it).
+        AlreadyPresent: a child with that id is there, not running (``delete_child`` it).
+        MaxChildren: a ``DynamicSupervisor`` runs ``max_children`` already.
+        StartError: the child failed to start.
+        InvalidChildSpec: the spec is not valid.
+    """
     return await _request(sup, "start_child", child_spec(child, **overrides))  # type: ignore[no-any-return]
 
 
 async def terminate_child(sup: Any, child_id: Hashable) -> None:
-    """Stop a child (by id; by pid under a ``DynamicSupervisor``); a ``Supervisor`` keeps
-    its spec for ``restart_child`` (temporary children go)."""
+    """Stop a child with its shutdown protocol (OTP's ``supervisor:terminate_child``).
+
+    A ``Supervisor`` keeps the child's spec, so ``restart_child`` can start it again
+    (a temporary child's spec goes); a ``DynamicSupervisor`` forgets the child.
+
+    Args:
+        sup: the supervisor's pid or name.
+        child_id: the child's id; its pid under a ``DynamicSupervisor``.
+
+    Raises:
+        ChildNotFound: no such child.
+    """
     await _request(sup, "terminate_child", child_id)
 
 
 async def restart_child(sup: Any, child_id: Hashable) -> Pid | None:
-    """Start again a child that was terminated (``ChildRunning`` if it runs)."""
+    """Start again a child stopped by ``terminate_child`` (OTP's
+    ``supervisor:restart_child``).
+
+    Returns:
+        The child's new pid, or ``None`` if it returned ``Ignore``.
+
+    Raises:
+        ChildRunning: the child is running.
+        ChildNotFound: no such child.
+    """
     return await _request(sup, "restart_child", child_id)  # type: ignore[no-any-return]
 
 
 async def delete_child(sup: Any, child_id: Hashable) -> None:
-    """Remove the spec of a child that is not running."""
+    """Remove the spec of a child that is not running (OTP's ``supervisor:delete_child``).
+
+    Raises:
+        ChildRunning: the child is running (``terminate_child`` it first).
+        ChildNotFound: no such child.
+    """
     await _request(sup, "delete_child", child_id)

@@ -1,29 +1,4 @@
-"""``TaskSupervisor``: one-off tasks under a supervisor, awaited for their result.
-
->>> import beamish
->>> from beamish.supervision import TaskSupervisor
->>> async def square(x):
-...     return x * x
->>> async def main():
-...     sup = await TaskSupervisor.start_link()
-...     task = await TaskSupervisor.async_(sup, square, 7)
-...     return await task.await_result()
->>> beamish.run(main)
-49
-
-Semantics (Elixir's ``Task.Supervisor``)
-----------------------------------------
-- ``async_(sup, fn, *args)`` runs ``fn(*args)`` (sync or async) in a new process under
-  ``sup``, *linked to the caller* and monitored by it: ``await task.await_result()``
-  returns the result; if the task crashes, the crash reaches the caller through the link
-  (it exits too, unless it traps exits, in which case ``await_result`` raises ``Exited``).
-- ``async_nolink`` is the same without the link: a crash only makes ``await_result``
-  raise ``Exited(reason)``.
-- ``start_child(sup, fn, *args)`` is fire-and-forget: nobody waits for the result.
-- Tasks are ``temporary`` children: never restarted.
-- ``await_result(timeout)`` raises ``CallTimeout`` when no result comes in time (the task
-  keeps running; ``shutdown()`` stops it).
-"""
+"""``TaskSupervisor`` (Elixir's ``Task.Supervisor``); its contract is on :class:`TaskSupervisor`."""
 
 from __future__ import annotations
 
@@ -119,7 +94,33 @@ def _start_task(*args: Any) -> Pid:
 
 
 class TaskSupervisor(DynamicSupervisor):
-    """A dynamic supervisor of temporary task processes."""
+    """A dynamic supervisor of temporary task processes.
+
+    Semantics (Elixir's ``Task.Supervisor``)
+    ----------------------------------------
+    - ``async_(sup, fn, *args)`` runs ``fn(*args)`` (sync or async) in a new process under
+      ``sup``, *linked to the caller* and monitored by it: ``await task.await_result()``
+      returns the result; if the task crashes, the crash reaches the caller through the link
+      (it exits too, unless it traps exits, in which case ``await_result`` raises ``Exited``).
+    - ``async_nolink`` is the same without the link: a crash only makes ``await_result``
+      raise ``Exited(reason)``.
+    - ``start_child(sup, fn, *args)`` is fire-and-forget: nobody waits for the result.
+    - Tasks are ``temporary`` children: never restarted.
+    - ``await_result(timeout)`` raises ``CallTimeout`` when no result comes in time (the task
+      keeps running; ``shutdown()`` stops it).
+
+    Example:
+        >>> import beamish
+        >>> from beamish.supervision import TaskSupervisor
+        >>> async def square(x):
+        ...     return x * x
+        >>> async def main():
+        ...     sup = await TaskSupervisor.start_link()
+        ...     task = await TaskSupervisor.async_(sup, square, 7)
+        ...     return await task.await_result()
+        >>> beamish.run(main)
+        49
+    """
 
     @staticmethod
     async def async_(sup: Any, fn: Callable[..., Any], *args: Any) -> Task:

@@ -1,12 +1,31 @@
 """Telemetry: attach handlers to named events; the runtime reports through it.
 
+Modelled on Erlang's ``:telemetry``: an *event* is a tuple of strings such as
+``("beamish", "process", "spawn")``; a *handler* is a callable
+``handler(event, measurements, metadata, config)`` attached under a unique id.
+``ALL_EVENTS`` lists every event the runtime emits.
+
 >>> from beamish import telemetry
 >>> telemetry.PROCESS_CRASH in telemetry.ALL_EVENTS
 True
+>>> seen = []
+>>> telemetry.attach("doc-example", ("app", "tick"), lambda e, m, md, c: seen.append(m["n"]))
+>>> telemetry.execute(("app", "tick"), {"n": 1})
+>>> telemetry.detach("doc-example")
+True
+>>> telemetry.execute(("app", "tick"), {"n": 2})
+>>> seen
+[1]
+
+Semantics
+---------
+- Handlers run synchronously in the emitting task, in the order they were attached.
+- A handler that raises is detached, the failure is logged and reported as the event
+  ``("beamish", "telemetry", "handler_failure")``; the emitter never sees the exception.
+- Emitting an event nobody listens to costs one dictionary lookup.
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._events import ALL_EVENTS as ALL_EVENTS
 from ._events import CLUSTER_BAD_FRAME as CLUSTER_BAD_FRAME
 from ._events import CLUSTER_GLOBAL_CONFLICT as CLUSTER_GLOBAL_CONFLICT
@@ -36,8 +55,4 @@ from ._handlers import has_handlers as has_handlers
 from ._handlers import list_handlers as list_handlers
 from ._handlers import span as span
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

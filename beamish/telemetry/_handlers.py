@@ -1,24 +1,6 @@
 """Attach, detach and execute telemetry handlers (a leaf: stdlib only).
 
-Modelled on Erlang's ``:telemetry``: an *event* is a tuple of strings such as
-``("beamish", "process", "spawn")``; a *handler* is a callable
-``handler(event, measurements, metadata, config)`` attached under a unique id.
-
->>> seen = []
->>> attach("doc-example", ("app", "tick"), lambda e, m, md, c: seen.append(m["n"]))
->>> execute(("app", "tick"), {"n": 1})
->>> detach("doc-example")
-True
->>> execute(("app", "tick"), {"n": 2})
->>> seen
-[1]
-
-Semantics
----------
-- Handlers run synchronously in the emitting task, in the order they were attached.
-- A handler that raises is detached, the failure is logged and reported as the event
-  ``("beamish", "telemetry", "handler_failure")``; the emitter never sees the exception.
-- Emitting an event nobody listens to costs one dictionary lookup.
+The contract is in ``beamish.telemetry``.
 """
 
 from __future__ import annotations

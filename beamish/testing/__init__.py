@@ -5,8 +5,7 @@
 True
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._plugin import BACKENDS as BACKENDS
 from ._plugin import anyio_backend as anyio_backend
 from ._plugin import node as node
@@ -15,9 +14,5 @@ from ._probes import assert_receive as assert_receive
 from ._probes import capture_telemetry as capture_telemetry
 from ._probes import refute_receive as refute_receive
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())
 from ._conformance import check_transport as check_transport  # noqa: E402

@@ -1,21 +1,4 @@
-"""Conformance suites for the runtime's pluggable interfaces.
-
-``check_transport`` checks a :class:`beamish.cluster.transports.Transport` against the contract
-the node's connection code relies on (trio's ``check_two_way_stream`` is the model)::
-
-    async def test_my_transport() -> None:
-        await check_transport(MyTransport(), MyTransport(), "127.0.0.1:0")
-
-Semantics
----------
-It listens on ``listen_address`` with ``server`` and dials with ``client``, then checks, each
-bounded by ``timeout`` seconds: bytes arrive intact and in order in both directions, also a
-payload far larger than one ``receive``; ``receive(max_bytes)`` honours its bound; concurrent
-connections stay apart, each served in its own task; closing one end ends the other's
-``receive`` (``anyio.EndOfStream`` or ``anyio.BrokenResourceError``); a closed end refuses
-further use (``anyio.ClosedResourceError``); ``Listener.aclose`` makes ``serve`` return; and
-``connect`` to the address just released fails fast with ``OSError`` (``ConnectionError``).
-"""
+"""Conformance suites for the runtime's pluggable interfaces (see :func:`check_transport`)."""
 
 from __future__ import annotations
 
@@ -204,6 +187,22 @@ async def check_transport(
     ``server`` listens on ``listen_address`` (an address it may bind repeatedly, such as
     ``"127.0.0.1:0"``) and ``client`` dials it; they may be one object. Each check is bounded
     by ``timeout`` seconds, so a transport that hangs fails instead of stalling.
+
+    ``check_transport`` checks a :class:`beamish.cluster.transports.Transport` against the contract
+    the node's connection code relies on (trio's ``check_two_way_stream`` is the model)::
+
+        async def test_my_transport() -> None:
+            await check_transport(MyTransport(), MyTransport(), "127.0.0.1:0")
+
+    Semantics
+    ---------
+    It listens on ``listen_address`` with ``server`` and dials with ``client``, then checks, each
+    bounded by ``timeout`` seconds: bytes arrive intact and in order in both directions, also a
+    payload far larger than one ``receive``; ``receive(max_bytes)`` honours its bound; concurrent
+    connections stay apart, each served in its own task; closing one end ends the other's
+    ``receive`` (``anyio.EndOfStream`` or ``anyio.BrokenResourceError``); a closed end refuses
+    further use (``anyio.ClosedResourceError``); ``Listener.aclose`` makes ``serve`` return; and
+    ``connect`` to the address just released fails fast with ``OSError`` (``ConnectionError``).
     """
     checks = (
         _check_round_trip,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ..actors import Node
+from ..actors import Node, current_async_library
 from ..actors._context import current_process
 from ..runtime import start
 
@@ -53,9 +53,7 @@ async def node(anyio_backend: Any) -> AsyncIterator[Node]:
 
 
 def _require_virtual_time() -> None:
-    import sniffio
-
-    if sniffio.current_async_library() != "trio":
+    if current_async_library() != "trio":
         return
     import trio
     from trio.testing import MockClock

@@ -7,16 +7,11 @@
 See ``docs/workers.md`` for when to use them.
 """
 
-import contextlib
-
+from .._public import present_as as _present_as
 from ._pool import PoolInfo as PoolInfo
 from ._pool import WorkerInfo as WorkerInfo
 from ._pool import WorkerPool as WorkerPool
 from ._reasons import is_worker_death as is_worker_death
 from ._reasons import worker_died as worker_died
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals())

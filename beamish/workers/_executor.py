@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import sniffio
+from ..actors import current_async_library
 
 Done = Callable[[Any, tuple[str, Any]], None]
 Poster = Callable[..., None]
@@ -33,7 +33,7 @@ Poster = Callable[..., None]
 def loop_poster() -> Poster:
     """A thread-safe ``post(fn, *args)`` that runs ``fn(*args)`` on the calling event loop
     soon, without blocking the thread that posts (asyncio, uvloop or trio)."""
-    if sniffio.current_async_library() == "trio":
+    if current_async_library() == "trio":
         import trio
 
         return trio.lowlevel.current_trio_token().run_sync_soon

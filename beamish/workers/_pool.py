@@ -1,23 +1,4 @@
-"""WorkerPool: child OS processes that run CPU-bound work and host actors, supervised.
-
->>> pool = WorkerPool(size=2, max_memory=512 * 2**20, name="crunch")
->>> pool.name, pool.size, pool.child_spec()["type"]
-('crunch', 2, 'supervisor')
-
-A pool is a process (it supervises one *port* process per worker, and each port owns one
-worker OS process: a fresh interpreter, as ``multiprocessing``'s ``spawn`` start method
-makes, running a beamish node that connects to this one). ``WorkerPool(...)`` describes a
-pool and is its handle: start it with ``await pool.start_link()``, or put it in a
-supervisor's children (it has a ``child_spec``), then:
-
-- ``await pool.run(fn, *args)``: ``fn(*args)`` in a worker; its result, or its exception
-  (the type, with the worker's traceback on ``remote_traceback``);
-- ``await pool.map(fn, iterable)``: many of them, results in order;
-- ``await pool.spawn(ActorClass, *args)``: an actor in the least-loaded worker; its pid is
-  an ordinary pid: send, call, link, monitor;
-- ``ChildSpec(..., placement=pool)``: a supervisor starts that child in a worker;
-- ``await pool.info()``: per worker, its pid, OS pid, memory, CPU, tasks run, restarts.
-"""
+"""WorkerPool: child OS processes for CPU-bound work and actors (see :class:`WorkerPool`)."""
 
 from __future__ import annotations
 
@@ -33,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import psutil
-import sniffio
 
 from .. import telemetry
 from ..actors import (
@@ -50,6 +30,7 @@ from ..actors import (
     Stop,
     WouldBlock,
     call,
+    current_async_library,
     exit,
     monitor,
     receive,
@@ -120,7 +101,7 @@ class PoolSettings:
 
 
 class WorkerPool:
-    """A pool of ``size`` worker processes (default: one per CPU core); see the module doc.
+    """A pool of ``size`` worker processes (default: one per CPU core).
 
     ``max_memory`` (bytes): a worker whose resident memory goes over it, at one of the
     checks every ``check_interval`` seconds, is killed and restarted
@@ -130,6 +111,25 @@ class WorkerPool:
     and exits ``"shutdown"``, as a supervisor does. ``window``: functions sent to a worker
     ahead of their turn (so it never waits for the next one). ``shutdown``: seconds a
     worker has to stop in order before it is killed.
+
+    A pool is a process (it supervises one *port* process per worker, and each port owns one
+    worker OS process: a fresh interpreter, as ``multiprocessing``'s ``spawn`` start method
+    makes, running a beamish node that connects to this one). ``WorkerPool(...)`` describes a
+    pool and is its handle: start it with ``await pool.start_link()``, or put it in a
+    supervisor's children (it has a ``child_spec``), then:
+
+    - ``await pool.run(fn, *args)``: ``fn(*args)`` in a worker; its result, or its exception
+      (the type, with the worker's traceback on ``remote_traceback``);
+    - ``await pool.map(fn, iterable)``: many of them, results in order;
+    - ``await pool.spawn(ActorClass, *args)``: an actor in the least-loaded worker; its pid is
+      an ordinary pid: send, call, link, monitor;
+    - ``ChildSpec(..., placement=pool)``: a supervisor starts that child in a worker;
+    - ``await pool.info()``: per worker, its pid, OS pid, memory, CPU, tasks run, restarts.
+
+    Example:
+        >>> pool = WorkerPool(size=2, max_memory=512 * 2**20, name="crunch")
+        >>> pool.name, pool.size, pool.child_spec()["type"]
+        ('crunch', 2, 'supervisor')
     """
 
     def __init__(
@@ -381,7 +381,7 @@ class PoolServer(Actor):
         self.node = this_node()
         cluster = await distributed(self.node, settings.max_frame)
         assert cluster.public_address is not None
-        backend = settings.backend or sniffio.current_async_library()
+        backend = settings.backend or current_async_library()
         if backend == "asyncio" and self.node.backend_name == "uvloop":
             backend = "uvloop"
         self.worker_settings = WorkerSettings(

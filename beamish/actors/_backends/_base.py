@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
-
-import sniffio
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -51,9 +51,36 @@ class Backend(Protocol):
         """Cancel the system tasks and wait for them."""
 
 
+def current_async_library() -> str:
+    """``"trio"`` or ``"asyncio"`` (uvloop included): the event loop running this task.
+
+    anyio no longer depends on sniffio, so beamish tells the two apart itself. Raises
+    ``RuntimeError`` outside any event loop.
+
+    >>> import anyio
+    >>> async def main():
+    ...     return current_async_library()
+    >>> anyio.run(main), anyio.run(main, backend="trio")
+    ('asyncio', 'trio')
+    """
+    trio = sys.modules.get("trio")  # a running trio has been imported
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            return "trio"
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError("no asyncio or trio event loop runs in this thread") from None
+    return "asyncio"
+
+
 def current_backend(nursery: Any = None) -> Backend:
     """The backend for the event loop running in this task."""
-    library = sniffio.current_async_library()
+    library = current_async_library()
     if library == "trio":
         from ._trio import TrioBackend
 

@@ -5,8 +5,7 @@
 'a'
 """
 
-import contextlib
-
+from ..._public import present_as as _present_as
 from ._base import Handler as Handler
 from ._base import Listener as Listener
 from ._base import Transport as Transport
@@ -18,8 +17,4 @@ from .memory import NetworkStatistics as NetworkStatistics
 from .tcp import TcpListener as TcpListener
 from .tcp import TcpTransport as TcpTransport
 
-for _name, _value in list(globals().items()):
-    if not _name.startswith("_") and getattr(_value, "__module__", "").startswith(__name__ + "._"):
-        with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = __name__
-del _name, _value
+_present_as(__name__, globals(), private_only=True)

@@ -1,23 +1,4 @@
-"""The transport seam: how a node listens for peers and dials them, as anyio byte streams.
-
-A :class:`Transport` turns an address into byte streams; it knows nothing of frames,
-handshakes or heartbeats (those sit above it, in the connection code). Every implementation
-passes :func:`beamish.testing.check_transport`.
-
-Semantics
----------
-- ``listen(address)`` binds at once and returns a :class:`Listener` whose ``address`` is where
-  peers connect (for TCP with port 0, the port the system picked).
-- ``Listener.serve(handler)`` accepts until ``aclose()`` is called, running each connection's
-  ``handler(stream)`` in its own task; the handler owns the stream and closes it. ``serve``
-  returns once the listener is closed and the handlers still running have finished (they are
-  its child tasks); a handler that raises ends ``serve`` with that error.
-- ``connect(address, timeout)`` returns a connected stream or raises :class:`ConnectionError`
-  (refused, unreachable, timed out, failed TLS handshake).
-- A stream's ``receive`` raises ``anyio.EndOfStream`` when the peer closed cleanly and
-  ``anyio.BrokenResourceError`` when the connection broke; ``send_eof`` is not part of the
-  contract (TLS streams do not support it).
-"""
+"""The transport seam; the contract is on :class:`Transport`."""
 
 from __future__ import annotations
 
@@ -48,7 +29,26 @@ class Listener(Protocol):
 
 
 class Transport(Protocol):
-    """Listens on and dials addresses, producing byte streams."""
+    """Listens on and dials addresses, producing byte streams.
+
+    A :class:`Transport` turns an address into byte streams; it knows nothing of frames,
+    handshakes or heartbeats (those sit above it, in the connection code). Every implementation
+    passes :func:`beamish.testing.check_transport`.
+
+    Semantics
+    ---------
+    - ``listen(address)`` binds at once and returns a :class:`Listener` whose ``address`` is where
+      peers connect (for TCP with port 0, the port the system picked).
+    - ``Listener.serve(handler)`` accepts until ``aclose()`` is called, running each connection's
+      ``handler(stream)`` in its own task; the handler owns the stream and closes it. ``serve``
+      returns once the listener is closed and the handlers still running have finished (they are
+      its child tasks); a handler that raises ends ``serve`` with that error.
+    - ``connect(address, timeout)`` returns a connected stream or raises :class:`ConnectionError`
+      (refused, unreachable, timed out, failed TLS handshake).
+    - A stream's ``receive`` raises ``anyio.EndOfStream`` when the peer closed cleanly and
+      ``anyio.BrokenResourceError`` when the connection broke; ``send_eof`` is not part of the
+      contract (TLS streams do not support it).
+    """
 
     async def listen(self, address: str) -> Listener:
         """Bind ``address`` (``"host:port"``; port 0 picks a free port)."""
