@@ -223,7 +223,9 @@ def send(dest: Dest, message: Any) -> None:
     Never blocks and never waits for the receiver. Messages from one sender to one
     receiver arrive in the order they were sent. A message to a dead pid is dropped, as in
     Erlang: monitor the receiver to know it is gone. Local messages are passed as they are
-    (share nothing mutable); messages to another node are copied over the wire.
+    (share nothing mutable); messages to another node are copied over the wire. A process
+    that an exit signal has ended (``is_alive`` is False) sends nothing, even from code
+    that catches the cancellation.
 
     Args:
         dest: a pid, a name registered on this node, ``(name, node)``, or
@@ -243,7 +245,12 @@ def send(dest: Dest, message: Any) -> None:
         'hello'
     """
     proc = current_process.get(None)
-    node = proc._node if proc is not None else this_node()
+    if proc is not None:
+        if proc._pending_reason is not None:
+            return  # an exit signal has ended the sender: a dead process sends nothing
+        node = proc._node
+    else:
+        node = this_node()
     if type(dest) is Pid and dest[0] == node.name and dest[2] == node.creation:
         target = node._table.get(dest[1])  # Node.send's local fast path, inlined
         if target is not None and target.alive:
@@ -263,6 +270,12 @@ def receive(match: Match | None = None, timeout: float | None = None) -> Awaitab
     While messages are waiting, ``receive`` returns without yielding to the event loop,
     except once every 64 messages: a process draining a full mailbox runs fast, yet cannot
     starve the others, and still sees cancellation.
+
+    One task per process waits in ``receive``: a second task of the same process that would
+    wait too gets ``RuntimeError`` at once. To wait on the mailbox and on something else (a
+    socket), let a helper task of the process forward the other events with
+    ``send(self(), event)``. Once an exit signal has ended the process, ``receive`` no
+    longer waits, even inside a user's shield.
 
     Args:
         match: a predicate on messages; ``None`` takes any message.

@@ -236,7 +236,12 @@ def cast(dest: Dest, request: Any) -> None:
         5
     """
     proc = current_process.get(None)
-    node = proc._node if proc is not None else this_node()
+    if proc is not None:
+        if proc._pending_reason is not None:
+            return  # an exit signal has ended the sender (see send)
+        node = proc._node
+    else:
+        node = this_node()
     message = _new_tuple(CastRequest, (request,))
     if type(dest) is Pid:
         if dest[0] == node.name and dest[2] == node.creation:

@@ -4,7 +4,9 @@
 ('drop_newest', 'drop_oldest', 'exit')
 
 Selective receive, the yield every 64 messages and the overflow policies are documented
-on the public ``beamish.receive`` and ``beamish.spawn``.
+on the public ``beamish.receive`` and ``beamish.spawn``. One task of a process
+waits at a time. A drop_oldest overflow wakes a waiting selective receive and shifts its
+scan position by the messages it dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from ._backends._base import Waiter
     from ._clock import TimerHandle
     from ._node import Node
+    from ._reasons import Reason
 
 Overflow = Literal["drop_newest", "drop_oldest", "exit"]
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_newest", "drop_oldest", "exit")
@@ -28,22 +31,41 @@ _YIELD_EVERY_MASK = 63
 class Mailbox:
     """The receiving half of a process (mixed into ``Process``; slots live there)."""
 
-    __slots__ = ("_drained", "_limit", "_mailbox", "_node", "_overflow", "_timed_out", "_waiter")
+    __slots__ = (
+        "_drained",
+        "_front_drops",
+        "_limit",
+        "_mailbox",
+        "_node",
+        "_overflow",
+        "_pending_reason",
+        "_timed_out",
+        "_waiter",
+    )
 
     def __init__(self, node: Node, limit: int | None, overflow: Overflow) -> None:
         self._node = node
         self._mailbox: deque[Any] | None = None  # created by the first message
         self._waiter: Waiter | None = None  # set while the owner waits in receive
-        self._drained = 0
+        self._drained = 1  # counts messages taken without waiting: a checkpoint every 64
+        self._front_drops = 0  # messages drop_oldest took while we waited: they shift a scan
         self._timed_out = False
         self._limit = limit
         self._overflow: Overflow = overflow
+        self._pending_reason: Reason = None  # set once an exit signal has doomed the process
 
     def _overflowed(self, message: Any) -> None:
         raise NotImplementedError
 
-    def _check_doomed(self) -> None:
-        """Raise if an exit signal has already ended this (task-less) process."""
+    def _doom_error(self) -> BaseException:
+        """The exception that ends a doomed process at its next wait."""
+        raise NotImplementedError
+
+    async def _end_doomed(self) -> Any:
+        """A doomed process asked to wait: yield once (so a loop that swallows this cannot
+        starve the node), then end it."""
+        await self._node._backend.checkpoint()
+        raise self._doom_error()
 
     def message_count(self) -> int:
         """How many messages wait in the mailbox."""
@@ -61,9 +83,10 @@ class Mailbox:
         scanned = 0
         if mailbox:
             if match is None:
-                self._drained += 1
-                if self._drained & _YIELD_EVERY_MASK:
+                if self._drained & _YIELD_EVERY_MASK:  # test, then count (as the server loop)
+                    self._drained += 1
                     return mailbox.popleft()
+                self._drained += 1
                 await self._node._backend.checkpoint()
                 if mailbox:
                     return mailbox.popleft()
@@ -74,17 +97,24 @@ class Mailbox:
                         return message
                 scanned = len(mailbox)
         # Nothing there yet: wait for deliveries (kept inline: one coroutine frame per wait).
+        if self._pending_reason is not None:
+            return await self._end_doomed()
         node = self._node
+        self._front_drops = 0  # from here on, drop_oldest counts what it takes from the front
         timer: TimerHandle | None = None
+        if timeout is not None and timeout <= 0:
+            await node._backend.checkpoint()
+            return self._after_poll(match, scanned, timeout)
+        if self._waiter is not None:
+            raise RuntimeError(
+                f"another task of {self!r} is already waiting in receive(); one task "
+                "per process receives (other tasks can send(self(), ...) to it)"
+            )
         if timeout is not None:
-            if timeout <= 0:
-                await node._backend.checkpoint()
-                return self._after_poll(match, scanned, timeout)
             self._timed_out = False
             clock = node.clock
             timer = clock.call_at(clock.now() + timeout, self._on_timeout)
         create_waiter = node._backend.create_waiter
-        self._check_doomed()
         try:
             while True:
                 waiter = self._waiter = create_waiter()
@@ -93,6 +123,9 @@ class Mailbox:
                 if mailbox:
                     if match is None:
                         return mailbox.popleft()
+                    if self._front_drops:  # drop_oldest moved what we had scanned
+                        scanned = max(0, scanned - self._front_drops)
+                        self._front_drops = 0
                     while scanned < len(mailbox):
                         message = mailbox[scanned]
                         if match(message):
@@ -128,7 +161,7 @@ class Mailbox:
         if mailbox:
             if match is None:
                 return mailbox.popleft()
-            for index in range(scanned, len(mailbox)):
+            for index in range(max(0, scanned - self._front_drops), len(mailbox)):
                 if match(mailbox[index]):
                     message = mailbox[index]
                     del mailbox[index]

@@ -22,7 +22,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import telemetry
-from ._context import current_node
+from ._context import current_node, current_process
 from ._errors import NameTaken, NoProc
 from ._mailbox import OVERFLOW_POLICIES, Overflow
 from ._messages import Down, Exit
@@ -39,7 +39,7 @@ _log = logging.getLogger("beamish.process")
 # The tokens of `with node:` blocks, per context: each task unwinds only its own.
 _entered: ContextVar[tuple[Token[Node], ...]] = ContextVar("beamish.node_entered")
 _new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
-SHUTDOWN_KILL_GRACE = 1.0  # seconds shutdown waits for killed processes to go
+SHUTDOWN_KILL_GRACE = 1.5  # seconds shutdown waits for killed processes: kill_grace and a margin
 
 
 class RemoteHook(Protocol):
@@ -116,7 +116,8 @@ class Node:
         self.clock: Clock = clock if clock is not None else backend.make_clock(False)
         self._table: dict[int, Process] = {}
         self._names: dict[str, Pid] = {}
-        self._timers: dict[Ref, tuple[TimerHandle, float]] = {}
+        self._timers: dict[Ref, tuple[TimerHandle, float, int | None]] = {}  # ..., target
+        self._timers_to: dict[int, set[Ref]] = {}  # serial -> timers aimed at that process
         self._serials = itertools.count(1)
         self._refs = itertools.count(1)
         self._ref_base = self.creation << 40
@@ -126,6 +127,9 @@ class Node:
         self.whereis = self._names.get  # type: ignore[method-assign,assignment]  # C-level lookup
         self._spawn_event = telemetry.PROCESS_SPAWN
         self.closing = False
+        # Seconds a killed process gets to end its task before the node declares it dead
+        # anyway (Down, links, its name): every wait after a kill is bounded by this.
+        self.kill_grace = 1.0
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {len(self._table)} processes>"
@@ -176,6 +180,9 @@ class Node:
         """Start ``fn(*args)`` as a new process; ``link`` links it to that process first."""
         if mailbox_limit is not None and (overflow not in OVERFLOW_POLICIES or mailbox_limit < 1):
             raise ValueError(f"bad mailbox bound {mailbox_limit!r} / {overflow!r}")
+        caller = current_process.get(None)
+        if caller is not None and caller._pending_reason is not None:
+            raise caller._doom_error()  # an exit signal ended the caller: it acts no more
         coro = fn(*args)
         if type(coro) is not CoroutineType:
             if hasattr(coro, "close"):
@@ -408,9 +415,11 @@ class Node:
     def _exit_signal(self, proc: Process, sender: Pid, reason: Reason, link: bool) -> None:
         """Erlang's receipt of an exit signal (see the table in ``_reasons``)."""
         if not proc.alive:
+            if not link and isinstance(reason, str) and reason == KILL and proc._task is not None:
+                self._reap_later(proc)  # doomed before, and still running: bound its end
             return
         if not link and isinstance(reason, str) and reason == KILL:
-            self._terminate(proc, KILLED)
+            self._terminate(proc, KILLED, kill=True)
         elif proc.trap_exits:
             proc._deliver(Exit(sender, reason))
         elif is_normal(reason):
@@ -419,21 +428,41 @@ class Node:
         else:
             self._terminate(proc, reason)
 
-    def _terminate(self, proc: Process, reason: Reason) -> None:
+    def _terminate(self, proc: Process, reason: Reason, kill: bool = False) -> None:
         if proc.doom(reason):
-            if proc._task is None:  # an anonymous process: its receive raises Exited
-                proc.kill_taskless(reason)
-            else:
+            proc.abort_waits()  # an anonymous process: its receive or call raises Exited
+            if proc._task is not None:
                 self._backend.cancel(proc)
+                if kill:
+                    self._reap_later(proc)
+
+    def _reap_later(self, proc: Process) -> None:
+        clock = self.clock
+        clock.call_at(clock.now() + self.kill_grace, partial(self._reap, proc))
+
+    def _reap(self, proc: Process) -> None:
+        """A killed process whose task still runs after ``kill_grace``: declare it dead."""
+        if self._table.get(proc.pid[1]) is not proc:
+            return  # it ended in time
+        _log.error(
+            "process %r did not end within %ss of being killed (it swallows cancellation or "
+            "waits in a shield); it is dead to the node from now on",
+            proc.pid,
+            self.kill_grace,
+        )
+        self._exited(proc, proc._pending_reason, False)
 
     def _exited(self, proc: Process, reason: Reason, originated: bool) -> None:
         """Fan out one process's exit: names, monitors, links, telemetry, crash log."""
         pid = proc.pid
+        if self._table.get(pid[1]) is not proc:
+            return  # already fanned out (a killed process declared dead before it ended)
+        del self._table[pid[1]]
         if proc._call_timer is not None:
             proc._call_timer.cancel()
             proc._call_timer = None
-        if self._table.get(pid[1]) is proc:
-            del self._table[pid[1]]
+        if self._timers_to:
+            self._cancel_timers_to(pid[1])
         if proc.name is not None:
             if self._names.get(proc.name) == pid:
                 del self._names[proc.name]
@@ -493,30 +522,79 @@ class Node:
     # -- timers --
 
     def send_after(self, dest: Dest, message: Any, seconds: float) -> Ref:
-        """Send ``message`` to ``dest`` after ``seconds`` on the node clock."""
+        """Send ``message`` to ``dest`` after ``seconds`` on the node clock.
+
+        A timer aimed at a local pid belongs to that process: it is cancelled when the
+        process exits, and never armed if it is not alive (as on the BEAM).
+        """
         ref = self.make_ref()
+        target: int | None = None
+        if type(dest) is Pid and self.is_local(dest):
+            proc = self._table.get(dest[1])
+            if proc is None or not proc.alive:
+                return ref
+            target = dest[1]
+            owned = self._timers_to.get(target)
+            if owned is None:
+                self._timers_to[target] = {ref}
+            else:
+                owned.add(ref)
         when = self.clock.now() + max(0.0, seconds)
         handle = self.clock.call_at(when, partial(self._fire_timer, ref, dest, message))
-        self._timers[ref] = (handle, when)
+        self._timers[ref] = (handle, when, target)
         return ref
 
+    def _forget_timer(self, ref: Ref) -> tuple[TimerHandle, float, int | None] | None:
+        entry = self._timers.pop(ref, None)
+        if entry is not None and entry[2] is not None:
+            owned = self._timers_to.get(entry[2])
+            if owned is not None:
+                owned.discard(ref)
+                if not owned:
+                    del self._timers_to[entry[2]]
+        return entry
+
+    def _cancel_timers_to(self, serial: int) -> None:
+        for ref in self._timers_to.pop(serial, ()):
+            entry = self._timers.pop(ref, None)
+            if entry is not None:
+                entry[0].cancel()
+
     def _fire_timer(self, ref: Ref, dest: Dest, message: Any) -> None:
-        if self._timers.pop(ref, None) is None:
+        if self._forget_timer(ref) is None:
             return
         with contextlib.suppress(NoProc):
             self.send(dest, message)
 
     def cancel_timer(self, ref: Ref) -> float | None:
-        """Cancel a timer; the seconds it had left, or None if it had fired or was unknown."""
-        entry = self._timers.pop(ref, None)
+        """Cancel a timer; the seconds it had left, or None if it had fired, was unknown,
+        or died with its target process."""
+        entry = self._forget_timer(ref)
         if entry is None:
             return None
-        handle, when = entry
+        handle, when, _ = entry
         handle.cancel()
         return max(0.0, when - self.clock.now())
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep on the node clock (virtual in tests, unlike ``anyio.sleep``)."""
+        """Sleep on the node clock (virtual in tests, unlike ``anyio.sleep``).
+
+        In a process, an exit signal that ends the process ends its sleep too, even inside
+        a user's shield.
+        """
+        proc = current_process.get(None)
+        if proc is not None and proc._node is self:
+            if proc._pending_reason is not None:
+                await proc._end_doomed()
+            ref = self.make_ref()  # a sleep is a call that only its timeout answers
+            slot = self._backend.create_waiter()
+            proc.open_call(ref, slot, max(0.0, seconds))
+            try:
+                await slot
+            finally:
+                if proc._calls:
+                    proc._calls.pop(ref, None)
+            return
         waiter = self._backend.create_waiter()
         handle = self.clock.call_at(self.clock.now() + seconds, partial(_set_done, waiter))
         try:
@@ -555,9 +633,10 @@ class Node:
                     signalled.discard(down.ref)
             except TimeoutError:
                 await self._kill_remaining(me, watched)
-        for handle, _ in self._timers.values():
+        for handle, _, _ in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        self._timers_to.clear()
 
     def _signal_roots(
         self, me: Process, seen: set[int], watched: dict[Ref, Pid], signalled: set[Ref]

@@ -52,7 +52,6 @@ class Process(Mailbox):
         "_links",
         "_monitored_by",
         "_monitors",
-        "_pending_reason",
         "_task",
         "alive",
         "calling",
@@ -68,7 +67,8 @@ class Process(Mailbox):
         self._node = node  # the mailbox's fields, set here to spare a call per spawn
         self._mailbox = None
         self._waiter = None
-        self._drained = 0
+        self._drained = 1
+        self._front_drops = 0
         self._timed_out = False
         self._limit = limit
         self._overflow = overflow
@@ -126,6 +126,8 @@ class Process(Mailbox):
         call needs to end before the armed time, so a steady stream of calls arms no timer
         of its own (the cost of a call stays a dictionary entry).
         """
+        if self._pending_reason is not None:
+            raise self._doom_error()
         calls = self._calls
         if calls is None:
             calls = self._calls = {}
@@ -171,17 +173,25 @@ class Process(Mailbox):
         self._pending_reason = reason
         return True
 
-    def _check_doomed(self) -> None:
-        if self._task is None and self._pending_reason is not None:
-            raise Exited(self._pending_reason, self.pid)
+    def _doom_error(self) -> BaseException:
+        reason = self._pending_reason
+        if self._task is None:  # code outside any process: it sees an exception it can catch
+            return Exited(reason, self.pid)
+        return SelfExit(reason)  # a BaseException: `except Exception` lets it through
 
-    def kill_taskless(self, reason: Reason) -> None:
-        """End a task-less process (code outside any process): its receive raises Exited."""
+    def abort_waits(self) -> None:
+        """End the doomed process's waits on beamish (receive, calls, sleep), even inside
+        a user's shield, where the backend's cancellation does not reach."""
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             if not waiter.done():
-                waiter.set_exception(Exited(reason, self.pid))
+                waiter.set_exception(self._doom_error())
+        calls = self._calls
+        if calls:
+            for slot, _ in list(calls.values()):
+                if not slot.done():
+                    slot.set_exception(self._doom_error())
 
     def _overflowed(self, message: Any) -> None:
         node = self._node
@@ -191,7 +201,9 @@ class Process(Mailbox):
         dropped = message
         if policy == "drop_oldest":
             dropped = mailbox.popleft()
+            self._front_drops += 1
             mailbox.append(message)
+            self._wake()  # the new message may be the one a selective receive waits for
         node._mailbox_dropped(self, dropped, policy)
         if policy == "exit":
             reason = MailboxFull(f"mailbox of {self.pid!r} is full ({self._limit})")
@@ -215,6 +227,8 @@ class Process(Mailbox):
             reason, originated = NORMAL, True
         elif type(error) is SelfExit:
             reason, originated = error.reason, True
+        elif isinstance(error, BaseExceptionGroup) and (self_exit := sole_self_exit(error)):
+            reason, originated = self_exit.reason, True
         else:
             reason, originated = error, True
         if reason == "kill":
@@ -237,3 +251,15 @@ class Process(Mailbox):
             mailbox_limit=self._limit,
             calling=self.calling,
         )
+
+
+def sole_self_exit(group: BaseExceptionGroup[Any]) -> SelfExit | None:
+    """The ``exit(self(), reason)`` inside ``group`` when it holds nothing else (raised by a
+    task of the process's own task group), else None."""
+    self_exits, rest = group.split(SelfExit)
+    if rest is not None or self_exits is None:
+        return None
+    leaf: BaseException = self_exits
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf if isinstance(leaf, SelfExit) else None

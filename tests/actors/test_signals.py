@@ -451,3 +451,23 @@ async def test_registered_name_is_released_on_exit(node):
     assert beamish.whereis("short_lived") is None
     with pytest.raises(beamish.NoProc):
         beamish.send("short_lived", "hello")
+
+
+@pytest.mark.parametrize("reason", ["normal", "shutdown", "bye"])
+async def test_exit_self_from_a_task_in_the_process_task_group(node, reason, caplog):
+    """exit(self(), reason) from a task of the process's own task group exits the process
+    with that reason, as from its main task (not as a crash wrapped in an exception group)."""
+    import anyio
+
+    async def quitter():
+        beamish.exit(beamish.self(), reason)
+
+    async def worker():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(quitter)
+            await beamish.receive()
+
+    _, ref = beamish.spawn_monitor(worker)
+    down = await assert_receive(_is_down_of(ref))
+    assert down.reason == reason
+    assert not [r for r in caplog.records if r.exc_info], "reported as a crash"

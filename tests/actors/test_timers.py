@@ -164,3 +164,32 @@ async def test_zero_sleep_process_exits_before_a_pending_timeout(node):
     down = await assert_receive(lambda m: type(m) is Down and m.ref == ref, timeout=5)
     assert down.reason == "normal"
     assert node.clock.now() == start
+
+
+async def test_a_timer_dies_with_its_target(node):
+    """A timer aimed at a pid is cancelled when that process exits (as on the BEAM), and
+    one aimed at a pid that is already dead is never armed: cancel_timer returns None."""
+
+    async def session():
+        await beamish.receive()
+
+    pid, ref = beamish.spawn_monitor(session)
+    timers = [beamish.send_after(pid, ("expire", n), 3600) for n in range(3)]
+    beamish.send(pid, "bye")
+    await assert_receive(lambda m: type(m) is Down and m.ref == ref)
+    assert [beamish.cancel_timer(t) for t in timers] == [None, None, None]
+    assert beamish.cancel_timer(beamish.send_after(pid, "late", 10)) is None
+
+
+async def test_a_timer_to_a_name_outlives_the_process_behind_it(node):
+    """Only timers aimed at a pid die with it; a name is resolved when the timer fires."""
+
+    async def idle():
+        await beamish.receive()
+
+    pid, ref = beamish.spawn_monitor(idle)
+    beamish.register("service", pid)
+    timer = beamish.send_after("service", "hello", 10)
+    beamish.send(pid, "bye")
+    await assert_receive(lambda m: type(m) is Down and m.ref == ref)
+    assert beamish.cancel_timer(timer) == pytest.approx(10)

@@ -19,6 +19,27 @@ from .._context import current_process
 if TYPE_CHECKING:
     from .._process import Process
 
+# How often a cancelled task inside a shield is looked at again: real seconds, off the
+# ready queue, so virtual time keeps moving while a shielded cleanup runs.
+_SHIELD_RECHECK = 0.01
+
+_task_states: Any  # anyio's record of each task's cancel scopes (private: read, optional)
+try:
+    from anyio._backends._asyncio import _task_states
+except ImportError:  # pragma: no cover - another anyio layout: no shield is seen
+    _task_states = {}
+
+
+def _shielded(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` runs inside an anyio ``CancelScope(shield=True)``."""
+    state = _task_states.get(task)
+    scope = getattr(state, "cancel_scope", None)
+    while scope is not None:
+        if getattr(scope, "_shield", False):
+            return True
+        scope = getattr(scope, "_parent_scope", None)
+    return False
+
 
 class AsyncioBackend:
     name = "asyncio"
@@ -39,9 +60,24 @@ class AsyncioBackend:
         proc._task = task
 
     def cancel(self, proc: Process) -> None:
+        """Cancel ``proc``'s task, and again at each loop turn until it has ended (a task
+        that swallows one ``CancelledError`` gets the next at its next wait), as anyio's
+        cancel scopes do; like them, leave a task alone while it is inside a shield."""
         task = proc._task
         if task is not None:
-            task.cancel()
+            self._deliver_cancel(task)
+
+    def _deliver_cancel(self, task: asyncio.Task[Any]) -> None:
+        if task.done():
+            return
+        if _shielded(task):
+            self.loop.call_later(_SHIELD_RECHECK, self._deliver_cancel, task)
+            return
+        if not task._must_cancel:  # type: ignore[attr-defined]
+            waiter = task._fut_waiter  # type: ignore[attr-defined]
+            if waiter is None or not waiter.done():
+                task.cancel()
+        self.loop.call_soon(self._deliver_cancel, task)
 
     def start_system(self, fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         self._system.append(self._create_task(fn()))

@@ -10,6 +10,7 @@ import trio
 from .._clock import Clock, HeapClock
 from .._context import current_process
 from .._errors import SelfExit
+from .._process import sole_self_exit
 
 if TYPE_CHECKING:
     from .._process import Process
@@ -69,6 +70,10 @@ class TrioBackend:
                     await coro
                 except (Exception, SelfExit) as exc:
                     error = exc
+                except BaseExceptionGroup as group:  # from a task group inside the process
+                    if sole_self_exit(group) is None:
+                        raise
+                    error = group
         except BaseException as exc:  # the node's nursery is going away
             proc._finished(exc, cancelled=True)
             raise
