@@ -64,8 +64,10 @@ class AsyncioBackend:
         that swallows one ``CancelledError`` gets the next at its next wait), as anyio's
         cancel scopes do; like them, leave a task alone while it is inside a shield."""
         task = proc._task
-        if task is not None:
+        if isinstance(task, asyncio.Task):
             self._deliver_cancel(task)
+        elif task is not None:  # a borrowed process's anyio cancel scope (the test plugin's
+            task.cancel()  # test process): a scope is level-triggered already
 
     def _deliver_cancel(self, task: asyncio.Task[Any]) -> None:
         if task.done():
