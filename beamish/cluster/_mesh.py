@@ -42,6 +42,7 @@ MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
 UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
 _UNSENDABLE_ERRORS = (EncodeError, FrameError)
 _LOGGED_KINDS_LIMIT = 1024
+MAX_PEERS_FRAME = 1024  # peers one frame may name: a node is told of a mesh, not a flood
 HANDSHAKE_MAX_FRAME = 16 * 1024
 """The largest frame a peer may send before it proved the cookie (handshake messages are
 small), so a stranger cannot make the node buffer ``max_frame`` bytes per connection."""
@@ -88,6 +89,13 @@ class _Refused(Exception):
         super().__init__(why)
         self.why = why
         self.by_peer = by_peer
+
+
+def _own(peer: str, kind: str, watcher: Pid, ref: Ref) -> None:
+    """A peer's call or monitor names a process and a ref of the peer itself: a ref made
+    here or on a third node would overwrite a watch that is not the peer's to take."""
+    if watcher[0] != peer or ref[0] != peer:
+        raise frames.BadFrame(f"{kind}: {watcher} and {ref} are not the peer's ({peer})")
 
 
 def _unless_refused(message: Any) -> Any:
@@ -317,9 +325,8 @@ class Cluster:
             with anyio.fail_after(self.handshake_timeout):
                 initiator = Initiator(self.name, self.node.creation, self._cookie)
                 await self._say(stream, initiator.hello())
-                proof = initiator.on_challenge(
-                    _unless_refused(await read_one(stream, decoder, plain, pending))
-                )
+                # no _unless_refused here: a refusal before any proof is a stranger's word
+                proof = initiator.on_challenge(await read_one(stream, decoder, plain, pending))
                 decoder.max_frame = self.max_frame  # the peer proved the cookie
                 peer = initiator.peer
                 assert peer is not None
@@ -554,6 +561,8 @@ class Cluster:
 
     def _learn(self, peers: Any) -> None:
         """A peer told us of its peers: connect to those we are not connected to."""
+        if len(peers) > MAX_PEERS_FRAME:
+            raise frames.BadFrame(f"peers: {len(peers)} entries, over {MAX_PEERS_FRAME}")
         if self.hidden or self._group is None or self.node.closing:
             return
         for name, address in peers.items():
@@ -885,9 +894,10 @@ class Cluster:
         ref), then deliver the request; a callee that is not there answers ``noproc``."""
         caller = request.caller if type(request) is CallRequest else None
         peer = conn.peer.name
-        if type(caller) is not Caller or type(caller.pid) is not Pid or caller.pid[0] != peer:
-            raise frames.BadFrame("call.request: not a CallRequest from a process of the peer")
+        if type(caller) is not Caller or type(caller.pid) is not Pid or type(caller.ref) is not Ref:
+            raise frames.BadFrame("call.request: not a CallRequest")
         watcher, ref = caller
+        _own(peer, "call", watcher, ref)
         node = self.node
         callee = node.resolve(target if type(target) is Pid else target[0])
         proc = node._proc(callee) if type(callee) is Pid else None
@@ -899,12 +909,33 @@ class Cluster:
         if proc.alive:
             proc._deliver(request)
 
+    def _awaited(self, conn: Connection, kind: str, to: Pid, ref: Ref) -> bool:
+        """End the watch this node recorded for ``ref`` (a call or spawn sent to the peer)
+        if ``to`` made it. An answer for anything else (a late reply after a timeout, a
+        guessed ref, a pid elsewhere to relay to) is dropped and counted: a peer never
+        steers a reply, spawned or down to a process of its choosing."""
+        watches = self._monitors.get(conn.peer.name)
+        watch = watches.get(ref) if watches is not None else None
+        if watches is None or watch is None or watch[0] != to:
+            if kind == "reply" and self.node.is_local(to):  # most often a call that timed out
+                metadata = {"node": self.name, "pid": to, "ref": ref}
+                telemetry.execute(telemetry.REPLY_DROP, {"count": 1}, metadata)
+            else:
+                why = f"a {kind} for {ref} that {to} does not await"
+                self._dropped(conn.peer.name, "unawaited", why)
+            return False
+        del watches[ref]
+        return True
+
     def _on_reply(self, conn: Connection, to: Pid, ref: Ref, value: Any) -> None:
-        self._monitors.get(conn.peer.name, {}).pop(ref, None)
-        self.node._deliver_reply(to, ref, value)
+        if self._awaited(conn, "reply", to, ref):
+            self.node._deliver_reply(to, ref, value)
 
     def _on_spawned(self, conn: Connection, owner: Pid, ref: Ref, pid: Pid, link: bool) -> None:
-        self._monitors.get(conn.peer.name, {}).pop(ref, None)
+        if pid[0] != conn.peer.name:
+            raise frames.BadFrame(f"spawned.pid: {pid} is not a process of the peer")
+        if not self._awaited(conn, "spawned", owner, ref):
+            return
         proc = self.node._proc(owner)
         if link and proc is not None:  # the caller's half of the link, before any exit
             proc.add_link(pid)
@@ -912,7 +943,7 @@ class Cluster:
         self.node._deliver_reply(owner, ref, ("ok", pid))
 
     def _on_down(self, conn: Connection, watcher: Pid, ref: Ref, target: Any, reason: Any) -> None:
-        if self._monitors.get(conn.peer.name, {}).pop(ref, None) is not None:
+        if self._awaited(conn, "down", watcher, ref):
             self.node._deliver_down(watcher, ref, target, reason)
 
     def _on_link(self, conn: Connection, remote: Pid, local: Pid) -> None:
@@ -943,6 +974,7 @@ class Cluster:
         node._exit_signal(proc, sender, reason, link)
 
     def _on_monitor(self, conn: Connection, watcher: Pid, ref: Ref, target: Any) -> None:
+        _own(conn.peer.name, "monitor", watcher, ref)
         node = self.node
         local = node.resolve(target if type(target) is Pid else target[0])
         proc = node._proc(local) if type(local) is Pid else None
@@ -987,9 +1019,11 @@ class Cluster:
                 conn.send(frames.wire(frames.Down(caller.pid, caller.ref, target, error)))
         elif op == "reply" and len(message) == 4:
             _, pid, ref, _value = message
-            watch = self._monitors.get(peer, {}).pop(ref, None)
-            if watch is not None:
-                self.node._deliver_down(pid, ref, watch[1], error)
+            if type(pid) is Pid and type(ref) is Ref:
+                watch = self._monitors.get(peer, {}).get(ref)
+                if self._awaited(conn, "reply", pid, ref):
+                    assert watch is not None
+                    self.node._deliver_down(pid, ref, watch[1], error)
         elif op == "spawn" and len(message) == 6:
             conn.send(frames.wire(frames.Reply(message[1], message[2], ("error", error))))
         elif op == "exit" and len(message) == 5:
