@@ -173,6 +173,11 @@ class Process(Mailbox):
         self._pending_reason = reason
         return True
 
+    def is_known(self) -> bool:
+        """Whether the node still holds this process (it has not ended, nor been declared
+        dead after ``kill_grace``)."""
+        return self._node._table.get(self.pid[1]) is self
+
     def _doom_error(self) -> BaseException:
         reason = self._pending_reason
         if self._task is None:  # code outside any process: it sees an exception it can catch

@@ -51,6 +51,7 @@ class AsyncioBackend:
         self.create_waiter = self.loop.create_future
         self._create_task = self.loop.create_task
         self._system: list[asyncio.Task[Any]] = []
+        self._closed = False
 
     def start(self, proc: Process, coro: Coroutine[Any, Any, Any]) -> None:
         context = contextvars.copy_context()
@@ -62,24 +63,26 @@ class AsyncioBackend:
     def cancel(self, proc: Process) -> None:
         """Cancel ``proc``'s task, and again at each loop turn until it has ended (a task
         that swallows one ``CancelledError`` gets the next at its next wait), as anyio's
-        cancel scopes do; like them, leave a task alone while it is inside a shield."""
+        cancel scopes do; like them, leave a task alone while it is inside a shield. Stop
+        once the node has let go of the process (declared dead after ``kill_grace``) or
+        has closed: a task that swallows every cancel is then left to itself, never spun."""
         task = proc._task
         if isinstance(task, asyncio.Task):
-            self._deliver_cancel(task)
+            self._deliver_cancel(task, proc)
         elif task is not None:  # a borrowed process's anyio cancel scope (the test plugin's
             task.cancel()  # test process): a scope is level-triggered already
 
-    def _deliver_cancel(self, task: asyncio.Task[Any]) -> None:
-        if task.done():
+    def _deliver_cancel(self, task: asyncio.Task[Any], proc: Process) -> None:
+        if task.done() or self._closed or not proc.is_known():
             return
         if _shielded(task):
-            self.loop.call_later(_SHIELD_RECHECK, self._deliver_cancel, task)
+            self.loop.call_later(_SHIELD_RECHECK, self._deliver_cancel, task, proc)
             return
         if not task._must_cancel:  # type: ignore[attr-defined]
             waiter = task._fut_waiter  # type: ignore[attr-defined]
             if waiter is None or not waiter.done():
                 task.cancel()
-        self.loop.call_soon(self._deliver_cancel, task)
+        self.loop.call_soon(self._deliver_cancel, task, proc)
 
     def start_system(self, fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         self._system.append(self._create_task(fn()))
@@ -91,6 +94,7 @@ class AsyncioBackend:
         return VirtualClock() if virtual else LoopClock(self.loop)
 
     async def aclose(self) -> None:
+        self._closed = True
         for task in self._system:
             task.cancel()
         for task in self._system:
