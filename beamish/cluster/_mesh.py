@@ -869,6 +869,13 @@ class Cluster:
         """Hand a frame from ``conn``'s peer to the handler of its kind, which takes the
         frame's fields (see ``_frames``). A malformed frame raises (``BadFrame``,
         ``UnknownFrame``), and the connection closes."""
+        if type(message) is tuple and len(message) == 3 and message[0] == "send":
+            to, node = message[1], self.node  # the hot path (casts, sends): a frames.Send to
+            if type(to) is Pid and to[0] == node.name and to[2] == node.creation:  # a pid here
+                proc = node._table.get(to[1])
+                if proc is not None and proc.alive:
+                    proc._deliver(message[2])
+                return
         self._handlers[frames.check(message)](conn, *message[1:])
 
     def _on_send(self, conn: Connection, to: Pid, message: Any) -> None:
