@@ -72,11 +72,11 @@ class Mailbox:
         return len(self._mailbox) if self._mailbox else 0
 
     def _wake(self) -> None:
+        # the waiter stays set until its receiver resumes: until then the process is still
+        # receiving, and a second task's receive() is refused (see receive)
         waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def receive(self, match: Match | None = None, timeout: float | None = None) -> Any:
         mailbox = self._mailbox
@@ -100,16 +100,16 @@ class Mailbox:
         if self._pending_reason is not None:
             return await self._end_doomed()
         node = self._node
-        self._front_drops = 0  # from here on, drop_oldest counts what it takes from the front
-        timer: TimerHandle | None = None
-        if timeout is not None and timeout <= 0:
-            await node._backend.checkpoint()
-            return self._after_poll(match, scanned, timeout)
         if self._waiter is not None:
             raise RuntimeError(
                 f"another task of {self!r} is already waiting in receive(); one task "
                 "per process receives (other tasks can send(self(), ...) to it)"
             )
+        self._front_drops = 0  # from here on, drop_oldest counts what it takes from the front
+        timer: TimerHandle | None = None
+        if timeout is not None and timeout <= 0:
+            await node._backend.checkpoint()
+            return self._after_poll(match, scanned, timeout)
         if timeout is not None:
             self._timed_out = False
             clock = node.clock
@@ -177,7 +177,5 @@ class Mailbox:
             return
         mailbox.append(message)
         waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

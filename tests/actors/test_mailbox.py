@@ -102,6 +102,25 @@ async def test_a_second_task_waiting_in_receive_is_an_error(node):
     assert got == ["for the first"]
 
 
+async def test_a_receiver_woken_but_not_yet_resumed_is_still_receiving(node):
+    """Between a receiver's wake-up and its resumption the process is still receiving: a
+    second task's receive then fails at once too (it used to slip in, and one of the two
+    waited on a waiter the other had replaced)."""
+    got = []
+
+    async def first():
+        got.append(await beamish.receive(lambda m: m == "mine"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first)
+        await anyio.wait_all_tasks_blocked()
+        beamish.send(beamish.self(), "not for it")  # wakes it; it has not resumed yet
+        with pytest.raises(RuntimeError, match="already waiting in receive"):
+            await beamish.receive(lambda m: m == "nobody's", timeout=1)
+        beamish.send(beamish.self(), "mine")
+    assert got == ["mine"]
+
+
 @pytest.mark.parametrize("overflowing", [1, 2])
 async def test_drop_oldest_wakes_a_selective_receive(node, overflowing):
     """A message that arrives in a full drop_oldest mailbox reaches a selective receive
