@@ -193,6 +193,12 @@ def run(
     restarts, or it was killed), ``run`` stops ``main`` and raises ``Exited``. Inside an
     application that already runs an event loop, use ``runtime.start`` instead.
 
+    A killed process is dead to the node after ``kill_grace`` (1 s) even if its task
+    still runs, so links, monitors and supervisors never wait longer. On asyncio ``run``
+    then returns; on trio, which cannot abandon a task, ``run`` returns only once that
+    task ends: code that shields a wait of its own (not beamish's ``sleep``, ``receive``
+    or ``call``, which a kill always ends) holds the end of ``run`` until the wait is over.
+
     Signals (in the main thread, when the program has not set its own handlers): SIGINT
     and SIGTERM stop the node in order (``main`` and every process, under
     ``shutdown_timeout``), then take their usual effect: SIGINT raises
