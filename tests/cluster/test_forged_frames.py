@@ -6,8 +6,7 @@ import contextlib
 
 import anyio
 import pytest
-from meshkit import nodes, on, until_connected
-from test_remote_calls import Events
+from meshkit import Recorder, nodes, on, until_connected
 
 import beamish
 from beamish import cluster, telemetry
@@ -44,7 +43,7 @@ async def test_a_ref_made_here_cannot_take_over_a_local_monitor(net, kind):
                 frame = ("call", target, CallRequest(Caller(forged_watcher, ref), "hi"))
             else:
                 frame = ("monitor", forged_watcher, ref, target)
-            with Events(cluster._mesh.NODE_DOWN) as down:
+            with Recorder(cluster._mesh.NODE_DOWN) as down:
                 cb.connections[A].send(frame)
                 await down.wait_for(2)  # both ends report the loss of that connection
             beamish.send(target, "go")
@@ -80,7 +79,7 @@ async def test_a_reply_to_another_pid_leaves_the_call_watched(net):
             me = beamish.self()
             beamish.spawn_link(_report, me, caller)
             request = await requests.receive()
-            with Events(telemetry.REPLY_DROP) as dropped:  # counted as a reply dropped
+            with Recorder(telemetry.REPLY_DROP) as dropped:  # counted as a reply dropped
                 cb.connections[A].send(("reply", me, request.caller.ref, "forged"))
                 await dropped.wait_for(1)
             cb.connections[A].close("the peer goes")
@@ -109,7 +108,7 @@ async def test_a_peers_frame_over_the_limit_closes_that_connection(net):
         await cb.connect("mem://" + A)
         await until_connected(cb, [A])
         flood = {f"n{i}@h": f"mem://nowhere{i}" for i in range(cluster._mesh.MAX_PEERS_FRAME + 1)}
-        with Events(cluster._mesh.NODE_DOWN) as down:
+        with Recorder(cluster._mesh.NODE_DOWN) as down:
             cb.connections[A].send(("peers", flood))
             await down.wait_for(2)
         assert len(ca.addresses) <= 1

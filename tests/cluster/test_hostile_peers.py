@@ -6,7 +6,6 @@ proof."""
 from __future__ import annotations
 
 import contextlib
-import itertools
 import secrets
 import sys
 import uuid
@@ -16,9 +15,10 @@ import anyio
 import cloudpickle
 import msgpack
 import pytest
+from meshkit import Recorder
 
 import beamish
-from beamish import cluster, telemetry
+from beamish import cluster
 from beamish.cluster._framing import FrameDecoder, encode_frame
 from beamish.cluster._handshake import Initiator
 from beamish.cluster._mesh import HANDSHAKE_FAILED
@@ -37,7 +37,6 @@ COOKIE = "hostile-test-cookie"
 WAIT = 10  # seconds: the bound on every wait for something that should happen at once
 ROGUE = Path(__file__).with_name("roguepeer.py")
 _PICKLE_EXT = 33  # the wire codec's pickle extension code
-_ids = itertools.count()
 
 
 class _OpenFile:
@@ -109,34 +108,6 @@ KINDS = [
     for k in ("pickle", "exception_record", "unknown_extension")
     for w in ("alone", "in_a_field")
 ]
-
-
-class Recorder:
-    """Records one telemetry event's metadata for one node, and waits for a count of it."""
-
-    def __init__(self, event, node):
-        self.event, self.node, self.seen = event, node, []
-        self._changed = anyio.Event()
-        self._id = f"hostile-{next(_ids)}"
-
-    def __enter__(self):
-        telemetry.attach(self._id, self.event, self._on)
-        return self
-
-    def __exit__(self, *exc):
-        telemetry.detach(self._id)
-
-    def _on(self, _event, _measurements, metadata, _config):
-        if metadata.get("node") == self.node:
-            self.seen.append(dict(metadata))
-            self._changed.set()
-            self._changed = anyio.Event()
-
-    async def wait_for(self, count, timeout=WAIT):
-        with anyio.fail_after(timeout):
-            while len(self.seen) < count:
-                await self._changed.wait()
-        return self.seen
 
 
 @contextlib.asynccontextmanager

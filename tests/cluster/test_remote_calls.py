@@ -4,9 +4,8 @@ The caller's node sends one ``("call", target, CallRequest)`` message; the calle
 monitors the callee for the caller when it arrives (no separate monitor message).
 """
 
-import anyio
 import pytest
-from meshkit import Echo, nodes, on
+from meshkit import Echo, Recorder, nodes, on
 
 import beamish
 from beamish import cluster, telemetry
@@ -40,35 +39,6 @@ class Holder(beamish.Actor):
             count, self.held = len(self.held), []
             return count
         return request
-
-
-class Events:
-    """Counts one telemetry event and lets a test wait for a count (no polling)."""
-
-    _ids = iter(range(1_000_000))
-
-    def __init__(self, event):
-        self.event, self.seen = event, []
-        self._changed = anyio.Event()
-        self._id = f"remote-calls-{next(self._ids)}"
-
-    def __enter__(self):
-        telemetry.attach(self._id, self.event, self._on)
-        return self
-
-    def __exit__(self, *exc):
-        telemetry.detach(self._id)
-
-    def _on(self, _event, _measurements, metadata, _config):
-        self.seen.append(dict(metadata))
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def wait_for(self, count):
-        with anyio.fail_after(WAIT):
-            while len(self.seen) < count:
-                await self._changed.wait()
-        return self.seen
 
 
 async def test_a_remote_call_is_one_message_out_and_one_back(net):
@@ -155,7 +125,7 @@ async def test_a_timed_out_remote_call_drops_the_watch_and_the_late_reply(net):
             # FIFO on the connection: the demonitor went out before this call
             assert await beamish.call(pid, "sync") == "sync"
             watching = (b._proc(pid)._monitored_by, dict(cb._watched.get(A, {})))
-            with Events(telemetry.REPLY_DROP) as dropped:
+            with Recorder(telemetry.REPLY_DROP) as dropped:
                 assert await beamish.call(pid, "release") == 1
                 await dropped.wait_for(1)
             with pytest.raises(TimeoutError):
@@ -180,7 +150,7 @@ async def test_a_malformed_call_or_send_closes_that_connection_only(net):
         forged = CallRequest(Caller(beamish.Pid(C, 1, 1), beamish.Ref(C, 1)), "x")
         malformed = [("call", pid, "not a request"), ("call", pid, forged), ("send", "x", 1)]
         for bad in malformed:
-            with Events(cluster._mesh.NODE_DOWN) as down:
+            with Recorder(cluster._mesh.NODE_DOWN) as down:
                 cb.connections[A].send(bad)
                 seen = await down.wait_for(2)  # both ends report the loss
             assert {event["peer"] for event in seen} == {A, B}

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import random
 import struct
 
 import anyio
 import pytest
-from meshkit import Echo, on, until_connected
+from meshkit import Echo, Recorder, on, until_connected
 
 import beamish
-from beamish import cluster, telemetry
+from beamish import cluster
 from beamish.cluster._framing import FrameDecoder, encode_frame
 from beamish.cluster._handshake import Initiator, proof_of
 from beamish.cluster._mesh import HANDSHAKE_FAILED, NODE_DOWN
@@ -56,35 +55,6 @@ async def tcp_nodes(names, *, cookies=None, handshake_timeout=5.0, heartbeat=15.
         yield started
 
 
-_ids = itertools.count()
-
-
-class Recorder:
-    """Records one telemetry event's metadata (process-wide) and waits for a count of it."""
-
-    def __init__(self, event, node=None):
-        self.event, self.node, self.seen = event, node, []
-        self._changed = anyio.Event()
-        self._id = f"tcp-mesh-{next(_ids)}"
-
-    def __enter__(self):
-        telemetry.attach(self._id, self.event, self._on)
-        return self
-
-    def __exit__(self, *exc):
-        telemetry.detach(self._id)
-
-    def _on(self, _event, _measurements, metadata, _config):
-        if self.node is None or metadata.get("node") == self.node:
-            self.seen.append(dict(metadata))
-            self._changed.set()
-            self._changed = anyio.Event()
-
-    async def wait_for(self, count, timeout=WAIT):
-        with anyio.fail_after(timeout):
-            while len(self.seen) < count:
-                await self._changed.wait()
-        return self.seen
 
 
 async def _start_echo():
