@@ -39,7 +39,7 @@ _log = logging.getLogger("beamish.process")
 # The tokens of `with node:` blocks, per context: each task unwinds only its own.
 _entered: ContextVar[tuple[Token[Node], ...]] = ContextVar("beamish.node_entered")
 _new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
-SHUTDOWN_KILL_GRACE = 1.5  # seconds shutdown waits for killed processes: kill_grace and a margin
+REAP_MARGIN = 0.5  # seconds past kill_grace that shutdown gives the reaper's Downs
 
 
 class RemoteHook(Protocol):
@@ -613,7 +613,8 @@ class Node:
         others stop at once. A server whose parent is alive is left to that parent, which
         stops it in its own order (a supervisor: reverse start order, each child's
         protocol). Whatever still runs at the deadline is killed; shutdown then waits at
-        most ``SHUTDOWN_KILL_GRACE`` more seconds and logs the processes that ignored it.
+        most ``kill_grace`` (and a small margin) more, by which time every killed process
+        has ended or been declared dead; it logs any that still has not.
         """
         self.closing = True
         clock = self.clock
@@ -678,9 +679,11 @@ class Node:
         )
         for pid in stuck:
             self.exit(self.system_pid, pid, KILL)
+        clock = self.clock
+        deadline = clock.now() + self.kill_grace + REAP_MARGIN
         try:
             while watched:
-                down = await me.receive(_is_down, SHUTDOWN_KILL_GRACE)
+                down = await me.receive(_is_down, max(0.0, deadline - clock.now()))
                 watched.pop(down.ref, None)
         except TimeoutError:
             _log.error("%d processes ignored kill on %s", len(watched), self.name)

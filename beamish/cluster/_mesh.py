@@ -879,13 +879,9 @@ class Cluster:
         self._handlers[frames.check(message)](conn, *message[1:])
 
     def _on_send(self, conn: Connection, to: Pid, message: Any) -> None:
-        node = self.node
-        if to[0] == node.name and to[2] == node.creation:  # the hot path: straight to the
-            proc = node._table.get(to[1])  # mailbox; a peer cannot relay to a third node
-            if proc is not None and proc.alive:
-                proc._deliver(message)
-        else:
-            self._dropped(conn.peer.name, "not_here", f"{to} is not a pid of this node")
+        # a send to a pid of this node never gets here (_dispatch delivers it first): this
+        # is one to a pid elsewhere, which a peer cannot relay through us
+        self._dropped(conn.peer.name, "not_here", f"{to} is not a pid of this node")
 
     def _on_send_name(self, conn: Connection, name: str, message: Any) -> None:
         pid = self.node.whereis(name)
@@ -916,11 +912,12 @@ class Cluster:
         if proc.alive:
             proc._deliver(request)
 
-    def _awaited(self, conn: Connection, kind: str, to: Pid, ref: Ref) -> bool:
+    def _awaited(self, conn: Connection, kind: str, to: Pid, ref: Ref) -> Any:
         """End the watch this node recorded for ``ref`` (a call or spawn sent to the peer)
-        if ``to`` made it. An answer for anything else (a late reply after a timeout, a
-        guessed ref, a pid elsewhere to relay to) is dropped and counted: a peer never
-        steers a reply, spawned or down to a process of its choosing."""
+        if ``to`` made it, and return what it watched (None: not awaited). An answer for
+        anything else (a late reply after a timeout, a guessed ref, a pid elsewhere to
+        relay to) is dropped and counted: a peer never steers a reply, spawned or down to a
+        process of its choosing."""
         watches = self._monitors.get(conn.peer.name)
         watch = watches.get(ref) if watches is not None else None
         if watches is None or watch is None or watch[0] != to:
@@ -930,18 +927,18 @@ class Cluster:
             else:
                 why = f"a {kind} for {ref} that {to} does not await"
                 self._dropped(conn.peer.name, "unawaited", why)
-            return False
+            return None
         del watches[ref]
-        return True
+        return watch[1]
 
     def _on_reply(self, conn: Connection, to: Pid, ref: Ref, value: Any) -> None:
-        if self._awaited(conn, "reply", to, ref):
+        if self._awaited(conn, "reply", to, ref) is not None:
             self.node._deliver_reply(to, ref, value)
 
     def _on_spawned(self, conn: Connection, owner: Pid, ref: Ref, pid: Pid, link: bool) -> None:
         if pid[0] != conn.peer.name:
             raise frames.BadFrame(f"spawned.pid: {pid} is not a process of the peer")
-        if not self._awaited(conn, "spawned", owner, ref):
+        if self._awaited(conn, "spawned", owner, ref) is None:
             return
         proc = self.node._proc(owner)
         if link and proc is not None:  # the caller's half of the link, before any exit
@@ -950,7 +947,7 @@ class Cluster:
         self.node._deliver_reply(owner, ref, ("ok", pid))
 
     def _on_down(self, conn: Connection, watcher: Pid, ref: Ref, target: Any, reason: Any) -> None:
-        if self._awaited(conn, "down", watcher, ref):
+        if self._awaited(conn, "down", watcher, ref) is not None:
             self.node._deliver_down(watcher, ref, target, reason)
 
     def _on_link(self, conn: Connection, remote: Pid, local: Pid) -> None:
@@ -1027,10 +1024,9 @@ class Cluster:
         elif op == "reply" and len(message) == 4:
             _, pid, ref, _value = message
             if type(pid) is Pid and type(ref) is Ref:
-                watch = self._monitors.get(peer, {}).get(ref)
-                if self._awaited(conn, "reply", pid, ref):
-                    assert watch is not None
-                    self.node._deliver_down(pid, ref, watch[1], error)
+                watched = self._awaited(conn, "reply", pid, ref)
+                if watched is not None:
+                    self.node._deliver_down(pid, ref, watched, error)
         elif op == "spawn" and len(message) == 6:
             conn.send(frames.wire(frames.Reply(message[1], message[2], ("error", error))))
         elif op == "exit" and len(message) == 5:

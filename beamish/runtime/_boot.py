@@ -24,7 +24,6 @@ from ..actors import (
     is_normal,
 )
 from ..actors._backends import current_backend
-from ..actors._node import SHUTDOWN_KILL_GRACE
 from ..cluster import start as start_cluster
 from ..supervision import Supervisor
 from ._config import Config
@@ -145,7 +144,8 @@ async def _running(
                     node.root = await Supervisor.start(children=children, **flags)
                 yield node
             finally:
-                bound = settings.shutdown_timeout + SHUTDOWN_KILL_GRACE + 1.0
+                # the shutdown deadline, kill_grace for what was killed, and a margin
+                bound = settings.shutdown_timeout + node.kill_grace + 1.5
                 with anyio.move_on_after(bound, shield=True):
                     await node.shutdown(settings.shutdown_timeout)
     finally:
