@@ -98,7 +98,7 @@ async def test_statistics_count_each_kind_of_message(node):
     assert stats.reductions == 6  # init and five callbacks
     assert (stats.name, stats.behaviour, stats.mailbox_len) == ("acct", "Account", 0)
     assert stats.started_at <= node.clock.now()
-    assert not (stats.suspended or stats.tracing or stats.hibernated)
+    assert (stats.suspended, stats.tracing, stats.hibernated) == (False, False, False)
 
 
 async def test_a_suspended_server_takes_only_system_messages(node):
