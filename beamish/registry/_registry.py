@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ Keys = Literal["unique", "duplicate"]
 Scope = Literal["local", "cluster"]
 Resolve = Callable[[Any, Pid, Pid], None]
 """``resolve(key, loser, winner)``: told on the loser's node instead of the exit signal."""
-ScopeFactory = Callable[[Table, "RegistryOptions"], Replication]
+ScopeFactory = Callable[[Table, "RegistryOptions"], Awaitable[Replication]]
 
 _scopes: dict[int, ScopeFactory] = {}
 
@@ -30,7 +30,9 @@ def set_cluster_scope(node: Node, factory: ScopeFactory | None) -> None:
 
     For ``beamish.cluster``, which calls it when distribution starts, as it installs the
     node's remote-delivery hook: the registry (L1) never imports the cluster (L2).
-    ``factory(table, options)`` returns the :class:`Replication` of one registry's table.
+    ``await factory(table, options)`` runs in the registry's ``init`` and returns the
+    :class:`Replication` of that registry's table (a process it starts linked to the
+    registry ships the table's local entries to the other nodes and brings theirs in).
     """
     if factory is None:
         _scopes.pop(id(node), None)
@@ -106,13 +108,14 @@ class _RegistryServer(_Partition):
                     f"registry {options.name!r} has scope='cluster' but this node is not "
                     "distributed: start distribution (beamish.cluster.start) first"
                 )
-            table.replication = factory(table, options)
+            table.replication = await factory(table, options)
+            partitions.append(table.replication.pid)  # stop with it, as with a partition
         # a table left by a registry that was killed (no terminate) is replaced
         tables_of(node)[options.name] = table
-        self.partitions = partitions[1:]
+        self.linked = set(partitions[1:])
 
     def handle_info(self, message: Any) -> Any:
-        if type(message) is Exit and message.pid in self.partitions:
+        if type(message) is Exit and message.pid in self.linked:
             return Stop(message.reason)  # a partition crashed: restart them all
         return super().handle_info(message)
 

@@ -52,15 +52,16 @@ class Unregistered(NamedTuple):
 class Replication(Protocol):
     """What a cluster-scoped table tells the cluster: its own node's changes.
 
-    ``beamish.cluster`` implements it (see :func:`beamish.registry.set_cluster_scope`); the
-    table calls it after each local change, on the caller's side, so it must not block.
+    ``beamish.cluster`` implements it (see :func:`beamish.registry.set_cluster_scope`). The
+    table calls :meth:`changed` after each change to the entries of a local process, on the
+    caller's side, so it must not block: the replication reads the entries of ``pid`` under
+    ``key`` from the table when it ships them.
     """
 
-    def added(self, key: Any, pid: Pid, value: Any) -> None: ...
+    pid: Pid
+    """The process that replicates the table; the registry stops if it exits."""
 
-    def removed(self, key: Any, pid: Pid, value: Any) -> None: ...
-
-    def updated(self, key: Any, pid: Pid, value: Any) -> None: ...
+    def changed(self, key: Any, pid: Pid) -> None: ...
 
     def close(self) -> None: ...
 
@@ -158,7 +159,7 @@ class Table:
         if self.listeners:
             self.tell(Registered(self.name, key, pid, value))
         if self.replication is not None:
-            self.replication.added(key, pid, value)
+            self.replication.changed(key, pid)
         return owner
 
     def unregister(
@@ -171,9 +172,8 @@ class Table:
         """Remove ``pid``'s entries under ``key`` (those whose value ``keep`` rejects, if
         given). ``caller``: ``pid`` is the calling process, which unlinks from its
         partition when it holds no entry any more (as Elixir's ``unregister``)."""
-        for value in self.delete(key, pid, keep):
-            if self.replication is not None and self.node.is_local(pid):
-                self.replication.removed(key, pid, value)
+        if self.delete(key, pid, keep) and self.replication is not None:
+            self.replication.changed(key, pid)
         if caller and pid not in self.by_pid:
             with contextlib.suppress(NoProc):
                 unlink(self.partition_of(pid))
@@ -186,7 +186,7 @@ class Table:
         new = fn(old)
         self.entries[key] = (pid, new)
         if self.replication is not None:
-            self.replication.updated(key, pid, new)
+            self.replication.changed(key, pid)
         return new, old
 
     # -- shared by the caller, the partitions and replication --
@@ -260,9 +260,15 @@ class Table:
         if keys is None:
             return
         for key in dict.fromkeys(keys):
-            for value in self.delete(key, pid):
-                if self.replication is not None and self.node.is_local(pid):
-                    self.replication.removed(key, pid, value)
+            if self.delete(key, pid) and self.replication is not None:
+                self.replication.changed(key, pid)
+
+    def values_of(self, key: Any, pid: Pid) -> list[Any]:
+        """The values of ``pid``'s entries under ``key`` (dead holders included)."""
+        if self.unique:
+            held = self.entries.get(key)
+            return [held[1]] if held is not None and held[0] == pid else []
+        return [value for owner, value in self.entries.get(key, ()) if owner == pid]
 
     def tell(self, message: Registered | Unregistered) -> None:
         for listener in self.listeners:
