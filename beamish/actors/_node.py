@@ -142,7 +142,8 @@ class Node:
 
     def make_ref(self) -> Ref:
         """A new reference, unique on this node across restarts."""
-        return _new_tuple(Ref, (self.name, self._ref_base + next(self._refs)))  # type: ignore[no-any-return]
+        ref: Ref = _new_tuple(Ref, (self.name, self._ref_base + next(self._refs)))
+        return ref
 
     def is_local(self, pid: Pid) -> bool:
         return pid[0] == self.name and pid[2] == self.creation

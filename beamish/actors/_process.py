@@ -21,6 +21,7 @@ from ._pid import Pid, Ref
 from ._reasons import KILLED, NORMAL, SHUTDOWN, Reason
 
 if TYPE_CHECKING:
+    from ._actor import Actor
     from ._backends._base import Waiter
     from ._clock import TimerHandle
     from ._node import Node
@@ -86,7 +87,9 @@ class Process(Mailbox):
         self._pending_reason: Reason = None  # set once an exit signal has doomed the process
         self.alive = True
         self.calling: Pid | None = None
-        self.server: Any = None  # the Actor instance when this process runs the server loop
+        self.server: Actor | None = (
+            None  # the Actor instance when this process runs the server loop
+        )
 
     def __repr__(self) -> str:
         return f"<Process {self.pid!r}{' ' + self.name if self.name else ''}>"
