@@ -11,7 +11,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-demo: $(BIN)/.installed
+# The chat example's JavaScript (the official phoenix client, pinned by its lock file) and
+# the browser the browser tests drive (Debian's chromium, installed by .ci/chromium if it can).
+CHAT_JS := examples/chat/node_modules/.package-lock.json
+$(CHAT_JS): examples/chat/package-lock.json
+	cd examples/chat && npm ci --no-audit --no-fund
+.PHONY: browser
+browser:
+	@bash .ci/chromium || echo "chromium is missing: the browser tests will be skipped"
+test: $(CHAT_JS) browser
+
+demo: $(BIN)/.installed $(CHAT_JS)
 	$(BIN)/python -m beamish demo
 
 lint: $(BIN)/.installed
