@@ -255,15 +255,23 @@ class Gossip:
                     break
         if behind:
             self._want_transfer(sender, now, out)
+        me = state.me
+        if me not in clock:  # it has not heard of us (our heartbeats to it were lost)
+            out.append((sender.node, self.heartbeat()))
+        elif clock[me] < state.version(me):
+            # it missed some of our changes (a lost delta, a healed partition): push them
+            # now rather than wait for its request after our next heartbeat
+            out.append((sender.node, self._transfer(clock, only_me=True)))
         return Step(diff, out)
 
-    def _transfer(self, their_clock: dict[Replica, int]) -> Wire:
+    def _transfer(self, their_clock: dict[Replica, int], only_me: bool = False) -> Wire:
         """A transfer: every up owner the asker knows (and us) where it is behind us; our
         own changes as a delta when we still have them, everything else in full."""
         state = self.state
         me = state.me
         updates: list[Wire] = []
-        for owner, version in state.clock().items():
+        ours = {me: state.version(me)} if only_me else state.clock()
+        for owner, version in ours.items():
             theirs = their_clock.get(owner)
             if theirs is None and owner != me:
                 continue
