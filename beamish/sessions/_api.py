@@ -6,6 +6,7 @@ Each function takes ``sessions=`` (the ``name`` given to ``Sessions.child_spec``
 
 from __future__ import annotations
 
+import builtins
 import functools
 from typing import Any
 
@@ -18,8 +19,6 @@ from ..actors import (
     Pid,
     Ref,
     StartError,
-    process_info,
-    this_node,
 )
 from ..actors import call as actor_call
 from ..actors import cast as actor_cast
@@ -38,7 +37,7 @@ from ._errors import (
     SessionTimeout,
     from_wire,
 )
-from ._ids import check_id, is_valid_id
+from ._ids import check_id
 from ._process import CONTROL, FAILED, SessionProcess, deep_size, module_name
 from ._ring import HashRing
 from ._shared import Shared, lookup
@@ -377,12 +376,12 @@ async def touch(session_id: str, *, sessions: str = DEFAULT) -> None:
     actor_cast(pid, (CONTROL, "touch", ()))
 
 
-def list(*, sessions: str = DEFAULT) -> list[tuple[str, Pid]]:
+def list(*, sessions: str = DEFAULT) -> builtins.list[tuple[str, Pid]]:
     """Every ``(id, pid)`` this node knows of (every node's, with a cluster registry)."""
     return directory.entries(lookup(sessions).registry)
 
 
-def list_by_module(session: type[SessionProcess], *, sessions: str = DEFAULT) -> list[str]:
+def list_by_module(session: type[SessionProcess], *, sessions: str = DEFAULT) -> builtins.list[str]:
     """The ids of the sessions that run ``session`` (exactly that class)."""
     return directory.entries_of(lookup(sessions).registry, module_name(session))
 
@@ -473,6 +472,3 @@ async def snapshot(session_id: str, *, sessions: str = DEFAULT) -> None:
             "snapshots='sqlite:/path/to/file.db' to Sessions.child_spec"
         )
     await _control(shared, session_id, "save", (), "snapshot", timeout=30.0)
-
-
-_ = (this_node, is_valid_id)

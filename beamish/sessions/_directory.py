@@ -17,7 +17,9 @@ from ..registry import Registry
 
 def child_spec(name: str, scope: str) -> dict[str, Any]:
     """The registry's child spec for a ``Sessions`` called ``name``."""
-    return Registry.child_spec(name=name, keys="unique", scope=scope, id="registry")
+    return Registry.child_spec(
+        name=name, keys="unique", scope="cluster" if scope == "cluster" else "local", id="registry"
+    )
 
 
 def name_for(reg: str, session_id: str, module: str) -> Via:
@@ -40,11 +42,7 @@ def _live(reg: str) -> list[tuple[str, Pid, str]]:
     """Every ``(id, pid, module)`` this node knows of, without a local session that has
     exited but whose entry the registry has not dropped yet (as ``whereis`` checks)."""
     here = this_node().name
-    return [
-        (k, p, m)
-        for k, p, m in registry.select(reg)
-        if p.node != here or is_alive(p)
-    ]
+    return [(k, p, m) for k, p, m in registry.select(reg) if p.node != here or is_alive(p)]
 
 
 def entries(reg: str) -> list[tuple[str, Pid]]:

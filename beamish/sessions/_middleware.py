@@ -68,7 +68,7 @@ def _cookie(headers: Any, name: str) -> str | None:
         for part in value.split(b";"):
             cname, eq, cvalue = part.strip().partition(b"=")
             if eq and cname == wanted:
-                return cvalue.strip().strip(b'"').decode("latin-1")
+                return str(cvalue.strip().strip(b'"').decode("latin-1"))
     return None
 
 

@@ -175,7 +175,7 @@ class SessionProcess(Actor):
         ...         return {"items": []}
         ...     def handle_call(self, request, caller):
         ...         if request == "items":
-        ...             return list(self.state["items"])
+        ...             return self.state["items"][:]
         ...         if request == "whoami":
         ...             return self.session_id()
         ...     def handle_cast(self, item):

@@ -277,7 +277,7 @@ async def test_two_sessions_trees_by_name(node):
 
 async def test_no_sessions_tree_is_a_clear_error(node):
     """Using the API without a Sessions in the tree says what to add."""
-    with pytest.raises(RuntimeError, match="Sessions.child_spec"):
+    with pytest.raises(RuntimeError, match=r"Sessions\.child_spec"):
         sessions.find("x")
 
 
