@@ -128,10 +128,7 @@ class ClientGone(NamedTuple):
     reason: str = "closed"
 
 
-class Disconnect(NamedTuple):
-    """Broadcast on a socket id topic: close every socket with that id."""
-
-    reason: str = "disconnect"
+DISCONNECT_MESSAGE = ("beamish.channels", "disconnect")  # plain data: it crosses nodes
 
 
 class _IdleCheck(NamedTuple):
@@ -157,7 +154,7 @@ def id_topic(socket_id: str) -> tuple[str, str]:
 def disconnect(socket_id: str) -> None:
     """Close every socket whose ``Socket.id`` is ``socket_id``, on every node (WebSocket
     close code 1001, so phoenix.js reconnects and ``connect`` runs again)."""
-    pubsub.broadcast(id_topic(socket_id), Disconnect())
+    pubsub.broadcast(id_topic(socket_id), DISCONNECT_MESSAGE)
 
 
 @dataclass(slots=True)
@@ -256,7 +253,7 @@ class SocketServer(Actor):
                 return Stop(("shutdown", "timeout"))
             send_after(self.pid, _IdleCheck(), self.options.idle_timeout / 2)
             return None
-        if kind is Disconnect:
+        if message == DISCONNECT_MESSAGE:
             telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "disconnect"})
             return Stop(("shutdown", "disconnected"))
         if kind is _Overflowed:

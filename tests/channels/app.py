@@ -72,7 +72,12 @@ class Room(channels.Channel):
             channels.disconnect(f"user:{socket.assigns.get('user')}")
             return None
         if event == "info":
-            return channels.ok({k: socket.assigns.get(k) for k in ("peer", "uri", "session", "ua", "token", "transport")})
+            return channels.ok(
+                {
+                    k: socket.assigns.get(k)
+                    for k in ("peer", "uri", "session", "ua", "token", "transport")
+                }
+            )
         if event == "lookup":
             found = channels.lookup(socket.socket_pid, socket.topic)
             return channels.ok({"found": found == socket.channel_pid})
@@ -110,7 +115,9 @@ class UserSocket(channels.Socket):
 COUNTS: dict[str, int] = {}
 
 
-def count(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict[str, Any], _: Any) -> None:
+def count(
+    event: tuple[str, ...], measurements: dict[str, Any], metadata: dict[str, Any], _: Any
+) -> None:
     name = event[-1]
     COUNTS[name] = COUNTS.get(name, 0) + 1
 
@@ -134,7 +141,9 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
             answer = {
                 "counts": COUNTS,
                 "node": node.name,
-                "nodes": sorted(cluster.nodes()) if isinstance(node.remote, cluster.Cluster) else [],
+                "nodes": sorted(cluster.nodes())
+                if isinstance(node.remote, cluster.Cluster)
+                else [],
                 "connections": (await count_children(endpoint.supervisor)).active,
                 "processes": len(node.processes()),
                 "outboxes": [
@@ -142,10 +151,24 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     for subs in beamish.channels._fastlane._table(node).values()
                     for sub in subs.values()
                 ],
-                "joined": sum(len(subs) for subs in beamish.channels._fastlane._table(node).values()),
+                "joined": sum(
+                    len(subs) for subs in beamish.channels._fastlane._table(node).values()
+                ),
             }
+            if "socket_id" in params:
+                answer["socket_subscribers"] = [
+                    str(p)
+                    for p in pubsub.subscribers(("beamish.channels.socket", params["socket_id"]))
+                ]
             if "topic" in params:
-                answer["subscribers"] = len(pubsub.subscribers(("beamish.channels", params["topic"])))
+                answer["local"] = len(channels.local_subscribers(params["topic"]))
+                answer["subscribers"] = len(
+                    pubsub.subscribers(("beamish.channels", params["topic"]))
+                )
+    elif node is not None and scope["path"] == "/disconnect":
+        with node:
+            channels.disconnect(params["id"])
+        answer = {"ok": True}
     elif node is not None and scope["path"] == "/broadcast":
         with node:
             for i in range(int(params.get("n", "1"))):
@@ -157,7 +180,13 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
         answer = {"ok": True}
     data = json.dumps(answer).encode()
     status = 200 if answer else 404
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 

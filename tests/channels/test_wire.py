@@ -54,13 +54,24 @@ async def still_serves(server: Server) -> None:
         await joined(ws, "room:other")
         assert (await recv(ws))[3] == "welcome"
         await ws.send(json.dumps(["1", "2", "room:other", "echo", {"alive": True}]))
-        assert await recv(ws) == ["1", "2", "room:other", "phx_reply", {"status": "ok", "response": {"alive": True}}]
+        assert await recv(ws) == [
+            "1",
+            "2",
+            "room:other",
+            "phx_reply",
+            {"status": "ok", "response": {"alive": True}},
+        ]
 
 
 @pytest.fixture(scope="module")
 def small() -> Iterator[Server]:
     """A server with small limits: 1,000-byte frames, 5 queued frames per client."""
-    srv = Server("max_frame_size=1000", "outbox_limit=5", "check_origin=https://good.example", "session_cookie=sid")
+    srv = Server(
+        "max_frame_size=1000",
+        "outbox_limit=5",
+        "check_origin=https://good.example",
+        "session_cookie=sid",
+    )
     try:
         yield srv
     finally:
@@ -76,7 +87,13 @@ def test_heartbeat_and_canonical_frames(server: Server) -> None:
     async def go() -> None:
         async with connect(url(server)) as ws:
             await ws.send(json.dumps([None, "7", "phoenix", "heartbeat", {}]))
-            assert await recv(ws) == [None, "7", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
+            assert await recv(ws) == [
+                None,
+                "7",
+                "phoenix",
+                "phx_reply",
+                {"status": "ok", "response": {}},
+            ]
             reply = await joined(ws, "room:h", "3")
             assert reply[4] == {"status": "ok", "response": {"joined": "room:h", "user": "anon"}}
             assert await recv(ws) == ["3", None, "room:h", "welcome", {"topic": "room:h"}]
@@ -97,7 +114,13 @@ def test_duplicate_join_replies_then_closes_the_old_instance(server: Server) -> 
             assert ["1", "1", "room:dup", "phx_close", {}] in rest
             await ws.send(json.dumps(["1", "5", "room:dup", "echo", {"stale": True}]))
             await ws.send(json.dumps(["2", "6", "room:dup", "echo", {"fresh": True}]))
-            assert await recv(ws) == ["2", "6", "room:dup", "phx_reply", {"status": "ok", "response": {"fresh": True}}]
+            assert await recv(ws) == [
+                "2",
+                "6",
+                "room:dup",
+                "phx_reply",
+                {"status": "ok", "response": {"fresh": True}},
+            ]
 
     run(go())
 
@@ -110,7 +133,13 @@ def test_null_join_ref_is_accepted_and_replies_carry_the_channels(server: Server
             await joined(ws, "room:n", "4")
             await recv(ws)
             await ws.send(json.dumps([None, "8", "room:n", "echo", {"a": 1}]))
-            assert await recv(ws) == ["4", "8", "room:n", "phx_reply", {"status": "ok", "response": {"a": 1}}]
+            assert await recv(ws) == [
+                "4",
+                "8",
+                "room:n",
+                "phx_reply",
+                {"status": "ok", "response": {"a": 1}},
+            ]
 
     run(go())
 
@@ -123,12 +152,30 @@ def test_leave_replies_then_closes_and_leave_of_unjoined_topic_is_ok(server: Ser
             await joined(ws, "room:l", "1")
             await recv(ws)
             await ws.send(json.dumps(["1", "2", "room:l", "phx_leave", {}]))
-            assert await recv(ws) == ["1", "2", "room:l", "phx_reply", {"status": "ok", "response": {}}]
+            assert await recv(ws) == [
+                "1",
+                "2",
+                "room:l",
+                "phx_reply",
+                {"status": "ok", "response": {}},
+            ]
             assert await recv(ws) == ["1", "1", "room:l", "phx_close", {}]
             await ws.send(json.dumps(["9", "10", "room:never", "phx_leave", {}]))
-            assert await recv(ws) == ["9", "10", "room:never", "phx_reply", {"status": "ok", "response": {}}]
+            assert await recv(ws) == [
+                "9",
+                "10",
+                "room:never",
+                "phx_reply",
+                {"status": "ok", "response": {}},
+            ]
             await ws.send(json.dumps(["9", "11", "room:never", "echo", {}]))
-            assert await recv(ws) == [None, "11", "room:never", "phx_reply", {"status": "error", "response": {"reason": "unmatched topic"}}]
+            assert await recv(ws) == [
+                None,
+                "11",
+                "room:never",
+                "phx_reply",
+                {"status": "error", "response": {"reason": "unmatched topic"}},
+            ]
 
     run(go())
 
@@ -138,7 +185,9 @@ def test_v1_serializer_speaks_objects(server: Server) -> None:
 
     async def go() -> None:
         async with connect(url(server, "vsn=1.0.0")) as ws:
-            await ws.send(json.dumps({"topic": "room:v1", "event": "phx_join", "payload": {}, "ref": "1"}))
+            await ws.send(
+                json.dumps({"topic": "room:v1", "event": "phx_join", "payload": {}, "ref": "1"})
+            )
             assert json.loads(await ws.recv()) == {
                 "topic": "room:v1",
                 "event": "phx_reply",
@@ -146,7 +195,9 @@ def test_v1_serializer_speaks_objects(server: Server) -> None:
                 "ref": "1",
             }
             assert json.loads(await ws.recv())["event"] == "welcome"
-            await ws.send(json.dumps({"topic": "room:v1", "event": "echo", "payload": {"v": 1}, "ref": 2}))
+            await ws.send(
+                json.dumps({"topic": "room:v1", "event": "echo", "payload": {"v": 1}, "ref": 2})
+            )
             reply = json.loads(await ws.recv())
             assert reply["ref"] == 2 and reply["payload"] == {"status": "ok", "response": {"v": 1}}
 
@@ -194,7 +245,10 @@ def test_connect_info_auth_token_subprotocol_and_session_cookie(small: Server) -
     run(go())
 
 
-@pytest.mark.parametrize(("origin", "allowed"), [("https://good.example", True), ("https://evil.example", False), (None, True)])
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [("https://good.example", True), ("https://evil.example", False), (None, True)],
+)
 def test_check_origin(small: Server, origin: str | None, allowed: bool) -> None:
     """Only the configured origins may connect; a client without Origin (not a browser) may."""
 
@@ -340,7 +394,9 @@ def _raw_websocket(port: int, query: str) -> socket.socket:
     assert sock.recv(4096).startswith(b"HTTP/1.1 101")
     data = json.dumps(["1", "1", "room:bp", "phx_join", {}]).encode()
     mask = os.urandom(4)
-    sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+    sock.sendall(
+        bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    )
     assert b"phx_reply" in sock.recv(4096)
     return sock
 
@@ -379,8 +435,16 @@ def test_a_client_that_does_not_read_is_disconnected_alone(small: Server) -> Non
 # -- LongPoll, raw --
 
 
-def lp(server: Server, method: str, query: str, body: bytes | None = None, ctype: str = "application/x-ndjson") -> dict[str, Any]:
-    request = urllib.request.Request(f"{server.http}/socket/longpoll?{query}", data=body, method=method)
+def lp(
+    server: Server,
+    method: str,
+    query: str,
+    body: bytes | None = None,
+    ctype: str = "application/x-ndjson",
+) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{server.http}/socket/longpoll?{query}", data=body, method=method
+    )
     if body is not None:
         request.add_header("Content-Type", ctype)
     with urllib.request.urlopen(request, timeout=15) as response:
@@ -421,7 +485,9 @@ def test_longpoll_session_exchange(server: Server) -> None:
         (base64.b64encode(b"\x00\xff\xff\xff\xff"), 400),
     ],
 )
-def test_longpoll_bad_bodies_end_that_session_only(server: Server, body: bytes, status: int) -> None:
+def test_longpoll_bad_bodies_end_that_session_only(
+    server: Server, body: bytes, status: int
+) -> None:
     """A malformed POST line (bad JSON, bad base64, not UTF-8, a binary frame with bad
     lengths): that session ends (its next GET is 410), counted; other sessions go on."""
     other = lp(server, "GET", "vsn=2.0.0&")["token"]
@@ -430,8 +496,12 @@ def test_longpoll_bad_bodies_end_that_session_only(server: Server, body: bytes, 
     assert lp(server, "POST", f"vsn=2.0.0&token={token}", body)["status"] == status
     assert lp(server, "GET", f"vsn=2.0.0&token={token}")["status"] == 410
     assert stats(server)["counts"]["bad_input"] == before + 1
-    assert lp(server, "POST", f"vsn=2.0.0&token={other}", b'[null,"1","phoenix","heartbeat",{}]') == {"status": 200}
-    assert json.loads(lp(server, "GET", f"vsn=2.0.0&token={other}")["messages"][0])[3] == "phx_reply"
+    assert lp(
+        server, "POST", f"vsn=2.0.0&token={other}", b'[null,"1","phoenix","heartbeat",{}]'
+    ) == {"status": 200}
+    assert (
+        json.loads(lp(server, "GET", f"vsn=2.0.0&token={other}")["messages"][0])[3] == "phx_reply"
+    )
 
 
 def test_longpoll_oversized_body_is_413(small: Server) -> None:
