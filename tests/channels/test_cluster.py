@@ -116,7 +116,7 @@ def test_a_longpoll_session_is_served_by_another_node(trio_of_nodes: list[Server
     messages: list[Any] = []
     while len(messages) < 3:
         answer = lp(c, "GET", f"vsn=2.0.0&token={token}")
-        assert answer["status"] == 200 and answer["token"] == token
+        assert (answer["status"], answer["token"]) == (200, token)
         messages += [json.loads(m) for m in answer["messages"]]
     assert messages[0][4] == {"status": "ok", "response": {"joined": "room:lb", "user": "roamer"}}
     assert messages[2] == [
