@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, this_node, trap_exits
-from . import _fastlane
+from . import _fastlane, _registry
 from ._fastlane import Outgoing, Subscription
 
 if TYPE_CHECKING:
@@ -276,6 +276,7 @@ class ChannelServer(Actor):
                 socket._serializer.binary and socket.transport == "websocket",
             ),
         )
+        _registry.register_channel(socket.socket_pid, socket.topic)
         socket._reply(ref, "ok", {} if result is None else result)
         for frame in held:
             socket._outbox.put(frame)

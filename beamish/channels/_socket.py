@@ -36,7 +36,7 @@ from ..actors import (
     this_node,
     trap_exits,
 )
-from . import _fastlane, _registry
+from . import _fastlane
 from ._channel import ChannelIn, ChannelServer, ChannelSocket
 from ._errors import ProtocolError
 from ._router import Routes, compile_routes, route
@@ -343,7 +343,6 @@ class SocketServer(Actor):
         if pid is not None:
             self.channels[topic] = (pid, join_ref)
             self.by_pid[pid] = (topic, join_ref)
-            _registry.register_channel(self.node, self.pid, topic, pid)
         if old is not None:
             self.outbox.put(self.serializer.encode_close(old[1], topic, "phx_close", {}))
         return None
@@ -356,7 +355,6 @@ class SocketServer(Actor):
         if self.channels.get(topic, (None,))[0] == pid:
             del self.channels[topic]
         _fastlane.unsubscribe(self.node, topic, pid)
-        _registry.unregister_channel(self.node, self.pid, topic, pid)
         if is_normal(reason) or is_shutdown(reason):
             frame = self.serializer.encode_close(join_ref, topic, "phx_close", {})
         else:
@@ -405,7 +403,6 @@ class SocketServer(Actor):
     async def terminate(self, reason: Any) -> None:
         for pid, (topic, _join_ref) in self.by_pid.items():
             _fastlane.unsubscribe(self.node, topic, pid)
-            _registry.unregister_channel(self.node, self.pid, topic, pid)
         if self.poll_waiter is not None:
             reply(self.poll_waiter, (410, []))
             self.poll_waiter = None

@@ -9,9 +9,10 @@ Options after the node name: ``key=value`` endpoint options (``heartbeat_timeout
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import beamish
@@ -92,8 +93,31 @@ class Room(channels.Channel):
             channels.reply(message[1], "ok", {"later": message[2]})
 
 
+try:
+    from beamish.presence import Presence
+except ImportError:  # the presence helper's module has not landed on this branch yet
+    PRESENCE: Any = None
+else:
+    PRESENCE = Presence(
+        "channels-test-presence", on_diff=channels.presence_diff, broadcast_period=0.1
+    )
+
+
+class Lobby(channels.Channel):
+    """Presence: track on join, push the state to the joining client."""
+
+    def join(self, topic: str, payload: Any, socket: channels.ChannelSocket) -> Any:
+        beamish.send(beamish.self(), "after_join")
+        return None
+
+    async def handle_info(self, message: Any, socket: channels.ChannelSocket) -> None:
+        if message == "after_join":
+            await channels.track(PRESENCE, socket, socket.assigns["user"], {"online": True})
+            channels.push_presence_state(PRESENCE, socket)
+
+
 class UserSocket(channels.Socket):
-    routes: ClassVar[list[tuple[str, type[Any]]]] = [("room:*", Room)]
+    routes: ClassVar[list[tuple[str, type[Any]]]] = [("room:*", Room), ("presence:*", Lobby)]
 
     def connect(self, params: dict[str, Any], info: channels.ConnectInfo) -> Any:
         if params.get("reject"):
@@ -223,8 +247,17 @@ def main(argv: list[str]) -> None:
             options[key] = float(value) if "." in value else int(value)
     for event in (channels.BAD_INPUT, channels.OVERFLOW, channels.CONNECT, channels.DISCONNECT):
         telemetry.attach(f"test-{event[-1]}", event, count)
+
+    @contextlib.asynccontextmanager
+    async def start_node() -> AsyncIterator[beamish.Node]:
+        async with beamish.runtime.start(**node_options) as node:
+            if PRESENCE is not None:
+                with node:
+                    await PRESENCE.start_link()
+            yield node
+
     endpoint = make_endpoint(
-        start_node=functools.partial(beamish.runtime.start, **node_options),
+        start_node=start_node,
         fallback=control,
         **options,
     )

@@ -127,3 +127,15 @@ def test_a_longpoll_session_is_served_by_another_node(trio_of_nodes: list[Server
         {"status": "ok", "response": {"via": "b"}},
     ]
     assert stats(b)["connections"] == 0  # no session was created on b
+
+
+def test_presence_across_nodes(trio_of_nodes: list[Server]) -> None:
+    """alice on a, bob on c: each phoenix.js Presence lists both; bob's leave reaches a."""
+    pytest.importorskip("beamish.presence", reason="beamish.presence has not landed here yet")
+    from chankit import run_js
+
+    a, _, c = trio_of_nodes
+    out = run_js(a.url, "websocket", "presence", c.url)
+    assert out["alice_sees"] == ["alice", "bob"]
+    assert out["bob_sees"] == ["alice", "bob"]
+    assert out["after_leave"] == ["alice"]
