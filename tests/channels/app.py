@@ -219,7 +219,8 @@ ENDPOINT: list[channels.Endpoint] = []
 
 def make_endpoint(**options: Any) -> channels.Endpoint:
     options.setdefault("check_origin", False)
-    return channels.Endpoint(UserSocket, path="/socket", **options)
+    options.setdefault("path", "/socket")
+    return channels.Endpoint(UserSocket, **options)
 
 
 def main(argv: list[str]) -> None:
@@ -229,9 +230,12 @@ def main(argv: list[str]) -> None:
     name = argv[2] if len(argv) > 2 else "chan@localhost"
     options: dict[str, Any] = {}
     node_options: dict[str, Any] = {"name": name}
+    starlette = False
     for arg in argv[3:]:
         key, _, value = arg.partition("=")
-        if key == "cluster":
+        if key == "starlette":
+            starlette = True
+        elif key == "cluster":
             listen, *seeds = value.split(",")
             node_options["cluster"] = {
                 "cookie": "channels-test",
@@ -256,15 +260,28 @@ def main(argv: list[str]) -> None:
                     await PRESENCE.start_link()
             yield node
 
-    endpoint = make_endpoint(
-        start_node=start_node,
-        fallback=control,
-        **options,
-    )
+    app: Any
+    if starlette:  # mounted in a Starlette app, which owns the lifespan and the other routes
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Mount, Route
+
+        async def hello(request: Any) -> JSONResponse:
+            return JSONResponse({"hello": "from starlette"})
+
+        endpoint = make_endpoint(path="", start_node=start_node, **options)
+        app = Starlette(
+            routes=[
+                Route("/hello", hello),
+                Mount("/socket", app=endpoint),
+                Mount("/", app=control),
+            ],
+            lifespan=endpoint.lifespan,
+        )
+    else:
+        endpoint = app = make_endpoint(start_node=start_node, fallback=control, **options)
     ENDPOINT.append(endpoint)
-    config = uvicorn.Config(
-        endpoint, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     uvicorn.Server(config).run()
 
 
