@@ -6,6 +6,11 @@
 - ``send(message)`` encodes at once (an object the codec cannot carry raises
   ``EncodeError`` in the sender, never a hang) and queues the frame; the writer task sends
   every frame queued since its last write in one ``send`` (batching per connection).
+- What waits to be written is bounded: ``send_buffer_limit`` bytes (64 MiB by default, the
+  order of Erlang's ``dist_buf_busy_limit``). A peer that stops reading does not make this
+  node hold an ever-growing queue: past the limit the connection closes (``send`` never
+  blocks, so closing is the one bound that keeps it so), its links and monitors fire
+  ``noconnection``, and the overflow is logged and counted.
 - The reader decodes frames and hands each message to the mesh. A malformed frame or an
   oversized one closes this connection only, and is counted in telemetry. A well-formed
   message holding a value this node cannot rebuild (``DecodeError.partial``) goes to
@@ -36,6 +41,8 @@ from ._wire import Codec, PlainCodec
 _log = logging.getLogger("beamish.cluster")
 
 BAD_FRAME = telemetry.CLUSTER_BAD_FRAME
+SEND_OVERFLOW = telemetry.CLUSTER_SEND_OVERFLOW
+DEFAULT_SEND_BUFFER_LIMIT = 64 * 1024 * 1024
 _STREAM_ERRORS = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,
@@ -73,6 +80,8 @@ class Connection:
         outgoing: bool,
         heartbeat: float,
         early: list[bytes] | None = None,
+        send_buffer_limit: int = DEFAULT_SEND_BUFFER_LIMIT,
+        node: str = "",
     ) -> None:
         self.stream = stream
         self.peer = peer
@@ -85,6 +94,10 @@ class Connection:
         self._on_undecodable = on_undecodable
         self._heartbeat = heartbeat  # the tick interval: ours, or the peer's if faster
         self._queue: list[bytes] = []
+        self._queued = 0  # bytes queued or being written, not yet taken by the kernel
+        self._send_buffer_limit = send_buffer_limit
+        self._limit = send_buffer_limit  # -1 once overflowed: every later send is dropped
+        self._node = node
         self._wake = anyio.Event()
         self._sent_since_tick = False
         self._early = early or []
@@ -103,14 +116,37 @@ class Connection:
         self.send_encoded(self._codec.encode(message))
 
     def send_encoded(self, payload: bytes) -> None:
-        if len(payload) > self._decoder.max_frame:
+        size = len(payload)
+        if size > self._decoder.max_frame:
             raise FrameError(
-                f"message of {len(payload)} bytes is over the frame limit "
+                f"message of {size} bytes is over the frame limit "
                 f"({self._decoder.max_frame}) for {self.peer.name}"
             )
+        queued = self._queued + size
+        if queued > self._limit:
+            self._overflow(queued)
+            return
+        self._queued = queued
         self._queue.append(payload)
         if len(self._queue) == 1:  # the first of a batch wakes the writer; the rest ride along
             self._wake.set()
+
+    def _overflow(self, queued: int) -> None:
+        """The peer does not read what this node sends: drop this connection (the mesh
+        fires what crossed it) rather than hold more for it."""
+        if self._limit < 0:
+            return
+        self._limit = -1
+        self._queue = []
+        limit = self._send_buffer_limit
+        why = f"send buffer over {limit} bytes: {self.peer.name} is not reading"
+        _log.error("%s: closing the connection to %s: %s", self._node, self.peer.name, why)
+        telemetry.execute(
+            SEND_OVERFLOW,
+            {"count": 1, "bytes": queued},
+            {"node": self._node, "peer": self.peer.name, "limit": limit},
+        )
+        self.close(why)
 
     def close(self, reason: Any) -> None:
         """End the connection (the mesh's ``run`` loop then reports it down)."""
@@ -211,6 +247,7 @@ class Connection:
             self._wake = anyio.Event()
             queue, self._queue = self._queue, []
             if queue:
+                taken = self._queued  # every byte queued so far is in this batch
                 self._sent_since_tick = True
                 self.frames_out += len(queue)
                 limit = self._decoder.max_frame  # send_encoded checked each payload already
@@ -219,16 +256,18 @@ class Connection:
                     if len(queue) > 1
                     else encode_frame(queue[0], max_frame=limit)
                 )
+                del queue  # the batch lives on in ``data`` only
                 fd = sock.fileno() if sock is not None else -1  # -1 once closed
                 if fd >= 0:
                     try:
                         written = os.write(fd, data)
                     except (BlockingIOError, InterruptedError):
                         written = 0
-                    if written == len(data):
-                        continue
-                    data = data[written:]
-                await stream.send(data)
+                    if written < len(data):
+                        await stream.send(data[written:])
+                else:
+                    await stream.send(data)
+                self._queued -= taken
 
     async def _ticker(self) -> None:
         """Once per interval: tick if we sent nothing; declare the peer down after four

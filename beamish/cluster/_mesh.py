@@ -19,7 +19,7 @@ from .. import telemetry
 from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
 from ..actors._messages import Caller, CallRequest
 from . import _frames as frames
-from ._connection import Connection, read_one
+from ._connection import DEFAULT_SEND_BUFFER_LIMIT, SEND_OVERFLOW, Connection, read_one
 from ._errors import DecodeError, EncodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from ._handshake import Acceptor, HandshakeError, Initiator, Peer
@@ -164,6 +164,7 @@ class Cluster:
         directory: Path | None = None,
         hidden: bool = False,
         gossip_interval: float = 2.0,
+        send_buffer_limit: int = DEFAULT_SEND_BUFFER_LIMIT,
     ) -> None:
         if "@" not in node.name:
             raise ValueError(f"a distributed node needs a name@host name, not {node.name!r}")
@@ -175,11 +176,13 @@ class Cluster:
         self.handshake_timeout = handshake_timeout
         self.codec = Codec(allow_pickle=allow_pickle)
         self.max_frame = max_frame
+        self.send_buffer_limit = send_buffer_limit
         self.directory = directory
         self.address: str | None = None
         self.connections: dict[str, Connection] = {}
         self.addresses: dict[str, str] = {}
-        self._connecting: dict[str, list[bytes]] = {}
+        self._connecting: dict[str, list[bytes]] = {}  # what waits for a connection
+        self._connecting_bytes: dict[str, int] = {}
         self._links: dict[str, set[tuple[Pid, Pid]]] = {}
         self._monitors: dict[str, dict[Ref, tuple[Pid, Any]]] = {}
         self._watched: dict[str, dict[Ref, Pid]] = {}
@@ -523,6 +526,8 @@ class Cluster:
             outgoing=outgoing,
             heartbeat=self.heartbeat,
             early=early,
+            send_buffer_limit=self.send_buffer_limit,
+            node=self.name,
         )
         self.connections[peer.name] = conn
         self._unreachable.discard(peer.name)
@@ -531,6 +536,7 @@ class Cluster:
         conn.send(frames.wire(frames.Address(None if self.hidden else self.public_address)))
         if not self.hidden:
             conn.send(frames.wire(frames.Peers(self._peer_list())))
+        self._connecting_bytes.pop(peer.name, None)
         for payload in self._connecting.pop(peer.name, ()):
             conn.send_encoded(payload)
         _log.info("%s: connected to %s", self.name, peer.name)
@@ -659,6 +665,7 @@ class Cluster:
                 reason,
             )
         self._connecting.pop(peer, None)
+        self._connecting_bytes.pop(peer, None)
         node = self.node
         for local, remote in self._links.pop(peer, ()):
             proc = node._proc(local)
@@ -698,9 +705,31 @@ class Cluster:
             if self._group is None or self.node.closing:
                 return
             self._connecting[peer] = [payload]
+            self._connecting_bytes[peer] = len(payload)
             self._group.start_soon(self._connect_quietly, peer)
-        else:
-            queued.append(payload)
+            return
+        waiting = self._connecting_bytes.get(peer, 0) + len(payload)
+        if waiting > self.send_buffer_limit:  # a peer slow to answer its handshake
+            self._connecting_overflow(peer, waiting)
+            return
+        self._connecting_bytes[peer] = waiting
+        queued.append(payload)
+
+    def _connecting_overflow(self, peer: str, waiting: int) -> None:
+        """More than ``send_buffer_limit`` bytes wait for a connection still being made:
+        drop them and fire what waited on it, as for a connection that overflows."""
+        _log.error(
+            "%s: over %s bytes wait for a connection to %s: dropped, links and monitors fire",
+            self.name,
+            self.send_buffer_limit,
+            peer,
+        )
+        telemetry.execute(
+            SEND_OVERFLOW,
+            {"count": 1, "bytes": waiting},
+            {"node": self.name, "peer": peer, "limit": self.send_buffer_limit},
+        )
+        self._lost(peer, f"send buffer over {self.send_buffer_limit} bytes", was_up=False)
 
     # RemoteHook: what the kernel hands over
 
