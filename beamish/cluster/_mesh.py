@@ -98,6 +98,26 @@ def _own(peer: str, kind: str, watcher: Pid, ref: Ref) -> None:
         raise frames.BadFrame(f"{kind}: {watcher} and {ref} are not the peer's ({peer})")
 
 
+def _sent_by(peer: str, kind: str, pid: Pid) -> None:
+    """A link, unlink or exit a peer sends comes from a process of the peer: one that
+    names another node's pid would speak for a process that never said it."""
+    if pid[0] != peer:
+        raise frames.BadFrame(f"{kind}: {pid} is not a process of the peer ({peer})")
+
+
+def _local_target(node: Node, kind: str, target: Any) -> Any:
+    """What a call, monitor or exit from a peer names here: a pid, or the pid registered
+    under ``name`` for ``(name, this node)``. ``(name, another node)`` resolves on that
+    node (Erlang's ``{Name, Node}``), never here: a peer never sends one, so it is refused.
+    """
+    if type(target) is Pid:
+        return target
+    name, where = target
+    if where != node.name:
+        raise frames.BadFrame(f"{kind}: {target} names a process of another node")
+    return node.whereis(name)
+
+
 def _unless_refused(message: Any) -> Any:
     """``message``, unless it is the peer's ``{"refused": why}`` (raised as ``_Refused``)."""
     if isinstance(message, dict) and "refused" in message:
@@ -931,8 +951,8 @@ class Cluster:
         watcher, ref = caller
         _own(peer, "call", watcher, ref)
         node = self.node
-        callee = node.resolve(target if type(target) is Pid else target[0])
-        proc = node._proc(callee) if type(callee) is Pid else None
+        callee = _local_target(node, "call", target)
+        proc = node._proc(callee) if callee is not None else None
         if proc is None:
             conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
             return
@@ -980,6 +1000,7 @@ class Cluster:
             self.node._deliver_down(watcher, ref, target, reason)
 
     def _on_link(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        _sent_by(conn.peer.name, "link", remote)
         proc = self.node._proc(local)
         if proc is not None and proc.alive:
             proc.add_link(remote)
@@ -988,16 +1009,17 @@ class Cluster:
             conn.send(frames.wire(frames.Exit(local, remote, NOPROC, True)))
 
     def _on_unlink(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        _sent_by(conn.peer.name, "unlink", remote)
         proc = self.node._proc(local)
         if proc is not None:
             proc.remove_link(remote)
         self._links.get(conn.peer.name, set()).discard((local, remote))
 
     def _on_exit(self, conn: Connection, sender: Pid, target: Any, reason: Any, link: bool) -> None:
+        _sent_by(conn.peer.name, "exit", sender)
         node = self.node
-        if type(target) is not Pid:  # (name, this node): stop() killing a server
-            target = node.resolve(target[0]) or target
-        proc = node._proc(target) if type(target) is Pid else None
+        local = _local_target(node, "exit", target)  # (name, this node): stop() kills a server
+        proc = node._proc(local) if local is not None else None
         if proc is None:
             return
         if link:
@@ -1009,8 +1031,8 @@ class Cluster:
     def _on_monitor(self, conn: Connection, watcher: Pid, ref: Ref, target: Any) -> None:
         _own(conn.peer.name, "monitor", watcher, ref)
         node = self.node
-        local = node.resolve(target if type(target) is Pid else target[0])
-        proc = node._proc(local) if type(local) is Pid else None
+        local = _local_target(node, "monitor", target)
+        proc = node._proc(local) if local is not None else None
         if proc is None:
             conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
         else:
