@@ -44,6 +44,7 @@ async def start(
     advertise: str | None = None,
     gossip_interval: float = 2.0,
     send_buffer_limit: int = DEFAULT_SEND_BUFFER_LIMIT,
+    spawn_modules: Iterable[str] | None = None,
 ) -> AsyncIterator[Cluster]:
     """Run distribution for the current node until the block ends.
 
@@ -55,6 +56,8 @@ async def start(
     redials unconnected seeds, which repairs whatever a lost message missed.
     ``send_buffer_limit`` bounds the bytes queued for one peer: a peer that stops reading
     loses its connection (links and monitors fire ``noconnection``) rather than grow it.
+    ``spawn_modules`` (module names; a name allows its submodules too) limits what peers
+    may spawn here; ``None`` lets a peer with the cookie spawn any importable function.
     """
     if transport is None:
         from .transports import TcpTransport
@@ -74,6 +77,7 @@ async def start(
         directory=directory if discovery else None,
         gossip_interval=gossip_interval,
         send_buffer_limit=send_buffer_limit,
+        spawn_modules=spawn_modules,
     )
     cluster.advertise = advertise
     failure: Exception | None = None  # raised in the block: re-raised as itself, not grouped

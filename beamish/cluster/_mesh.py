@@ -40,6 +40,7 @@ DUPLICATE_NAME = "duplicate node name"
 THIS_NODE = "this node"
 MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
 UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
+SPAWN_REFUSED = telemetry.CLUSTER_SPAWN_REFUSED
 _UNSENDABLE_ERRORS = (EncodeError, FrameError)
 _LOGGED_KINDS_LIMIT = 1024
 MAX_PEERS_FRAME = 1024  # peers one frame may name: a node is told of a mesh, not a flood
@@ -185,6 +186,7 @@ class Cluster:
         hidden: bool = False,
         gossip_interval: float = 2.0,
         send_buffer_limit: int = DEFAULT_SEND_BUFFER_LIMIT,
+        spawn_modules: Iterable[str] | None = None,
     ) -> None:
         if "@" not in node.name:
             raise ValueError(f"a distributed node needs a name@host name, not {node.name!r}")
@@ -197,6 +199,9 @@ class Cluster:
         self.codec = Codec(allow_pickle=allow_pickle)
         self.max_frame = max_frame
         self.send_buffer_limit = send_buffer_limit
+        if isinstance(spawn_modules, str):
+            raise TypeError("spawn_modules is a collection of module names, not one str")
+        self.spawn_modules = None if spawn_modules is None else frozenset(spawn_modules)
         self.directory = directory
         self.address: str | None = None
         self.connections: dict[str, Connection] = {}
@@ -1094,6 +1099,16 @@ class Cluster:
         args: tuple[Any, ...],
         link: bool,
     ) -> None:
+        if self.spawn_modules is not None:
+            module = _module_of(target)
+            if module is None or not module_allowed(module, self.spawn_modules):
+                self._spawn_refused(conn, target)
+                refusal = PermissionError(
+                    f"{self.name} does not allow spawning {_describe(target)}: "
+                    f"its module is not in spawn_modules"
+                )
+                conn.send(frames.wire(frames.Reply(reply_to, ref, ("error", refusal))))
+                return
         try:
             fn = resolve_function(target)
             pid = self.node.spawn(fn, tuple(args))
@@ -1107,6 +1122,48 @@ class Cluster:
             self._links.setdefault(conn.peer.name, set()).add((pid, reply_to))
         # "spawned" goes out before the new process can run, so before any exit of it
         conn.send(frames.wire(frames.Spawned(reply_to, ref, pid, link)))
+
+    def _spawn_refused(self, conn: Connection, target: Any) -> None:
+        what = _describe(target)
+        self._log_once(
+            ("spawn_refused", what[:200]),
+            "%s: refused %s a spawn of %s (not in spawn_modules)",
+            self.name,
+            conn.peer.name,
+            what,
+        )
+        telemetry.execute(
+            SPAWN_REFUSED,
+            {"count": 1},
+            {"node": self.name, "peer": conn.peer.name, "target": what},
+        )
+
+
+def module_allowed(module: str, allowed: Iterable[str]) -> bool:
+    """Whether ``module`` is one of ``allowed`` or a submodule of one.
+
+    >>> allowed = {"myapp.jobs"}
+    >>> module_allowed("myapp.jobs.nightly", allowed), module_allowed("myapp", allowed)
+    (True, False)
+    >>> module_allowed("myapp.jobsx", allowed)
+    False
+    """
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in allowed)
+
+
+def _module_of(target: Any) -> str | None:
+    """The module a spawn request's target lives in, read without importing anything:
+    ``"module"`` of ``"module:qualname"``, or a (pickled) function's ``__module__``."""
+    if type(target) is str:
+        return target.partition(":")[0]
+    module = getattr(target, "__module__", None)
+    return module if type(module) is str else None
+
+
+def _describe(target: Any) -> str:
+    if type(target) is str:
+        return repr(target[:200])
+    return f"{_module_of(target)}:{getattr(target, '__qualname__', '?')}"
 
 
 async def _close_now(stream: anyio.abc.ByteStream) -> None:
