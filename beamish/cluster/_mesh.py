@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import logging
 import os
@@ -56,6 +57,11 @@ _HANDSHAKE_ERRORS = (
     anyio.BrokenResourceError,
     OSError,
 )
+
+
+class NameInUse(RuntimeError):
+    """A node of this name is already running on this host (its entry in the runtime
+    directory is held by a live process): the second one does not start."""
 
 
 class NodeDown(NamedTuple):
@@ -124,6 +130,21 @@ def _unless_refused(message: Any) -> Any:
     if isinstance(message, dict) and "refused" in message:
         raise _Refused(str(message["refused"])[:200])
     return message
+
+
+def _live_entry(entry: Path) -> str | None:
+    """The address in a runtime-directory entry, if a live node holds it (its lock):
+    None for the entry a node that died left behind."""
+    fd = os.open(entry, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: its node is running
+            return os.pread(fd, 4096, 0).decode().strip()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def is_node_name(target: str) -> bool:
@@ -239,6 +260,7 @@ class Cluster:
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
         self._logged_kinds: set[tuple[str, str]] = set()  # drops are logged once per kind
+        self._entry: int | None = None  # our entry in the directory, open and locked
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} at {self.address} peers={sorted(self.connections)}>"
@@ -257,7 +279,12 @@ class Cluster:
             self._group = group
             listener = None
             if listen is not None:
-                listener = await self.transport.listen(listen)
+                self._claim()
+                try:
+                    listener = await self.transport.listen(listen)
+                except BaseException:
+                    self._withdraw()
+                    raise
                 self.address = listener.address
                 group.start_soon(listener.serve, self._accepted)
                 self._announce()
@@ -284,19 +311,45 @@ class Cluster:
         """The address peers are given: ``advertise`` if set, else the listen address."""
         return self.advertise or self.address
 
-    def _announce(self) -> None:
-        if self.directory is None or self.public_address is None:
-            return
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (self.directory / self.name).write_text(self.public_address)
-
-    def _withdraw(self) -> None:
+    def _claim(self) -> None:
+        """Take this node's entry in the runtime directory, and hold it (an exclusive
+        ``flock``) while the node runs: a second node of the same name on this host fails
+        here (``NameInUse``), as Erlang's epmd refuses a name in use; the entry a dead
+        node left behind holds no lock, and is taken over."""
         if self.directory is None:
             return
-        entry = self.directory / self.name
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.directory / self.name
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise NameInUse(
+                    f"a node named {self.name} is already running on this host ({path})"
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    self._entry = fd
+                    return
+            os.close(fd)  # withdrawn by the node that held it while we opened it: again
+
+    def _announce(self) -> None:
+        if self._entry is None or self.public_address is None:
+            return
+        address = self.public_address.encode()
+        os.ftruncate(self._entry, 0)
+        os.pwrite(self._entry, address, 0)
+
+    def _withdraw(self) -> None:
+        if self._entry is None:
+            return
+        assert self.directory is not None
         with contextlib.suppress(OSError):
-            if entry.read_text() == self.public_address:
-                entry.unlink()
+            (self.directory / self.name).unlink()  # ours: we hold its lock
+        os.close(self._entry)
+        self._entry = None
 
     def discovered(self) -> dict[str, str]:
         """Nodes announced in the runtime directory (name -> address), this one excluded."""
@@ -306,7 +359,9 @@ class Cluster:
         for entry in self.directory.iterdir():
             if entry.name != self.name:
                 with contextlib.suppress(OSError):
-                    found[entry.name] = entry.read_text().strip()
+                    address = _live_entry(entry)
+                    if address:
+                        found[entry.name] = address
         return found
 
     # -- connecting --
