@@ -98,6 +98,14 @@ class Connection:
         self._send_buffer_limit = send_buffer_limit
         self._limit = send_buffer_limit  # -1 once overflowed: every later send is dropped
         self._node = node
+        self._sock = (
+            stream.extra(anyio.abc.SocketAttribute.raw_socket)
+            if isinstance(stream, anyio.abc.SocketStream) and os.name == "posix"
+            else None
+        )
+        self._writing = False  # the writer is in the stream's send: flushes wait for it
+        self._spill = b""  # what a flush wrote in part: the writer sends it first
+        self._spill_taken = 0
         self._wake = anyio.Event()
         self._sent_since_tick = False
         self._early = early or []
@@ -235,39 +243,58 @@ class Connection:
 
     async def _write_forever(self) -> None:
         stream = self.stream
-        # A plain socket (no TLS, POSIX): write to it directly, and hand the stream only what the
-        # kernel did not take. Its send returns once its transport has flushed everything
-        # (so bytes never overtake each other), and a write that went whole costs no loop
-        # pass (the stream's send yields once per call).
-        sock = None
-        if isinstance(stream, anyio.abc.SocketStream) and os.name == "posix":
-            sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
-            queue, self._queue = self._queue, []
-            if queue:
-                taken = self._queued  # every byte queued so far is in this batch
-                self._sent_since_tick = True
-                self.frames_out += len(queue)
-                limit = self._decoder.max_frame  # send_encoded checked each payload already
-                data = (
-                    encode_frames(queue, max_frame=limit)
-                    if len(queue) > 1
-                    else encode_frame(queue[0], max_frame=limit)
-                )
-                del queue  # the batch lives on in ``data`` only
-                fd = sock.fileno() if sock is not None else -1  # -1 once closed
-                if fd >= 0:
-                    try:
-                        written = os.write(fd, data)
-                    except (BlockingIOError, InterruptedError):
-                        written = 0
-                    if written < len(data):
-                        await stream.send(data[written:])
-                else:
-                    await stream.send(data)
+            self._writing = True
+            if self._spill:  # what a flush could not write whole goes first
+                spill, self._spill = self._spill, b""
+                await stream.send(spill)
+                self._queued -= self._spill_taken
+            if self._queue:
+                data, taken = self._take()
+                written = self._write_some(data)
+                if written < len(data):
+                    await stream.send(data[written:])
                 self._queued -= taken
+            self._writing = False
+
+    def flush(self) -> None:
+        """Write what is queued now, from the calling task, if nothing is being written
+        (a call's request, a reply: a round trip waits for them, so they skip the writer's
+        turn); else, or for what the socket does not take at once, the writer does it."""
+        if self._writing or self._spill or not self._queue or self._sock is None:
+            return
+        data, taken = self._take()
+        written = self._write_some(data)
+        if written == len(data):
+            self._queued -= taken
+            return
+        self._spill, self._spill_taken = data[written:], taken
+        self._wake.set()
+
+    def _take(self) -> tuple[bytes, int]:
+        """The frames of every payload queued, and the bytes they counted for."""
+        queue, self._queue = self._queue, []
+        self._sent_since_tick = True
+        self.frames_out += len(queue)
+        limit = self._decoder.max_frame  # send_encoded checked each payload already
+        if len(queue) > 1:
+            return encode_frames(queue, max_frame=limit), self._queued
+        return encode_frame(queue[0], max_frame=limit), self._queued
+
+    def _write_some(self, data: bytes) -> int:
+        """Write to a plain socket (no TLS, POSIX) directly; the bytes written (0: the
+        stream's ``send`` must do it all). A write that goes whole costs no loop pass, and
+        the stream's ``send`` returns only once its transport has flushed everything, so
+        bytes never overtake each other."""
+        fd = self._sock.fileno() if self._sock is not None else -1  # -1 once closed
+        if fd < 0:
+            return 0
+        try:
+            return os.write(fd, data)
+        except (BlockingIOError, InterruptedError):
+            return 0
 
     async def _ticker(self) -> None:
         """Once per interval: tick if we sent nothing; declare the peer down after four

@@ -855,6 +855,9 @@ class Cluster:
         # frames.Call, built inline (hot path); EncodeError, FrameError: raised here
         self._route(peer, ("call", remote, message))
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
+        conn = self.connections.get(peer)
+        if conn is not None:
+            conn.flush()  # the caller waits for the answer: the request goes now
 
     def demonitor(self, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
@@ -883,6 +886,9 @@ class Cluster:
         local = self._unwatch(pid[0], ref)  # the reply ends the call: no demonitor follows
         try:
             self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline (hot path)
+            conn = self.connections.get(pid[0])
+            if conn is not None:
+                conn.flush()  # the caller waits for it: it goes now
         except _UNSENDABLE_ERRORS as exc:
             self._unsendable(pid[0], "reply", exc)
             self._route_quietly(pid[0], frames.wire(frames.Down(pid, ref, local, exc)))
