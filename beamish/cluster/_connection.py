@@ -114,6 +114,7 @@ class Connection:
         self._heard = True  # something came from the peer since the ticker last looked
         self.frames_in = 0
         self.frames_out = 0
+        self.flat = False  # the peer reads the flat form of the hot frames (its flags)
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer.name} {'out' if self.outgoing else 'in'}>"
@@ -123,7 +124,10 @@ class Connection:
         ``FrameError`` for a message over the frame limit)."""
         self.send_encoded(self._codec.encode(message))
 
-    def send_encoded(self, payload: bytes) -> None:
+    def send_encoded(self, payload: bytes, *, now: bool = False) -> None:
+        """Queue an encoded message; ``now``: write it (and what is queued) from the calling
+        task if the writer is idle, as for a call's request or a reply, which a round trip
+        waits for: no turn of the writer task in between."""
         size = len(payload)
         if size > self._decoder.max_frame:
             raise FrameError(
@@ -136,7 +140,9 @@ class Connection:
             return
         self._queued = queued
         self._queue.append(payload)
-        if len(self._queue) == 1:  # the first of a batch wakes the writer; the rest ride along
+        if now and self._sock is not None and not self._writing and not self._spill:
+            self._flush()
+        elif len(self._queue) == 1:  # the first of a batch wakes the writer; the rest ride along
             self._wake.set()
 
     def _overflow(self, queued: int) -> None:
@@ -259,12 +265,9 @@ class Connection:
                 self._queued -= taken
             self._writing = False
 
-    def flush(self) -> None:
-        """Write what is queued now, from the calling task, if nothing is being written
-        (a call's request, a reply: a round trip waits for them, so they skip the writer's
-        turn); else, or for what the socket does not take at once, the writer does it."""
-        if self._writing or self._spill or not self._queue or self._sock is None:
-            return
+    def _flush(self) -> None:
+        """Write every frame queued, from the calling task (the writer is idle); what the
+        socket does not take at once goes to the writer, ahead of anything queued later."""
         data, taken = self._take()
         written = self._write_some(data)
         if written == len(data):

@@ -444,6 +444,7 @@ class Cluster:
         elif address == target:
             self.addresses[peer.name] = address
         conn = self._register(stream, peer, decoder, pending, outgoing=True)
+        conn.flat = "flat" in initiator.peer_flags
         assert self._group is not None
         self._group.start_soon(self._watch, conn)
         return peer.name
@@ -564,6 +565,7 @@ class Cluster:
                 # the welcome is the connection's first frame: no await between the
                 # decision and the registration, so no other handshake slips in between
                 conn = self._register(stream, peer, decoder, pending, False, first=welcome)
+                conn.flat = "flat" in acceptor.peer_flags
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed("an incoming connection", exc)
@@ -816,10 +818,12 @@ class Cluster:
     def send(self, dest: Pid | tuple[str, str], message: Any) -> None:
         if isinstance(dest, Pid):
             conn = self.connections.get(dest[0])
-            if conn is not None:  # the hot path: connected (frames.Send, built inline)
-                conn.send(("send", dest, message))
-            else:
+            if conn is None:
                 self._route(dest[0], ("send", dest, message))
+            elif conn.flat:  # the hot path: connected (frames.Send, flat)
+                conn.send_encoded(self.codec.encode_send(dest, message))
+            else:
+                conn.send(("send", dest, message))  # frames.Send, built inline
         else:
             name, peer = dest
             self._route(peer, ("send_name", name, message))  # frames.SendName, inline
@@ -853,11 +857,15 @@ class Cluster:
             self.node._deliver_down(watcher, ref, remote, NOPROC)
             return
         # frames.Call, built inline (hot path); EncodeError, FrameError: raised here
-        self._route(peer, ("call", remote, message))
-        self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
+        # The caller waits for the answer: the request is written now (send_encoded's now).
         conn = self.connections.get(peer)
-        if conn is not None:
-            conn.flush()  # the caller waits for the answer: the request goes now
+        if conn is None:
+            self._route(peer, ("call", remote, message))
+        elif conn.flat and type(message) is CallRequest:
+            conn.send_encoded(self.codec.encode_call(remote, message), now=True)
+        else:
+            conn.send_encoded(self.codec.encode(("call", remote, message)), now=True)
+        self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
 
     def demonitor(self, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
@@ -885,10 +893,16 @@ class Cluster:
         something too large, lives on."""
         local = self._unwatch(pid[0], ref)  # the reply ends the call: no demonitor follows
         try:
-            self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline (hot path)
             conn = self.connections.get(pid[0])
-            if conn is not None:
-                conn.flush()  # the caller waits for it: it goes now
+            if conn is None:
+                self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline
+            else:
+                # the hot path; the caller waits for it: written now
+                if conn.flat:
+                    payload = self.codec.encode_reply(pid, ref, value)
+                else:
+                    payload = self.codec.encode(("reply", pid, ref, value))
+                conn.send_encoded(payload, now=True)
         except _UNSENDABLE_ERRORS as exc:
             self._unsendable(pid[0], "reply", exc)
             self._route_quietly(pid[0], frames.wire(frames.Down(pid, ref, local, exc)))
