@@ -14,9 +14,11 @@ from ._errors import NameTaken, StartError
 from ._mailbox import Overflow
 from ._messages import Caller, Down
 from ._names import Via
+from ._outcomes import CallExited, SlotEnd, Started, StartFailed
 from ._pid import Pid
+from ._process import Process
 from ._reasons import KILL
-from ._server import serve
+from ._server import ServerRecord, serve
 
 _log = logging.getLogger("beamish.actor")
 
@@ -36,16 +38,29 @@ class Actor:
         ------------------------------------  --------------------------------------------
                                               register the name, link to the starter
         init(*args) -> None | Stop | Ignore   called once; start() waits for it
+                       | action               (an action runs once start() has returned)
                                               then, for the oldest message:
         handle_call(request, caller)          a call(): reply with the return value
-            -> value | Reply(v)               ... the caller gets v
-            -> NoReply()                      ... the caller waits for reply(caller, v)
+            -> value | Reply(v[, then=a])     ... the caller gets v (then the action a)
+            -> NoReply([then=a]) | action     ... the caller waits for reply(caller, v)
             -> Stop(reason, reply=v)          ... reply (if given), then stop
-        handle_cast(request) -> None | Stop   a cast()
-        handle_info(message) -> None | Stop   anything else: Down, Exit, plain messages
+        handle_cast(request)                  a cast()
+        handle_info(message)                  anything else: Down, Exit, plain messages,
+                                              and Timeout(s) after s idle seconds
+            -> None | Stop(reason) | action
+        handle_continue(term)                 right after a Continue(term) action
+            -> None | Stop(reason) | action
         terminate(reason)                     on Stop, a crash in a callback, stop(), or
                                               the parent's exit while trapping exits;
                                               then exit with the reason
+        format_status(state) -> shown         what get_state() and crash logs show
+
+    An *action*, returned alone or as ``then=``, is one of ``Continue(term)`` (call
+    ``handle_continue(term)`` before any message), ``Timeout(seconds)`` (call
+    ``handle_info(Timeout(seconds))`` if no message comes in that time: an idle timeout) and
+    ``Hibernate()`` (shed the idle mailbox and young garbage). The loop also answers the
+    system messages of ``beamish.actors`` (``get_state``, ``replace_state``,
+    ``statistics``, ``suspend``/``resume``, ``trace``) without calling back.
 
     Every callback may be ``def`` or ``async def``.
 
@@ -103,6 +118,7 @@ class Actor:
 
     pid: Pid
     _parent: Pid | None = None  # who start_link-ed it: the one that stops it on shutdown
+    _server: ServerRecord  # the loop's counters and flags (statistics, crash report)
     mailbox_limit: ClassVar[int | None] = None
     overflow: ClassVar[Overflow] = "drop_newest"
 
@@ -160,6 +176,50 @@ class Actor:
             "%s %r dropped an unexpected message: %r", type(self).__name__, self.pid, message
         )
         return None
+
+    def handle_continue(self, term: Any) -> Any:
+        """Go on with work a callback asked for with ``Continue(term)``, before the next
+        message (OTP's ``handle_continue``). May be async.
+
+        Args:
+            term: the value given to ``Continue``.
+
+        Returns:
+            ``None`` to go on, ``Stop(reason)`` to stop, or another action.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} returned Continue({term!r}) but has no handle_continue"
+        )
+
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """What ``get_state``, ``replace_state`` and crash logs show of this server's state
+        (OTP's ``format_status``): override it to hide secrets. Must not block.
+
+        Args:
+            state: the actor's instance attributes, as a new dict.
+
+        Returns:
+            What to show in place of the state; ``state`` itself by default.
+
+        Example:
+            >>> import beamish
+            >>> from beamish.actors import get_state
+            >>> class Vault(beamish.Actor):
+            ...     def init(self, secret):
+            ...         self.owner, self.secret = "ann", secret
+            ...     def format_status(self, state):
+            ...         return {**state, "secret": "***"}
+            >>> async def main():
+            ...     return await get_state(await Vault.start("hunter2"))
+            >>> beamish.run(main)
+            {'owner': 'ann', 'secret': '***'}
+        """
+        return state
+
+    def _crash_report(self) -> dict[str, Any] | None:
+        """The loop's report of this server's crash (name, parent, last message, state)."""
+        server = getattr(self, "_server", None)
+        return None if server is None else server.report
 
     def terminate(self, reason: Any) -> Any:
         """Clean up before the process exits. May be async.
@@ -253,12 +313,17 @@ class Actor:
         if proc is not None:
             return await cls._start_from(proc, args, name, timeout, link)
         node = this_node()
-        with node.anonymous() as anon:
+        with node._anonymous() as anon:
             return await cls._start_from(anon, args, name, timeout, False)
 
     @classmethod
     async def _start_from(
-        cls, proc: Any, args: tuple[Any, ...], name: StartName, timeout: float | None, link: bool
+        cls,
+        proc: Process,
+        args: tuple[Any, ...],
+        name: StartName,
+        timeout: float | None,
+        link: bool,
     ) -> Pid:
         node = proc._node
         start_name = check_start_name(name, node.name)
@@ -266,29 +331,30 @@ class Actor:
             raise NameTaken(f"{start_name!r} is already registered to {holder!r}")
         name = start_name
         ref = node.make_ref()
-        pid = node.spawn(
+        pid = node._spawn(
             serve,
             (cls, args, proc.pid, ref, proc.pid if link else None, name),
-            link=proc if link else None,
-            mailbox_limit=cls.mailbox_limit,
-            overflow=cls.overflow,
-            parent=proc.pid,
+            proc if link else None,
+            cls.mailbox_limit,
+            cls.overflow,
+            proc.pid,
         )
-        kind, value = await await_slot(node, proc, pid, ref, timeout, None)
-        if kind == "reply":
-            status, detail = value
-            if status == "ok":
-                return pid  # type: ignore[no-any-return]
+        ack = await await_slot(node, proc, pid, ref, timeout, None)
+        ack_type = type(ack)
+        if ack_type is Started:
+            return pid
+        if ack_type is not SlotEnd:  # StartFailed, StartIgnored
             await _wait_until_gone(proc, pid)  # as proc_lib: report once it has exited
             _release(name, pid)
-            if isinstance(detail, NameTaken):
-                raise detail
-            raise StartError(detail)
+            reason = ack.reason if ack_type is StartFailed else "ignore"
+            if isinstance(reason, NameTaken):
+                raise reason
+            raise StartError(reason)
         _release(name, pid)
-        if kind == "down":
-            raise StartError(value)
+        if type(ack.outcome) is CallExited:
+            raise StartError(ack.outcome.reason)
         if link:
-            node.unlink(proc, pid)
+            node._unlink(proc, pid)
         node.exit(proc.pid, pid, KILL)
         raise StartError("timeout")
 
@@ -303,9 +369,9 @@ def _release(name: str | Via | None, pid: Pid) -> None:
         name.resolver.unregister_name(name.key)
 
 
-async def _wait_until_gone(proc: Any, pid: Pid) -> None:
+async def _wait_until_gone(proc: Process, pid: Pid) -> None:
     node = proc._node
     if node._proc(pid) is None:
         return
-    ref = node.monitor(proc, pid)
+    ref = node._monitor(proc, pid)
     await proc.receive(lambda m: type(m) is Down and m.ref == ref)
