@@ -109,6 +109,20 @@ class Tracker:
         )
 
     @classmethod
+    async def start(
+        cls,
+        *,
+        name: str,
+        pool_size: int = 1,
+        args: Sequence[Any] = (),
+        **options: Any,
+    ) -> Pid:
+        """Like :meth:`start_link`, not linked to the caller."""
+        return await Supervisor.start(
+            _shard_specs(cls, name, pool_size, tuple(args), options), name=name
+        )
+
+    @classmethod
     def child_spec(
         cls,
         *,
