@@ -15,9 +15,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "cluster")]
 
+from trackerkit import TRACKER, Reporting, start_ledger, track_new  # noqa: E402
+
 import beamish  # noqa: E402
 from beamish import cluster  # noqa: E402
-from trackerkit import TRACKER, Reporting, start_ledger, track_new  # noqa: E402
 
 OPTIONS = {"broadcast_period": 0.1, "max_silent_periods": 3, "down_period": 2.0}
 
