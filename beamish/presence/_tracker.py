@@ -29,15 +29,6 @@ _codec = Codec()
 _refs = itertools.count()
 
 
-def _new_ref(node: str) -> str:
-    """A ``phx_ref`` as Phoenix makes it: url-safe base64 of 12 bytes (nanoseconds, a hash
-    of the node, a counter): 16 characters, unique per track and update."""
-    raw = struct.pack(
-        ">QHH", time.time_ns(), zlib.crc32(node.encode()) & 0xFFFF, next(_refs) & 0xFFFF
-    )
-    return base64.urlsafe_b64encode(raw).decode()
-
-
 def check_meta(meta: Any) -> dict[str, Any]:
     """``meta`` if it is a dict the cluster's wire can carry, else ``InvalidMeta``."""
     if not isinstance(meta, dict):
@@ -76,14 +67,16 @@ class Tracker:
     """
 
     def init(self, *args: Any) -> Any:
-        """Set up this shard's state (``args`` from ``start_link``); may be async."""
+        """Set up this shard's state (``args`` from ``start_link``). Like every callback
+        here, a plain ``def``: the shard serves every track of its topics, and must not
+        wait."""
         if args:
             raise TypeError(f"{type(self).__name__}.init takes no arguments; got {args!r}")
 
     def handle_diff(self, diff: TopicDiff) -> Any:
         """Called in the shard, in order, for every change of what this node sees: topic ->
         (joins, leaves) of (key, meta). An update is a leave of the old meta and a join of
-        the new. May be async; an exception crashes (and restarts) the shard."""
+        the new. An exception crashes (and restarts) the shard."""
 
     def handle_info(self, message: Any) -> Any:
         """Any other message the shard process gets (default: ignored)."""
@@ -183,8 +176,18 @@ def shard_name(tracker: str, index: int) -> str:
     return f"{tracker}.shard{index}"
 
 
+_last: list[Any] = [None, None]  # the last node asked and its pools: the fast path
+
+
 def _pool(tracker: str) -> _Pool:
-    pool = _pools.get(this_node(), {}).get(tracker)
+    node = this_node()
+    pools: dict[str, _Pool]
+    if _last[0] is node:
+        pools = _last[1]
+    else:
+        pools = _pools.get(node, {})
+        _last[:] = [node, pools] if node in _pools else [None, None]
+    pool: _Pool | None = pools.get(tracker)
     if pool is None:
         raise NoProc(f"no tracker {tracker!r} runs on this node")
     return pool
@@ -210,7 +213,7 @@ Key = tuple[str, Pid, Any]  # (topic, pid, key): one replicated entry
 class _Shard(Actor):
     """One shard: a replica of the tracker's presences for the topics that hash to it."""
 
-    async def init(  # type: ignore[override]
+    def init(  # type: ignore[override]
         self,
         cls: type[Tracker],
         tracker: str,
@@ -218,30 +221,34 @@ class _Shard(Actor):
         pool_size: int,
         options: dict[str, Any],
         args: tuple[Any, ...],
-    ) -> None:
+    ) -> Any:
+        for callback in ("init", "handle_diff", "handle_info"):
+            if inspect.iscoroutinefunction(getattr(cls, callback)):
+                raise TypeError(f"{cls.__name__}.{callback} must be a plain def (not async)")
         node = this_node()
         self.node = node
+        self.node_hash = zlib.crc32(node.name.encode()) & 0xFFFF
         self.tracker = tracker
         self.index = index
-        # topic -> (owner, pid, key) -> meta: what this node sees, kept from the diffs
-        self.topics: dict[str, dict[tuple[Replica, Pid, Any], dict[str, Any]]] = {}
-        # what each tracked pid is tracked under; tracked pids are linked, as in Phoenix:
-        # their exit untracks them, and a crash of the shard takes them down (they rejoin)
-        self.pid_keys: dict[Pid, set[tuple[str, Any]]] = {}
+        # topic -> entry (the replicated key) -> meta: what this node sees, kept from the
+        # diffs; an entry of a replica that was replaced is dropped with it
+        self.topics: dict[str, dict[Key, tuple[Replica, dict[str, Any]]]] = {}
+        # the entries of each tracked pid; tracked pids are linked, as in Phoenix: their
+        # exit untracks them, and a crash of the shard takes them down (they rejoin)
+        self.pid_keys: dict[Pid, list[Key]] = {}
         trap_exits(True)
         self.callbacks = cls()
         replica_options = {k: v for k, v in options.items() if k in _OPTIONS}
         self.replica = Replicator(
-            shard_name(tracker, index), on_diff=self._remote_diff, **replica_options
+            shard_name(tracker, index), on_diff=self._changed, **replica_options
         )
-        result = self.callbacks.init(*args)
-        if inspect.isawaitable(result):
-            await result
         pools = _pools.setdefault(node, {})
+        _last[:] = [None, None]
         pool = pools.get(tracker)
         if pool is None or len(pool.shards) != pool_size:
             pool = pools[tracker] = _Pool([None] * pool_size)
         pool.shards[index] = self
+        return self.callbacks.init(*args)
 
     # -- reads, on the caller's side --
 
@@ -249,26 +256,34 @@ class _Shard(Actor):
         entries = self.topics.get(topic)
         if not entries:
             return []
-        return [(k[2], meta) for k, meta in entries.items()]
+        return [(entry[2], seen[1]) for entry, seen in entries.items()]
 
     def get_by_key(self, topic: str, key: Any) -> list[tuple[Pid, dict[str, Any]]]:
         entries = self.topics.get(topic)
         if not entries:
             return []
-        return [(k[1], meta) for k, meta in entries.items() if k[2] == key]
+        return [(entry[1], seen[1]) for entry, seen in entries.items() if entry[2] == key]
 
     # -- requests --
 
-    async def handle_call(self, request: Any, caller: Any) -> Any:
+    def handle_call(self, request: Any, caller: Any) -> Any:
         op = request[0]
         if op == "track":
             _, pid, topic, key, meta = request
             entry: Key = (topic, pid, key)
-            if self.replica.state.get(entry) is not None:
+            state = self.replica.state
+            if state.get(entry) is not None:
                 return ("error", AlreadyTracked(f"{pid} is already tracked on {topic!r}/{key!r}"))
-            ref = _new_ref(self.node.name)
-            self._watch(pid, topic, key)
-            await self._changed(self.replica.put(entry, {**meta, "phx_ref": ref}))
+            ref = self._new_ref()
+            keys = self.pid_keys.get(pid)
+            if keys is None:
+                self.pid_keys[pid] = [entry]
+                link(pid)
+            else:
+                keys.append(entry)
+            meta = meta.copy()
+            meta["phx_ref"] = ref
+            self._changed(state.put(entry, meta))
             return ("ok", ref)
         if op == "update":
             _, pid, topic, key, change = request
@@ -280,96 +295,95 @@ class _Shard(Actor):
                 meta = check_meta(change(old) if callable(change) else change)
             except Exception as exc:  # the caller's function or meta: the caller's error
                 return ("error", exc)
-            ref = _new_ref(self.node.name)
+            ref = self._new_ref()
             new = {**meta, "phx_ref": ref, "phx_ref_prev": old["phx_ref"]}
-            await self._changed(self.replica.put(entry, new))
+            self._changed(self.replica.put(entry, new))
             return ("ok", ref)
         if op == "untrack":
             _, pid, topic, key = request
-            await self._untrack(pid, [(topic, key)])
+            self._untrack(pid, [(topic, pid, key)])
             return ("ok", None)
         if op == "untrack_all":
-            await self._untrack(request[1], list(self.pid_keys.get(request[1], ())))
+            self._untrack(request[1], list(self.pid_keys.get(request[1], ())))
             return ("ok", None)
         if op == "graceful_permdown":
             self.replica.graceful_permdown()
             return ("ok", None)
         raise ValueError(f"unknown tracker request {op!r}")
 
-    def _watch(self, pid: Pid, topic: str, key: Any) -> None:
-        keys = self.pid_keys.get(pid)
-        if keys is None:
-            keys = self.pid_keys[pid] = set()
-            link(pid)
-        keys.add((topic, key))
+    def _new_ref(self) -> str:
+        return base64.urlsafe_b64encode(
+            _REF.pack(time.time_ns(), self.node_hash, next(_refs) & 0xFFFF)
+        ).decode()
 
-    async def _untrack(self, pid: Pid, topic_keys: list[tuple[str, Any]]) -> None:
+    def _untrack(self, pid: Pid, entries: list[Key]) -> None:
         keys = self.pid_keys.get(pid)
         if keys is None:
             return
         diff = Diff([], [])
-        for topic, key in topic_keys:
-            if (topic, key) in keys:
-                keys.discard((topic, key))
-                diff.extend(self.replica.remove((topic, pid, key)))
+        for entry in entries:
+            if entry in keys:
+                keys.remove(entry)
+                diff.extend(self.replica.remove(entry))
         if not keys:
             del self.pid_keys[pid]
             unlink(pid)
-        await self._changed(diff)
+        self._changed(diff)
 
     # -- messages --
 
-    async def handle_info(self, message: Any) -> Any:
+    def handle_info(self, message: Any) -> Any:
         if self.replica.handle_info(message):
-            if self._pending is not None:
-                diff, self._pending = self._pending, None
-                await self._changed(diff)
             return None
         if type(message) is Exit and message.pid in self.pid_keys:
-            keys = self.pid_keys.pop(message.pid)
             diff = Diff([], [])
-            for topic, key in keys:
-                diff.extend(self.replica.remove((topic, message.pid, key)))
-            await self._changed(diff)
+            for entry in self.pid_keys.pop(message.pid):
+                diff.extend(self.replica.remove(entry))
+            self._changed(diff)
             return None
-        result = self.callbacks.handle_info(message)
-        if inspect.isawaitable(result):
-            await result
-        return None
+        return self.callbacks.handle_info(message)
 
-    _pending: Diff | None = None
-
-    def _remote_diff(self, diff: Diff) -> None:
-        # called inside replica.handle_info; handle_diff may be async, so it runs after
-        if self._pending is None:
-            self._pending = Diff([], [])
-        self._pending.extend(diff)
-
-    async def _changed(self, diff: Diff) -> None:
+    def _changed(self, diff: Diff) -> None:
         """Apply ``diff`` to the topic view, then tell the callbacks, grouped by topic."""
         if not diff:
             return
         topics = self.topics
         report: TopicDiff = {}
-        for owner, (topic, pid, key), meta in diff.leaves:
+        for owner, entry, meta in diff.leaves:
+            topic = entry[0]
             entries = topics.get(topic)
             if entries is not None:
-                entries.pop((owner, pid, key), None)
-                if not entries:
-                    del topics[topic]
-            report.setdefault(topic, ([], []))[1].append((key, meta))
-        for owner, (topic, pid, key), meta in diff.joins:
-            topics.setdefault(topic, {})[(owner, pid, key)] = meta
-            report.setdefault(topic, ([], []))[0].append((key, meta))
-        result = self.callbacks.handle_diff(report)
-        if inspect.isawaitable(result):
-            await result
+                seen = entries.get(entry)
+                if seen is not None and seen[0] == owner:
+                    del entries[entry]
+                    if not entries:
+                        del topics[topic]
+            found = report.get(topic)
+            if found is None:
+                report[topic] = ([], [(entry[2], meta)])
+            else:
+                found[1].append((entry[2], meta))
+        for owner, entry, meta in diff.joins:
+            topic = entry[0]
+            entries = topics.get(topic)
+            if entries is None:
+                entries = topics[topic] = {}
+            entries[entry] = (owner, meta)
+            found = report.get(topic)
+            if found is None:
+                report[topic] = ([(entry[2], meta)], [])
+            else:
+                found[0].append((entry[2], meta))
+        self.callbacks.handle_diff(report)
 
     def terminate(self, reason: Any) -> None:
         self.replica.close()
         pool = _pools.get(self.node, {}).get(self.tracker)
         if pool is not None and self.index < len(pool.shards) and pool.shards[self.index] is self:
             pool.shards[self.index] = None
+
+
+_REF = struct.Struct(">QHH")
 
 
 # -- the public API --
