@@ -105,7 +105,7 @@ class Presence:
         self.on_diff: OnDiff = on_diff if on_diff is not None else broadcast_diff
         self.pool_size = pool_size
         self.tracker_options = tracker_options
-        _tracker._shard_specs(_PresenceTracker, name, pool_size, (), tracker_options)
+        _tracker.shard_specs(_PresenceTracker, name, pool_size, (), tracker_options)
 
     def child_spec(self) -> dict[str, Any]:
         """This presence's tracker as a child of your supervisor (start one on every node)."""

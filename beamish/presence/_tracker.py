@@ -98,7 +98,7 @@ class Tracker:
         ``beamish.cluster.Replicator``.
         """
         return await Supervisor.start_link(
-            _shard_specs(cls, name, pool_size, tuple(args), options), name=name
+            shard_specs(cls, name, pool_size, tuple(args), options), name=name
         )
 
     @classmethod
@@ -112,7 +112,7 @@ class Tracker:
     ) -> Pid:
         """Like :meth:`start_link`, not linked to the caller."""
         return await Supervisor.start(
-            _shard_specs(cls, name, pool_size, tuple(args), options), name=name
+            shard_specs(cls, name, pool_size, tuple(args), options), name=name
         )
 
     @classmethod
@@ -125,11 +125,11 @@ class Tracker:
         **options: Any,
     ) -> dict[str, Any]:
         """The tracker as a child of your supervisor (the options of :meth:`start_link`)."""
-        specs = _shard_specs(cls, name, pool_size, tuple(args), options)
+        specs = shard_specs(cls, name, pool_size, tuple(args), options)
         return Supervisor.child_spec(specs, id=name, name=name)
 
 
-def _shard_specs(
+def shard_specs(
     cls: type[Tracker], name: str, pool_size: int, args: tuple[Any, ...], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
     if not isinstance(name, str):
