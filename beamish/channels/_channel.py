@@ -143,10 +143,19 @@ class ChannelSocket:
         else:
             self._outbox.put(frame)
 
+    def _check_binary(self, payload: Any) -> None:
+        if type(payload) is bytes and (
+            not self._serializer.binary or self.transport != "websocket"
+        ):
+            raise ValueError(
+                f"binary payloads travel only to V2 WebSocket clients, not {self.transport} "
+                f"vsn {self._serializer.vsn}"
+            )
+
     def push(self, event: str, payload: Any) -> None:
-        """Send ``event`` to this client only (a dict, or bytes: a binary frame)."""
-        if type(payload) is bytes and not self._serializer.binary:
-            raise ValueError(f"a {self.transport} V1 client cannot receive a binary push")
+        """Send ``event`` to this client only (a dict, or bytes: a binary frame, for V2
+        WebSocket clients only: ``ValueError`` otherwise)."""
+        self._check_binary(payload)
         self._write(self._serializer.encode_push(self.join_ref, self.topic, event, payload))
 
     def broadcast(self, event: str, payload: Any) -> None:
@@ -162,6 +171,7 @@ class ChannelSocket:
         return ReplyRef(self.channel_pid, self._current_ref)
 
     def _reply(self, ref: Any, status: str, response: Any) -> None:
+        self._check_binary(response)
         self._write(self._serializer.encode_reply(self.join_ref, ref, self.topic, status, response))
 
 

@@ -53,6 +53,7 @@ OVERFLOW = ("beamish", "channels", "outbox_overflow")
 DISCONNECT = ("beamish", "channels", "disconnect")
 
 MAX_CHANNELS = 100
+JOIN_TIMEOUT = 15.0  # seconds a join may take (the client gives up after 10)
 SESSION_PREFIX = "beamish.channels.lp."
 
 # close codes (RFC 6455) by the reason a connection process stops
@@ -337,9 +338,16 @@ class SocketServer(Actor):
             self.options.endpoint,
         )
         try:
-            pid = await ChannelServer.start_link(channel_cls, payload, socket, ref, timeout=None)
-        except StartError:  # refused or crashed: the channel wrote its error reply
+            pid = await ChannelServer.start_link(
+                channel_cls, payload, socket, ref, timeout=JOIN_TIMEOUT
+            )
+        except StartError as exc:  # refused or crashed: the channel wrote its error reply
             pid = None
+            if exc.args and exc.args[0] == "timeout":  # killed: it wrote nothing
+                _log.error(
+                    "%s.join on %r took over %s s", channel_cls.__name__, topic, JOIN_TIMEOUT
+                )
+                self._reply(join_ref, ref, topic, "error", {"reason": "join crashed"})
         if pid is not None:
             self.channels[topic] = (pid, join_ref)
             self.by_pid[pid] = (topic, join_ref)

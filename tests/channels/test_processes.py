@@ -123,3 +123,66 @@ async def test_broadcast_is_encoded_once_and_shared(node: beamish.Node) -> None:
     assert all(len(t) == 1 for t in taken)
     assert taken[0][0] is taken[1][0] is taken[2][0]
     assert json.loads(taken[0][0]) == [None, None, "room:f", "shout", {"x": 1}]
+
+
+class Slow(channels.Channel):
+    async def join(self, topic: str, payload: Any, socket: channels.ChannelSocket) -> Any:
+        if payload.get("hang"):
+            await beamish.sleep(3600)
+        return None
+
+    def handle_in(self, event: str, payload: Any, socket: channels.ChannelSocket) -> Any:
+        socket.push("bin", b"\x01")  # not for a LongPoll client
+        return None
+
+
+class SlowSock(channels.Socket):
+    routes = [("slow:*", Slow)]  # noqa: RUF012
+
+
+async def test_a_hanging_join_is_cut_off_and_the_socket_goes_on(node: beamish.Node) -> None:
+    """A join that never returns: after JOIN_TIMEOUT the client gets an error reply and the
+    connection answers again (virtual time)."""
+    endpoint = channels.Endpoint(SlowSock)
+    await endpoint.start()
+    pid, outbox = await open_connection(endpoint)
+    push(pid, "1", "1", "slow:a", "phx_join", {"hang": True})
+    push(pid, None, "2", "phoenix", "heartbeat", {})
+    got = await frames(outbox, 2)
+    assert got[0] == [
+        "1",
+        "1",
+        "slow:a",
+        "phx_reply",
+        {"status": "error", "response": {"reason": "join crashed"}},
+    ]
+    assert got[1] == [None, "2", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
+    assert channels.local_subscribers("slow:a") == []
+
+
+async def test_binary_push_to_a_longpoll_client_crashes_that_channel(node: beamish.Node) -> None:
+    """LongPoll cannot carry binary frames: pushing bytes there is an error (the channel
+    crashes, its client gets phx_error), not a silent loss."""
+    from beamish.channels._connect import connect_info
+
+    endpoint = channels.Endpoint(SlowSock)
+    await endpoint.start()
+    outbox = channels.Outbox(100)
+    info = connect_info({"type": "http", "path": "/socket/longpoll"}, "longpoll", {}, None, None)
+    pid = await endpoint.open_socket(info, channels.V2_SERIALIZER, outbox, "A" * 24)
+    push(pid, "1", "1", "slow:b", "phx_join", {})
+    assert (await frames(outbox, 1))[0][4]["status"] == "ok"
+    push(pid, "1", "2", "slow:b", "go", {})
+    assert await frames(outbox, 1) == [
+        ["1", "1", "slow:b", "phx_error", {"reason": "channel_crash"}]
+    ]
+
+
+async def test_a_broadcast_that_is_not_json_fails_in_the_broadcaster(node: beamish.Node) -> None:
+    """NaN, objects, non-dict payloads: raised where broadcast is called, nobody gets it."""
+    with pytest.raises(ValueError, match="JSON|NaN|Out of range"):
+        channels.broadcast("room:z", "e", {"x": float("nan")})
+    with pytest.raises(TypeError):
+        channels.broadcast("room:z", "e", {"x": object()})
+    with pytest.raises(TypeError):
+        channels.broadcast("room:z", "e", ["not", "a", "dict"])
