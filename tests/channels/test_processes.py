@@ -186,3 +186,42 @@ async def test_a_broadcast_that_is_not_json_fails_in_the_broadcaster(node: beami
         channels.broadcast("room:z", "e", {"x": object()})
     with pytest.raises(TypeError):
         channels.broadcast("room:z", "e", ["not", "a", "dict"])
+
+
+async def open_session(endpoint: channels.Endpoint) -> tuple[beamish.Pid, channels.Outbox]:
+    from beamish.channels._connect import connect_info
+
+    outbox = channels.Outbox(100)
+    info = connect_info({"type": "http", "path": "/socket/longpoll"}, "longpoll", {}, None, None)
+    pid = await endpoint.open_socket(info, channels.V2_SERIALIZER, outbox, "B" * 24)
+    return pid, outbox
+
+
+async def test_longpoll_poll_waits_for_frames_or_the_window(node: beamish.Node) -> None:
+    """A poll with nothing buffered waits: answered 200 with every frame buffered when the
+    first arrives, or 204 when the window ends (virtual time)."""
+    endpoint = channels.Endpoint(Sock, longpoll_window=10.0)
+    await endpoint.start()
+    pid, _ = await open_session(endpoint)
+    started = node.clock.now()
+    assert await beamish.call(pid, ("poll", 10.0), timeout=30) == (204, [])
+    assert node.clock.now() - started >= 10.0
+    assert await beamish.call(pid, ("post", ['["1","1","room:p","phx_join",{}]']), timeout=5) == 200
+    status, got = await beamish.call(pid, ("poll", 10.0), timeout=30)
+    assert status == 200
+    assert json.loads(got[0])[4]["status"] == "ok"
+
+
+async def test_longpoll_session_without_polls_ends(node: beamish.Node) -> None:
+    """No poll for 1.5 windows: the session stops, its channels with it."""
+    endpoint = channels.Endpoint(Sock, longpoll_window=10.0)
+    await endpoint.start()
+    pid, outbox = await open_session(endpoint)
+    assert await beamish.call(pid, ("post", ['["1","1","room:q","phx_join",{}]']), timeout=5) == 200
+    await frames(outbox, 1)
+    channel = channels.lookup(pid, "room:q")
+    assert channel is not None
+    ref = beamish.monitor(channel)
+    down = await assert_receive(lambda m: isinstance(m, beamish.Down) and m.ref == ref, timeout=60)
+    assert down.reason == ("shutdown", "timeout")
+    assert not beamish.is_alive(pid)
