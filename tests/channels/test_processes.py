@@ -225,3 +225,21 @@ async def test_longpoll_session_without_polls_ends(node: beamish.Node) -> None:
     down = await assert_receive(lambda m: isinstance(m, beamish.Down) and m.ref == ref, timeout=60)
     assert down.reason == ("shutdown", "timeout")
     assert not beamish.is_alive(pid)
+
+
+async def test_endpoint_as_a_child_of_a_supervision_tree(node: beamish.Node) -> None:
+    """endpoint.child_spec(): its connection supervisor is a child of yours; stopping the
+    tree stops the connections."""
+    from beamish.supervision import Supervisor, which_children
+
+    endpoint = channels.Endpoint(Sock)
+    sup = await Supervisor.start_link([endpoint.child_spec()])
+    [child] = await which_children(sup)
+    assert child.pid == endpoint.supervisor
+    pid, outbox = await open_connection(endpoint)
+    push(pid, "1", "1", "room:t", "phx_join", {})
+    assert (await frames(outbox, 1))[0][4]["status"] == "ok"
+    ref = beamish.monitor(pid)
+    await beamish.stop(sup)
+    await assert_receive(lambda m: isinstance(m, beamish.Down) and m.ref == ref)
+    assert outbox.closed
