@@ -224,7 +224,6 @@ class SocketServer(Actor):
         self.last_seen = self.clock.now()
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
-        self.poll_timer: Any = None
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
