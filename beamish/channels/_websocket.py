@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .. import telemetry
-from ..actors import Down, this_node
+from ..actors import Down, lowlevel, monitor, this_node
+from ..actors import receive as receive_message
 from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
@@ -120,41 +121,41 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
         writer_done.set()
         cancel.cancel()
 
-    async def watch(me: Any, cancel: anyio.CancelScope) -> None:
-        ref = node.monitor(me, pid)
-        await me.receive(lambda m: type(m) is Down and m.ref == ref)
+    async def watch(cancel: anyio.CancelScope) -> None:
+        with lowlevel.borrow_process(node):
+            ref = monitor(pid)
+            await receive_message(lambda m: type(m) is Down and m.ref == ref)
         outbox.close(1011)  # no-op when the process closed it on its way out
         if outbox.close_code != OVERFLOW_CLOSE_CODE:  # a reading client gets its close frame
             with anyio.move_on_after(1.0):
                 await writer_done.wait()
         cancel.cancel()  # a writer blocked on a client that does not read is abandoned
 
-    with node.anonymous() as me:
-        try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(write, group.cancel_scope)
-                group.start_soon(watch, me, group.cancel_scope)
-                while True:
-                    message = await receive()
-                    kind = message["type"]
-                    if kind == "websocket.receive":
-                        data = message.get("text")
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(write, group.cancel_scope)
+            group.start_soon(watch, group.cancel_scope)
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    data = message.get("text")
+                    if data is None:
+                        data = message.get("bytes")
                         if data is None:
-                            data = message.get("bytes")
-                            if data is None:
-                                continue
-                        if too_big:
                             continue
-                        if len(data) > limit:
-                            too_big = True
-                            node.send(pid, ClientGone("frame_too_big"))  # counted there
-                            continue  # the process closes the outbox; write closes the socket
-                        node.send(pid, InFrame(data))
-                    elif kind == "websocket.disconnect":
-                        gone = True
-                        node.send(pid, ClientGone())
-                        group.cancel_scope.cancel()
-                        return
-        except OSError:
-            gone = True
-            node.send(pid, ClientGone())
+                    if too_big:
+                        continue
+                    if len(data) > limit:
+                        too_big = True
+                        node.send(pid, ClientGone("frame_too_big"))  # counted there
+                        continue  # the process closes the outbox; write closes the socket
+                    node.send(pid, InFrame(data))
+                elif kind == "websocket.disconnect":
+                    gone = True
+                    node.send(pid, ClientGone())
+                    group.cancel_scope.cancel()
+                    return
+    except OSError:
+        gone = True
+        node.send(pid, ClientGone())
