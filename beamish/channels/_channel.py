@@ -170,9 +170,7 @@ class ChannelSocket:
 
     def write_reply(self, ref: Any, status: str, response: Any) -> None:
         self._check_binary(response)
-        self.write(
-            self.serializer.encode_reply(self.join_ref, ref, self.topic, status, response)
-        )
+        self.write(self.serializer.encode_reply(self.join_ref, ref, self.topic, status, response))
 
 
 class Channel:
@@ -317,6 +315,17 @@ class ChannelServer(Actor):
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         return await _run(self.channel.handle_call(request, caller, self.socket))
+
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """A summary for crash reports: the channel's own attributes, not the assigns."""
+        socket = state.get("socket")
+        channel = state.get("channel")
+        return {
+            "channel": type(channel).__name__,
+            "topic": getattr(socket, "topic", None),
+            "join_ref": getattr(socket, "join_ref", None),
+            "state": dict(vars(channel)) if channel is not None else None,
+        }
 
     def _answer(self, ref: Any, result: Any) -> Any:
         kind = type(result)

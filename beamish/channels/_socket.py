@@ -233,6 +233,17 @@ class SocketServer(Actor):
         telemetry.execute(CONNECT, {"count": 1}, {"transport": self.transport})
         return None
 
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """A summary for crash reports and ``get_state``: assigns stay out (they often hold
+        credentials), as do the outbox's frames."""
+        return {
+            "socket": type(state.get("user")).__name__,
+            "transport": state.get("transport"),
+            "socket_id": state.get("socket_id"),
+            "channels": sorted(state.get("channels", {})),
+            "outbox": len(state["outbox"]) if "outbox" in state else None,
+        }
+
     # -- frames from the client --
 
     async def handle_info(self, message: Any) -> Any:

@@ -243,3 +243,34 @@ async def test_endpoint_as_a_child_of_a_supervision_tree(node: beamish.Node) -> 
     await beamish.stop(sup)
     await assert_receive(lambda m: isinstance(m, beamish.Down) and m.ref == ref)
     assert outbox.closed
+
+
+class SecretSock(channels.Socket):
+    routes = [("room:*", Room)]  # noqa: RUF012
+
+    def connect(self, params: dict[str, Any], info: channels.ConnectInfo) -> Any:
+        return {"password": "hunter2"}
+
+
+async def test_state_shown_by_get_state_and_crash_reports_leaves_assigns_out(
+    node: beamish.Node,
+) -> None:
+    """format_status: a connection's and a channel's state summary carries no assigns."""
+    from beamish.actors import get_state
+
+    endpoint = channels.Endpoint(SecretSock)
+    await endpoint.start()
+    pid, outbox = await open_connection(endpoint)
+    push(pid, "1", "1", "room:s", "phx_join", {})
+    await frames(outbox, 1)
+    state = await get_state(pid)
+    assert state == {
+        "socket": "SecretSock",
+        "transport": "websocket",
+        "socket_id": None,
+        "channels": ["room:s"],
+        "outbox": 0,
+    }
+    channel_state = await get_state(channels.lookup(pid, "room:s"))
+    assert channel_state["topic"] == "room:s"
+    assert "hunter2" not in repr(state) + repr(channel_state)
