@@ -8,7 +8,8 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from chankit import Server, run_js
+
+from .chankit import Server, run_js
 
 pytest.importorskip("starlette")
 

@@ -14,9 +14,10 @@ from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
-from chankit import Server, stats, until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .chankit import Server, stats, until
 
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 20) -> Any:
