@@ -83,10 +83,13 @@ def tables_of(node: Node) -> dict[str, Table]:
 
 def table_of(registry: str) -> Table:
     """The table of the registry named ``registry`` on the current node."""
-    try:
-        return _by_node[id(this_node())][registry]
-    except KeyError:
-        raise UnknownRegistry(f"no registry named {registry!r} runs on this node") from None
+    tables = _by_node.get(id(this_node()))
+    table = tables.get(registry) if tables is not None else None
+    if table is not None and table.is_alive(table.partitions[0]):
+        return table
+    if table is not None and tables is not None:
+        del tables[registry]  # its process was killed: no terminate removed it
+    raise UnknownRegistry(f"no registry named {registry!r} runs on this node")
 
 
 class Table:
