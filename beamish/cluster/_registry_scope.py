@@ -27,7 +27,10 @@ from typing import Any
 
 from ..actors import Actor, Pid, exit, send, this_node
 from ..registry import RegistryOptions, Table
+from ._errors import EncodeError
+from ._mesh import Cluster
 from ._replicator import Replicator
+from ._wire import Codec
 
 __all__ = ["NAME_CONFLICT", "ScopeServer", "replicate", "senior"]
 
@@ -51,10 +54,20 @@ class ClusterScope:
 
     table: Table
     options: RegistryOptions
+    codec: Codec
     pid: Pid = field(init=False)
     clock: int = 0
     stamps: dict[tuple[Any, Pid], int] = field(default_factory=dict)  # own unique claims
     dirty: dict[tuple[Any, Pid], None] = field(default_factory=dict)  # to ship, in order
+
+    def check(self, key: Any, value: Any) -> None:
+        try:
+            self.codec.encode((key, value))
+        except EncodeError as exc:
+            raise TypeError(
+                f"registry {self.table.name!r} spans the cluster: its keys and values must "
+                f"cross the wire, and {key!r:.80} -> {value!r:.80} cannot ({exc})"
+            ) from exc
 
     def changed(self, key: Any, pid: Pid) -> None:
         claim = (key, pid)
@@ -151,7 +164,7 @@ class ScopeServer(Actor):
             local = ((scope.stamps.get((key, pid), 0), pid), shown[1])
         best: tuple[Stamped, Any] | None = local
         for pid, (stamp, value) in self.claims.get(key, {}).items():
-            if best is None or (stamp, pid) < best[0]:
+            if best is None or senior((stamp, pid), best[0]) != best[0]:
                 best = ((stamp, pid), value)
         if best is None:
             if shown is not None:
@@ -183,6 +196,9 @@ class ScopeServer(Actor):
 async def replicate(table: Table, options: RegistryOptions) -> ClusterScope:
     """The cluster scope of one registry's table: its server, started linked to the
     registry (this runs in the registry's ``init``)."""
-    scope = ClusterScope(table, options)
+    remote = this_node().remote
+    if not isinstance(remote, Cluster):
+        raise RuntimeError("a cluster-scoped registry needs distribution (beamish.cluster.start)")
+    scope = ClusterScope(table, options, remote.codec)
     scope.pid = await ScopeServer.start_link(scope)
     return scope

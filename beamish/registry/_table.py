@@ -61,6 +61,11 @@ class Replication(Protocol):
     pid: Pid
     """The process that replicates the table; the registry stops if it exits."""
 
+    def check(self, key: Any, value: Any) -> None:
+        """Raise ``TypeError`` if ``key`` and ``value`` cannot be replicated (before the
+        table changes)."""
+        ...
+
     def changed(self, key: Any, pid: Pid) -> None: ...
 
     def close(self) -> None: ...
@@ -136,6 +141,8 @@ class Table:
     def register(self, key: Any, pid: Pid, value: Any) -> Pid:
         """``pid`` (the calling process) registers ``key``; returns its partition."""
         hash(key)
+        if self.replication is not None:
+            self.replication.check(key, value)
         entries = self.entries
         if self.unique:
             held = entries.get(key)
@@ -187,6 +194,8 @@ class Table:
             return None
         old = held[1]
         new = fn(old)
+        if self.replication is not None:
+            self.replication.check(key, new)
         self.entries[key] = (pid, new)
         if self.replication is not None:
             self.replication.changed(key, pid)

@@ -134,3 +134,23 @@ async def test_a_node_that_goes_down_takes_its_entries_after_the_down_period(net
         net.partition_groups([A], [B, C])
         await until_view({B: started[B], C: started[C]}, "t", {on_b})
         await until_view({A: started[A]}, "t", {on_a})
+
+
+async def test_a_value_the_wire_cannot_carry_is_refused_at_register(net):
+    """In a cluster-scoped registry, register (and update_value) of a key or value that
+    cannot cross the wire raise TypeError in the caller; nothing is registered."""
+    async with nodes(net.transport, [A, B]) as started:
+        await connect_all(started)
+        await start_registry(started)
+
+        async def bad():
+            with pytest.raises(TypeError, match="cannot"):
+                registry.register("reg", "k", object())
+            with pytest.raises(TypeError, match="cannot"):
+                registry.register("reg", object(), 1)
+            registry.register("reg", "k", 1)
+            with pytest.raises(TypeError, match="cannot"):
+                registry.update_value("reg", "k", lambda v: object())
+            return registry.lookup("reg", "k")
+
+        assert [value for _, value in await on(started[A][0], bad)] == [1]
