@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -36,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--name", default=None, help="this node's name (default chat@localhost)")
     cli.add_argument("--cookie", default=os.environ.get("BEAMISH_COOKIE", COOKIE))
     cli.add_argument("--seed", action="append", default=[], help="another chat node's name")
+    cli.add_argument("--state-dir", type=Path, default=None, help="session snapshots go here")
     cli.add_argument("--hide-state", action="store_true", help="no state on the dashboard")
     return cli
 
@@ -50,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     name = args.name or "chat@localhost"
     app = build(
-        node=name, cookie=args.cookie, seeds=tuple(args.seed), show_state=not args.hide_state
+        node=name,
+        cookie=args.cookie,
+        seeds=tuple(args.seed),
+        show_state=not args.hide_state,
+        **({"state_dir": args.state_dir} if args.state_dir else {}),
     )
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", ws="websockets"
@@ -80,6 +86,8 @@ def _cluster(args: argparse.Namespace) -> int:
         seeds = [f"--seed={other}" for other in names[:index]]
         command = [sys.executable, "-m", "examples.chat", f"--name={name}", f"--port={port}"]
         command += [f"--host={args.host}", f"--cookie={args.cookie}", *seeds]
+        if args.state_dir:
+            command.append(f"--state-dir={args.state_dir}")
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         children.append(child)
         assert child.stdout is not None
