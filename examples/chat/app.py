@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 PHOENIX = HERE / "node_modules" / "phoenix" / "priv" / "static"
 SESSION_COOKIE = "beamish_chat"
+SESSION_HEADER = b"x-chat-session"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -81,7 +82,11 @@ def build(
 def _route(endpoint: App, pages: App) -> App:
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"].startswith("/socket"):
-            await endpoint(scope, receive, send)
+            # the session id the middleware verified reaches Socket.connect as a header; one
+            # the client sent under that name is dropped first
+            headers = [(k, v) for k, v in scope.get("headers", ()) if k.lower() != SESSION_HEADER]
+            headers.append((SESSION_HEADER, scope["beamish.session_id"].encode()))
+            await endpoint({**scope, "headers": headers}, receive, send)
         else:
             await pages(scope, receive, send)
 

@@ -123,7 +123,7 @@ class ChatSocket(channels.Socket):
     ]
 
     async def connect(self, params: dict[str, Any], connect_info: channels.ConnectInfo) -> Any:
-        session_id = connect_info.session
+        session_id = connect_info.headers.get("x-chat-session")  # set by app._route
         if not session_id:
             return None  # no session cookie: refused (the page sets one)
         await sessions.start(session_id, ChatSession, exist_ok=True)
