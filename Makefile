@@ -19,7 +19,11 @@ $(CHAT_JS): examples/chat/package-lock.json
 .PHONY: browser
 browser:
 	@bash .ci/chromium || echo "chromium is missing: the browser tests will be skipped"
-test: $(CHAT_JS) browser
+# The official phoenix client that the channels tests drive (tests/js/package-lock.json).
+TESTS_JS := tests/js/node_modules/.package-lock.json
+$(TESTS_JS): tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund
+test: $(CHAT_JS) $(TESTS_JS) browser
 
 demo: $(BIN)/.installed $(CHAT_JS)
 	$(BIN)/python -m beamish demo

@@ -21,9 +21,11 @@ from .actors import Actor as Actor
 from .actors import CallCycle as CallCycle
 from .actors import Caller as Caller
 from .actors import CallTimeout as CallTimeout
+from .actors import Continue as Continue
 from .actors import Down as Down
 from .actors import Exit as Exit
 from .actors import Exited as Exited
+from .actors import Hibernate as Hibernate
 from .actors import Ignore as Ignore
 from .actors import MailboxFull as MailboxFull
 from .actors import NameTaken as NameTaken
@@ -36,6 +38,7 @@ from .actors import Ref as Ref
 from .actors import Reply as Reply
 from .actors import StartError as StartError
 from .actors import Stop as Stop
+from .actors import Timeout as Timeout
 from .actors import WouldBlock as WouldBlock
 from .actors import call as call
 from .actors import cancel_timer as cancel_timer
@@ -74,9 +77,11 @@ __all__ = [
     "CallCycle",
     "CallTimeout",
     "Caller",
+    "Continue",
     "Down",
     "Exit",
     "Exited",
+    "Hibernate",
     "Ignore",
     "KILL",
     "KILLED",
@@ -95,6 +100,7 @@ __all__ = [
     "SHUTDOWN",
     "StartError",
     "Stop",
+    "Timeout",
     "WouldBlock",
     "call",
     "cancel_timer",

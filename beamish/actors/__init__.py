@@ -110,9 +110,19 @@ from ._reasons import is_abnormal as is_abnormal
 from ._reasons import is_logged as is_logged
 from ._reasons import is_normal as is_normal
 from ._reasons import is_shutdown as is_shutdown
+from ._server import Continue as Continue
+from ._server import Hibernate as Hibernate
 from ._server import Ignore as Ignore
 from ._server import NoReply as NoReply
 from ._server import Reply as Reply
+from ._server import ServerStatistics as ServerStatistics
 from ._server import Stop as Stop
+from ._server import Timeout as Timeout
+from ._system import get_state as get_state
+from ._system import replace_state as replace_state
+from ._system import resume as resume
+from ._system import statistics as statistics
+from ._system import suspend as suspend
+from ._system import trace as trace
 
 _present_as(__name__, globals())

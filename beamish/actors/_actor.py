@@ -16,7 +16,7 @@ from ._messages import Caller, Down
 from ._names import Via
 from ._pid import Pid
 from ._reasons import KILL
-from ._server import serve
+from ._server import ServerRecord, serve
 
 _log = logging.getLogger("beamish.actor")
 
@@ -36,16 +36,29 @@ class Actor:
         ------------------------------------  --------------------------------------------
                                               register the name, link to the starter
         init(*args) -> None | Stop | Ignore   called once; start() waits for it
+                       | action               (an action runs once start() has returned)
                                               then, for the oldest message:
         handle_call(request, caller)          a call(): reply with the return value
-            -> value | Reply(v)               ... the caller gets v
-            -> NoReply()                      ... the caller waits for reply(caller, v)
+            -> value | Reply(v[, then=a])     ... the caller gets v (then the action a)
+            -> NoReply([then=a]) | action     ... the caller waits for reply(caller, v)
             -> Stop(reason, reply=v)          ... reply (if given), then stop
-        handle_cast(request) -> None | Stop   a cast()
-        handle_info(message) -> None | Stop   anything else: Down, Exit, plain messages
+        handle_cast(request)                  a cast()
+        handle_info(message)                  anything else: Down, Exit, plain messages,
+                                              and Timeout(s) after s idle seconds
+            -> None | Stop(reason) | action
+        handle_continue(term)                 right after a Continue(term) action
+            -> None | Stop(reason) | action
         terminate(reason)                     on Stop, a crash in a callback, stop(), or
                                               the parent's exit while trapping exits;
                                               then exit with the reason
+        format_status(state) -> shown         what get_state() and crash logs show
+
+    An *action*, returned alone or as ``then=``, is one of ``Continue(term)`` (call
+    ``handle_continue(term)`` before any message), ``Timeout(seconds)`` (call
+    ``handle_info(Timeout(seconds))`` if no message comes in that time: an idle timeout) and
+    ``Hibernate()`` (shed the idle mailbox and young garbage). The loop also answers the
+    system messages of ``beamish.actors`` (``get_state``, ``replace_state``,
+    ``statistics``, ``suspend``/``resume``, ``trace``) without calling back.
 
     Every callback may be ``def`` or ``async def``.
 
@@ -103,6 +116,7 @@ class Actor:
 
     pid: Pid
     _parent: Pid | None = None  # who start_link-ed it: the one that stops it on shutdown
+    _server: ServerRecord  # the loop's counters and flags (statistics, crash report)
     mailbox_limit: ClassVar[int | None] = None
     overflow: ClassVar[Overflow] = "drop_newest"
 
@@ -160,6 +174,50 @@ class Actor:
             "%s %r dropped an unexpected message: %r", type(self).__name__, self.pid, message
         )
         return None
+
+    def handle_continue(self, term: Any) -> Any:
+        """Go on with work a callback asked for with ``Continue(term)``, before the next
+        message (OTP's ``handle_continue``). May be async.
+
+        Args:
+            term: the value given to ``Continue``.
+
+        Returns:
+            ``None`` to go on, ``Stop(reason)`` to stop, or another action.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} returned Continue({term!r}) but has no handle_continue"
+        )
+
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """What ``get_state``, ``replace_state`` and crash logs show of this server's state
+        (OTP's ``format_status``): override it to hide secrets. Must not block.
+
+        Args:
+            state: the actor's instance attributes, as a new dict.
+
+        Returns:
+            What to show in place of the state; ``state`` itself by default.
+
+        Example:
+            >>> import beamish
+            >>> from beamish.actors import get_state
+            >>> class Vault(beamish.Actor):
+            ...     def init(self, secret):
+            ...         self.owner, self.secret = "ann", secret
+            ...     def format_status(self, state):
+            ...         return {**state, "secret": "***"}
+            >>> async def main():
+            ...     return await get_state(await Vault.start("hunter2"))
+            >>> beamish.run(main)
+            {'owner': 'ann', 'secret': '***'}
+        """
+        return state
+
+    def _crash_report(self) -> dict[str, Any] | None:
+        """The loop's report of this server's crash (name, parent, last message, state)."""
+        server = getattr(self, "_server", None)
+        return None if server is None else server.report
 
     def terminate(self, reason: Any) -> Any:
         """Clean up before the process exits. May be async.

@@ -12,7 +12,7 @@ from ._api import this_node
 from ._checks import check_timeout
 from ._context import current_process
 from ._errors import CallCycle, CallTimeout, Exited, NoProc
-from ._messages import Caller, CallRequest, CastRequest, Down
+from ._messages import CAST, Caller, CallRequest, Down
 from ._names import Dest
 from ._node import Node
 from ._pid import Pid, Ref
@@ -242,7 +242,7 @@ def cast(dest: Dest, request: Any) -> None:
         node = proc._node
     else:
         node = this_node()
-    message = _new_tuple(CastRequest, (request,))
+    message = (CAST, request)
     if type(dest) is Pid:
         if dest[0] == node.name and dest[2] == node.creation:
             target = node._table.get(dest[1])

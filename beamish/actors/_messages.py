@@ -40,7 +40,14 @@ class CallRequest(NamedTuple):
     request: Any
 
 
+CAST = "$gen_cast"
+"""Tags a cast: ``cast`` puts the plain tuple ``(CAST, request)`` in the mailbox (Erlang's
+``{'$gen_cast', Msg}``). A plain tuple, not a record type: the cyclic GC untracks it once
+it holds only untracked values, where a tuple subclass stays tracked forever and a full
+mailbox of them drives ever longer collections."""
+
+
 class CastRequest(NamedTuple):
-    """A cast waiting in a server's mailbox (``gen_cast``)."""
+    """A cast from a node that still sends the record form; the loop takes it as a cast."""
 
     request: Any

@@ -504,20 +504,23 @@ class Node:
 
     def _log_crash(self, proc: Process, reason: Reason) -> None:
         who = f"{proc.pid!r}" + (f" ({type(proc.server).__name__})" if proc.server else "")
+        report = proc.server._crash_report() if proc.server is not None else None
+        details = "".join(f"\n    {k}: {v!s:.300}" for k, v in (report or {}).items())
         if isinstance(reason, BaseException):
             _log.error(
-                "process %s crashed: %s",
+                "process %s crashed: %s%s",
                 who,
                 describe(reason),
+                details,
                 exc_info=(type(reason), reason, reason.__traceback__),
             )
         else:
-            _log.error("process %s exited: %s", who, describe(reason))
-        telemetry.execute(
-            telemetry.PROCESS_CRASH,
-            {"count": 1},
-            {"node": self.name, "pid": proc.pid, "reason": reason, "kind": type(reason).__name__},
-        )
+            _log.error("process %s exited: %s%s", who, describe(reason), details)
+        metadata = {"node": self.name, "pid": proc.pid, "reason": reason}
+        metadata["kind"] = type(reason).__name__
+        if report is not None:
+            metadata["report"] = report
+        telemetry.execute(telemetry.PROCESS_CRASH, {"count": 1}, metadata)
 
     # -- timers --
 

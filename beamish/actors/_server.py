@@ -1,24 +1,43 @@
-"""The generic server loop: it owns receive, replies, stopping and terminate.
+"""The generic server loop: it owns receive, replies, continues, idle timeouts, hibernation,
+system messages, stopping and terminate.
 
->>> Reply(3).value, Stop("normal").reason
-(3, 'normal')
+>>> Reply(3).value, Stop("normal").reason, Timeout(5).seconds
+(3, 'normal', 5.0)
 
-The loop that runs every ``Actor``: user callbacks only return results, and the loop
-receives, replies, stops and runs ``terminate`` (the contract is on ``Actor``).
+The loop that runs every ``Actor`` and every behaviour built on it (supervisors, the worker
+pool, channels, sessions, trackers): user callbacks only return results (the contract is on
+``Actor``), and the loop does the rest:
+
+    callbacks return                     the loop
+    ----------------------------------   ---------------------------------------------------
+    None                                 takes the next message
+    Stop(reason[, reply=v])              replies (if asked), runs terminate, exits
+    Continue(term)                       calls handle_continue(term) before any message
+    Timeout(seconds)                     handle_info(Timeout(seconds)) if no message comes
+    Hibernate()                          sheds the idle mailbox and young garbage
+    (handle_call) value | Reply(v[, then=action])   replies v, then the action
+    (handle_call) NoReply([then=action])            replies later: reply(caller, v)
+                                         system messages (get_state, statistics, suspend,
+                                         trace...) are answered here, never by callbacks
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import gc
 import inspect
 import logging
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import telemetry
 from ._call import StopRequest
 from ._checks import register_start_name
 from ._context import current_process
 from ._errors import NameTaken, SelfExit
-from ._messages import CallRequest, CastRequest, Exit
+from ._messages import CAST, CallRequest, CastRequest, Exit
 from ._names import Via
 from ._pid import Pid, Ref
 from ._reasons import NORMAL, Reason, is_normal
@@ -29,20 +48,79 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("beamish.actor")
 
+SYSTEM = "$beamish.system"
+"""Tags a system request inside a call: ``(SYSTEM, op, arg)`` (see ``_system``)."""
+
+SERVER_TRACE = telemetry.SERVER_TRACE
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """From any callback: call ``handle_continue(term)`` before the next message (OTP's
+    ``{continue, Term}``).
+
+    >>> Continue("load").term
+    'load'
+    """
+
+    term: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """From any callback: if no message comes within ``seconds`` (node clock), call
+    ``handle_info`` with this same value (OTP's ``{noreply, State, Timeout}``).
+
+    Any call, cast or message cancels it; system messages do not.
+
+    >>> Timeout(2) == Timeout(2.0)
+    True
+    """
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        seconds = self.seconds
+        if type(seconds) is bool or not isinstance(seconds, int | float):
+            raise TypeError(f"Timeout takes seconds (a number), got {seconds!r}")
+        if not seconds >= 0 or math.isinf(seconds):
+            raise ValueError(f"Timeout takes finite seconds >= 0, got {seconds!r}")
+        object.__setattr__(self, "seconds", float(seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class Hibernate:
+    """From any callback: shed memory until the next message (OTP's ``hibernate``).
+
+    The empty mailbox's deque is released (a new one comes with the next message) and a
+    young-generation ``gc.collect(0)`` frees what the process just dropped. Python has no
+    per-process heap: the actor's own state and its task stay as they are, unlike the
+    BEAM, which compacts the heap and drops the stack.
+    """
+
+
+Action = Continue | Timeout | Hibernate
+_ACTIONS = (Continue, Timeout, Hibernate)
+
 
 class Reply(NamedTuple):
-    """From ``handle_call``: answer with ``value`` (a plain return value means the same)."""
+    """From ``handle_call``: answer with ``value`` (a plain return value means the same),
+    then do ``then`` (a ``Continue``, ``Timeout`` or ``Hibernate``), if given."""
 
     value: Any
+    then: Action | None = None
 
 
 class NoReply:
-    """From ``handle_call``: answer later with ``reply(caller, value)``."""
+    """From ``handle_call``: answer later with ``reply(caller, value)``; then do ``then``."""
 
-    __slots__ = ()
+    __slots__ = ("then",)
+
+    def __init__(self, then: Action | None = None) -> None:
+        self.then = then
 
     def __repr__(self) -> str:
-        return "NoReply()"
+        return "NoReply()" if self.then is None else f"NoReply(then={self.then!r})"
 
 
 _MISSING: Any = object()
@@ -67,14 +145,104 @@ class Ignore:
     __slots__ = ()
 
 
-@functools.cache
-def _callback_kinds(cls: Any) -> tuple[bool, bool, bool]:
-    """Whether handle_call, handle_cast and handle_info are async (once per class)."""
-    return (
-        inspect.iscoroutinefunction(cls.handle_call),
-        inspect.iscoroutinefunction(cls.handle_cast),
-        inspect.iscoroutinefunction(cls.handle_info),
+@dataclass(frozen=True, slots=True)
+class ServerStatistics:
+    """A snapshot of one server's loop (``statistics(pid)``).
+
+    ``messages`` counts the calls, casts, infos and timeouts handled; ``reductions`` every
+    callback run (``init`` and continues included), a rough measure of the work done.
+    ``current_callback`` names the callback running now (only an async one can be seen
+    running), ``idle_timeout`` the armed idle timeout's seconds.
+    """
+
+    pid: Pid
+    name: str | None
+    behaviour: str
+    started_at: float
+    messages: int
+    calls: int
+    casts: int
+    infos: int
+    timeouts: int
+    continues: int
+    system_messages: int
+    reductions: int
+    current_callback: str | None
+    mailbox_len: int
+    suspended: bool
+    tracing: bool
+    hibernated: bool
+    idle_timeout: float | None
+
+
+class ServerRecord:
+    """The loop's own bookkeeping for one server: counters, flags, the crash report."""
+
+    __slots__ = (
+        "callback",
+        "calls",
+        "casts",
+        "continues",
+        "hibernated",
+        "idle",
+        "infos",
+        "parent",
+        "report",
+        "started_at",
+        "suspended",
+        "system",
+        "timeouts",
+        "tracing",
     )
+
+    def __init__(self, parent: Pid | None, started_at: float) -> None:
+        self.parent = parent
+        self.started_at = started_at
+        self.calls = self.casts = self.infos = self.timeouts = 0
+        self.continues = self.system = 0
+        self.callback: str | None = "init"
+        self.suspended = self.tracing = self.hibernated = False
+        self.idle: Timeout | None = None
+        self.report: dict[str, Any] | None = None
+
+    def snapshot(self, proc: Process, actor: Actor) -> ServerStatistics:
+        messages = self.calls + self.casts + self.infos + self.timeouts
+        return ServerStatistics(
+            pid=proc.pid,
+            name=proc.name,
+            behaviour=type(actor).__name__,
+            started_at=self.started_at,
+            messages=messages,
+            calls=self.calls,
+            casts=self.casts,
+            infos=self.infos,
+            timeouts=self.timeouts,
+            continues=self.continues,
+            system_messages=self.system,
+            reductions=1 + messages + self.continues,
+            current_callback=self.callback,
+            mailbox_len=proc.message_count(),
+            suspended=self.suspended,
+            tracing=self.tracing,
+            hibernated=self.hibernated,
+            idle_timeout=None if self.idle is None else self.idle.seconds,
+        )
+
+
+_KERNEL_ATTRIBUTES = frozenset({"pid", "_parent", "_server"})
+
+
+def state_of(actor: Actor) -> dict[str, Any]:
+    """An actor's state: its instance attributes, without the kernel's own."""
+    return {k: v for k, v in vars(actor).items() if k not in _KERNEL_ATTRIBUTES}
+
+
+def formatted_state(actor: Actor) -> Any:
+    """``format_status(state)``; its failure described in its place, never raised."""
+    try:
+        return actor.format_status(state_of(actor))
+    except Exception as exc:
+        return f"<format_status failed: {exc!r:.200}>"
 
 
 async def _run_terminate(actor: Actor, reason: Reason) -> Reason:
@@ -100,12 +268,13 @@ async def serve(
 ) -> None:
     """The body of every ``Actor`` process: the start handshake, then the loop.
 
-    Kept as three coroutines so that an idle server holds only the loop's frame.
+    Kept as separate coroutines so that an idle server holds only the loop's frame.
     """
     proc = current_process.get()
-    actor = await _start(proc, cls, args, starter, ack_ref, parent, name)
-    if actor is not None:
-        await _loop(proc, actor, cls, parent)
+    started = await _start(proc, cls, args, starter, ack_ref, parent, name)
+    del args  # init's arguments are the actor's to keep, not the frame's
+    if started is not None:
+        await _loop(proc, started[0], cls, parent, started[1])
 
 
 def _fail_start(
@@ -124,12 +293,14 @@ async def _start(
     ack_ref: Ref,
     parent: Pid | None,
     name: str | Via | None,
-) -> Actor | None:
-    """Build the actor and run ``init``; ack the starter. None: the process should end."""
+) -> tuple[Actor, Any] | None:
+    """Build the actor and run ``init``; ack the starter. None: the process should end;
+    else the actor and what ``init`` returned."""
     node = proc._node
     actor = cls()
     actor.pid = proc.pid
     actor._parent = parent
+    actor._server = ServerRecord(parent, node.clock.now())
     proc.server = actor
     try:
         if name is not None:
@@ -141,7 +312,7 @@ async def _start(
         _fail_start(proc, parent, starter, ack_ref, "error", exc)
         return None
     except Exception as exc:
-        exc.add_note(f"in {cls.__name__}.init{args!r}")
+        exc.add_note(f"in {cls.__name__}.init{args!r:.300}")
         _fail_start(proc, parent, starter, ack_ref, "error", exc)
         raise
     if isinstance(result, Stop):
@@ -151,78 +322,293 @@ async def _start(
         _fail_start(proc, parent, starter, ack_ref, "ignore", "ignore")
         return None
     node._deliver_reply(starter, ack_ref, ("ok", proc.pid))
-    return actor
+    return actor, result
 
 
-async def _loop(proc: Process, actor: Actor, cls: type[Actor], parent: Pid | None) -> None:
+def _is_system(message: Any, parent: Pid | None, system: Pid) -> bool:
+    """What a suspended server still takes: system requests, stop, its parent's exit."""
+    kind = type(message)
+    if kind is CallRequest:
+        request = message.request
+        return type(request) is tuple and len(request) == 3 and request[0] == SYSTEM
+    return kind is StopRequest or (kind is Exit and message.pid in (parent, system))
+
+
+@functools.cache
+def _callback_kinds(cls: Any) -> tuple[bool, bool, bool]:
+    """Whether handle_call, handle_cast and handle_info are async (once per class)."""
+    return (
+        inspect.iscoroutinefunction(cls.handle_call),
+        inspect.iscoroutinefunction(cls.handle_cast),
+        inspect.iscoroutinefunction(cls.handle_info),
+    )
+
+
+_CALLBACK_OF = {CallRequest: "handle_call", CastRequest: "handle_cast", Timeout: "handle_info"}
+
+
+async def _loop(
+    proc: Process, actor: Actor, cls: type[Actor], parent: Pid | None, action: Any
+) -> None:
     """Receive and dispatch until a callback stops the server or crashes it."""
     node = proc._node
+    server: ServerRecord = actor._server
+    server.callback = None
     handle_call = actor.handle_call
     handle_cast = actor.handle_cast
     handle_info = actor.handle_info
     call_is_async, cast_is_async, info_is_async = _callback_kinds(cls)  # type: ignore[arg-type]
     deliver_reply = node._deliver_reply
     system = node.system_pid  # the node itself, stopping everything on shutdown
+    clock = node.clock
 
     receive = proc.receive
     reason: Reason = NORMAL
     message: Any = None
-    while True:
-        mailbox = proc._mailbox
-        if mailbox and proc._drained & 63:  # the fast path of receive(), inlined
-            proc._drained += 1
-            message = mailbox.popleft()
-        else:
-            message = await receive()
-        kind = type(message)
-        try:
-            if kind is CallRequest:
-                caller = message.caller
-                result = handle_call(message.request, caller)
-                if call_is_async:
+    result: Any = None
+    kind: Any = None
+    tracing = False
+    suspended = False
+    idle: Timeout | None = None  # the armed idle timeout, and when it fires
+    idle_at = 0.0
+    try:
+        while True:
+            if action is not None:  # what the last callback asked for, before any message
+                kind = Continue
+                action, stop = await _continue(actor, server, action)
+                if stop is not None:
+                    reason = stop.reason
+                    break
+                if type(action) is Timeout:
+                    idle = server.idle = action
+                    idle_at = clock.now() + action.seconds
+                elif type(action) is Hibernate:
+                    _hibernate(proc, server)
+                action = None
+            mailbox = proc._mailbox
+            if mailbox and proc._drained & 63 and not suspended:  # receive()'s fast path
+                proc._drained += 1
+                message = mailbox.popleft()
+            elif suspended:
+                message = await receive(lambda m: _is_system(m, parent, system))
+            elif idle is not None:
+                try:
+                    message = await receive(None, max(0.0, idle_at - clock.now()))
+                except TimeoutError:
+                    message = idle
+            else:
+                message = await receive()
+            kind = type(message)
+            if kind is tuple and len(message) == 2 and message[0] is CAST:
+                server.casts += 1
+                result = handle_cast(message[1])
+                if cast_is_async:
+                    server.callback = "handle_cast"
                     result = await result
+                    server.callback = None
+                kind = CastRequest
+            elif kind is CallRequest:
+                caller = message.caller
+                request = message.request
+                if type(request) is tuple and len(request) == 3 and request[0] == SYSTEM:
+                    deliver_reply(caller.pid, caller.ref, _system(proc, actor, server, request))
+                    tracing, suspended = server.tracing, server.suspended
+                    continue  # neither cancels nor restarts the idle timeout
+                server.calls += 1
+                result = handle_call(request, caller)
+                if call_is_async:
+                    server.callback = "handle_call"
+                    result = await result
+                    server.callback = None
                 rtype = type(result)
                 if rtype is NoReply or result is NoReply:
-                    continue
-                if rtype is Reply:
+                    action = None if result is NoReply else result.then
+                elif rtype is Reply:
                     deliver_reply(caller.pid, caller.ref, result.value)
+                    action = result.then
                 elif rtype is Stop:
                     if result.reply is not _MISSING:
                         deliver_reply(caller.pid, caller.ref, result.reply)
                     reason = result.reason
                     break
+                elif rtype in _ACTIONS:
+                    action = result
                 else:
                     deliver_reply(caller.pid, caller.ref, result)
+                if tracing:
+                    _trace(proc, "call", message, result)
+                if idle is not None:
+                    idle = server.idle = None
+                if server.hibernated:
+                    server.hibernated = False
                 continue
-            if kind is CastRequest:
-                result = handle_cast(message.request)
-                if cast_is_async:
-                    result = await result
             elif kind is StopRequest or (
-                kind is Exit
-                and (message.pid == parent or message.pid == system)
-                and proc.trap_exits
+                kind is Exit and (message.pid == parent or message.pid == system)
             ):
-                reason = message.reason
-                break
-            else:
+                if kind is StopRequest or proc.trap_exits:
+                    reason = message.reason
+                    break
+                server.infos += 1
                 result = handle_info(message)
                 if info_is_async:
+                    server.callback = "handle_info"
                     result = await result
-            if type(result) is Stop:
-                reason = result.reason
-                break
-        except Exception as exc:
-            callback = {CallRequest: "handle_call", CastRequest: "handle_cast"}.get(
-                kind, "handle_info"
-            )
-            exc.add_note(f"in {cls.__name__}.{callback}, last message: {message!r:.300}")
-            final = await _run_terminate(actor, exc)
-            if final is exc:
-                raise
-            raise final from exc
+                    server.callback = None
+            elif kind is CastRequest or (
+                kind is tuple and len(message) == 2 and message[0] == CAST
+            ):  # a cast from another node (the wire builds its own copy of the tag)
+                server.casts += 1
+                result = handle_cast(message[-1])
+                if cast_is_async:
+                    server.callback = "handle_cast"
+                    result = await result
+                    server.callback = None
+                kind = CastRequest
+            else:
+                if message is idle:
+                    server.timeouts += 1
+                    kind = Timeout
+                else:
+                    server.infos += 1
+                result = handle_info(message)
+                if info_is_async:
+                    server.callback = "handle_info"
+                    result = await result
+                    server.callback = None
+            if tracing:
+                _trace(proc, _TRACE_KIND.get(kind, "info"), message, result)
+            if idle is not None:
+                idle = server.idle = None
+            if server.hibernated:
+                server.hibernated = False
+            if result is not None:
+                rtype = type(result)
+                if rtype is Stop:
+                    reason = result.reason
+                    break
+                if rtype in _ACTIONS:
+                    action = result
+                elif rtype is NoReply:
+                    action = result.then
+    except Exception as exc:
+        callback = "handle_continue" if kind is Continue else _CALLBACK_OF.get(kind, "handle_info")
+        server.callback = None
+        report = crash_report(proc, actor, callback, message)
+        server.report = report
+        exc.add_note(
+            f"in {cls.__name__}.{callback}, last message: {report['last_message']}; "
+            f"name: {report['name']!r}, parent: {report['parent']!r}"
+        )
+        final = await _run_terminate(actor, exc)
+        if final is exc:
+            raise
+        raise final from exc
+    server.callback = "terminate"
     final = await _run_terminate(actor, reason)
+    server.callback = None
+    if not is_normal(final):
+        server.report = crash_report(proc, actor, "terminate", message)
     if isinstance(final, Exception):
         raise final
     if not is_normal(final):
         raise SelfExit(final)
+
+
+_TRACE_KIND = {CastRequest: "cast", Timeout: "timeout", Continue: "continue"}
+
+
+async def _continue(actor: Actor, server: ServerRecord, action: Any) -> tuple[Any, Stop | None]:
+    """Run ``handle_continue`` while callbacks ask for it; the action left, or a Stop."""
+    while type(action) is Continue:
+        server.continues += 1
+        server.callback = "handle_continue"
+        result = actor.handle_continue(action.term)
+        if inspect.isawaitable(result):
+            result = await result
+        server.callback = None
+        if server.tracing:
+            _trace_actor(actor, "continue", action, result)
+        action = None
+        if result is not None:
+            rtype = type(result)
+            if rtype is Stop:
+                return None, result
+            if rtype in _ACTIONS:
+                action = result
+            elif rtype is NoReply:
+                action = result.then
+    return action, None
+
+
+def _hibernate(proc: Process, server: ServerRecord) -> None:
+    if not proc._mailbox:
+        proc._mailbox = None
+    server.hibernated = True
+    gc.collect(0)
+
+
+def _system(proc: Process, actor: Actor, server: ServerRecord, request: tuple[Any, ...]) -> Any:
+    """Answer one system request: ``("ok", value)`` or ``("error", exception)``."""
+    _, op, arg = request
+    server.system += 1
+    if op == "get_state":
+        return ("ok", formatted_state(actor))
+    if op == "replace_state":
+        try:
+            new_state = arg(state_of(actor))
+            if not isinstance(new_state, dict):
+                raise TypeError(f"replace_state: the function returned {new_state!r}, not a dict")
+        except Exception as exc:
+            return ("error", exc)
+        kept = {k: v for k, v in vars(actor).items() if k in _KERNEL_ATTRIBUTES}
+        vars(actor).clear()
+        vars(actor).update(new_state)
+        vars(actor).update(kept)
+        return ("ok", formatted_state(actor))
+    if op == "statistics":
+        return (
+            "ok",
+            dataclasses.asdict(server.snapshot(proc, actor)),
+        )  # plain data: a peer may ask
+    if op == "suspend":
+        server.suspended = True
+    elif op == "resume":
+        server.suspended = False
+    elif op == "trace":
+        server.tracing = bool(arg)
+    else:
+        return ("error", ValueError(f"unknown system request {op!r}"))
+    return ("ok", None)
+
+
+def _trace(proc: Process, kind: str, message: Any, result: Any) -> None:
+    telemetry.execute(
+        SERVER_TRACE,
+        {"count": 1},
+        {
+            "node": proc._node.name,
+            "pid": proc.pid,
+            "name": proc.name,
+            "kind": kind,
+            "message": message,
+            "result": result,
+        },
+    )
+
+
+def _trace_actor(actor: Actor, kind: str, message: Any, result: Any) -> None:
+    proc = current_process.get()
+    _trace(proc, kind, message, result)
+
+
+def crash_report(proc: Process, actor: Actor, callback: str, message: Any) -> dict[str, Any]:
+    """What a crash log says of a server: behaviour, name, parent, last message, state."""
+    server: ServerRecord = actor._server
+    return {
+        "behaviour": type(actor).__name__,
+        "name": proc.name,
+        "parent": server.parent,
+        "callback": callback,
+        "last_message": f"{message!r:.300}",
+        "state": formatted_state(actor),
+    }

@@ -41,6 +41,7 @@ from ._events import PROCESS_CRASH as PROCESS_CRASH
 from ._events import PROCESS_EXIT as PROCESS_EXIT
 from ._events import PROCESS_SPAWN as PROCESS_SPAWN
 from ._events import REPLY_DROP as REPLY_DROP
+from ._events import SERVER_TRACE as SERVER_TRACE
 from ._events import WORKER_DOWN as WORKER_DOWN
 from ._events import WORKER_OVER_MEMORY as WORKER_OVER_MEMORY
 from ._events import WORKER_RECYCLED as WORKER_RECYCLED

@@ -25,6 +25,7 @@
 | ``WORKER_RECYCLED`` | ``tasks`` | ``pool``, ``worker``, ``os_pid``, ``index`` |
 | ``WORKER_TASKS_DROPPED`` | ``count`` | ``pool`` (queued work whose caller had gone) |
 | ``LOOP_BLOCKED`` | ``delay`` (s) | ``node``, ``pid`` (or None), ``callback`` (where it blocked) |
+| ``SERVER_TRACE`` | ``count`` | ``node``, ``pid``, ``name``, ``kind``, ``message``, ``result`` |
 
 ``PROCESS_CRASH`` is emitted for the exits that are logged (see ``beamish.actors`` reasons
 table): a process whose own code raised.
@@ -38,6 +39,10 @@ answered with the error) or ``"unknown_name"`` (sent to a name nobody holds here
 cannot carry it, or it is over ``max_frame``). ``what`` is ``"reply"`` (the caller gets
 ``Exited(error)`` instead; the server lives on), ``"exit"`` or ``"down"`` (the signal
 crosses with the stand-in reason ``("unsendable", type name, repr)``).
+
+``SERVER_TRACE``: one message a traced server handled (``beamish.actors.trace(pid)``);
+``kind`` is ``"call"``, ``"cast"``, ``"info"``, ``"timeout"`` or ``"continue"``, ``result``
+what the callback returned.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
 WORKER_RECYCLED: Event = ("beamish", "worker", "recycled")
 WORKER_TASKS_DROPPED: Event = ("beamish", "worker", "tasks_dropped")
 LOOP_BLOCKED: Event = ("beamish", "loop", "blocked")
+SERVER_TRACE: Event = ("beamish", "server", "trace")
 
 ALL_EVENTS: tuple[Event, ...] = (
     PROCESS_SPAWN,
@@ -85,4 +91,5 @@ ALL_EVENTS: tuple[Event, ...] = (
     WORKER_RECYCLED,
     WORKER_TASKS_DROPPED,
     LOOP_BLOCKED,
+    SERVER_TRACE,
 )
