@@ -24,7 +24,8 @@ from typing import Any
 
 import psutil
 
-from ..actors import Actor, CallTimeout, Exited, Node, Pid, Ref, lowlevel, statistics, this_node
+from ..actors import CallTimeout, Exited, Node, Pid, Ref, lowlevel, statistics, this_node
+from ..supervision import DynamicSupervisor, Supervisor, which_children
 from ._memory import estimate
 
 STATISTICS_TIMEOUT = 1.0  # a busy server's statistics wait at most this long in a snapshot
@@ -103,8 +104,13 @@ class NodeSnapshot:
         )
 
 
-async def local_process_info(pid: Pid, node: Node | None = None) -> ProcessDetails | None:
-    """The details of a process of this node, or None when it is not alive."""
+async def local_process_info(
+    pid: Pid, node: Node | None = None, parents: dict[Pid, Pid] | None = None
+) -> ProcessDetails | None:
+    """The details of a process of this node, or None when it is not alive.
+
+    ``parents`` maps children to their supervisors when the caller knows them already.
+    """
     node = node or this_node()
     info = node.process_info(pid)
     if info is None:
@@ -130,7 +136,11 @@ async def local_process_info(pid: Pid, node: Node | None = None) -> ProcessDetai
     try:
         stats = await statistics(pid, timeout=STATISTICS_TIMEOUT)
     except (Exited, CallTimeout):
-        return _replace(details, behaviour=type(actor).__name__, parent=_parent(actor))
+        return _replace(
+            details,
+            behaviour=type(actor).__name__,
+            parent=await _parent(node, pid, info.links, parents),
+        )
     if stats.suspended:
         status = "suspended"
     elif stats.current_callback is not None:
@@ -138,7 +148,7 @@ async def local_process_info(pid: Pid, node: Node | None = None) -> ProcessDetai
     return _replace(
         details,
         status=status,
-        parent=_parent(actor),
+        parent=await _parent(node, pid, info.links, parents),
         behaviour=stats.behaviour,
         messages=stats.messages,
         reductions=stats.reductions,
@@ -150,9 +160,17 @@ async def local_process_info(pid: Pid, node: Node | None = None) -> ProcessDetai
 async def local_snapshot(node: Node | None = None) -> NodeSnapshot:
     """Every live process of this node (oldest first), and the OS process's memory."""
     node = node or this_node()
+    parents: dict[Pid, Pid] = {}
+    for pid in node.processes():
+        if isinstance(lowlevel.actor_of(node, pid), Supervisor | DynamicSupervisor):
+            try:
+                children = await which_children(pid)
+            except (Exited, CallTimeout):
+                continue
+            parents.update((child.pid, pid) for child in children if child.pid is not None)
     details = []
     for pid in node.processes():
-        info = await local_process_info(pid, node)
+        info = await local_process_info(pid, node, parents)
         if info is not None:
             details.append(info)
     return NodeSnapshot(
@@ -184,9 +202,28 @@ def message_rates(before: NodeSnapshot, after: NodeSnapshot) -> dict[Pid, float]
     }
 
 
-def _parent(actor: Actor) -> Pid | None:
-    parent = getattr(actor, "_parent", None)  # set by the loop's start_link handshake
-    return parent if isinstance(parent, Pid) else None
+async def _parent(
+    node: Node, pid: Pid, links: tuple[Pid, ...], parents: dict[Pid, Pid] | None
+) -> Pid | None:
+    """The supervisor of ``pid``: the linked supervisor that lists it among its children."""
+    if parents is not None:
+        return parents.get(pid)
+    supervisors = [
+        link
+        for link in links
+        if node.is_local(link)
+        and isinstance(lowlevel.actor_of(node, link), Supervisor | DynamicSupervisor)
+    ]
+    for supervisor in supervisors:
+        if len(supervisors) == 1 and len(links) == 1:
+            return supervisor  # its only link: no need to ask
+        try:
+            children = await which_children(supervisor)
+        except (Exited, CallTimeout):
+            continue
+        if any(child.pid == pid for child in children):
+            return supervisor
+    return None
 
 
 def _replace(details: ProcessDetails, **changes: Any) -> ProcessDetails:
@@ -210,7 +247,10 @@ def jsonable(value: Any, *, repr_unknown: bool = False, depth: int = 20) -> Any:
     if depth <= 0:
         return "…"
     if isinstance(value, dict):
-        return {str(k): jsonable(v, repr_unknown=repr_unknown, depth=depth - 1) for k, v in value.items()}
+        return {
+            str(k): jsonable(v, repr_unknown=repr_unknown, depth=depth - 1)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v, repr_unknown=repr_unknown, depth=depth - 1) for v in value]
     return repr(value) if repr_unknown else value
