@@ -1,6 +1,7 @@
 """The chat as one ASGI application, and the supervision tree it runs on.
 
     Chat (one_for_one)
+    ├── presence   Presence: who is online in each room, replicated across the nodes
     ├── sessions   Sessions: one ChatSession per browser, snapshots in SQLite
     ├── rooms      Rooms: one Room per room name
     └── endpoint   channels.Endpoint: one process per connection and per joined channel
@@ -24,7 +25,7 @@ from beamish import channels, observe, sessions
 from beamish.supervision import child_spec
 
 from .rooms import Rooms
-from .sockets import ChatSocket
+from .sockets import PRESENCE, ChatSocket
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -60,6 +61,7 @@ def build(
     endpoint = channels.Endpoint(Socket, path="/socket", check_origin=False)
     snapshots = f"sqlite:{state_dir / ('sessions-' + node.partition('@')[0] + '.db')}"
     children = [
+        {**PRESENCE.child_spec(), "id": "presence"},
         sessions.Sessions.child_spec(name="sessions", snapshots=snapshots, snapshot_every=1.0),
         child_spec(Rooms, id="rooms"),
         {**endpoint.child_spec(), "id": "endpoint"},

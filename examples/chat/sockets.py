@@ -16,10 +16,18 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import beamish
-from beamish import channels, sessions
+from beamish import channels, presence, sessions
 
 from .rooms import ROOMS, room_name
 from .session import ChatSession
+
+# Who is online, per room: one tracker per node, replicated across the cluster; each node
+# sends the diffs it sees to its own browsers (channels.presence_diff). A node that stops
+# answering for DOWN_PERIOD seconds is down: its users leave the other nodes' lists.
+DOWN_PERIOD = 10.0
+PRESENCE = presence.Presence(
+    "chat.presence", on_diff=channels.presence_diff, broadcast_period=1.0, down_period=DOWN_PERIOD
+)
 
 
 class RoomDown(RuntimeError):
@@ -60,12 +68,14 @@ class RoomChannel(channels.Channel):
                 return None
             case "typing":
                 typing = bool(payload.get("typing"))
-                await channels.update(socket, socket.assigns["user_id"], self._meta(socket, typing))
+                meta = self._meta(socket, typing)
+                await channels.update(PRESENCE, socket, socket.assigns["user_id"], meta)
                 return None
             case "nick":
                 state = await sessions.call(socket.assigns["session_id"], "state")
                 socket.assigns["nick"] = state["nickname"]
-                await channels.update(socket, socket.assigns["user_id"], self._meta(socket))
+                meta = self._meta(socket)
+                await channels.update(PRESENCE, socket, socket.assigns["user_id"], meta)
                 return None
             case "crash":
                 beamish.cast(self.room_pid, ("crash", socket.assigns["nick"]))
@@ -79,8 +89,8 @@ class RoomChannel(channels.Channel):
 
     async def handle_info(self, message: Any, socket: channels.ChannelSocket) -> None:
         if message == "after_join":
-            await channels.track(socket, socket.assigns["user_id"], self._meta(socket))
-            socket.push("presence_state", channels.presence_state(socket.topic))
+            await channels.track(PRESENCE, socket, socket.assigns["user_id"], self._meta(socket))
+            channels.push_presence_state(PRESENCE, socket)
         elif isinstance(message, beamish.Down) and message.ref == self.room_ref:
             raise RoomDown(f"room {self.room} went down: {message.reason!r}")
 
