@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _top(args: argparse.Namespace) -> int:
     """``top``: join the node's cluster as a small node of our own and draw the target."""
-    from .observe._top import run_top
+    from .observe import run_top
 
     if not args.cookie:
         raise SystemExit("beamish top: needs --cookie (or $BEAMISH_COOKIE)")

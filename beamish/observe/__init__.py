@@ -9,6 +9,7 @@ nodes; ``python -m beamish top`` in a terminal and a live dashboard in a browser
   memory; ``message_rates(before, after)`` turns two snapshots into messages per second.
 - ``await supervision_tree(node)``: each root supervisor with its children, as data.
 - ``await get_state(pid)``: a server's state through its ``format_status``.
+- ``await run_top(node)``: ``python -m beamish top``'s live terminal view of a node.
 - ``Dashboard``: a web page (one ASGI route) streaming the nodes, the trees and the
   busiest processes over beamish's channels (``DASHBOARD_TOPIC``, ``DashboardChannel``).
 
@@ -38,6 +39,7 @@ from ._info import NodeSnapshot as NodeSnapshot
 from ._info import ProcessDetails as ProcessDetails
 from ._info import message_rates as message_rates
 from ._memory import estimate as estimate
+from ._top import run_top as run_top
 from ._tree import TreeNode as TreeNode
 
 _present_as(__name__, globals())

@@ -72,7 +72,7 @@ class DashboardChannel(channels.Channel):
         return channels.error({"reason": f"unknown event {event!r}"})
 
     async def _frame(self) -> dict[str, Any]:
-        nodes = []
+        nodes: list[dict[str, Any]] = []
         selected: dict[str, Any] = {"busiest": [], "tree": []}
         for node in known_nodes():
             try:

@@ -65,9 +65,10 @@ class ProcessDetails:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> ProcessDetails:
         known = {f.name for f in fields(cls)}
-        return cls(
-            **{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
-        )
+        values: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known
+        }
+        return cls(**values)
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready: pids and refs as their printed form."""

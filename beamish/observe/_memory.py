@@ -36,6 +36,7 @@ def estimate(root: Any, budget: int = DEFAULT_BUDGET) -> int:
     """The bytes reachable from ``root``, each object counted once, at most ``budget`` objects.
 
     Example:
+        >>> import sys
         >>> estimate({"a": b"1234"}) >= sys.getsizeof({}) + sys.getsizeof(b"1234")
         True
     """

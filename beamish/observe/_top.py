@@ -124,13 +124,9 @@ async def run_top(
                     out.write(f"{_CLEAR}beamish top  {node}: no answer ({exc}); retrying\r\n")
                     out.flush()
                     continue
-                size = os.get_terminal_size(out.fileno()) if out.isatty() else None
+                columns, rows = _terminal_size(out)
                 lines = render(
-                    frame,
-                    message_rates(previous, frame),
-                    state["sort"],
-                    width=size.columns if size else 120,
-                    height=size.lines - 1 if size else 40,
+                    frame, message_rates(previous, frame), state["sort"], width=columns, height=rows
                 )
                 out.write(_CLEAR + "\r\n".join(lines) + "\r\n")
                 out.flush()
@@ -158,6 +154,15 @@ class _cbreak:
             import termios
 
             termios.tcsetattr(self._stream.fileno(), termios.TCSADRAIN, self._saved)
+
+
+def _terminal_size(out: TextIO) -> tuple[int, int]:
+    """Columns and rows to draw in (120 x 40 where the terminal does not say)."""
+    try:
+        size = os.get_terminal_size(out.fileno())
+    except (OSError, ValueError):
+        return 120, 40
+    return (size.columns or 120), (size.lines - 1 if size.lines > 1 else 40)
 
 
 def _bytes(count: int) -> str:

@@ -27,8 +27,8 @@ class Store(beamish.Actor):
         self.items.append(request)
 
     async def handle_call(self, request: Any, caller: beamish.Caller) -> Any:
-        if request == "hold":
-            beamish.send(caller.pid, "holding")
+        if isinstance(request, tuple) and request[0] == "hold":
+            beamish.send(request[1], "holding")
             await beamish.receive(lambda m: m == "go on")
         return len(self.items)
 
@@ -49,7 +49,11 @@ async def test_process_info_of_a_server(node: beamish.Node) -> None:
 
 async def test_process_info_of_a_plain_process_and_a_dead_one(node: beamish.Node) -> None:
     """A plain process has no server fields; a dead pid answers None."""
-    pid, ref = beamish.spawn_monitor(beamish.receive)
+
+    async def one_message() -> None:
+        await beamish.receive()
+
+    pid, ref = beamish.spawn_monitor(one_message)
     beamish.send(pid, "one")  # it takes it and exits
     await beamish.receive(lambda m: isinstance(m, beamish.Down) and m.ref == ref)
     assert await observe.process_info(pid) is None
@@ -81,7 +85,7 @@ async def test_mailbox_memory_and_suspension(node: beamish.Node) -> None:
 async def test_current_callback(node: beamish.Node) -> None:
     """While a server is inside ``handle_call`` its details name that callback."""
     pid = await Store.start_link()
-    async with beamish_task(beamish.call, pid, "hold"):
+    async with beamish_task(beamish.call, pid, ("hold", beamish.self())):
         await beamish.receive(lambda m: m == "holding")
         info = await observe.process_info(pid)
         assert info is not None

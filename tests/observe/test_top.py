@@ -53,11 +53,12 @@ def node(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], WAIT)
         assert ready, "the watched node did not start"
-        assert process.stdout.readline().strip() == "READY", process.stderr.read()  # type: ignore[union-attr]
+        line = process.stdout.readline().strip()
+        assert line == "READY", f"{line!r}: {process.stderr.read() if process.stderr else ''}"
         yield name, env
     finally:
         process.kill()
-        process.wait(WAIT)
+        process.communicate(timeout=WAIT)  # reaps it and closes its pipes
 
 
 def top(name: str, env: dict[str, str], *extra: str) -> list[str]:
@@ -156,7 +157,7 @@ def test_top_live_quits_on_q(node: tuple[str, dict[str, str]]) -> None:
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait(WAIT)
+        process.communicate(timeout=WAIT)
         os.close(leader)
 
 
