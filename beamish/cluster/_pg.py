@@ -48,16 +48,37 @@ class GroupTable:
         self.groups: dict[Any, dict[str, dict[Pid, int]]] = {}  # group -> node -> pid -> n
         self.pids: dict[Pid, dict[Any, int]] = {}  # pid -> group -> n
         self.nodes: dict[str, set[Pid]] = {}  # node -> its pids with memberships
+        # Member lists as broadcasts read them, built once per change of the group:
+        # group -> all members, and (group, node) -> that node's members.
+        self._members: dict[Any, list[Pid]] = {}
+        self._node_members: dict[tuple[Any, str], list[Pid]] = {}
 
     def members(self, group: Any) -> list[Pid]:
-        by_node = self.groups.get(group)
-        if not by_node:
-            return []
-        return [pid for counts in by_node.values() for pid in _expand(counts)]
+        """Every member of ``group``, a pid once per membership (a shared, cached list:
+        do not change it)."""
+        cached = self._members.get(group)
+        if cached is None:
+            by_node = self.groups.get(group)
+            if not by_node:
+                return []
+            cached = self._members[group] = [
+                pid for counts in by_node.values() for pid in _expand(counts)
+            ]
+        return cached
 
     def node_members(self, group: Any, node: str) -> list[Pid]:
-        counts = self.groups.get(group, {}).get(node)
-        return _expand(counts) if counts else []
+        """The members of ``group`` on ``node`` (a shared, cached list: do not change it)."""
+        cached = self._node_members.get((group, node))
+        if cached is None:
+            counts = self.groups.get(group, {}).get(node)
+            if not counts:
+                return []
+            cached = self._node_members[group, node] = _expand(counts)
+        return cached
+
+    def _changed(self, group: Any, node: str) -> None:
+        self._members.pop(group, None)
+        self._node_members.pop((group, node), None)
 
     def member_nodes(self, group: Any) -> list[str]:
         return list(self.groups.get(group, ()))
@@ -68,6 +89,7 @@ class GroupTable:
         for pid in pids:
             counts = self.groups.setdefault(group, {}).setdefault(pid.node, {})
             counts[pid] = counts.get(pid, 0) + 1
+            self._changed(group, pid.node)
             mine = self.pids.setdefault(pid, {})
             mine[group] = mine.get(group, 0) + 1
             self.nodes.setdefault(pid.node, set()).add(pid)
@@ -85,6 +107,7 @@ class GroupTable:
             counts = by_node[pid.node]
             counts[pid] -= 1
             mine[group] -= 1
+            self._changed(group, pid.node)
             if not counts[pid]:
                 del counts[pid], mine[group]
                 if not counts:
@@ -420,7 +443,7 @@ def members(group: Any) -> list[Pid]:
     (2, [])
     """
     replica = _replica()
-    return replica.table.members(group) if replica is not None else []
+    return list(replica.table.members(group)) if replica is not None else []
 
 
 def local_members(group: Any) -> list[Pid]:
@@ -435,7 +458,9 @@ def local_members(group: Any) -> list[Pid]:
     True
     """
     replica = _replica()
-    return replica.table.node_members(group, this_node().name) if replica is not None else []
+    if replica is None:
+        return []
+    return list(replica.table.node_members(group, replica.node.name))
 
 
 def member_nodes(group: Any) -> list[str]:
