@@ -244,9 +244,10 @@ def cast(dest: Dest, request: Any) -> None:
         node = this_node()
     message = (CAST, request)
     if type(dest) is Pid:
-        if dest[0] == node.name and dest[2] == node.creation:
-            target = node._table.get(dest[1])
-            if target is not None and target.alive:
+        target = node._table.get(dest[1])
+        if target is not None and (target.pid is dest or target.pid == dest):
+            # a live local pid (mostly the very object its start returned: no compare)
+            if target.alive:
                 mailbox = target._mailbox
                 if mailbox is None or target._limit is not None:
                     target._deliver(message)

@@ -367,8 +367,7 @@ async def _loop(
     message: Any = None
     result: Any = None
     kind: Any = None
-    tracing = False
-    suspended = False
+    tracing = suspended = hibernated = False
     idle: Timeout | None = None  # the armed idle timeout, and when it fires
     idle_at = 0.0
     try:
@@ -383,7 +382,7 @@ async def _loop(
                     idle = server.idle = action
                     idle_at = clock.now() + action.seconds
                 elif type(action) is Hibernate:
-                    _hibernate(proc, server)
+                    hibernated = _hibernate(proc, server)
                 action = None
             mailbox = proc._mailbox
             if mailbox and proc._drained & 63 and not suspended:  # receive()'s fast path
@@ -399,7 +398,7 @@ async def _loop(
             else:
                 message = await receive()
             kind = type(message)
-            if kind is tuple and len(message) == 2 and message[0] is CAST:
+            if kind is tuple and message and message[0] is CAST:  # only cast() builds it
                 server.casts += 1
                 result = handle_cast(message[1])
                 if cast_is_async:
@@ -439,8 +438,8 @@ async def _loop(
                     _trace(proc, "call", message, result)
                 if idle is not None:
                     idle = server.idle = None
-                if server.hibernated:
-                    server.hibernated = False
+                if hibernated:
+                    hibernated = server.hibernated = False
                 continue
             elif kind is StopRequest or (
                 kind is Exit and (message.pid == parent or message.pid == system)
@@ -479,8 +478,8 @@ async def _loop(
                 _trace(proc, _TRACE_KIND.get(kind, "info"), message, result)
             if idle is not None:
                 idle = server.idle = None
-            if server.hibernated:
-                server.hibernated = False
+            if hibernated:
+                hibernated = server.hibernated = False
             if result is not None:
                 rtype = type(result)
                 if rtype is Stop:
@@ -540,11 +539,12 @@ async def _continue(actor: Actor, server: ServerRecord, action: Any) -> tuple[An
     return action, None
 
 
-def _hibernate(proc: Process, server: ServerRecord) -> None:
+def _hibernate(proc: Process, server: ServerRecord) -> bool:
     if not proc._mailbox:
         proc._mailbox = None
     server.hibernated = True
     gc.collect(0)
+    return True
 
 
 def _system(proc: Process, actor: Actor, server: ServerRecord, request: tuple[Any, ...]) -> Any:
