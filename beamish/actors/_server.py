@@ -313,9 +313,11 @@ async def _start(
         return None
     except Exception as exc:
         exc.add_note(f"in {cls.__name__}.init{args!r:.300}")
+        actor._server.report = crash_report(proc, actor, "init", None)
         _fail_start(proc, parent, starter, ack_ref, "error", exc)
         raise
     if isinstance(result, Stop):
+        actor._server.report = crash_report(proc, actor, "init", None)
         _fail_start(proc, parent, starter, ack_ref, "error", result.reason)
         raise SelfExit(result.reason)
     if isinstance(result, Ignore) or result is Ignore:

@@ -238,3 +238,25 @@ async def test_a_stop_with_an_abnormal_reason_is_reported_too(node):
     assert event.metadata["reason"] == "bad"
     assert report["parent"] == beamish.self()
     assert report["callback"] == "terminate"
+
+
+async def test_a_crash_in_init_is_reported_with_the_name_and_parent(node):
+    """A failing init is reported as the server's crash: callback init, its name, its
+    parent, the state so far."""
+
+    class Broken(beamish.Actor):
+        def init(self):
+            self.half = "built"
+            raise RuntimeError("no")
+
+    with capture_telemetry(telemetry.PROCESS_CRASH):
+        with pytest.raises(beamish.StartError):
+            await Broken.start_link(name="broken")
+        event = await assert_receive(TelemetryEvent)
+    report = event.metadata["report"]
+    assert (report["callback"], report["name"], report["parent"]) == (
+        "init",
+        "broken",
+        beamish.self(),
+    )
+    assert report["state"] == {"half": "built"}
