@@ -104,6 +104,8 @@ from ._mesh import Cluster as Cluster
 from ._mesh import NodeDown as NodeDown
 from ._mesh import NodeUp as NodeUp
 from ._mesh import default_directory as default_directory
+from ._mesh import function_reference as function_reference
+from ._mesh import resolve_function as resolve_function
 from ._pg import GroupChange as GroupChange
 from ._pg import ProcessGroups as ProcessGroups
 from ._pg import demonitor_group as demonitor_group
