@@ -328,6 +328,21 @@ async def _start(
     return actor, result
 
 
+async def _while_suspended(
+    proc: Process, actor: Actor, server: ServerRecord, parent: Pid | None, system: Pid
+) -> Any:
+    """Answer only system messages until resumed: ``_MISSING`` then, or the reason of a
+    stop (``stop()``, the parent's exit) that came meanwhile."""
+    deliver_reply = proc._node._deliver_reply
+    while server.suspended:
+        message = await proc.receive(lambda m: _is_system(m, parent, system))
+        if type(message) is not CallRequest:
+            return message.reason
+        caller = message.caller
+        deliver_reply(caller.pid, caller.ref, _system(proc, actor, server, message.request))
+    return _MISSING
+
+
 def _is_system(message: Any, parent: Pid | None, system: Pid) -> bool:
     """What a suspended server still takes: system requests, stop, its parent's exit."""
     kind = type(message)
@@ -370,9 +385,10 @@ async def _loop(
     message: Any = None
     result: Any = None
     kind: Any = None
-    tracing = suspended = hibernated = False
+    tracing = hibernated = False
     idle: Timeout | None = None  # the armed idle timeout, and when it fires
     idle_at = 0.0
+    plain = True  # not tracing, no idle timeout armed, not hibernated: a cast's short path
     try:
         while True:
             if action is not None:  # what the last callback asked for, before any message
@@ -387,12 +403,11 @@ async def _loop(
                 elif type(action) is Hibernate:
                     hibernated = _hibernate(proc, server)
                 action = None
+                plain = not (tracing or idle is not None or hibernated)
             mailbox = proc._mailbox
-            if mailbox and proc._drained & 63 and not suspended:  # receive()'s fast path
+            if mailbox and proc._drained & 63:  # receive()'s fast path
                 proc._drained += 1
                 message = mailbox.popleft()
-            elif suspended:
-                message = await receive(lambda m: _is_system(m, parent, system))
             elif idle is not None:
                 try:
                     message = await receive(None, max(0.0, idle_at - clock.now()))
@@ -408,13 +423,21 @@ async def _loop(
                     server.callback = "handle_cast"
                     result = await result
                     server.callback = None
+                if result is None and plain:
+                    continue
                 kind = CastRequest
             elif kind is CallRequest:
                 caller = message.caller
                 request = message.request
                 if type(request) is tuple and len(request) == 3 and request[0] == SYSTEM:
                     deliver_reply(caller.pid, caller.ref, _system(proc, actor, server, request))
-                    tracing, suspended = server.tracing, server.suspended
+                    if server.suspended:
+                        stopped = await _while_suspended(proc, actor, server, parent, system)
+                        if stopped is not _MISSING:
+                            reason = stopped
+                            break
+                    tracing = server.tracing
+                    plain = not (tracing or idle is not None or hibernated)
                     continue  # neither cancels nor restarts the idle timeout
                 server.calls += 1
                 result = handle_call(request, caller)
@@ -443,6 +466,7 @@ async def _loop(
                     idle = server.idle = None
                 if hibernated:
                     hibernated = server.hibernated = False
+                plain = not tracing
                 continue
             elif kind is StopRequest or (
                 kind is Exit and (message.pid == parent or message.pid == system)
@@ -483,6 +507,7 @@ async def _loop(
                 idle = server.idle = None
             if hibernated:
                 hibernated = server.hibernated = False
+            plain = not tracing
             if result is not None:
                 rtype = type(result)
                 if rtype is Stop:
