@@ -150,6 +150,7 @@ class Ignore:
 class ServerStatistics:
     """A snapshot of one server's loop (``statistics(pid)``).
 
+    ``parent`` is the process that ``start_link``-ed it (None after ``start``).
     ``messages`` counts the calls, casts, infos and timeouts handled; ``reductions`` every
     callback run (``init`` and continues included), a rough measure of the work done.
     ``current_callback`` names the callback running now (only an async one can be seen
@@ -159,6 +160,7 @@ class ServerStatistics:
     pid: Pid
     name: str | None
     behaviour: str
+    parent: Pid | None
     started_at: float
     messages: int
     calls: int
@@ -212,6 +214,7 @@ class ServerRecord:
             pid=proc.pid,
             name=proc.name,
             behaviour=type(actor).__name__,
+            parent=self.parent,
             started_at=self.started_at,
             messages=messages,
             calls=self.calls,

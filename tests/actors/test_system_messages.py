@@ -97,8 +97,15 @@ async def test_statistics_count_each_kind_of_message(node):
     assert stats.messages == 5
     assert stats.reductions == 6  # init and five callbacks
     assert (stats.name, stats.behaviour, stats.mailbox_len) == ("acct", "Account", 0)
+    assert stats.parent is None
     assert stats.started_at <= node.clock.now()
     assert (stats.suspended, stats.tracing, stats.hibernated) == (False, False, False)
+
+
+async def test_statistics_name_the_parent_that_start_linked_it(node):
+    """statistics.parent is the process that start_link-ed the server."""
+    pid = await Account.start_link("ann", "pw")
+    assert (await statistics(pid)).parent == beamish.self()
 
 
 async def test_a_suspended_server_takes_only_system_messages(node):
