@@ -18,7 +18,8 @@ from ._outcomes import CallExited, SlotEnd, Started, StartFailed
 from ._pid import Pid
 from ._process import Process
 from ._reasons import KILL
-from ._server import ServerRecord, serve
+from ._server import serve
+from ._system import ServerRecord
 
 _log = logging.getLogger("beamish.actor")
 
