@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .. import telemetry
-from ..actors import Down, this_node
+from ..actors import Down, lowlevel, monitor, this_node
+from ..actors import receive as beamish_receive
 from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
@@ -117,16 +118,16 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
                     pass
         cancel.cancel()
 
-    async def watch(me: Any) -> None:
-        ref = node.monitor(me, pid)
-        await me.receive(lambda m: type(m) is Down and m.ref == ref)
+    async def watch() -> None:
+        ref = monitor(pid)
+        await beamish_receive(match=lambda m: type(m) is Down and m.ref == ref)
         outbox.close(1011)  # no-op when the process closed it on its way out
 
-    with node.anonymous() as me:
+    with lowlevel.borrow_process(node):
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(write, group.cancel_scope)
-                group.start_soon(watch, me)
+                group.start_soon(watch)
                 while True:
                     message = await receive()
                     kind = message["type"]

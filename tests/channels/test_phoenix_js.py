@@ -4,7 +4,8 @@ uvicorn, over WebSocket and LongPoll."""
 from __future__ import annotations
 
 import pytest
-from chankit import Server, run_js
+
+from .chankit import Server, run_js
 
 TRANSPORTS = ["websocket", "longpoll"]
 
