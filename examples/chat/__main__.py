@@ -59,7 +59,12 @@ def _serve(args: argparse.Namespace) -> int:
         **({"state_dir": args.state_dir} if args.state_dir else {}),
     )
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", ws="websockets"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
 

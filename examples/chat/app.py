@@ -61,7 +61,7 @@ def build(
     endpoint = channels.Endpoint(Socket, path="/socket", check_origin=False)
     snapshots = f"sqlite:{state_dir / ('sessions-' + node.partition('@')[0] + '.db')}"
     children = [
-        {**PRESENCE.child_spec(), "id": "presence"},
+        PRESENCE.child_spec(),
         sessions.Sessions.child_spec(name="sessions", snapshots=snapshots, snapshot_every=1.0),
         child_spec(Rooms, id="rooms"),
         {**endpoint.child_spec(), "id": "endpoint"},

@@ -45,7 +45,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await receive()
         children = [
-            {**child_spec(DynamicSupervisor, id="workers", name="workers"), "type": "supervisor"},
+            child_spec(DynamicSupervisor, id="workers", name="workers"),
             {**endpoint.child_spec(), "id": "endpoint"},
         ]
         async with beamish.runtime.start(name="dash@localhost", children=children):
@@ -76,7 +76,9 @@ async def respond(send: Any, kind: str, body: bytes, status: int = 200) -> None:
 
 
 async def main() -> None:
-    server = uvicorn.Server(uvicorn.Config(app, port=0, log_level="warning", ws="websockets"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, port=0, log_level="warning", lifespan="on", ws="websockets-sansio")
+    )
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn: no hook)
         await asyncio.sleep(0.02)
