@@ -13,6 +13,7 @@ rooms; its own browsers reconnect once it is back. Ctrl-C stops them all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import os
 import signal
@@ -77,7 +78,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"chat: node {name} (os pid {os.getpid()})", flush=True)
             print(f"chat: open http://{args.host}:{port}/", flush=True)
             print(f"chat: python -m beamish top --node {name} --cookie {args.cookie}", flush=True)
-        await serving
+        with contextlib.suppress(SystemExit):  # uvicorn's way to say the start failed
+            await serving
 
     asyncio.run(serve())
     return 0 if server.started else 1

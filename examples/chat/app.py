@@ -62,7 +62,11 @@ def build(
     snapshots = f"sqlite:{state_dir / ('sessions-' + node.partition('@')[0] + '.db')}"
     children = [
         PRESENCE.child_spec(),
-        sessions.Sessions.child_spec(name="sessions", snapshots=snapshots, snapshot_every=1.0),
+        # scope="local": each node finds the sessions of its own browsers (a browser stays
+        # on the node it connected to); "auto" spans the cluster once the registry does
+        sessions.Sessions.child_spec(
+            name="sessions", snapshots=snapshots, snapshot_every=1.0, scope="local"
+        ),
         child_spec(Rooms, id="rooms"),
         {**endpoint.child_spec(), "id": "endpoint"},
     ]
@@ -70,7 +74,7 @@ def build(
     web = sessions.SessionMiddleware(_route(endpoint, pages), secret=secret, cookie=SESSION_COOKIE)
     config: dict[str, Any] = {"name": node, "children": children}
     if cookie:
-        config["cluster"] = {"cookie": cookie, "seeds": list(seeds), "spawn_modules": None}
+        config["cluster"] = {"cookie": cookie, "seeds": list(seeds)}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
