@@ -13,8 +13,8 @@ rooms; its own browsers reconnect once it is back. Ctrl-C stops them all.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess

@@ -176,7 +176,7 @@ def test_three_nodes_with_one_flag_survive_a_kill_9(browser: Any, tmp_path: Path
             context.close()
         cluster.send_signal(signal.SIGINT)
         try:
-            cluster.wait(START)
+            cluster.communicate(timeout=START)  # reaps it and closes its pipe
         except subprocess.TimeoutExpired:
             cluster.kill()
-            cluster.wait(START)
+            cluster.communicate(timeout=START)
