@@ -79,6 +79,18 @@ def parser() -> argparse.ArgumentParser:
         help="cluster tick interval; a peer silent for 4 ticks is down (default 15)",
     )
     run.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="let values the wire codec has no type for travel by cloudpickle (trusted peers)",
+    )
+    run.add_argument(
+        "--spawn-module",
+        action="append",
+        metavar="MODULE",
+        help="a module (with its submodules) peers may spawn functions from; repeatable "
+        "(default: any)",
+    )
+    run.add_argument(
         "--shutdown-timeout",
         type=_positive_seconds,
         metavar="SECONDS",
@@ -136,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("beamish run: a node in a cluster needs --name name@host")
     if args.heartbeat is not None and not args.cookie:
         raise SystemExit("beamish run: --heartbeat needs a cluster (--cookie)")
+    if (args.allow_pickle or args.spawn_module) and not args.cookie:
+        raise SystemExit("beamish run: --allow-pickle and --spawn-module need a cluster (--cookie)")
     if args.cookie:
         options["cluster"] = {
             "cookie": args.cookie,
@@ -145,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if args.heartbeat is not None:
             options["cluster"]["heartbeat"] = args.heartbeat
+        if args.allow_pickle:
+            options["cluster"]["allow_pickle"] = True
+        if args.spawn_module:
+            options["cluster"]["spawn_modules"] = args.spawn_module
     if args.shutdown_timeout is not None:
         options["shutdown_timeout"] = args.shutdown_timeout
     started: list[bool] = []
