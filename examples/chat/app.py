@@ -62,11 +62,8 @@ def build(
     snapshots = f"sqlite:{state_dir / ('sessions-' + node.partition('@')[0] + '.db')}"
     children = [
         PRESENCE.child_spec(),
-        # scope="local": each node finds the sessions of its own browsers (a browser stays
-        # on the node it connected to); "auto" spans the cluster once the registry does
-        sessions.Sessions.child_spec(
-            name="sessions", snapshots=snapshots, snapshot_every=1.0, scope="local"
-        ),
+        # a session is found by its id from any node (the registry spans the cluster)
+        sessions.Sessions.child_spec(name="sessions", snapshots=snapshots, snapshot_every=1.0),
         child_spec(Rooms, id="rooms"),
         {**endpoint.child_spec(), "id": "endpoint"},
     ]
