@@ -236,6 +236,7 @@ async def stop(session_id: str, *, timeout: float = 5.0, sessions: str = DEFAULT
     shared = lookup(sessions)
     pid = _pid_of(shared, session_id, "stop")
     began = shared.now()
+    module = directory.module_of(shared.registry, session_id)
     try:
         await actor_stop(pid, "normal", timeout)
     except NoProc:
@@ -245,12 +246,7 @@ async def stop(session_id: str, *, timeout: float = 5.0, sessions: str = DEFAULT
     telemetry.execute(
         STOP,
         {"duration": shared.now() - began},
-        {
-            "node": shared.node.name,
-            "id": session_id,
-            "module": directory.module_of(shared.registry, session_id),
-            "pid": pid,
-        },
+        {"node": shared.node.name, "id": session_id, "module": module, "pid": pid},
     )
 
 

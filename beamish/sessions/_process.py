@@ -113,6 +113,8 @@ def end_reason(reason: Any) -> str:
         return "conflict"
     if isinstance(reason, MailboxFull):
         return "limit"
+    if reason == "killed":
+        return "killed"
     return "crash"
 
 
@@ -227,6 +229,7 @@ class SessionProcess(Actor):
         self._since = shared.now()
         shared.activity[session_id] = self._since
         shared.local[session_id] = self
+        send(shared.server, ("session", self.pid, session_id))  # it watches for kills
         if shared.store is not None:
             return self._init_restoring(args)
         state = self.init_state(args)
@@ -431,24 +434,23 @@ class SessionProcess(Actor):
         return False, None
 
     async def _finish(self, reason: Any) -> None:
-        shared = self._shared
         why = end_reason(reason)
-        if shared.store is not None and why in ("normal", "ttl", "shutdown"):
+        if self._shared.store is not None and why in ("normal", "ttl", "shutdown"):
             await self._save_logged("ttl" if why == "ttl" else "stop")
-        if shared.activity.get(self._sid) is not None:
-            del shared.activity[self._sid]
-        if shared.local.get(self._sid) is self:
-            del shared.local[self._sid]
+        self.ended(reason)
+
+    def ended(self, reason: Any) -> None:
+        """Forget this session on its node and report its end (once): from ``terminate``,
+        or from the server when the session exited without running it (killed)."""
+        shared = self._shared
+        if shared.local.get(self._sid) is not self:
+            return
+        del shared.local[self._sid]
+        shared.activity.pop(self._sid, None)
         telemetry.execute(
             SESSION_END,
             {"count": 1, "lifetime": shared.now() - self._since},
-            {
-                "node": shared.node.name,
-                "id": self._sid,
-                "module": module_name(type(self)),
-                "pid": self.pid,
-                "reason": why,
-            },
+            {**self._meta(), "pid": self.pid, "reason": end_reason(reason)},
         )
 
 
