@@ -98,7 +98,11 @@ class SnapshotStore:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(1)
         try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+            # abandon_on_cancel: a session killed while it waits on the disk still dies at
+            # once; the write finishes (or not) on its own, atomically either way
+            return await anyio.to_thread.run_sync(
+                fn, *args, limiter=self._limiter, abandon_on_cancel=True
+            )
         except sqlite3.Error as exc:
             raise SnapshotError(f"snapshot store {self.path!r} failed: {exc}") from exc
 
