@@ -11,7 +11,21 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-demo: $(BIN)/.installed
+# The chat example's JavaScript (the official phoenix client, pinned by its lock file) and
+# the browser the browser tests drive (Debian's chromium, installed by .ci/chromium if it can).
+CHAT_JS := examples/chat/node_modules/.package-lock.json
+$(CHAT_JS): examples/chat/package-lock.json
+	cd examples/chat && npm ci --no-audit --no-fund
+.PHONY: browser
+browser:
+	@bash .ci/chromium || echo "chromium is missing: the browser tests will be skipped"
+# The official phoenix client that the channels tests drive (tests/js/package-lock.json).
+TESTS_JS := tests/js/node_modules/.package-lock.json
+$(TESTS_JS): tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund
+test: $(CHAT_JS) $(TESTS_JS) browser
+
+demo: $(BIN)/.installed $(CHAT_JS)
 	$(BIN)/python -m beamish demo
 
 lint: $(BIN)/.installed

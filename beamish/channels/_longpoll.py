@@ -1,0 +1,243 @@
+"""The LongPoll transport (PHOENIX-PROTOCOL.md §8): a session is a connection process that
+buffers frames until a GET takes them; POSTs carry the client's frames.
+
+- Every answer is HTTP 200 with a JSON body whose ``status`` is the outcome: a GET without a
+  token creates a session (``410`` + ``token``); a GET with a live session's token answers
+  ``200`` with the buffered frames (as JSON strings) as soon as there are any, else ``204``
+  after ``longpoll_window``; an unknown or ended session answers ``410`` (with a new session's
+  token, as Phoenix); a refused connect ``403``. A POST of ndjson lines (``[``: a text
+  frame; otherwise base64 of a binary frame) answers ``200`` once the session took them,
+  ``410`` for no session, ``400`` for a malformed body (the session is closed), ``413`` for a
+  body over ``max_frame_size``.
+- The token names the session and its node (``<id>.<node in base64url>``): a poll that lands
+  on another node of the cluster is served by a call to the session's node. The id is 144
+  random bits; tokens naming a node this one is not connected to are ``410``.
+- No heartbeats: a session with no poll for 1.5 windows ends (its channels and presences
+  with it). Binary frames are WebSocket-only towards the client: they are not sent here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from .. import telemetry
+from ..actors import CallTimeout, Exited, call, stop, this_node
+from ..cluster import Cluster
+from . import _json
+from ._connect import connect_info, parse_params
+from ._errors import ProtocolError, Refused
+from ._origin import origin_allowed
+from ._outbox import Outbox
+from ._serializer import Serializer, serializer_for
+from ._socket import BAD_INPUT, SESSION_PREFIX
+
+if TYPE_CHECKING:
+    from ._endpoint import Endpoint, Receive, Scope, Send
+
+_log = logging.getLogger("beamish.channels")
+
+MAX_LINES = 100
+JSON_HEADERS = [
+    (b"content-type", b"application/json; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"access-control-allow-origin", b"*"),
+]
+
+
+def session_name(session_id: str) -> str:
+    """The local name a LongPoll session process registers."""
+    return SESSION_PREFIX + session_id
+
+
+def make_token(node_name: str) -> tuple[str, str]:
+    """A new session id and its token."""
+    session_id = secrets.token_urlsafe(18)
+    node_part = base64.urlsafe_b64encode(node_name.encode()).decode().rstrip("=")
+    return session_id, f"{session_id}.{node_part}"
+
+
+def session_dest(token: str) -> tuple[str, str] | str | None:
+    """Where the session of ``token`` is: a local name, ``(name, node)`` on a connected node,
+    or None (malformed, or a node this one does not know)."""
+    session_id, dot, node_part = token.partition(".")
+    if not dot or len(session_id) != 24 or len(node_part) > 400:
+        return None
+    if not all(c.isalnum() or c in "-_" for c in session_id):
+        return None
+    try:
+        node_name = base64.urlsafe_b64decode(node_part + "=" * (-len(node_part) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    node = this_node()
+    if node_name == node.name:
+        return session_name(session_id)
+    remote = node.remote
+    if isinstance(remote, Cluster) and node_name in remote.connections:
+        return (session_name(session_id), node_name)
+    return None
+
+
+async def _respond(send: Send, body: dict[str, Any]) -> None:
+    payload = _json.dumps(body).encode()
+    headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(payload))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError(f"LongPoll body over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _lines(body: bytes, ndjson: bool) -> list[str | bytes]:
+    """The frames of a POST body; :class:`ProtocolError` for a malformed one."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("LongPoll body is not UTF-8") from None
+    if not ndjson:
+        return [text]
+    frames: list[str | bytes] = []
+    for line in text.replace("\r\n", "\n").split("\n")[:MAX_LINES]:
+        if not line:
+            continue
+        if line.startswith("["):
+            frames.append(line)
+        else:
+            try:
+                frames.append(base64.b64decode(line, validate=True))
+            except (binascii.Error, ValueError):
+                raise ProtocolError("LongPoll binary line is not base64") from None
+    return frames
+
+
+async def serve_longpoll(endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one LongPoll request (see the module docstring)."""
+    method = scope.get("method", "GET")
+    headers = {
+        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())
+    }
+    if method == "OPTIONS":
+        allow = headers.get("access-control-request-headers", "").encode("latin-1")
+        cors = [
+            (b"access-control-allow-origin", b"*"),
+            (b"access-control-allow-headers", allow),
+            (b"access-control-allow-methods", b"get, post, options"),
+            (b"access-control-max-age", b"3600"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": cors})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if method not in ("GET", "POST"):
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    try:
+        params = parse_params(scope.get("query_string", b""))
+        vsn = params.get("vsn")
+        serializer = serializer_for(vsn if isinstance(vsn, str) else None)
+    except ProtocolError as exc:
+        telemetry.execute(BAD_INPUT, {"count": 1}, {"transport": "longpoll", "why": str(exc)})
+        await _respond(send, {"status": 403})
+        return
+    if not origin_allowed(endpoint.check_origin, headers.get("origin"), headers.get("host")):
+        await _respond(send, {"status": 403})
+        return
+    token = headers.get("x-phoenix-longpoll-token") or params.get("token")
+    dest = session_dest(token) if isinstance(token, str) and token else None
+    if method == "GET":
+        if not token:
+            await _new_session(endpoint, scope, params, headers, serializer, send)
+            return
+        answer = await _poll(endpoint, dest) if dest is not None else None
+        if answer is None:  # session gone: a fresh one, and the client reconnects
+            await _new_session(endpoint, scope, params, headers, serializer, send, status=410)
+            return
+        status, frames = answer
+        messages = [f for f in frames if type(f) is str]
+        await _respond(send, {"status": status, "token": token, "messages": messages})
+        return
+    try:
+        body = await _read_body(receive, endpoint.max_frame_size)
+    except ProtocolError as exc:
+        telemetry.execute(BAD_INPUT, {"count": 1}, {"transport": "longpoll", "why": str(exc)})
+        if dest is not None:
+            await _stop_session(dest)
+        await _respond(send, {"status": 413})
+        return
+    if body is None:
+        return
+    if dest is None:
+        await _respond(send, {"status": 410})
+        return
+    ndjson = headers.get("content-type", "").split(";")[0].strip() == "application/x-ndjson"
+    try:
+        frames = _lines(body, ndjson)
+    except ProtocolError as exc:
+        telemetry.execute(BAD_INPUT, {"count": 1}, {"transport": "longpoll", "why": str(exc)})
+        await _stop_session(dest)
+        await _respond(send, {"status": 400})
+        return
+    try:
+        status = await call(dest, ("post", frames), timeout=endpoint.longpoll_window)
+    except CallTimeout:
+        status = 408
+    except Exited:
+        status = 410
+    await _respond(send, {"status": status})
+
+
+async def _poll(endpoint: Endpoint, dest: Any) -> tuple[int, list[Any]] | None:
+    try:
+        status, frames = await call(
+            dest, ("poll", endpoint.longpoll_window), timeout=endpoint.longpoll_window + 5.0
+        )
+    except (Exited, CallTimeout):
+        return None
+    if status == 410:
+        return None
+    return status, frames
+
+
+async def _stop_session(dest: Any) -> None:
+    try:
+        await stop(dest, ("shutdown", "protocol_error"), timeout=5.0)
+    except (Exited, CallTimeout):
+        pass
+
+
+async def _new_session(
+    endpoint: Endpoint,
+    scope: Scope,
+    params: dict[str, Any],
+    headers: dict[str, str],
+    serializer: Serializer,
+    send: Send,
+    status: int = 410,
+) -> None:
+    info = connect_info(
+        scope, "longpoll", params, headers.get("x-phoenix-authtoken"), endpoint.session_cookie
+    )
+    session_id, token = make_token(this_node().name)
+    outbox = Outbox(endpoint.outbox_limit)
+    try:
+        await endpoint.open_socket(info, serializer, outbox, session_id)
+    except Refused:
+        await _respond(send, {"status": 403})
+        return
+    await _respond(send, {"status": status, "token": token, "messages": []})

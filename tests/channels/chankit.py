@@ -1,0 +1,106 @@
+"""Helpers for the channels tests: the test endpoint (app.py) under a real uvicorn, and the
+phoenix.js scenario runner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = Path(__file__).resolve().parent / "app.py"
+JS = ROOT / "tests" / "js"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A test endpoint in its own OS process under uvicorn."""
+
+    def __init__(
+        self, *options: str, name: str = "chan@localhost", env: dict[str, str] | None = None
+    ) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(APP), str(self.port), name, *options],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.http = f"http://127.0.0.1:{self.port}"
+        self.url = f"ws://127.0.0.1:{self.port}/socket"
+        self._wait_until_serving()
+
+    def _wait_until_serving(self) -> None:
+        """Bounded polling until uvicorn answers (a 404 for an unknown path is an answer)."""
+        for _ in range(400):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.output()}")
+            try:
+                urllib.request.urlopen(self.http + "/ready", timeout=5)
+            except urllib.error.HTTPError:
+                return
+            except urllib.error.URLError as exc:
+                if not isinstance(exc.reason, ConnectionRefusedError):
+                    raise
+            time.sleep(0.025)
+        raise AssertionError("the server never answered")
+
+    def output(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        out, _ = self.proc.communicate(timeout=10)
+        return out
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.output()
+
+
+def node_modules() -> Path:
+    """tests/js/node_modules, installed with ``npm ci`` if missing (skip without node)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed for the phoenix.js tests")
+    modules = JS / "node_modules" / "phoenix"
+    if not modules.exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS, check=True, timeout=300)
+    return modules
+
+
+def run_js(
+    url: str, transport: str, scenario: str, *args: str, timeout: float = 40
+) -> dict[str, Any]:
+    """Run one phoenix.js scenario; its JSON observations."""
+    node_modules()
+    done = subprocess.run(
+        ["node", str(JS / "scenarios.mjs"), url, transport, scenario, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no output: {done.stdout}\n{done.stderr}"
+    result: dict[str, Any] = json.loads(lines[-1])
+    assert result.get("ok"), result.get("error", result)
+    return result
