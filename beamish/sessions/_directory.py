@@ -27,6 +27,11 @@ def name_for(reg: str, session_id: str, module: str) -> Via:
     return registry.via(reg, session_id, module)
 
 
+def release(reg: str, session_id: str) -> None:
+    """Give up ``session_id`` (the calling process is its session, ending)."""
+    registry.unregister(reg, session_id)
+
+
 def whereis(reg: str, session_id: str) -> Pid | None:
     """The pid of ``session_id``, or None."""
     return registry.whereis(reg, session_id)

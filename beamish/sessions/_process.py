@@ -31,6 +31,7 @@ from ..actors import (
     trap_exits,
 )
 from ..actors import is_normal as is_normal_reason
+from . import _directory as directory
 from ._errors import SnapshotError
 from ._telemetry import SESSION_END, SESSION_START, SNAPSHOT_ERROR, SNAPSHOT_SAVED
 
@@ -437,6 +438,9 @@ class SessionProcess(Actor):
         why = end_reason(reason)
         if self._shared.store is not None and why in ("normal", "ttl", "shutdown"):
             await self._save_logged("ttl" if why == "ttl" else "stop")
+        # the id is free from here: session_end means a new start of it can begin (and
+        # restores the snapshot just saved), even while this process is still exiting
+        directory.release(self._shared.registry, self._sid)
         self.ended(reason)
 
     def ended(self, reason: Any) -> None:
