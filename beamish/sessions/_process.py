@@ -195,10 +195,11 @@ class SessionProcess(Actor):
     state: Any
     _sid: str
     _shared: Shared
-    _watchers: dict[Ref, _Watch] | None
-    _dirty: bool
-    _saved: bytes | None
     _since: float
+    # set on the instance only when they change: an idle session keeps a small __dict__
+    _watchers: dict[Ref, _Watch] | None = None
+    _dirty: bool = False
+    _saved: bytes | None = None
 
     def init_state(self, args: Any) -> Any:
         """The first state of a session, from ``start(..., args=)``. May be async.
@@ -224,13 +225,9 @@ class SessionProcess(Actor):
         trap_exits(True)
         self._sid = session_id
         self._shared = shared
-        self._watchers = None
-        self._dirty = False
-        self._saved = None
         self._since = shared.now()
         shared.activity[session_id] = self._since
-        shared.local[session_id] = self
-        send(shared.server, ("session", self.pid, session_id))  # it watches for kills
+        shared.local[self.pid] = self
         if shared.store is not None:
             return self._init_restoring(args)
         state = self.init_state(args)
@@ -292,7 +289,8 @@ class SessionProcess(Actor):
         shared.activity[self._sid] = shared.node.clock.now()
 
     def _changed(self) -> None:
-        self._dirty = True
+        if not self._dirty and self._shared.store is not None:
+            self._dirty = True
         if self._watchers:
             self._notify()
 
@@ -445,11 +443,11 @@ class SessionProcess(Actor):
 
     def ended(self, reason: Any) -> None:
         """Forget this session on its node and report its end (once): from ``terminate``,
-        or from the server when the session exited without running it (killed)."""
+        or from its supervisor when it exited without running it (killed)."""
         shared = self._shared
-        if shared.local.get(self._sid) is not self:
+        if shared.local.get(self.pid) is not self:
             return
-        del shared.local[self._sid]
+        del shared.local[self.pid]
         shared.activity.pop(self._sid, None)
         telemetry.execute(
             SESSION_END,

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from .. import telemetry
-from ..actors import Actor, Caller, Down, Ref, exit, is_alive, monitor, send, send_after
+from ..actors import Actor, Caller, exit, is_alive, send, send_after
 from . import _directory as directory
 from ._errors import SessionError, to_wire
 from ._process import FAILED, SessionChanged, SessionProcess
@@ -29,9 +29,6 @@ class SessionsServer(Actor):
 
     def init(self, shared: Shared) -> None:  # type: ignore[override]
         self.shared = shared
-        self.watching: dict[Ref, str] = {}
-        for session_id, session in shared.local.items():  # after a crash of the server
-            self.watching[monitor(session.pid)] = session_id
         send_after(self.pid, _SWEEP, shared.sweep_interval)
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
@@ -65,16 +62,6 @@ class SessionsServer(Actor):
         if message == _SWEEP:
             self.sweep()
             send_after(self.pid, _SWEEP, self.shared.sweep_interval)
-        elif type(message) is Down:
-            session_id = self.watching.pop(message.ref, None)
-            session = self.shared.local.get(session_id) if session_id is not None else None
-            if session is not None and session.pid == message.pid:
-                session.ended(message.reason)  # killed: its terminate never ran
-        elif type(message) is tuple and len(message) == 3 and message[0] == "session":
-            _, pid, session_id = message
-            session = self.shared.local.get(session_id)
-            if session is not None and session.pid == pid:
-                self.watching[monitor(pid)] = session_id
         elif type(message) is tuple and len(message) == 5 and message[0] == "changed":
             _, watcher, session_id, key, value = message
             if getattr(watcher, "node", None) == self.shared.node.name:
@@ -95,7 +82,6 @@ class SessionsServer(Actor):
             pid = directory.whereis(shared.registry, session_id)
             del activity[session_id]
             if pid is None or pid.node != here or not is_alive(pid):
-                shared.local.pop(session_id, None)
                 telemetry.execute(
                     CLEANUP_ERROR,
                     {"count": 1},

@@ -7,14 +7,14 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..actors import Pid, this_node
+from ..actors import Exit, Pid, this_node, whereis
 from ..cluster import Cluster
 from ..supervision import DynamicSupervisor, Supervisor, SupervisorOptions
 from . import _directory as directory
 from ._process import KeyValueSession, SessionProcess
 from ._ratelimit import SlidingWindow
 from ._server import SessionsServer
-from ._shared import Shared, install, uninstall
+from ._shared import Shared, install, installed, uninstall
 from ._snapshots import SnapshotStore
 
 
@@ -80,6 +80,28 @@ class SessionsConfig:
             scope=scope,
             sweep_interval=sweep,
         )
+
+
+class SessionSupervisor(DynamicSupervisor):
+    """The sessions' ``DynamicSupervisor``; it also reports the end of a session that
+    exited without running ``terminate`` (killed, or its mailbox overflowed), which it
+    learns first, as every session's parent."""
+
+    _shared: Shared | None = None
+
+    async def handle_info(self, message: Any) -> Any:
+        if type(message) is Exit:
+            session = self._sessions().local.get(message.pid)
+            if session is not None:
+                session.ended(message.reason)
+        return await super().handle_info(message)
+
+    def _sessions(self) -> Shared:
+        if self._shared is None:
+            self._shared = next(
+                s for s in installed(this_node()) if whereis(s.supervisor) == self.pid
+            )
+        return self._shared
 
 
 class Sessions(Supervisor):
@@ -194,7 +216,7 @@ class Sessions(Supervisor):
     def children(self, shared: Shared) -> Sequence[Any]:  # type: ignore[override]
         return [
             directory.child_spec(shared.registry, shared.scope),
-            DynamicSupervisor.child_spec(
+            SessionSupervisor.child_spec(
                 id="sessions", name=shared.supervisor, max_children=shared.max_sessions
             ),
             {

@@ -29,8 +29,8 @@ Durations are in seconds (floats, on the node clock); every event carries ``node
 ``mailbox_limit``), ``"crash"`` (a callback raised), ``"killed"`` (``exit(pid, "kill")``),
 ``"conflict"`` (it lost its id to a session on another node after a partition healed) or
 ``"shutdown"`` (its supervisor or node stopped). A session that exits without running
-``terminate`` (killed, mailbox overflow) is reported by the subtree's server, which
-monitors every session; its state is not saved then. Nothing is emitted for the sessions
+``terminate`` (killed, mailbox overflow) is reported by its supervisor, which gets its
+exit as its parent; its state is not saved then. Nothing is emitted for the sessions
 of a node that dies.
 
 ``SNAPSHOT_SAVED``'s ``why`` is ``"stop"``, ``"ttl"``, ``"periodic"`` or ``"request"``

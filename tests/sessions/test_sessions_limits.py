@@ -73,7 +73,7 @@ async def test_cleanup_telemetry(node):
 
 
 async def test_killed_session_is_reported_and_its_id_freed(node):
-    """A session killed outright runs no terminate: the server, which monitors it, reports
+    """A session killed outright runs no terminate: its supervisor (its parent) reports
     session_end "killed" and frees its place under max_sessions at once."""
     await start_sessions(ttl=5, sweep_interval=1, max_sessions=1)
     pid = await sessions.start("k", Counter)
