@@ -64,6 +64,7 @@ from ._api import unregister as unregister
 from ._api import whereis as whereis
 from ._backends import current_async_library as current_async_library
 from ._backends import current_backend as current_backend
+from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._call import call as call
 from ._call import cast as cast
 from ._call import reply as reply

@@ -14,7 +14,9 @@ from ._errors import NameTaken, StartError
 from ._mailbox import Overflow
 from ._messages import Caller, Down
 from ._names import Via
+from ._outcomes import CallExited, SlotEnd, Started, StartFailed
 from ._pid import Pid
+from ._process import Process
 from ._reasons import KILL
 from ._server import ServerRecord, serve
 
@@ -311,12 +313,17 @@ class Actor:
         if proc is not None:
             return await cls._start_from(proc, args, name, timeout, link)
         node = this_node()
-        with node.anonymous() as anon:
+        with node._anonymous() as anon:
             return await cls._start_from(anon, args, name, timeout, False)
 
     @classmethod
     async def _start_from(
-        cls, proc: Any, args: tuple[Any, ...], name: StartName, timeout: float | None, link: bool
+        cls,
+        proc: Process,
+        args: tuple[Any, ...],
+        name: StartName,
+        timeout: float | None,
+        link: bool,
     ) -> Pid:
         node = proc._node
         start_name = check_start_name(name, node.name)
@@ -324,29 +331,30 @@ class Actor:
             raise NameTaken(f"{start_name!r} is already registered to {holder!r}")
         name = start_name
         ref = node.make_ref()
-        pid = node.spawn(
+        pid = node._spawn(
             serve,
             (cls, args, proc.pid, ref, proc.pid if link else None, name),
-            link=proc if link else None,
-            mailbox_limit=cls.mailbox_limit,
-            overflow=cls.overflow,
-            parent=proc.pid,
+            proc if link else None,
+            cls.mailbox_limit,
+            cls.overflow,
+            proc.pid,
         )
-        kind, value = await await_slot(node, proc, pid, ref, timeout, None)
-        if kind == "reply":
-            status, detail = value
-            if status == "ok":
-                return pid  # type: ignore[no-any-return]
+        ack = await await_slot(node, proc, pid, ref, timeout, None)
+        ack_type = type(ack)
+        if ack_type is Started:
+            return pid
+        if ack_type is not SlotEnd:  # StartFailed, StartIgnored
             await _wait_until_gone(proc, pid)  # as proc_lib: report once it has exited
             _release(name, pid)
-            if isinstance(detail, NameTaken):
-                raise detail
-            raise StartError(detail)
+            reason = ack.reason if ack_type is StartFailed else "ignore"
+            if isinstance(reason, NameTaken):
+                raise reason
+            raise StartError(reason)
         _release(name, pid)
-        if kind == "down":
-            raise StartError(value)
+        if type(ack.outcome) is CallExited:
+            raise StartError(ack.outcome.reason)
         if link:
-            node.unlink(proc, pid)
+            node._unlink(proc, pid)
         node.exit(proc.pid, pid, KILL)
         raise StartError("timeout")
 
@@ -361,9 +369,9 @@ def _release(name: str | Via | None, pid: Pid) -> None:
         name.resolver.unregister_name(name.key)
 
 
-async def _wait_until_gone(proc: Any, pid: Pid) -> None:
+async def _wait_until_gone(proc: Process, pid: Pid) -> None:
     node = proc._node
     if node._proc(pid) is None:
         return
-    ref = node.monitor(proc, pid)
+    ref = node._monitor(proc, pid)
     await proc.receive(lambda m: type(m) is Down and m.ref == ref)

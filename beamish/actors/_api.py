@@ -145,12 +145,8 @@ def spawn(
     _check_spawnable(fn, "spawn")
     proc = current_process.get(None)
     node = proc._node if proc is not None else this_node()
-    return node.spawn(
-        fn,
-        args,
-        mailbox_limit=mailbox_limit,
-        overflow=overflow,
-        parent=proc.pid if proc is not None else None,
+    return node._spawn(
+        fn, args, None, mailbox_limit, overflow, proc.pid if proc is not None else None
     )
 
 
@@ -183,9 +179,7 @@ def spawn_link(
     """
     _check_spawnable(fn, "spawn_link")
     proc = current()
-    return proc._node.spawn(
-        fn, args, link=proc, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid
-    )
+    return proc._node._spawn(fn, args, proc, mailbox_limit, overflow, proc.pid)
 
 
 def spawn_monitor(
@@ -213,8 +207,8 @@ def spawn_monitor(
     _check_spawnable(fn, "spawn_monitor")
     proc = current()
     node = proc._node
-    pid = node.spawn(fn, args, mailbox_limit=mailbox_limit, overflow=overflow, parent=proc.pid)
-    return pid, node.monitor(proc, pid)
+    pid = node._spawn(fn, args, None, mailbox_limit, overflow, proc.pid)
+    return pid, node._monitor(proc, pid)
 
 
 def send(dest: Dest, message: Any) -> None:
@@ -359,7 +353,7 @@ def link(pid: Pid) -> None:
     """
     check_pid(pid, "link")
     proc = current()
-    proc._node.link(proc, pid)
+    proc._node._link(proc, pid)
 
 
 def unlink(pid: Pid) -> None:
@@ -384,7 +378,7 @@ def unlink(pid: Pid) -> None:
     """
     check_pid(pid, "unlink")
     proc = current()
-    proc._node.unlink(proc, pid)
+    proc._node._unlink(proc, pid)
 
 
 def monitor(dest: Dest) -> Ref:
@@ -416,7 +410,7 @@ def monitor(dest: Dest) -> Ref:
         (True, 'normal')
     """
     proc = current()
-    return proc._node.monitor(proc, dest)
+    return proc._node._monitor(proc, dest)
 
 
 def demonitor(ref: Ref, flush: bool = False) -> bool:
@@ -444,7 +438,7 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
         0
     """
     proc = current()
-    return proc._node.demonitor(proc, ref, flush)
+    return proc._node._demonitor(proc, ref, flush)
 
 
 def exit(dest: Dest, reason: Reason) -> None:

@@ -15,11 +15,14 @@ from ._errors import CallCycle, CallTimeout, Exited, NoProc
 from ._messages import CAST, Caller, CallRequest, Down
 from ._names import Dest
 from ._node import Node
+from ._outcomes import CallExited, SlotEnd, TimedOut
 from ._pid import Pid, Ref
 from ._process import Process
 from ._reasons import KILL, NOPROC, Reason, is_normal
 
 DEFAULT_TIMEOUT = 5.0
+"""Seconds a call, a start or a stop waits by default."""
+SLOT_NOPROC = SlotEnd(CallExited(NOPROC))
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
@@ -47,9 +50,10 @@ async def await_slot(
     ref: Ref,
     timeout: float | None,
     message: Any,
-) -> tuple[str, Any]:
+) -> Any:
     """Register a call slot for ``ref``, watch ``target``, deliver ``message`` to it, and
-    wait for a reply, the target's exit, or the timeout: ``(kind, value)``."""
+    wait for a reply, the target's exit, or the timeout: the reply's value, or a
+    ``SlotEnd`` (see ``_outcomes``)."""
     slot = node._backend.create_waiter()
     proc.open_call(ref, slot, timeout)
     target_proc = node._proc(target) if type(target) is Pid else None
@@ -71,10 +75,10 @@ async def await_slot(
         if proc._calls:
             proc._calls.pop(ref, None)
         await node._backend.checkpoint()
-        return ("down", NOPROC)
+        return SLOT_NOPROC
     proc.calling = target if type(target) is Pid else None
     try:
-        return await slot  # type: ignore[no-any-return]
+        return await slot
     finally:
         proc.calling = None
         if proc._calls:
@@ -147,7 +151,7 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
     proc = current_process.get(None)
     if proc is None:
         node = this_node()
-        with node.anonymous() as anon:
+        with node._anonymous() as anon:
             return await _call(node, anon, dest, request, timeout)
     node = proc._node
     if type(dest) is not Pid or dest[0] != node.name or dest[2] != node.creation:
@@ -168,7 +172,7 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
     target._deliver(_new_tuple(CallRequest, (_new_tuple(Caller, (proc.pid, ref)), request)))
     proc.calling = dest
     try:
-        kind, value = await slot
+        result = await slot
     finally:
         proc.calling = None
         calls = proc._calls
@@ -177,29 +181,39 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
         watchers = target._monitored_by
         if watchers:
             watchers.pop(ref, None)
-    if kind == "reply":
-        return value
-    if kind == "down":
-        raise Exited(value, dest)
-    raise CallTimeout(f"call to {dest!r} got no reply within {timeout}s")
+    if type(result) is SlotEnd:
+        raise _failure(result.outcome, dest, timeout)
+    return result
 
 
-async def _call(node: Node, proc: Process, dest: Dest, request: Any, timeout: float | None) -> Any:
+def _failure(outcome: CallExited | TimedOut, dest: Dest, timeout: float | None) -> Exception:
+    if type(outcome) is CallExited:
+        return Exited(outcome.reason, dest)
+    return CallTimeout(f"call to {dest!r} got no reply within {timeout}s")
+
+
+async def call_slot(
+    node: Node, proc: Process, dest: Dest, request: Any, timeout: float | None
+) -> Any:
+    """A call from ``proc`` (any route: local, remote, by name): the reply's value, or a
+    ``SlotEnd``."""
     target = node.resolve(dest)
     if target is None:
         await node._backend.checkpoint()
-        raise Exited(NOPROC, dest)
+        return SLOT_NOPROC
     if type(target) is Pid:
         _check_cycle(node, proc, target)
     ref = node.make_ref()
-    kind, value = await await_slot(
+    return await await_slot(
         node, proc, target, ref, timeout, CallRequest(Caller(proc.pid, ref), request)
     )
-    if kind == "reply":
-        return value
-    if kind == "down":
-        raise Exited(value, dest)
-    raise CallTimeout(f"call to {dest!r} got no reply within {timeout}s")
+
+
+async def _call(node: Node, proc: Process, dest: Dest, request: Any, timeout: float | None) -> Any:
+    result = await call_slot(node, proc, dest, request, timeout)
+    if type(result) is SlotEnd:
+        raise _failure(result.outcome, dest, timeout)
+    return result
 
 
 def cast(dest: Dest, request: Any) -> None:
@@ -327,8 +341,8 @@ async def stop(dest: Dest, reason: Reason = "normal", timeout: float = DEFAULT_T
     target_proc = node._proc(target) if type(target) is Pid else None
     if target_proc is None or not target_proc.alive:
         raise NoProc(f"cannot stop {dest!r}: no such process")
-    with node.anonymous() as me:
-        ref = node.monitor(me, target_proc.pid)
+    with node._anonymous() as me:
+        ref = node._monitor(me, target_proc.pid)
 
         def is_down(message: Any) -> bool:
             return type(message) is Down and message.ref == ref
@@ -351,8 +365,8 @@ def _here(node: Node, target: Any) -> bool:
 
 async def _stop_remote(node: Node, dest: Dest, target: Any, reason: Reason, timeout: float) -> None:
     """:func:`stop` for a server on another node: the same request, watched by a monitor."""
-    with node.anonymous() as me:
-        ref = node.monitor(me, target)
+    with node._anonymous() as me:
+        ref = node._monitor(me, target)
 
         def is_down(message: Any) -> bool:
             return type(message) is Down and message.ref == ref

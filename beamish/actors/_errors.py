@@ -90,9 +90,11 @@ class StartError(Exception):
 
 
 class SelfExit(BaseException):
-    """Private: unwinds the current process when it exits itself (``exit(self(), reason)``).
+    """Unwinds the current process when it exits itself (``exit(self(), reason)``).
 
     A ``BaseException``, like cancellation, so user ``except Exception`` blocks let it pass.
+    Only code that runs a process body itself (a borrowed process, see
+    ``lowlevel.borrow_process``) catches it, and ends the process with ``reason``.
     """
 
     def __init__(self, reason: Any) -> None:

@@ -27,6 +27,7 @@ from ._errors import NameTaken, NoProc
 from ._mailbox import OVERFLOW_POLICIES, Overflow
 from ._messages import Down, Exit
 from ._names import Dest, Via
+from ._outcomes import CallExited, SlotEnd
 from ._pid import Pid, Ref
 from ._process import Process, ProcessInfo
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, Reason, describe, is_logged, is_normal
@@ -124,7 +125,6 @@ class Node:
         self.system_pid = Pid(name, 0, self.creation)
         self.remote: RemoteHook | None = None
         self.root: Pid | None = None  # the application supervisor, when runtime started one
-        self.whereis = self._names.get  # type: ignore[method-assign,assignment]  # C-level lookup
         self._spawn_event = telemetry.PROCESS_SPAWN
         self.closing = False
         # Seconds a killed process gets to end its task before the node declares it dead
@@ -172,12 +172,41 @@ class Node:
         fn: Callable[..., Coroutine[Any, Any, Any]],
         args: tuple[Any, ...] = (),
         *,
+        link: Pid | None = None,
+        mailbox_limit: int | None = None,
+        overflow: Overflow = "drop_newest",
+        parent: Pid | None = None,
+    ) -> Pid:
+        """Start ``fn(*args)`` as a new process of this node; returns its pid.
+
+        ``link``: a live local process to link the new one to before it runs (``NoProc``
+        if it is not alive). ``parent`` is only reported (``PROCESS_SPAWN`` telemetry).
+        The module-level :func:`beamish.spawn` is the everyday form.
+        """
+        return self._spawn(
+            fn,
+            args,
+            self._live(link, "link to") if link is not None else None,
+            mailbox_limit,
+            overflow,
+            parent,
+        )
+
+    def _live(self, pid: Pid, what: str) -> Process:
+        proc = self._proc(pid)
+        if proc is None or not proc.alive:
+            raise NoProc(f"cannot {what} {pid!r}: not a live process of {self.name}")
+        return proc
+
+    def _spawn(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, Any]],
+        args: tuple[Any, ...],
         link: Process | None = None,
         mailbox_limit: int | None = None,
         overflow: Overflow = "drop_newest",
         parent: Pid | None = None,
     ) -> Pid:
-        """Start ``fn(*args)`` as a new process; ``link`` links it to that process first."""
         if mailbox_limit is not None and (overflow not in OVERFLOW_POLICIES or mailbox_limit < 1):
             raise ValueError(f"bad mailbox bound {mailbox_limit!r} / {overflow!r}")
         caller = current_process.get(None)
@@ -203,7 +232,7 @@ class Node:
         return pid
 
     @contextlib.contextmanager
-    def anonymous(self) -> Iterator[Process]:
+    def _anonymous(self) -> Iterator[Process]:
         """A task-less process for code running outside any process (calls, monitors).
 
         It gets a pid, a mailbox, links and monitors like any process and exits ``normal``
@@ -312,11 +341,22 @@ class Node:
                 telemetry.REPLY_DROP, {"count": 1}, {"node": self.name, "pid": pid, "ref": ref}
             )
             return
-        slot.set_result(("reply", value))
+        slot.set_result(value)
 
     # -- links --
 
-    def link(self, proc: Process, other: Pid) -> None:
+    def link(self, pid: Pid, other: Pid) -> None:
+        """Link the live local process ``pid`` with ``other`` (any node), as if ``pid``
+        called :func:`beamish.link`; ``NoProc`` if ``pid`` is not alive."""
+        self._link(self._live(pid, "link"), other)
+
+    def unlink(self, pid: Pid, other: Pid) -> None:
+        """Remove the link between the local process ``pid`` and ``other``, both ways."""
+        proc = self._proc(pid)
+        if proc is not None:
+            self._unlink(proc, other)
+
+    def _link(self, proc: Process, other: Pid) -> None:
         """Link ``proc`` with ``other``; linking to a dead pid sends ``proc`` ``noproc``."""
         if other == proc.pid:
             return
@@ -331,7 +371,7 @@ class Node:
         proc.add_link(other)
         target.add_link(proc.pid)
 
-    def unlink(self, proc: Process, other: Pid) -> None:
+    def _unlink(self, proc: Process, other: Pid) -> None:
         proc.remove_link(other)
         target = self._proc(other)
         if target is not None:
@@ -341,7 +381,19 @@ class Node:
 
     # -- monitors --
 
-    def monitor(self, proc: Process, dest: Dest) -> Ref:
+    def monitor(self, pid: Pid, dest: Dest) -> Ref:
+        """Monitor ``dest`` from the live local process ``pid``, as if ``pid`` called
+        :func:`beamish.monitor`: exactly one ``Down`` follows. ``NoProc`` if ``pid`` is not
+        alive."""
+        return self._monitor(self._live(pid, "monitor from"), dest)
+
+    def demonitor(self, pid: Pid, ref: Ref, flush: bool = False) -> bool:
+        """Remove the monitor ``ref`` of the local process ``pid`` (see
+        :func:`beamish.demonitor`); False if it was not active."""
+        proc = self._proc(pid)
+        return proc is not None and self._demonitor(proc, ref, flush)
+
+    def _monitor(self, proc: Process, dest: Dest) -> Ref:
         """Monitor ``dest`` from ``proc``: exactly one ``Down`` will follow."""
         ref = self.make_ref()
         target = self.resolve(dest)
@@ -363,7 +415,7 @@ class Node:
         proc._deliver(Down(ref, down_pid, NOPROC))  # type: ignore[arg-type]
         return ref
 
-    def demonitor(self, proc: Process, ref: Ref, flush: bool = False) -> bool:
+    def _demonitor(self, proc: Process, ref: Ref, flush: bool = False) -> bool:
         """Remove a monitor; with ``flush``, also drop its ``Down`` if already queued."""
         target = proc._monitors.pop(ref, None) if proc._monitors else None
         if target is not None:
@@ -392,7 +444,7 @@ class Node:
             if entry is not None:
                 slot = entry[0]
                 if not slot.done():
-                    slot.set_result(("down", reason))
+                    slot.set_result(SlotEnd(CallExited(reason)))
                 return
         if proc._monitors is not None and proc._monitors.pop(ref, None) is not None:
             proc._deliver(Down(ref, pid, reason))
@@ -622,7 +674,7 @@ class Node:
         self.closing = True
         clock = self.clock
         deadline = clock.now() + timeout
-        with self.anonymous() as me:
+        with self._anonymous() as me:
             watched: dict[Ref, Pid] = {}  # every process we wait for
             signalled: set[Ref] = set()  # the roots told to stop, not down yet
             seen: set[int] = {me.pid[1]}
@@ -655,7 +707,7 @@ class Node:
             if parent_proc is not None and parent_proc.alive and parent_proc._task is not None:
                 continue  # its parent (a supervisor) stops it, in its own order
             seen.add(serial)
-            ref = self.monitor(me, proc.pid)
+            ref = self._monitor(me, proc.pid)
             watched[ref] = proc.pid
             signalled.add(ref)
             if proc.trap_exits:
@@ -665,14 +717,14 @@ class Node:
         for proc in list(self._table.values()):  # the rest, dying ones included
             if proc._task is not None and proc.pid[1] not in seen:
                 seen.add(proc.pid[1])
-                watched[self.monitor(me, proc.pid)] = proc.pid
+                watched[self._monitor(me, proc.pid)] = proc.pid
 
     async def _kill_remaining(self, me: Process, watched: dict[Ref, Pid]) -> None:
         """The deadline passed: kill whatever still runs, wait a little, log the rest."""
         known = set(watched.values())
         for proc in list(self._table.values()):
             if proc._task is not None and proc.pid not in known:
-                watched[self.monitor(me, proc.pid)] = proc.pid
+                watched[self._monitor(me, proc.pid)] = proc.pid
         stuck = sorted(set(watched.values()))
         _log.error(
             "%d processes did not stop within the shutdown timeout on %s: killing %s",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import Exited, MailboxFull, SelfExit
 from ._mailbox import Mailbox, Overflow
+from ._outcomes import SLOT_TIMED_OUT
 from ._pid import Pid, Ref
 from ._reasons import KILLED, NORMAL, SHUTDOWN, Reason
 
@@ -119,8 +120,8 @@ class Process(Mailbox):
     # -- calls this process waits on --
 
     def open_call(self, ref: Ref, slot: Waiter, timeout: float | None) -> None:
-        """Wait on ``slot`` for the reply to ``ref``; it gets ``("timeout", None)`` after
-        ``timeout`` seconds.
+        """Wait on ``slot`` for the reply to ``ref``; it gets ``SLOT_TIMED_OUT`` after
+        ``timeout`` seconds (see ``_outcomes``).
 
         One node-clock timer per process serves all its calls: it is re-armed only when a
         call needs to end before the armed time, so a steady stream of calls arms no timer
@@ -156,7 +157,7 @@ class Process(Mailbox):
             if deadline <= now:
                 del calls[ref]
                 if not slot.done():
-                    slot.set_result(("timeout", None))
+                    slot.set_result(SLOT_TIMED_OUT)
             elif deadline < next_deadline:
                 next_deadline = deadline
         if next_deadline < _NEVER:

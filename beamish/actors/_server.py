@@ -39,6 +39,7 @@ from ._context import current_process
 from ._errors import NameTaken, SelfExit
 from ._messages import CAST, CallRequest, CastRequest, Exit
 from ._names import Via
+from ._outcomes import StartAck, Started, StartFailed, StartIgnored
 from ._pid import Pid, Ref
 from ._reasons import NORMAL, Reason, is_normal
 
@@ -278,11 +279,11 @@ async def serve(
 
 
 def _fail_start(
-    proc: Process, parent: Pid | None, starter: Pid, ack_ref: Ref, status: str, detail: Any
+    proc: Process, parent: Pid | None, starter: Pid, ack_ref: Ref, ack: StartAck
 ) -> None:
     if parent is not None:
-        proc._node.unlink(proc, parent)
-    proc._node._deliver_reply(starter, ack_ref, (status, detail))
+        proc._node._unlink(proc, parent)
+    proc._node._deliver_reply(starter, ack_ref, ack)
 
 
 async def _start(
@@ -309,19 +310,19 @@ async def _start(
         if inspect.isawaitable(result):
             result = await result
     except NameTaken as exc:
-        _fail_start(proc, parent, starter, ack_ref, "error", exc)
+        _fail_start(proc, parent, starter, ack_ref, StartFailed(exc))
         return None
     except Exception as exc:
         exc.add_note(f"in {cls.__name__}.init{args!r:.300}")
-        _fail_start(proc, parent, starter, ack_ref, "error", exc)
+        _fail_start(proc, parent, starter, ack_ref, StartFailed(exc))
         raise
     if isinstance(result, Stop):
-        _fail_start(proc, parent, starter, ack_ref, "error", result.reason)
+        _fail_start(proc, parent, starter, ack_ref, StartFailed(result.reason))
         raise SelfExit(result.reason)
     if isinstance(result, Ignore) or result is Ignore:
-        _fail_start(proc, parent, starter, ack_ref, "ignore", "ignore")
+        _fail_start(proc, parent, starter, ack_ref, StartIgnored())
         return None
-    node._deliver_reply(starter, ack_ref, ("ok", proc.pid))
+    node._deliver_reply(starter, ack_ref, Started(proc.pid))
     return actor, result
 
 

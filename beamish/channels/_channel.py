@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, this_node, trap_exits
-from . import _fastlane
+from . import _fastlane, _registry
 from ._fastlane import Outgoing, Subscription
 
 if TYPE_CHECKING:
@@ -61,10 +61,7 @@ class ReplyRef(NamedTuple):
     ref: str | int | None
 
 
-class _Deferred(NamedTuple):
-    ref: str | int | None
-    status: str
-    response: Any
+_DEFERRED = "beamish.channels.reply"
 
 
 class ChannelIn(NamedTuple):
@@ -75,9 +72,10 @@ class ChannelIn(NamedTuple):
     payload: Any
 
 
-def reply(ref: ReplyRef, status: str, response: Any = None) -> None:
+def reply(ref: ReplyRef | tuple[Pid, Any], status: str, response: Any = None) -> None:
     """Answer a push later, from any process on any node (``socket.reply_ref()`` in
-    ``handle_in``, which then returns None).
+    ``handle_in``, which then returns None). The message is plain data, so a ``ReplyRef``
+    that crossed to another node (as a tuple) works too.
 
     >>> import beamish
     >>> from beamish import channels
@@ -85,9 +83,11 @@ def reply(ref: ReplyRef, status: str, response: Any = None) -> None:
     ...     channels.reply(channels.ReplyRef(beamish.self(), "7"), "ok", {"x": 1})
     ...     return await beamish.receive(timeout=1)
     >>> beamish.run(main)
-    _Deferred(ref='7', status='ok', response={'x': 1})
+    ('beamish.channels.reply', '7', 'ok', {'x': 1})
     """
-    this_node().send(ref.channel, _Deferred(ref.ref, status, {} if response is None else response))
+    channel, request_ref = ref
+    message = (_DEFERRED, request_ref, status, {} if response is None else response)
+    this_node().send(channel, message)
 
 
 class ChannelSocket:
@@ -276,6 +276,7 @@ class ChannelServer(Actor):
                 socket._serializer.binary and socket.transport == "websocket",
             ),
         )
+        _registry.register_channel(socket.socket_pid, socket.topic)
         socket._reply(ref, "ok", {} if result is None else result)
         for frame in held:
             socket._outbox.put(frame)
@@ -297,8 +298,8 @@ class ChannelServer(Actor):
             return _loop_result(
                 await _run(self.channel.handle_out(message.event, message.payload, socket))
             )
-        if kind is _Deferred:
-            socket._reply(message.ref, message.status, message.response)
+        if kind is tuple and len(message) == 4 and message[0] == _DEFERRED:
+            socket._reply(message[1], message[2], message[3])
             return None
         if kind is Exit and message.pid == socket.socket_pid:
             return Stop(message.reason)

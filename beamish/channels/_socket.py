@@ -36,7 +36,7 @@ from ..actors import (
     this_node,
     trap_exits,
 )
-from . import _fastlane, _registry
+from . import _fastlane
 from ._channel import ChannelIn, ChannelServer, ChannelSocket
 from ._errors import ProtocolError
 from ._router import Routes, compile_routes, route
@@ -128,10 +128,7 @@ class ClientGone(NamedTuple):
     reason: str = "closed"
 
 
-class Disconnect(NamedTuple):
-    """Broadcast on a socket id topic: close every socket with that id."""
-
-    reason: str = "disconnect"
+DISCONNECT_MESSAGE = ("beamish.channels", "disconnect")  # plain data: it crosses nodes
 
 
 class _IdleCheck(NamedTuple):
@@ -157,7 +154,7 @@ def id_topic(socket_id: str) -> tuple[str, str]:
 def disconnect(socket_id: str) -> None:
     """Close every socket whose ``Socket.id`` is ``socket_id``, on every node (WebSocket
     close code 1001, so phoenix.js reconnects and ``connect`` runs again)."""
-    pubsub.broadcast(id_topic(socket_id), Disconnect())
+    pubsub.broadcast(id_topic(socket_id), DISCONNECT_MESSAGE)
 
 
 @dataclass(slots=True)
@@ -256,7 +253,7 @@ class SocketServer(Actor):
                 return Stop(("shutdown", "timeout"))
             send_after(self.pid, _IdleCheck(), self.options.idle_timeout / 2)
             return None
-        if kind is Disconnect:
+        if message == DISCONNECT_MESSAGE:
             telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "disconnect"})
             return Stop(("shutdown", "disconnected"))
         if kind is _Overflowed:
@@ -346,7 +343,6 @@ class SocketServer(Actor):
         if pid is not None:
             self.channels[topic] = (pid, join_ref)
             self.by_pid[pid] = (topic, join_ref)
-            _registry.register_channel(self.node, self.pid, topic, pid)
         if old is not None:
             self.outbox.put(self.serializer.encode_close(old[1], topic, "phx_close", {}))
         return None
@@ -359,7 +355,6 @@ class SocketServer(Actor):
         if self.channels.get(topic, (None,))[0] == pid:
             del self.channels[topic]
         _fastlane.unsubscribe(self.node, topic, pid)
-        _registry.unregister_channel(self.node, self.pid, topic, pid)
         if is_normal(reason) or is_shutdown(reason):
             frame = self.serializer.encode_close(join_ref, topic, "phx_close", {})
         else:
@@ -408,7 +403,6 @@ class SocketServer(Actor):
     async def terminate(self, reason: Any) -> None:
         for pid, (topic, _join_ref) in self.by_pid.items():
             _fastlane.unsubscribe(self.node, topic, pid)
-            _registry.unregister_channel(self.node, self.pid, topic, pid)
         if self.poll_waiter is not None:
             reply(self.poll_waiter, (410, []))
             self.poll_waiter = None

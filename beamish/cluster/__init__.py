@@ -66,6 +66,14 @@ Inside ``async with beamish.cluster.start(...)``::
 - Every conflict told to a loser emits the telemetry event ``GLOBAL_CONFLICT``.
 - ``sync_names()`` returns once every connected server has handled what this node's server
   sent it before the call (Erlang's ``global:sync``): use it to wait for replication.
+
+Replicated state (``Replicator``)
+---------------------------------
+``Replicator(scope, on_diff=...)``, created inside an actor, makes that actor one replica of
+``scope`` on this node: its own entries (``put``/``remove``) reach every node that runs
+``scope``, and every node's entries reach it (``beamish.replication`` is the pure core:
+deltas every ``broadcast_period``, transfers on a gap, down and permanent-down after
+silence). See :class:`Replicator`.
 """
 
 from .._public import present_as as _present_as
@@ -104,6 +112,8 @@ from ._mesh import Cluster as Cluster
 from ._mesh import NodeDown as NodeDown
 from ._mesh import NodeUp as NodeUp
 from ._mesh import default_directory as default_directory
+from ._mesh import function_reference as function_reference
+from ._mesh import resolve_function as resolve_function
 from ._pg import GroupChange as GroupChange
 from ._pg import ProcessGroups as ProcessGroups
 from ._pg import demonitor_group as demonitor_group
@@ -114,6 +124,7 @@ from ._pg import member_nodes as member_nodes
 from ._pg import members as members
 from ._pg import monitor_group as monitor_group
 from ._pg import which_groups as which_groups
+from ._replicator import Replicator as Replicator
 from ._wire import Codec as Codec
 from ._wire import RemoteException as RemoteException
 

@@ -18,9 +18,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..actors import CallTimeout, Exited, NotInProcess, Pid, this_node
-from ..actors._call import DEFAULT_TIMEOUT
-from ..actors._context import current_process
+from ..actors import DEFAULT_TIMEOUT, CallTimeout, Exited, NotInProcess, Pid, this_node
+from ..actors.lowlevel import CallExited, TimedOut, current_pid, open_call
 from ._framing import DEFAULT_MAX_FRAME
 from ._global import serving as serve_global_names
 from ._mesh import Cluster, default_directory, function_reference
@@ -76,7 +75,7 @@ async def start(
         async with cluster.running(listen, tuple(seeds)) as running, serve_process_groups():
             if discovery:
                 for name in running.discovered():
-                    running._route(name, ("tick",))
+                    running._route(name, ("tick",))  # noqa: SLF001 (the same package)
             async with serve_global_names():
                 try:
                     yield running
@@ -131,26 +130,26 @@ async def wait_for_nodes(nodes: int | Iterable[str], timeout: float = 10.0) -> l
 
 def monitor_node(node: str) -> None:
     """The calling process gets ``NodeDown(node, reason)`` when the connection ends."""
-    proc = current_process.get(None)
-    if proc is None:
+    pid = current_pid()
+    if pid is None:
         raise NotInProcess("monitor_node() needs to run inside a beamish process")
-    this_cluster().monitor_node(proc.pid, node)
+    this_cluster().monitor_node(pid, node)
 
 
 def monitor_nodes(flag: bool = True) -> None:
     """The calling process gets ``NodeUp(node)`` and ``NodeDown(node, reason)`` for every
     peer that connects or goes away (``flag=False`` stops it)."""
-    proc = current_process.get(None)
-    if proc is None:
+    pid = current_pid()
+    if pid is None:
         raise NotInProcess("monitor_nodes() needs to run inside a beamish process")
-    this_cluster().monitor_nodes(proc.pid, flag)
+    this_cluster().monitor_nodes(pid, flag)
 
 
 def demonitor_node(node: str) -> None:
     """Stop watching ``node``."""
-    proc = current_process.get(None)
-    if proc is not None:
-        this_cluster().demonitor_node(proc.pid, node)
+    pid = current_pid()
+    if pid is not None:
+        this_cluster().demonitor_node(pid, node)
 
 
 async def spawn(
@@ -172,23 +171,17 @@ async def spawn(
         from ..actors import spawn_link
 
         return (spawn_link if link else spawn_here)(fn, *args)
-    proc = current_process.get(None)
-    if proc is None:
+    if current_pid() is None:
         raise NotInProcess("cluster.spawn() needs to run inside a beamish process")
-    ref = local.make_ref()
-    slot = local._backend.create_waiter()
-    proc.open_call(ref, slot, timeout)
-    cluster.request_spawn(proc.pid, ref, node, function_reference(fn), args, link)
-    try:
-        kind, value = await slot
-    finally:
-        if proc._calls:
-            proc._calls.pop(ref, None)
-    if kind == "timeout":
+    with open_call(timeout) as pending:
+        target = function_reference(fn)
+        cluster.request_spawn(pending.caller, pending.ref, node, target, args, link)
+        outcome = await pending.wait()
+    if isinstance(outcome, TimedOut):
         raise CallTimeout(f"no answer from {node} within {timeout}s")
-    if kind == "down":
-        raise Exited(value, node)
-    status, detail = value
+    if isinstance(outcome, CallExited):
+        raise Exited(outcome.reason, node)
+    status, detail = outcome.value
     if status != "ok":
         raise detail if isinstance(detail, BaseException) else RuntimeError(detail)
     return detail  # type: ignore[no-any-return]

@@ -38,6 +38,7 @@ from ..actors import (
     this_node,
 )
 from ..actors import self as self_pid
+from ..actors.lowlevel import actor_of
 from ._mesh import Cluster, NodeDown, NodeUp
 
 __all__ = [
@@ -343,8 +344,7 @@ def _cluster() -> Cluster:
 def _server() -> GlobalNames:
     node = this_node()
     pid = node.whereis(SERVER)
-    proc = node._proc(pid) if pid is not None else None
-    server = proc.server if proc is not None else None
+    server = actor_of(node, pid) if pid is not None else None
     if not isinstance(server, GlobalNames):
         raise RuntimeError("no global names here: start distribution with beamish.cluster.start")
     return server
@@ -379,7 +379,7 @@ async def unregister_name(name: Any) -> bool:
     """
     server = _server()
     entry = server.names.get(name)
-    owner = SERVER if entry is None or name in server._pending else _owner(entry.pid)
+    owner = SERVER if entry is None or name in server._pending else _owner(entry.pid)  # noqa: SLF001
     return bool(await call(owner, ("unregister", name)))
 
 

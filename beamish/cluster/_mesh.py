@@ -16,8 +16,9 @@ import anyio.abc
 import anyio.lowlevel
 
 from .. import telemetry
-from ..actors import NOCONNECTION, NOPROC, Node, Pid, Ref
-from ..actors._messages import Caller, CallRequest
+from ..actors import NOCONNECTION, NOPROC, Caller, Node, Pid, Ref
+from ..actors import lowlevel as kernel
+from ..actors.lowlevel import CallRequest
 from . import _frames as frames
 from ._connection import Connection, read_one
 from ._errors import DecodeError, EncodeError, FrameError
@@ -214,6 +215,11 @@ class Cluster:
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} at {self.address} peers={sorted(self.connections)}>"
+
+    @property
+    def cookie(self) -> bytes:
+        """The shared secret, for this node's own child processes (pool workers)."""
+        return self._cookie
 
     def nodes(self) -> list[str]:
         """The peers this node is connected to."""
@@ -661,15 +667,11 @@ class Cluster:
         self._connecting.pop(peer, None)
         node = self.node
         for local, remote in self._links.pop(peer, ()):
-            proc = node._proc(local)
-            if proc is not None and proc.remove_link(remote):
-                node._exit_signal(proc, remote, exit_reason, link=True)
+            kernel.deliver_exit(node, local, remote, exit_reason, link=True)
         for ref, (watcher, target) in self._monitors.pop(peer, {}).items():
-            node._deliver_down(watcher, ref, target, exit_reason)
+            kernel.deliver_down(node, watcher, ref, target, exit_reason)
         for ref, local in self._watched.pop(peer, {}).items():
-            proc = node._proc(local)
-            if proc is not None and proc._monitored_by:
-                proc._monitored_by.pop(ref, None)
+            kernel.unwatch(node, local, ref)
         for watcher in self._node_watchers.pop(peer, set()):
             node.send(watcher, NodeDown(peer, reason))
         if not was_up:
@@ -717,9 +719,7 @@ class Cluster:
 
     def link(self, local: Pid, remote: Pid) -> None:
         if remote[0] == self.name:  # this node's previous incarnation: gone for good
-            proc = self.node._proc(local)
-            if proc is not None and proc.remove_link(remote):
-                self.node._exit_signal(proc, remote, NOPROC, link=True)
+            kernel.deliver_exit(self.node, local, remote, NOPROC, link=True)
             return
         self._links.setdefault(remote[0], set()).add((local, remote))
         self._route(remote[0], frames.wire(frames.Link(local, remote)))
@@ -731,7 +731,7 @@ class Cluster:
     def monitor(self, watcher: Pid, ref: Ref, remote: Any) -> None:
         peer = remote[0] if type(remote) is Pid else remote[1]
         if peer == self.name:  # a pid of this node's previous incarnation: gone for good
-            self.node._deliver_down(watcher, ref, remote, NOPROC)
+            kernel.deliver_down(self.node, watcher, ref, remote, NOPROC)
             return
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
         self._route(peer, frames.wire(frames.Monitor(watcher, ref, remote)))
@@ -741,7 +741,7 @@ class Cluster:
         # no monitor message ahead of it (the request carries the caller's pid and ref).
         peer = remote[0] if type(remote) is Pid else remote[1]
         if peer == self.name:  # a pid of this node's previous incarnation: gone for good
-            self.node._deliver_down(watcher, ref, remote, NOPROC)
+            kernel.deliver_down(self.node, watcher, ref, remote, NOPROC)
             return
         # frames.Call, built inline (hot path); EncodeError, FrameError: raised here
         self._route(peer, ("call", remote, message))
@@ -790,9 +790,8 @@ class Cluster:
     def _unwatch(self, peer: str, ref: Ref) -> Pid | None:
         """End the watch a remote caller's call put on a local process; returns it."""
         local = self._watched.get(peer, {}).pop(ref, None)
-        proc = self.node._proc(local) if local is not None else None
-        if proc is not None and proc._monitored_by:
-            proc._monitored_by.pop(ref, None)
+        if local is not None:
+            kernel.unwatch(self.node, local, ref)
         return local
 
     def _route_quietly(self, peer: str, message: Any) -> None:
@@ -872,9 +871,7 @@ class Cluster:
         if type(message) is tuple and len(message) == 3 and message[0] == "send":
             to, node = message[1], self.node  # the hot path (casts, sends): a frames.Send to
             if type(to) is Pid and to[0] == node.name and to[2] == node.creation:  # a pid here
-                proc = node._table.get(to[1])
-                if proc is not None and proc.alive:
-                    proc._deliver(message[2])
+                node.send(to, message[2])
                 return
         self._handlers[frames.check(message)](conn, *message[1:])
 
@@ -903,14 +900,11 @@ class Cluster:
         _own(peer, "call", watcher, ref)
         node = self.node
         callee = node.resolve(target if type(target) is Pid else target[0])
-        proc = node._proc(callee) if type(callee) is Pid else None
-        if proc is None:
+        if type(callee) is not Pid or not kernel.watch(node, callee, ref, watcher):
             conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
             return
-        proc.add_watcher(ref, watcher)
-        self._watched.setdefault(peer, {})[ref] = proc.pid
-        if proc.alive:
-            proc._deliver(request)
+        self._watched.setdefault(peer, {})[ref] = callee
+        node.send(callee, request)  # (dropped if the callee is exiting: its Down follows)
 
     def _awaited(self, conn: Connection, kind: str, to: Pid, ref: Ref) -> Any:
         """End the watch this node recorded for ``ref`` (a call or spawn sent to the peer)
@@ -933,66 +927,55 @@ class Cluster:
 
     def _on_reply(self, conn: Connection, to: Pid, ref: Ref, value: Any) -> None:
         if self._awaited(conn, "reply", to, ref) is not None:
-            self.node._deliver_reply(to, ref, value)
+            kernel.deliver_reply(self.node, to, ref, value)
 
     def _on_spawned(self, conn: Connection, owner: Pid, ref: Ref, pid: Pid, link: bool) -> None:
         if pid[0] != conn.peer.name:
             raise frames.BadFrame(f"spawned.pid: {pid} is not a process of the peer")
         if self._awaited(conn, "spawned", owner, ref) is None:
             return
-        proc = self.node._proc(owner)
-        if link and proc is not None:  # the caller's half of the link, before any exit
-            proc.add_link(pid)
+        # the caller's half of the link, before any exit
+        if link and kernel.add_link(self.node, owner, pid):
             self._links.setdefault(conn.peer.name, set()).add((owner, pid))
-        self.node._deliver_reply(owner, ref, ("ok", pid))
+        kernel.deliver_reply(self.node, owner, ref, ("ok", pid))
 
     def _on_down(self, conn: Connection, watcher: Pid, ref: Ref, target: Any, reason: Any) -> None:
         if self._awaited(conn, "down", watcher, ref) is not None:
-            self.node._deliver_down(watcher, ref, target, reason)
+            kernel.deliver_down(self.node, watcher, ref, target, reason)
 
     def _on_link(self, conn: Connection, remote: Pid, local: Pid) -> None:
-        proc = self.node._proc(local)
-        if proc is not None and proc.alive:
-            proc.add_link(remote)
+        if self.node.is_alive(local) and kernel.add_link(self.node, local, remote):
             self._links.setdefault(conn.peer.name, set()).add((local, remote))
         else:
             conn.send(frames.wire(frames.Exit(local, remote, NOPROC, True)))
 
     def _on_unlink(self, conn: Connection, remote: Pid, local: Pid) -> None:
-        proc = self.node._proc(local)
-        if proc is not None:
-            proc.remove_link(remote)
+        kernel.remove_link(self.node, local, remote)
         self._links.get(conn.peer.name, set()).discard((local, remote))
 
     def _on_exit(self, conn: Connection, sender: Pid, target: Any, reason: Any, link: bool) -> None:
         node = self.node
         if type(target) is not Pid:  # (name, this node): stop() killing a server
             target = node.resolve(target[0]) or target
-        proc = node._proc(target) if type(target) is Pid else None
-        if proc is None:
+        if type(target) is not Pid:
             return
         if link:
-            self._links.get(conn.peer.name, set()).discard((proc.pid, sender))
-            if not proc.remove_link(sender):
-                return
-        node._exit_signal(proc, sender, reason, link)
+            self._links.get(conn.peer.name, set()).discard((target, sender))
+        kernel.deliver_exit(node, target, sender, reason, link=link)
 
     def _on_monitor(self, conn: Connection, watcher: Pid, ref: Ref, target: Any) -> None:
         _own(conn.peer.name, "monitor", watcher, ref)
         node = self.node
         local = node.resolve(target if type(target) is Pid else target[0])
-        proc = node._proc(local) if type(local) is Pid else None
-        if proc is None:
+        if type(local) is not Pid or not kernel.watch(node, local, ref, watcher):
             conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
         else:
-            proc.add_watcher(ref, watcher)
-            self._watched.setdefault(conn.peer.name, {})[ref] = proc.pid
+            self._watched.setdefault(conn.peer.name, {})[ref] = local
 
     def _on_demonitor(self, conn: Connection, ref: Ref, target: Any) -> None:
         local = self._watched.get(conn.peer.name, {}).pop(ref, None)
-        proc = self.node._proc(local) if local is not None else None
-        if proc is not None and proc._monitored_by:
-            proc._monitored_by.pop(ref, None)
+        if local is not None:
+            kernel.unwatch(self.node, local, ref)
 
     def _on_address(self, conn: Connection, address: str | None) -> None:
         if address:
@@ -1026,7 +1009,7 @@ class Cluster:
             if type(pid) is Pid and type(ref) is Ref:
                 watched = self._awaited(conn, "reply", pid, ref)
                 if watched is not None:
-                    self.node._deliver_down(pid, ref, watched, error)
+                    kernel.deliver_down(self.node, pid, ref, watched, error)
         elif op == "spawn" and len(message) == 6:
             conn.send(frames.wire(frames.Reply(message[1], message[2], ("error", error))))
         elif op == "exit" and len(message) == 5:
@@ -1050,9 +1033,7 @@ class Cluster:
             conn.send(frames.wire(frames.Reply(reply_to, ref, ("error", exc))))
             return
         if link:
-            proc = self.node._proc(pid)
-            assert proc is not None
-            proc.add_link(reply_to)
+            kernel.add_link(self.node, pid, reply_to)
             self._links.setdefault(conn.peer.name, set()).add((pid, reply_to))
         # "spawned" goes out before the new process can run, so before any exit of it
         conn.send(frames.wire(frames.Spawned(reply_to, ref, pid, link)))

@@ -15,6 +15,7 @@ import anyio
 from ..actors import Actor, Down, NameTaken, NoProc, Pid, Ref, call, demonitor, monitor, this_node
 from ..actors import self as self_pid
 from ..actors import stop as stop_process
+from ..actors.lowlevel import actor_of
 from ._mesh import Cluster, NodeDown, NodeUp
 
 SERVER = "beamish.pg"
@@ -382,8 +383,7 @@ async def _server() -> Pid:
 def _replica() -> ProcessGroups | None:
     node = this_node()
     pid = node.whereis(SERVER)
-    proc = node._proc(pid) if pid is not None else None
-    server = proc.server if proc is not None else None
+    server = actor_of(node, pid) if pid is not None else None
     return server if isinstance(server, ProcessGroups) else None
 
 

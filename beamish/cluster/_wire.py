@@ -13,9 +13,8 @@ from typing import Any, Final
 import cloudpickle
 import msgpack
 
-from ..actors import Pid, Ref
-from ..actors._call import StopRequest
-from ..actors._messages import Caller, CallRequest, CastRequest, Down, Exit
+from ..actors import Caller, Down, Exit, Pid, Ref
+from ..actors.lowlevel import CallRequest, CastRequest, StopRequest
 from ._errors import DecodeError, EncodeError
 
 __all__ = ["Codec", "PlainCodec", "RemoteException", "Undecodable"]

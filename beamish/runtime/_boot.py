@@ -20,10 +20,13 @@ from ..actors import (
     Node,
     check_async_function,
     current_async_library,
+    current_backend,
     current_node,
     is_normal,
+    monitor,
+    receive,
 )
-from ..actors._backends import current_backend
+from ..actors.lowlevel import borrow_process
 from ..cluster import start as start_cluster
 from ..supervision import Supervisor
 from ._config import Config
@@ -158,9 +161,9 @@ async def _running(
 
 async def _wait_for_root(node: Node) -> None:
     assert node.root is not None
-    with node.anonymous() as me:
-        ref = node.monitor(me, node.root)
-        down = await me.receive(lambda m: type(m) is Down and m.ref == ref)
+    with borrow_process(node):
+        ref = monitor(node.root)
+        down = await receive(lambda m: type(m) is Down and m.ref == ref)
     _root_exited(node.root, down.reason)
 
 
@@ -348,14 +351,14 @@ async def run_main(node: Node, main: Callable[..., Coroutine[Any, Any, Any]], *a
 
     _crash_log.addFilter(not_mains_crash)
     try:
-        with node.anonymous() as me:
+        with borrow_process(node) as me:
             pid = node.spawn(main_process)
-            ref = node.monitor(me, pid)
-            root_ref = node.monitor(me, node.root) if node.root is not None else None
-            down = await me.receive(lambda m: type(m) is Down and m.ref in (ref, root_ref))
+            ref = monitor(pid)
+            root_ref = monitor(node.root) if node.root is not None else None
+            down = await receive(lambda m: type(m) is Down and m.ref in (ref, root_ref))
             if down.ref == root_ref:
                 node.exit(me.pid, pid, "shutdown")
-                await me.receive(lambda m: type(m) is Down and m.ref == ref)
+                await receive(lambda m: type(m) is Down and m.ref == ref)
                 _root_exited(node.root, down.reason)
                 return None
     finally:

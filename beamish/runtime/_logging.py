@@ -21,7 +21,7 @@ import logging
 import sys
 from typing import TextIO
 
-from ..actors._context import current_node, current_process
+from ..actors.lowlevel import current_node, current_pid
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(node)s %(pid)s %(name)s: %(message)s"
 
@@ -31,11 +31,11 @@ class NodeContext(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "node"):
-            node = current_node.get(None)
+            node = current_node()
             record.node = node.name if node is not None else "-"
         if not hasattr(record, "pid"):
-            proc = current_process.get(None)
-            record.pid = repr(proc.pid) if proc is not None else "-"
+            pid = current_pid()
+            record.pid = repr(pid) if pid is not None else "-"
         elif not isinstance(record.pid, str):
             record.pid = "-" if record.pid is None else repr(record.pid)
         return True

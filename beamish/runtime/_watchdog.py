@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
 from ..actors import current_async_library
+from ..actors.lowlevel import running_pid
 
 if TYPE_CHECKING:
     from ..actors import Node, Pid
@@ -113,7 +114,7 @@ class LagWatchdog:
         """What the loop thread runs now: (the current process's pid, the innermost frame);
         None while the loop waits for I/O (it is idle: the lag came from elsewhere, such as
         a starved CPU, or the code that blocked has just returned)."""
-        frame = sys._current_frames().get(self._loop_thread)
+        frame = sys._current_frames().get(self._loop_thread)  # noqa: SLF001 (documented)
         if frame is None or frame.f_globals.get("__name__") in _IDLE_MODULES:
             return None
         code = frame.f_code
@@ -121,26 +122,7 @@ class LagWatchdog:
         return self._current_pid(frame), callback
 
     def _current_pid(self, frame: FrameType) -> Pid | None:
-        node = self.node
-        if node.backend_name == "trio":
-            from ..actors._backends._trio import TrioBackend
-
-            run_code = TrioBackend._run.__code__
-            walk: FrameType | None = frame
-            while walk is not None:
-                if walk.f_code is run_code:
-                    proc = walk.f_locals.get("proc")
-                    return getattr(proc, "pid", None)
-                walk = walk.f_back
-            return None
-        loop = getattr(node._backend, "loop", None)
-        task = asyncio.current_task(loop) if loop is not None else None
-        if task is None:
-            return None
-        for proc in list(node._table.values()):
-            if proc._task is task:
-                return proc.pid
-        return None
+        return running_pid(self.node, frame)
 
 
 def _poster() -> Callable[[Callable[[], Any]], Any]:

@@ -28,18 +28,18 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from contextvars import ContextVar
 from typing import Any
 
-import anyio
 import pytest
 
 from ..actors import Exited, Node, current_async_library, is_normal
-from ..actors._context import current_process
-from ..actors._errors import SelfExit
-from ..actors._process import Process
+from ..actors.lowlevel import BorrowedProcess, SelfExit, borrow_process, current_pid
 from ..runtime import start
 
 BACKENDS = ("asyncio", "trio")
+# The process the ``node`` fixture lends the test body (set in the fixture's context).
+_test_process: ContextVar[BorrowedProcess] = ContextVar("beamish.test_process")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,12 +57,12 @@ async def node(anyio_backend: Any) -> AsyncIterator[Node]:
     """A node on virtual time; the test body runs as one of its processes."""
     _require_virtual_time()
     async with start(name="test@localhost", virtual_time=True) as the_node:
-        with the_node.anonymous() as me:
-            token = current_process.set(me)
+        with borrow_process(the_node) as me:
+            token = _test_process.set(me)
             try:
                 yield the_node
             finally:
-                current_process.reset(token)
+                _test_process.reset(token)
 
 
 def _require_virtual_time() -> None:
@@ -100,8 +100,8 @@ def _as_test_process(
 ) -> Callable[..., Coroutine[Any, Any, Any]]:
     @functools.wraps(test)
     async def run(**kwargs: Any) -> Any:
-        me = current_process.get(None)
-        if me is None or me._task is not None:
+        me = _test_process.get(None)
+        if me is None or current_pid() != me.pid:
             return await test(**kwargs)
         return await _run_as(me, test, kwargs)
 
@@ -109,30 +109,27 @@ def _as_test_process(
 
 
 async def _run_as(
-    me: Process, test: Callable[..., Coroutine[Any, Any, Any]], kwargs: dict[str, Any]
+    me: BorrowedProcess, test: Callable[..., Coroutine[Any, Any, Any]], kwargs: dict[str, Any]
 ) -> Any:
     """Run the test body so that an exit signal ending ``me`` cancels it, as it cancels a
-    process's own task (the backends end a process by cancelling ``_task``)."""
-    scope = anyio.CancelScope()
-    me._task = scope
+    process's own task."""
     try:
-        with scope:
+        with me.cancel_on_exit():
             try:
                 return await test(**kwargs)
             except SelfExit as exc:  # exit(self(), reason): the test process ends itself
-                me.doom(exc.reason)
+                me.exit(exc.reason)
             except BaseException:
-                if me._pending_reason is None:
+                if me.exit_reason is None:
                     raise  # the body's own failure (assert, pytest.fail, ...)
     finally:
-        me._task = None
-        if me._pending_reason is not None:
+        if me.exit_reason is not None:
             _raise_exited(me)
     return None
 
 
-def _raise_exited(me: Process) -> None:
-    reason = me._pending_reason
+def _raise_exited(me: BorrowedProcess) -> None:
+    reason = me.exit_reason
     error = Exited(reason, me.pid)
     error.add_note(
         "the test process exited before the test returned"

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from .. import telemetry
 from ..actors import receive, this_node
 from ..actors import self as self_pid
+from ..actors.lowlevel import current_node, current_pid, mailbox_messages
 
 _ids = itertools.count()
 
@@ -54,10 +55,8 @@ async def refute_receive(pattern: Any = None, timeout: float = 0.1) -> None:
 
 
 def _mailbox_snapshot() -> list[Any]:
-    from ..actors._context import current_process
-
-    proc = current_process.get(None)
-    return list(proc._mailbox or ()) if proc is not None else []
+    node, pid = current_node(), current_pid()
+    return list(mailbox_messages(node, pid)) if node is not None and pid is not None else []
 
 
 class TelemetryEvent(NamedTuple):

@@ -17,6 +17,7 @@ import psutil
 
 from .. import telemetry
 from ..actors import (
+    DEFAULT_TIMEOUT,
     Actor,
     Caller,
     Down,
@@ -45,11 +46,9 @@ from ..actors import (
     trap_exits,
 )
 from ..actors import self as self_pid
-from ..actors._call import DEFAULT_TIMEOUT
-from ..cluster import DEFAULT_MAX_FRAME
-from ..cluster._mesh import function_reference
-from ..supervision._intensity import add_restart
-from ..supervision._shutdown import shutdown_child
+from ..actors.lowlevel import is_watched
+from ..cluster import DEFAULT_MAX_FRAME, function_reference
+from ..supervision import add_restart, shutdown_child
 from ._port import WorkerSettings, run_port
 from ._private import cookie_of, distributed
 
@@ -427,7 +426,6 @@ class PoolServer(Actor):
         self.restart_times: tuple[float, ...] = ()
         self.restarts = 0
         self.stopping = False
-        self.process = self.node._proc(self.pid)
         for slot in self.slots:
             self._start_worker(slot)
         deadline = time.monotonic() + settings.start_timeout
@@ -578,8 +576,7 @@ class PoolServer(Actor):
         else:
             assert task.caller is not None
             caller = task.caller
-        watchers = self.process._monitored_by if self.process is not None else None
-        return watchers is not None and caller.ref in watchers
+        return is_watched(self.node, self.pid, caller.ref)
 
     def _forget(self) -> None:
         """Drop the queued tasks nobody waits for any more."""
@@ -642,9 +639,8 @@ class PoolServer(Actor):
             slot.actors[ref] = pid
             self.actor_refs[ref] = slot
             if task.owner is not None:
-                owner = self.node._proc(task.owner)
-                if owner is not None and owner.alive:
-                    self.node.link(owner, pid)
+                if self.node.is_alive(task.owner):
+                    self.node.link(task.owner, pid)
                 else:
                     exit(pid, "kill")  # its owner is gone: nobody would ever stop it
         self._deliver(task, outcome)

@@ -15,6 +15,7 @@ import weakref
 import anyio
 
 from ..actors import Node
+from ..actors.lowlevel import start_system_task
 from ..cluster import DEFAULT_MAX_FRAME, Cluster
 from ..cluster.transports import TcpTransport
 
@@ -53,7 +54,7 @@ async def distributed(node: Node, max_frame: int = DEFAULT_MAX_FRAME) -> Cluster
         finally:
             up.set()
 
-    node._backend.start_system(keep)
+    start_system_task(node, keep)
     try:
         await up.wait()
     finally:
@@ -65,4 +66,4 @@ async def distributed(node: Node, max_frame: int = DEFAULT_MAX_FRAME) -> Cluster
 
 def cookie_of(cluster: Cluster) -> str:
     """The cluster's cookie in hex, to hand to a worker through its environment."""
-    return cluster._cookie.hex()
+    return cluster.cookie.hex()

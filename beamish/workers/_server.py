@@ -22,8 +22,7 @@ import inspect
 from typing import Any
 
 from ..actors import Actor, Pid, StartError, Stop, spawn, this_node, unlink
-from ..cluster import EncodeError, FrameError
-from ..cluster._mesh import resolve_function
+from ..cluster import EncodeError, FrameError, resolve_function
 from ._executor import Executor, loop_poster
 
 SERVER_NAME = "beamish.worker"
@@ -46,7 +45,7 @@ class WorkerServer(Actor):
             try:
                 fn = self._resolve(target)
             except Exception as exc:
-                self._answer("done", task_id, ("error", exc))
+                self.answer("done", task_id, ("error", exc))
                 return None
             if inspect.iscoroutinefunction(fn):
                 spawn(_run_async, self, task_id, fn, tuple(args))
@@ -71,9 +70,9 @@ class WorkerServer(Actor):
         self.executor.close()
 
     def _done(self, task_id: Any, outcome: tuple[str, Any]) -> None:
-        self._answer("done", task_id, outcome)
+        self.answer("done", task_id, outcome)
 
-    def _answer(self, kind: str, task_id: Any, outcome: tuple[str, Any]) -> None:
+    def answer(self, kind: str, task_id: Any, outcome: tuple[str, Any]) -> None:
         try:
             self.node.send(self.pool, (kind, self.node.name, task_id, outcome))
         except (EncodeError, FrameError) as exc:  # the result cannot travel: say why
@@ -85,7 +84,7 @@ async def _run_async(server: WorkerServer, task_id: Any, fn: Any, args: tuple[An
         outcome: tuple[str, Any] = ("ok", await fn(*args))
     except (Exception, *USER_EXITS) as exc:  # the task's error, as in the executor thread
         outcome = ("error", exc)
-    server._answer("done", task_id, outcome)
+    server.answer("done", task_id, outcome)
 
 
 async def _start(server: WorkerServer, task_id: Any, target: Any, args: tuple[Any, ...]) -> None:
@@ -104,4 +103,4 @@ async def _start(server: WorkerServer, task_id: Any, target: Any, args: tuple[An
             outcome = ("ignore", None)
         else:
             outcome = ("error", TypeError(f"{target!r} returned {pid!r}, not a pid"))
-    server._answer("started", task_id, outcome)
+    server.answer("started", task_id, outcome)

@@ -3,6 +3,7 @@
 import pytest
 
 import beamish
+from beamish.actors import lowlevel
 from beamish.testing import assert_receive
 
 pytestmark = pytest.mark.anyio
@@ -35,8 +36,8 @@ async def test_taskless_process_killed_by_link_raises_on_receive(node):
     async def crash():
         raise RuntimeError("boom")
 
-    with node.anonymous() as outsider:
-        node.spawn(crash, link=outsider)
+    with lowlevel.borrow_process(node) as outsider:
+        node.spawn(crash, link=outsider.pid)
         with pytest.raises(beamish.Exited) as info:
-            await outsider.receive(None, 60)
+            await beamish.receive(timeout=60)
     assert isinstance(info.value.reason, RuntimeError)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from chankit import Server
+
+from .chankit import Server
 
 
 @pytest.fixture(scope="module")

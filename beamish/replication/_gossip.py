@@ -1,0 +1,286 @@
+"""The replication protocol between replicas of one scope: heartbeats, transfers, downs (pure).
+
+The contract is in ``beamish.replication``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ._state import Delta, Diff, OwnerState, Replica, State, no_diff
+
+
+class ReplicationError(ValueError):
+    """A replication message that is not well formed (it is dropped, nothing else)."""
+
+
+class Step(NamedTuple):
+    """What one protocol event produced: the visible changes, and the messages to send as
+    ``(node, message)`` pairs (``node`` None: every peer of the scope)."""
+
+    diff: Diff
+    out: list[tuple[str | None, tuple[Any, ...]]]
+
+
+Wire = tuple[Any, ...]
+
+
+# -- wire forms: plain tuples and lists of values the cluster's codec carries --
+
+
+def delta_to_wire(delta: Delta) -> Wire:
+    """``delta`` as plain wire values."""
+    puts = [(key, version, value) for key, (version, value) in delta.puts.items()]
+    removes = list(delta.removes.items())
+    owner = delta.owner
+    return ("d", owner.node, owner.incarnation, delta.start, delta.end, puts, removes)
+
+
+def owner_state_to_wire(full: OwnerState) -> Wire:
+    """``full`` as plain wire values."""
+    owner = full.owner
+    return ("s", owner.node, owner.incarnation, full.version, list(full.entries.items()))
+
+
+def _replica(node: Any, incarnation: Any) -> Replica:
+    if type(node) is not str or type(incarnation) is not int:
+        raise ReplicationError(f"not a replica: {node!r:.80}, {incarnation!r:.80}")
+    return Replica(node, incarnation)
+
+
+def _version(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise ReplicationError(f"not a version: {value!r:.80}")
+    return value
+
+
+def _seq(value: Any) -> Sequence[Any]:
+    if not isinstance(value, list | tuple):
+        raise ReplicationError(f"expected a list, not {type(value).__name__}")
+    return value
+
+
+def update_from_wire(wire: Any) -> Delta | OwnerState:
+    """A delta or owner state from its wire form (``ReplicationError`` if malformed)."""
+    try:
+        if wire[0] == "d" and len(wire) == 7:
+            _, node, inc, start, end, puts, removes = wire
+            start, end = _version(start), _version(end)
+            if start > end:
+                raise ReplicationError("a delta that ends before it starts")
+            put_map = {}
+            for key, version, value in _seq(puts):
+                put_map[key] = (_version(version), value)
+            remove_map = {key: _version(version) for key, version in _seq(removes)}
+            return Delta(_replica(node, inc), start, end, put_map, remove_map)
+        if wire[0] == "s" and len(wire) == 5:
+            _, node, inc, version, entries = wire
+            return OwnerState(_replica(node, inc), _version(version), dict(_seq(entries)))
+    except ReplicationError:
+        raise
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise ReplicationError(f"malformed update: {exc}") from exc
+    raise ReplicationError(f"not an update: {wire!r:.80}")
+
+
+def clock_to_wire(clock: dict[Replica, int]) -> list[tuple[str, int, int]]:
+    """A clock as plain wire values."""
+    return [(replica.node, replica.incarnation, version) for replica, version in clock.items()]
+
+
+def clock_from_wire(wire: Any) -> dict[Replica, int]:
+    """A clock from its wire form (``ReplicationError`` if malformed)."""
+    try:
+        return {_replica(node, inc): _version(version) for node, inc, version in _seq(wire)}
+    except ReplicationError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ReplicationError(f"malformed clock: {exc}") from exc
+
+
+# -- the protocol --
+
+
+class Gossip:
+    """One replica's side of the protocol, as a pure machine: feed it ticks and messages
+    with the current time, send what it returns.
+
+    >>> a = Gossip(State(Replica("a@h", 1)), now=0.0)
+    >>> b = Gossip(State(Replica("b@h", 1)), now=0.0)
+    >>> _ = a.state.put("k", "v")
+    >>> step = a.tick(1.5)
+    >>> [(dest, message[0]) for dest, message in step.out]
+    [(None, 'hb')]
+    >>> b.receive(step.out[0][1], 1.5).diff.joins[0].value
+    'v'
+    """
+
+    def __init__(
+        self,
+        state: State,
+        *,
+        now: float,
+        broadcast_period: float = 1.5,
+        down_period: float | None = None,
+        permdown_period: float = 1200.0,
+        max_silent_periods: int = 10,
+    ) -> None:
+        if down_period is None:
+            down_period = broadcast_period * max_silent_periods * 2
+        if broadcast_period <= 0:
+            raise ValueError("broadcast_period must be positive")
+        if down_period < 2 * broadcast_period:
+            raise ValueError("down_period must be at least twice the broadcast_period")
+        if permdown_period <= down_period:
+            raise ValueError("permdown_period must be larger than the down_period")
+        if max_silent_periods < 1:
+            raise ValueError("max_silent_periods must be at least 1")
+        self.state = state
+        self.broadcast_period = broadcast_period
+        self.down_period = down_period
+        self.permdown_period = permdown_period
+        self.max_silent_periods = max_silent_periods
+        self.heard: dict[Replica, float] = {}  # peer -> when its last heartbeat came
+        self._silent = max_silent_periods  # the first tick always sends a heartbeat
+        self._behind: set[Replica] = set()  # peers to ask for a transfer at the next tick
+        self._asked: dict[Replica, float] = {}  # peer -> when we last asked it
+        self._started = now
+
+    # -- messages this replica sends --
+
+    def heartbeat(self, delta: Delta | None = None) -> Wire:
+        """A heartbeat message: who we are, the delta (if any) and our clock."""
+        me = self.state.me
+        wire_delta = delta_to_wire(delta) if delta is not None else None
+        return ("hb", me.node, me.incarnation, wire_delta, clock_to_wire(self.state.clock()))
+
+    def tick(self, now: float) -> Step:
+        """Every ``broadcast_period``: send the pending delta (or, after
+        ``max_silent_periods`` quiet ticks, an empty heartbeat), ask lagging peers for a
+        transfer, and down or permdown the silent ones."""
+        out: list[tuple[str | None, Wire]] = []
+        delta, changed = self.state.take_delta()
+        self._silent += 1
+        if changed or self._silent >= self.max_silent_periods:
+            out.append((None, self.heartbeat(delta)))
+            self._silent = 0
+        for peer in self._behind:
+            out.append((peer.node, self._transfer_request(peer, now)))
+        self._behind.clear()
+        return Step(self._detect_downs(now), out)
+
+    def peer_connected(self, node: str) -> Step:
+        """A node connected: tell it about us at once (it may have been partitioned)."""
+        return Step(no_diff(), [(node, self.heartbeat())])
+
+    def graceful_permdown(self) -> Step:
+        """Leaving for good: peers drop our entries at once instead of after the down period."""
+        me = self.state.me
+        return Step(no_diff(), [(None, ("bye", me.node, me.incarnation))])
+
+    def _transfer_request(self, peer: Replica, now: float) -> Wire:
+        self._asked[peer] = now
+        me = self.state.me
+        return ("treq", me.node, me.incarnation, clock_to_wire(self.state.clock()))
+
+    def _want_transfer(self, peer: Replica, now: float, out: list[tuple[str | None, Wire]]) -> None:
+        asked = self._asked.get(peer)
+        if asked is None or now - asked >= self.broadcast_period:
+            out.append((peer.node, self._transfer_request(peer, now)))
+        else:
+            self._behind.add(peer)
+
+    def _detect_downs(self, now: float) -> Diff:
+        diff = no_diff()
+        state = self.state
+        for peer, last in list(self.heard.items()):
+            status = state.status(peer)
+            silence = now - last
+            if status is None:
+                del self.heard[peer]
+            elif silence > self.permdown_period:
+                diff.extend(state.replica_permdown(peer))
+                del self.heard[peer]
+                self._asked.pop(peer, None)
+            elif silence > self.down_period and status == "up":
+                diff.extend(state.replica_down(peer))
+        return diff
+
+    # -- messages from peers --
+
+    def receive(self, message: Any, now: float) -> Step:
+        """Handle a peer's message (``ReplicationError`` if it is malformed)."""
+        if not isinstance(message, tuple) or len(message) < 3:
+            raise ReplicationError(f"not a replication message: {message!r:.80}")
+        kind = message[0]
+        sender = _replica(message[1], message[2])
+        state = self.state
+        if sender.node == state.me.node or state.is_stale(sender):
+            return Step(no_diff(), [])
+        if kind == "hb" and len(message) == 5:
+            return self._heartbeat(sender, message[3], message[4], now)
+        if kind == "treq" and len(message) == 4:
+            return Step(no_diff(), [(sender.node, self._transfer(clock_from_wire(message[3])))])
+        if kind == "tack" and len(message) == 4:
+            updates = [update_from_wire(wire) for wire in _seq(message[3])]
+            out: list[tuple[str | None, Wire]] = []
+            merged = state.merge(updates)
+            if merged.gaps:
+                self._want_transfer(sender, now, out)
+            return Step(merged.diff, out)
+        if kind == "bye" and len(message) == 3:
+            self.heard.pop(sender, None)
+            return Step(state.replica_permdown(sender), [])
+        raise ReplicationError(f"unknown replication message {kind!r:.40}")
+
+    def _heartbeat(self, sender: Replica, wire_delta: Any, wire_clock: Any, now: float) -> Step:
+        state = self.state
+        delta = update_from_wire(wire_delta) if wire_delta is not None else None
+        clock = clock_from_wire(wire_clock)
+        diff = state.replica_up(sender) if state.status(sender) != "up" else no_diff()
+        if state.is_stale(sender):
+            return Step(diff, [])
+        self.heard[sender] = now
+        out: list[tuple[str | None, Wire]] = []
+        behind = False
+        if delta is not None:
+            merged = state.merge(delta)
+            diff.extend(merged.diff)
+            behind = bool(merged.gaps)
+        if not behind:
+            for owner, version in clock.items():
+                if state.status(owner) == "up" and state.version(owner) < version:
+                    behind = True
+                    break
+        if behind:
+            self._want_transfer(sender, now, out)
+        me = state.me
+        if me not in clock:  # it has not heard of us (our heartbeats to it were lost)
+            out.append((sender.node, self.heartbeat()))
+        elif clock[me] < state.version(me):
+            # it missed some of our changes (a lost delta, a healed partition): push them
+            # now rather than wait for its request after our next heartbeat
+            out.append((sender.node, self._transfer(clock, only_me=True)))
+        return Step(diff, out)
+
+    def _transfer(self, their_clock: dict[Replica, int], only_me: bool = False) -> Wire:
+        """A transfer: every up owner the asker knows (and us) where it is behind us; our
+        own changes as a delta when we still have them, everything else in full."""
+        state = self.state
+        me = state.me
+        updates: list[Wire] = []
+        ours = {me: state.version(me)} if only_me else state.clock()
+        for owner, version in ours.items():
+            theirs = their_clock.get(owner)
+            if theirs is None and owner != me:
+                continue
+            if theirs is not None and theirs >= version:
+                continue
+            if owner == me and theirs is not None:
+                delta = state.delta_since(theirs)
+                if delta is not None and len(delta) <= len(state.owned(me)):
+                    updates.append(delta_to_wire(delta))
+                    continue
+            updates.extend(owner_state_to_wire(full) for full in state.snapshot([owner]))
+        return ("tack", me.node, me.incarnation, updates)
