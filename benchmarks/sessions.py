@@ -157,7 +157,7 @@ async def local(sizes: dict[str, int], pairs: int, only: set[str]) -> None:
 
     if "S3" in only or "S4" in only:
         name = await fresh_sessions()
-        reg = sessions._shared.registry_name(name)
+        reg = f"{name}.registry"  # the registry a Sessions called `name` runs
         for i in range(1000):
             await sessions.start(f"f{i}", sessions=name)
         keys = [f"f{i}" for i in range(1000)]
