@@ -198,6 +198,13 @@ class Sessions(Supervisor):
             config = SessionsConfig(**options)
         return await cls._start((cls._options({}), None, (config,)), None, timeout=None, link=True)
 
+    @classmethod
+    async def start(cls, config: SessionsConfig | None = None, **options: Any) -> Pid:  # type: ignore[override]
+        """Start a ``Sessions`` not linked to the caller (options as :meth:`child_spec`)."""
+        if config is None:
+            config = SessionsConfig(**options)
+        return await cls._start((cls._options({}), None, (config,)), None, timeout=None, link=False)
+
     async def init(  # type: ignore[override]
         self, options: SupervisorOptions, children: Sequence[Any] | None, args: tuple[Any, ...]
     ) -> Any:
