@@ -8,6 +8,7 @@ the same registry span the cluster: reads stay local dict reads on every node.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .. import registry
@@ -15,10 +16,15 @@ from ..actors import Pid, Via, is_alive, this_node
 from ..registry import Registry
 
 
-def child_spec(name: str, scope: str) -> dict[str, Any]:
+def child_spec(name: str, scope: str, replication: Mapping[str, Any] | None) -> dict[str, Any]:
     """The registry's child spec for a ``Sessions`` called ``name``."""
+    options: dict[str, Any] = {} if replication is None else {"replication": replication}
     return Registry.child_spec(
-        name=name, keys="unique", scope="cluster" if scope == "cluster" else "local", id="registry"
+        name=name,
+        keys="unique",
+        scope="cluster" if scope == "cluster" else "local",
+        id="registry",
+        **options,
     )
 
 

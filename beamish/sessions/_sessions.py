@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ class SessionsConfig:
     placement: str = "local"
     scope: str = "auto"
     sweep_interval: float | None = None
+    replication: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -79,6 +80,7 @@ class SessionsConfig:
             placement=self.placement,  # type: ignore[arg-type]
             scope=scope,
             sweep_interval=sweep,
+            replication=self.replication,
         )
 
 
@@ -152,6 +154,7 @@ class Sessions(Supervisor):
         placement: str = "local",
         scope: str = "auto",
         sweep_interval: float | None = None,
+        replication: Mapping[str, Any] | None = None,
         id: Hashable | None = None,
     ) -> dict[str, Any]:
         """The child spec of a ``Sessions`` subtree; every option is checked now.
@@ -171,6 +174,8 @@ class Sessions(Supervisor):
             scope: the registry's: ``"auto"`` (cluster if the node is distributed),
                 ``"local"`` or ``"cluster"``.
             sweep_interval: seconds between expiry sweeps (default ``min(60, ttl/10)``).
+            replication: options of the cluster registry's replication (such as
+                ``{"down_period": 5.0}``: how long a silent node's sessions stay listed).
             id: the child id (default ``("Sessions", name)``).
         """
         config = SessionsConfig(
@@ -222,7 +227,7 @@ class Sessions(Supervisor):
 
     def children(self, shared: Shared) -> Sequence[Any]:  # type: ignore[override]
         return [
-            directory.child_spec(shared.registry, shared.scope),
+            directory.child_spec(shared.registry, shared.scope, shared.replication),
             SessionSupervisor.child_spec(
                 id="sessions", name=shared.supervisor, max_children=shared.max_sessions
             ),

@@ -8,6 +8,7 @@ supervisor. Found by name with :func:`lookup` (state belongs to the node, not th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +37,7 @@ class Shared:
     placement: Placement
     scope: str
     sweep_interval: float
+    replication: Mapping[str, Any] | None = None
     registry: str = ""
     supervisor: str = ""
     server: str = ""
