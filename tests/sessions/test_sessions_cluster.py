@@ -3,6 +3,7 @@ called from B and C; hash placement; a node's death; a partition's conflict."""
 
 import inspect
 
+import anyio
 import pytest
 from meshkit import Recorder, nodes, on, until_connected
 from sessionkit import Counter
@@ -140,6 +141,30 @@ async def test_hash_placement_puts_each_id_on_its_owner(net):
             first = await on(started[B][0], start_again, session_id)
             second = await on(started[C][0], start_again, session_id)
             assert first == second
+
+
+async def test_concurrent_starts_of_one_id_meet_on_its_owner(net):
+    """placement="hash": B and C start one id at the same time; both starts go to its
+    owner, so one session runs and both get its pid (exist_ok)."""
+    async with nodes(net.transport, list(NAMES)) as started:
+        await connect_all(started)
+        await with_sessions(started, placement="hash")
+        ring = sessions.HashRing(NAMES)
+        ids = [i for i in (f"race{n}" for n in range(50)) if ring.owner(i) == A][:5]
+        for session_id in ids:
+            pids = {}
+
+            async def start_it(session_id):
+                return await sessions.start(session_id, exist_ok=True)
+
+            async def racer(name, session_id=session_id, pids=pids):
+                pids[name] = await on(started[name][0], start_it, session_id)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(racer, B)
+                group.start_soon(racer, C)
+            assert pids[B] == pids[C]
+            assert pids[B].node == A
 
 
 async def test_a_dead_nodes_sessions_vanish_and_start_again_elsewhere(net):
