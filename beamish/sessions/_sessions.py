@@ -245,3 +245,5 @@ class Sessions(Supervisor):
             await super().terminate(reason)
         finally:
             uninstall(self.shared)
+            if self.shared.store is not None:
+                self.shared.store.close()

@@ -108,7 +108,10 @@ async def test_periodic_saves_only_when_changed(tmp_path):
 
     assert await on_real_node(body) == ("periodic", [], "periodic")
     store = SnapshotStore.from_url(url(tmp_path))
-    assert store.decode(store._load_sync("p")) == {"value": 2}
+    try:
+        assert store.decode(store._load_sync("p")) == {"value": 2}
+    finally:
+        store.close()
 
 
 async def test_unencodable_state_is_a_clear_error_at_save_time(tmp_path):
@@ -197,7 +200,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from beamish.sessions import SnapshotStore
-    store = SnapshotStore(sys.argv[1])
+    store = SnapshotStore(sys.argv[1])  # killed mid-write: never closed, on purpose
     big = "x" * 200_000
     i = 0
     while True:
@@ -228,6 +231,9 @@ def test_kill_9_mid_write_never_corrupts(tmp_path, writes):
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
     store = SnapshotStore(path)
-    state = store.decode(store._load_sync("hot"))
+    try:
+        state = store.decode(store._load_sync("hot"))
+    finally:
+        store.close()
     assert state["n"] >= writes
     assert state["pad"] == "x" * 200_000
