@@ -98,10 +98,12 @@ async def test_started_on_a_called_from_b_and_c_then_a_is_killed(tmp_path):
                     for other in (B, C):
                         await until(lambda o=other: ctl(o, "find", "roam"), ("ok", pid))
                     assert await ctl(B, "cast", "roam", 5) == ("ok", None)
-                    assert await ctl(C, "call", "roam") == ("ok", 5)
+                    # B's call follows B's cast to A (one sender: in order); only then C's
                     assert await ctl(B, "call", "roam") == ("ok", 5)
+                    assert await ctl(C, "call", "roam") == ("ok", 5)
                     assert await ctl(A, "snapshot", "roam") == ("ok", None)
                     assert await ctl(C, "cast", "roam", 1) == ("ok", None)  # not saved
+                    assert await ctl(C, "call", "roam") == ("ok", 6)
 
                     os.kill(proc_a.pid, signal.SIGKILL)
                     await until(lambda: ctl(B, "find", "roam"), ("ok", None))

@@ -19,6 +19,7 @@ from sessionkit import Counter
 
 import beamish
 from beamish import sessions
+from beamish.actors import resume, suspend
 from beamish.runtime import run_main
 from beamish.sessions import SnapshotStore
 from beamish.testing import TelemetryEvent, assert_receive, capture_telemetry
@@ -73,8 +74,12 @@ async def test_saved_on_ttl_expiry(tmp_path):
         await sessions.Sessions.start_link(
             snapshots=url(tmp_path), ttl=0.2, sweep_interval=0.05, rate_limit=None
         )
+        server = beamish.whereis("sessions.server")
+        await suspend(server)  # no sweep while the test sets up, however slow the machine
         pid = await sessions.start("idle", Counter, {"value": 41})
         await sessions.cast("idle", "add_one")
+        assert await sessions.call("idle", "get_value") == 42
+        await resume(server)  # expires 0.2 s after the call, its last activity
         with capture_telemetry(sessions.SNAPSHOT_SAVED):
             ref = beamish.monitor(pid)
             down = await assert_receive(beamish.Down)
