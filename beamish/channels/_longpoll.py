@@ -234,7 +234,7 @@ async def _new_session(
         scope, "longpoll", params, headers.get("x-phoenix-authtoken"), endpoint.session_cookie
     )
     session_id, token = make_token(this_node().name)
-    outbox = Outbox(endpoint.outbox_limit)
+    outbox = Outbox(endpoint.outbox_limit, endpoint.outbox_bytes)
     try:
         await endpoint.open_socket(info, serializer, outbox, session_id)
     except Refused:
