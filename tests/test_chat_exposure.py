@@ -94,3 +94,20 @@ def test_a_browser_cannot_read_or_take_another_browsers_session(chat: str) -> No
             await ws.close()
 
     anyio.run(main)
+
+
+def test_a_page_of_another_origin_cannot_open_the_chats_socket(chat: str) -> None:
+    """Cross-site WebSocket hijacking: another site's page, running in a browser that has the
+    chat's cookie, is refused (Phoenix's check_origin); the chat's own origin is not."""
+
+    async def main() -> None:
+        host = chat.removeprefix("ws://")
+        evil = {"origin": "http://evil.example"}
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(chat + "/socket/websocket?vsn=2.0.0", additional_headers=evil)
+        own = {"origin": f"http://{host}"}
+        ws = await websockets.connect(chat + "/socket/websocket?vsn=2.0.0", additional_headers=own)
+        assert (await push(ws, "session:me", "phx_join", {}, 1))["status"] == "ok"
+        await ws.close()
+
+    anyio.run(main)

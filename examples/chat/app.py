@@ -68,7 +68,7 @@ def build(
     class Socket(ChatSocket):
         routes: ClassVar = [*ChatSocket.routes, (observe.DASHBOARD_TOPIC, dashboard.channel)]
 
-    endpoint = channels.Endpoint(Socket, path="/socket", check_origin=False)
+    endpoint = channels.Endpoint(Socket, path="/socket")  # Origin must match Host
     snapshots = f"sqlite:{state_dir / ('sessions-' + node.partition('@')[0] + '.db')}"
     children = [
         PRESENCE.child_spec(),
