@@ -6,8 +6,9 @@ buffers frames until a GET takes them; POSTs carry the client's frames.
   ``200`` with the buffered frames (as JSON strings) as soon as there are any, else ``204``
   after ``longpoll_window``; an unknown or ended session answers ``410`` (with a new session's
   token, as Phoenix); a refused connect ``403``. A POST of ndjson lines (``[``: a text
-  frame; otherwise base64 of a binary frame) answers ``200`` once the session took them,
-  ``410`` for no session, ``400`` for a malformed body (the session is closed), ``413`` for a
+  frame; otherwise base64 of a binary frame; at most 100 lines, as phoenix.js batches) answers
+  ``200`` once the session took them, ``410`` for no session, ``400`` for a malformed body
+  (the session is closed), ``413`` for a
   body over ``max_frame_size``.
 - The token names the session and its node (``<id>.<node in base64url>``): a poll that lands
   on another node of the cluster is served by a call to the session's node. The id is 144
@@ -113,9 +114,10 @@ def _lines(body: bytes, ndjson: bool) -> list[str | bytes]:
     if not ndjson:
         return [text]
     frames: list[str | bytes] = []
-    for line in text.replace("\r\n", "\n").split("\n")[:MAX_LINES]:
-        if not line:
-            continue
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line]
+    if len(lines) > MAX_LINES:  # phoenix.js sends at most 100 per POST
+        raise ProtocolError(f"LongPoll body of {len(lines)} lines (at most {MAX_LINES})")
+    for line in lines:
         if line.startswith("["):
             frames.append(line)
         else:
