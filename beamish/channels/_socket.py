@@ -65,15 +65,20 @@ CLOSE_CRASH = 1011
 
 @dataclass(frozen=True, slots=True)
 class ConnectInfo:
-    """What the transport knows about the client when it connects."""
+    """What the transport knows about the client when it connects.
+
+    Its ``repr`` (in crash reports and logs) leaves out what carries credentials: the
+    uri's query, headers (cookies, authorization), params (phoenix.js's ``token``), the
+    session cookie and the auth token.
+    """
 
     transport: str
-    uri: str
+    uri: str = field(repr=False)
     peer: tuple[str, int] | None
-    headers: dict[str, str]
-    params: dict[str, Any]
-    session: str | None = None
-    auth_token: str | None = None
+    headers: dict[str, str] = field(repr=False)
+    params: dict[str, Any] = field(repr=False)
+    session: str | None = field(default=None, repr=False)
+    auth_token: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -128,6 +128,8 @@ class UserSocket(channels.Socket):
     def connect(self, params: dict[str, Any], info: channels.ConnectInfo) -> Any:
         if params.get("reject"):
             return None
+        if params.get("crash_connect"):
+            raise RuntimeError("connect crashed on purpose")
         return {
             "user": params.get("user", "anon"),
             "token": info.auth_token,

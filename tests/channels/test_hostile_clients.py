@@ -1,6 +1,7 @@
-"""What one hostile client can make a server hold: a client that pushes big frames and reads
+"""What one hostile client can get out of a server: a client that pushes big frames and reads
 none of the replies is disconnected once its outbox holds ``outbox_bytes``, long before the
-frame count limit (1,000 frames of up to 1 MB each would be a gigabyte per connection)."""
+frame count limit (1,000 frames of up to 1 MB each would be a gigabyte per connection); a
+connect that crashes leaves no credential of the client in the log."""
 
 from __future__ import annotations
 
@@ -58,3 +59,28 @@ def test_big_replies_to_a_client_that_does_not_read_are_bounded_in_bytes(server:
     finally:
         sloth.close()
     until(lambda: stats(server)["connections"] == 0, "the sloth's connection process gone")
+
+
+def test_a_crashed_connect_logs_no_credentials() -> None:
+    """The crash report of a connect that raised names the connection, not the client's
+    token, cookie or auth token (phoenix.js sends its token as a query parameter)."""
+    secret = "s3cr3t-credential"
+    server = Server()
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        protocol = "base64url.bearer.phx." + base64.b64encode(secret.encode()).decode().rstrip("=")
+        sock.sendall(
+            f"GET /socket/websocket?vsn=2.0.0&crash_connect=1&token={secret} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Cookie: sid={secret}\r\nAuthorization: Bearer {secret}\r\n"
+            f"Sec-WebSocket-Protocol: phoenix, {protocol}\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 403")
+        sock.close()
+    finally:
+        output = server.stop()
+    assert "connect crashed on purpose" in output
+    assert secret not in output
+    assert protocol.rpartition(".")[2] not in output
