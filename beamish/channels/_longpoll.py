@@ -34,7 +34,7 @@ from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import Outbox
 from ._serializer import Serializer, serializer_for
-from ._socket import BAD_INPUT, SESSION_PREFIX
+from ._socket import BAD_INPUT, session_name
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -47,11 +47,6 @@ JSON_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"access-control-allow-origin", b"*"),
 ]
-
-
-def session_name(session_id: str) -> str:
-    """The local name a LongPoll session process registers."""
-    return SESSION_PREFIX + session_id
 
 
 def make_token(node_name: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import urllib.request
 
 from .chankit import Server, stats, until
 
@@ -84,3 +85,15 @@ def test_a_crashed_connect_logs_no_credentials() -> None:
     assert "connect crashed on purpose" in output
     assert secret not in output
     assert protocol.rpartition(".")[2] not in output
+
+
+def test_a_longpoll_token_is_not_in_any_process_name(server: Server) -> None:
+    """Process names are shown to whoever observes the node (the dashboard, ``beamish top``):
+    a LongPoll session is registered under a digest of its id, never the token's secret."""
+    request = urllib.request.Request(f"{server.http}/socket/longpoll?vsn=2.0.0&user=lp")
+    with urllib.request.urlopen(request, timeout=15) as response:
+        token = json.loads(response.read())["token"]
+    session_id = token.partition(".")[0]
+    names = stats(server)["names"]
+    assert any(name.startswith("beamish.channels.lp.") for name in names)
+    assert not any(session_id in name for name in names)
