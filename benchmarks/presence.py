@@ -125,6 +125,7 @@ async def local(sizes: dict[str, int], pairs: int, only: set[str]) -> None:
     if "P2" in only:
         n = sizes["P2"]
         pids = [beamish.spawn(_idle) for _ in range(n)]
+        keep: list[Any] = []
 
         async def ours_bytes() -> float:
             name = f"p2-{next(_names)}"
@@ -139,7 +140,7 @@ async def local(sizes: dict[str, int], pairs: int, only: set[str]) -> None:
             gc.collect()
             grown = tracemalloc.get_traced_memory()[0] - before
             tracemalloc.stop()
-            await beamish.stop(name)
+            keep.append(name)  # stopped now, its memory would be freed during the next round
             return grown / n
 
         async def base_bytes() -> float:
@@ -156,7 +157,7 @@ async def local(sizes: dict[str, int], pairs: int, only: set[str]) -> None:
             gc.collect()
             grown = tracemalloc.get_traced_memory()[0] - before
             tracemalloc.stop()
-            del table
+            keep.append(table)
             return grown / n
 
         rounds = await _interleave_async({"ours": ours_bytes, "base": base_bytes}, pairs)
@@ -185,20 +186,22 @@ async def local(sizes: dict[str, int], pairs: int, only: set[str]) -> None:
         table = {("room", pid, f"user{i}"): {"status": "online"} for i, pid in enumerate(pids)}
         assert len(presence.list(name, "room")) == n
 
+        def median_ms(fn: Any) -> float:  # the median of 5 calls: one figure per round
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - start) * 1000)
+            return sorted(times)[2]
+
         async def ours_ms() -> float:
-            start = time.perf_counter()
-            presence.list(name, "room")
-            return (time.perf_counter() - start) * 1000
+            return median_ms(lambda: presence.list(name, "room"))
 
         async def base_ms() -> float:
-            start = time.perf_counter()
-            [(k[2], meta) for k, meta in table.items()]
-            return (time.perf_counter() - start) * 1000
+            return median_ms(lambda: [(k[2], meta) for k, meta in table.items()])
 
         async def grouped_ms() -> float:
-            start = time.perf_counter()
-            grouped.list("room")
-            return (time.perf_counter() - start) * 1000
+            return median_ms(lambda: grouped.list("room"))
 
         rounds = await _interleave_async({"ours": ours_ms, "base": base_ms}, pairs)
         spread = Spread.of(rounds["ours"], rounds["base"])
