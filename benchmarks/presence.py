@@ -14,9 +14,10 @@ P3 ``presence.list(tracker, topic)`` of 10,000 presences, in ms. Baseline: a lis
    phoenix.js shape, is printed too.)
 P4 three nodes (one interpreter, in-memory network, real clock, default 1.5 s broadcast
    period) are cut apart; each tracks N presences meanwhile; the partition heals: seconds
-   until every node lists all 3N. Baseline: pg (``cluster.join``) of N processes per node
-   under the same partition and heal, until every node has all 3N members. Target:
-   <= 2 broadcast periods (3 s).
+   until every node's tracker has reported all 3N (counted from its diffs, no polling).
+   Baseline: pg (``cluster.join``) of N processes per node under the same partition and
+   heal, until a ``monitor_group`` watcher on every node has counted all 3N members.
+   Target: <= 2 broadcast periods (3 s).
 
 Rounds run in interleaved pairs (``pairs.py``); a figure is the median of the per-pair
 ratios, with the lowest and highest.
@@ -320,16 +321,35 @@ async def _join_all(pids: list[beamish.Pid]) -> None:
     await cluster.join("room", pids)
 
 
-async def _count_presences(name: str) -> int:
-    return len(presence.list(name, "room"))
+class Counting(presence.Tracker):
+    """Counts what its node sees from the diffs; sets ``done`` at ``target`` (no polling)."""
+
+    def init(self, target: int, done: anyio.Event) -> None:
+        self.seen, self.target, self.done = 0, target, done
+
+    def handle_diff(self, diff: Any) -> None:
+        for joins, leaves in diff.values():
+            self.seen += len(joins) - len(leaves)
+        if self.seen >= self.target:
+            self.done.set()
 
 
-async def _count_members() -> int:
-    return len(cluster.members("room"))
+async def _start_counting(name: str, target: int, done: anyio.Event) -> None:
+    await Counting.start(name=name, args=(target, done))
 
 
-async def _start_tracker(name: str) -> None:
-    await Quiet.start(name=name)
+async def _count_members_until(target: int, done: anyio.Event) -> None:
+    """A process that watches the pg group and sets ``done`` at ``target`` members."""
+
+    async def watch() -> None:
+        await cluster.monitor_group("room")
+        seen = len(cluster.members("room"))
+        while seen < target:
+            change = await beamish.receive(lambda m: isinstance(m, cluster.GroupChange))
+            seen += len(change.joined) - len(change.left)
+        done.set()
+
+    beamish.spawn(watch)
 
 
 async def p4_round(n: int, use_tracker: bool) -> float:
@@ -337,9 +357,13 @@ async def p4_round(n: int, use_tracker: bool) -> float:
     async with _three(net) as started:
         await _connect_all(started)
         name = f"p4-{next(_names)}"
-        if use_tracker:
-            for node_name in NAMES:
-                await _on(started[node_name][0], _start_tracker, name)
+        done = {node_name: anyio.Event() for node_name in NAMES}
+        for node_name in NAMES:
+            node = started[node_name][0]
+            if use_tracker:
+                await _on(node, _start_counting, name, 3 * n, done[node_name])
+            else:
+                await _on(node, _count_members_until, 3 * n, done[node_name])
         for a in NAMES:
             for b in NAMES:
                 if a < b:
@@ -355,16 +379,8 @@ async def p4_round(n: int, use_tracker: bool) -> float:
         net.heal()
         start = time.perf_counter()
         await _connect_all(started)
-        for node_name in NAMES:
-            node = started[node_name][0]
-            while True:
-                if use_tracker:
-                    count = await _on(node, _count_presences, name)
-                else:
-                    count = await _on(node, _count_members)
-                if count >= 3 * n:
-                    break
-                await anyio.sleep(0.01)
+        for event in done.values():
+            await event.wait()
         return time.perf_counter() - start
 
 
