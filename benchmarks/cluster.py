@@ -451,8 +451,23 @@ class Side:
             raise
 
     def round(self, op: str, scale: int = 1) -> float:
+        """One round of ``op``: its rate; ``self.cpu`` gets the CPU seconds (user + system)
+        both children spent in it."""
         assert self.client is not None
-        return float(self.client.ask(op=op, scale=scale))
+        before = self._cpu()
+        rate = float(self.client.ask(op=op, scale=scale))
+        self.cpu = self._cpu() - before
+        return rate
+
+    def _cpu(self) -> float:
+        import psutil
+
+        total = 0.0
+        for child in (self.server, self.client):
+            if child is not None:
+                times = psutil.Process(child.proc.pid).cpu_times()
+                total += times.user + times.system
+        return total
 
     def close(self) -> None:
         if self.client is not None:
@@ -468,6 +483,24 @@ def line(label: str, spread: Spread, key: str) -> dict[str, Any]:
         flush=True,
     )
     return {"label": label, **spread.as_dict(), "verdict": verdict}
+
+
+def operations(op: str, sizes: dict[str, int]) -> int:
+    """How many operations one round of ``op`` makes (deliveries, for pubsub)."""
+    if op == "pubsub":
+        return sizes["subscribers"] * sizes["messages"]
+    return sizes[op]
+
+
+def cpu_line(ours: list[float], base: list[float], count: int) -> dict[str, Any]:
+    """CPU per operation (both processes of a side) and the per-pair ratio baseline CPU /
+    beamish CPU: what the rate ratio would be if both sides were CPU-bound. It moves far
+    less with the machine's load than wall time does."""
+    spread = Spread.of(base, ours)  # base / ours: higher is better for beamish
+    ours_us, base_us = spread.base / count * 1e6, spread.ours / count * 1e6
+    per_op = f"beamish {ours_us:>9.1f} us  baseline {base_us:>9.1f} us"
+    print(f"{'  CPU per operation, both processes':<65}{per_op}  {spread.text()}", flush=True)
+    return spread.as_dict()
 
 
 def main() -> None:
@@ -540,11 +573,22 @@ def main() -> None:
         for op, label in [(op, label) for op, label in workloads if op in only]:
             ours.round(op, scale=10)  # warm-up rounds, not measured
             base.round(op, scale=10)
+            cpu: dict[str, list[float]] = {"beamish": [], "baseline": []}
+
+            def measured(side: Side, name: str, op: str = op, cpu: dict = cpu) -> float:
+                rate = side.round(op)
+                cpu[name].append(side.cpu)
+                return rate
+
             figures = interleave(
-                {"beamish": lambda op=op: ours.round(op), "baseline": lambda op=op: base.round(op)},
+                {
+                    "beamish": lambda: measured(ours, "beamish"),
+                    "baseline": lambda: measured(base, "baseline"),
+                },
                 pairs,
             )
             rows.append(line(label, Spread.of(figures["beamish"], figures["baseline"]), op))
+            rows[-1]["cpu"] = cpu_line(cpu["beamish"], cpu["baseline"], operations(op, sizes))
     finally:
         ours.close()
         base.close()

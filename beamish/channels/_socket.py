@@ -53,6 +53,7 @@ OVERFLOW = ("beamish", "channels", "outbox_overflow")
 DISCONNECT = ("beamish", "channels", "disconnect")
 
 MAX_CHANNELS = 100
+JOIN_TIMEOUT = 15.0  # seconds a join may take (the client gives up after 10)
 SESSION_PREFIX = "beamish.channels.lp."
 
 # close codes (RFC 6455) by the reason a connection process stops
@@ -223,7 +224,6 @@ class SocketServer(Actor):
         self.last_seen = self.clock.now()
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
-        self.poll_timer: Any = None
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
@@ -232,6 +232,17 @@ class SocketServer(Actor):
         send_after(me, _IdleCheck(), options.idle_timeout / 2)
         telemetry.execute(CONNECT, {"count": 1}, {"transport": self.transport})
         return None
+
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """A summary for crash reports and ``get_state``: assigns stay out (they often hold
+        credentials), as do the outbox's frames."""
+        return {
+            "socket": type(state.get("user")).__name__,
+            "transport": state.get("transport"),
+            "socket_id": state.get("socket_id"),
+            "channels": sorted(state.get("channels", {})),
+            "outbox": len(state["outbox"]) if "outbox" in state else None,
+        }
 
     # -- frames from the client --
 
@@ -337,9 +348,16 @@ class SocketServer(Actor):
             self.options.endpoint,
         )
         try:
-            pid = await ChannelServer.start_link(channel_cls, payload, socket, ref, timeout=None)
-        except StartError:  # refused or crashed: the channel wrote its error reply
+            pid = await ChannelServer.start_link(
+                channel_cls, payload, socket, ref, timeout=JOIN_TIMEOUT
+            )
+        except StartError as exc:  # refused or crashed: the channel wrote its error reply
             pid = None
+            if exc.args and exc.args[0] == "timeout":  # killed: it wrote nothing
+                _log.error(
+                    "%s.join on %r took over %s s", channel_cls.__name__, topic, JOIN_TIMEOUT
+                )
+                self._reply(join_ref, ref, topic, "error", {"reason": "join crashed"})
         if pid is not None:
             self.channels[topic] = (pid, join_ref)
             self.by_pid[pid] = (topic, join_ref)

@@ -109,6 +109,7 @@ from ._handshake import HandshakeError as HandshakeError
 from ._handshake import Peer as Peer
 from ._mesh import DUPLICATE_NAME_REFUSED as DUPLICATE_NAME_REFUSED
 from ._mesh import Cluster as Cluster
+from ._mesh import NameInUse as NameInUse
 from ._mesh import NodeDown as NodeDown
 from ._mesh import NodeUp as NodeUp
 from ._mesh import default_directory as default_directory

@@ -20,10 +20,13 @@ from typing import Any
 
 from ..actors import DEFAULT_TIMEOUT, CallTimeout, Exited, NotInProcess, Pid, this_node
 from ..actors.lowlevel import CallExited, TimedOut, current_pid, open_call
+from ..registry import set_cluster_scope
+from ._connection import DEFAULT_SEND_BUFFER_LIMIT
 from ._framing import DEFAULT_MAX_FRAME
 from ._global import serving as serve_global_names
 from ._mesh import Cluster, default_directory, function_reference
 from ._pg import serving as serve_process_groups
+from ._registry_scope import replicate as replicate_registry
 
 
 @contextlib.asynccontextmanager
@@ -41,6 +44,8 @@ async def start(
     max_frame: int = DEFAULT_MAX_FRAME,
     advertise: str | None = None,
     gossip_interval: float = 2.0,
+    send_buffer_limit: int = DEFAULT_SEND_BUFFER_LIMIT,
+    spawn_modules: Iterable[str] | None = None,
 ) -> AsyncIterator[Cluster]:
     """Run distribution for the current node until the block ends.
 
@@ -50,6 +55,10 @@ async def start(
     it differs from ``listen`` (listening on ``0.0.0.0``, behind NAT or a container port
     mapping). Every ``gossip_interval`` seconds each node tells its peers all its peers and
     redials unconnected seeds, which repairs whatever a lost message missed.
+    ``send_buffer_limit`` bounds the bytes queued for one peer: a peer that stops reading
+    loses its connection (links and monitors fire ``noconnection``) rather than grow it.
+    ``spawn_modules`` (module names; a name allows its submodules too) limits what peers
+    may spawn here; ``None`` lets a peer with the cookie spawn any importable function.
     """
     if transport is None:
         from .transports import TcpTransport
@@ -68,6 +77,8 @@ async def start(
         max_frame=max_frame,
         directory=directory if discovery else None,
         gossip_interval=gossip_interval,
+        send_buffer_limit=send_buffer_limit,
+        spawn_modules=spawn_modules,
     )
     cluster.advertise = advertise
     failure: Exception | None = None  # raised in the block: re-raised as itself, not grouped
@@ -77,10 +88,13 @@ async def start(
                 for name in running.discovered():
                     running._route(name, ("tick",))  # noqa: SLF001 (the same package)
             async with serve_global_names():
+                set_cluster_scope(node, replicate_registry)
                 try:
                     yield running
                 except Exception as exc:
                     failure = exc
+                finally:
+                    set_cluster_scope(node, None)
     except BaseExceptionGroup as group:  # a start-up failure (port in use, bad address)
         sole = _sole_exception(group)
         if sole is None:

@@ -6,6 +6,11 @@
 - ``send(message)`` encodes at once (an object the codec cannot carry raises
   ``EncodeError`` in the sender, never a hang) and queues the frame; the writer task sends
   every frame queued since its last write in one ``send`` (batching per connection).
+- What waits to be written is bounded: ``send_buffer_limit`` bytes (64 MiB by default, the
+  order of Erlang's ``dist_buf_busy_limit``). A peer that stops reading does not make this
+  node hold an ever-growing queue: past the limit the connection closes (``send`` never
+  blocks, so closing is the one bound that keeps it so), its links and monitors fire
+  ``noconnection``, and the overflow is logged and counted.
 - The reader decodes frames and hands each message to the mesh. A malformed frame or an
   oversized one closes this connection only, and is counted in telemetry. A well-formed
   message holding a value this node cannot rebuild (``DecodeError.partial``) goes to
@@ -36,6 +41,8 @@ from ._wire import Codec, PlainCodec
 _log = logging.getLogger("beamish.cluster")
 
 BAD_FRAME = telemetry.CLUSTER_BAD_FRAME
+SEND_OVERFLOW = telemetry.CLUSTER_SEND_OVERFLOW
+DEFAULT_SEND_BUFFER_LIMIT = 64 * 1024 * 1024
 _STREAM_ERRORS = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,
@@ -73,6 +80,8 @@ class Connection:
         outgoing: bool,
         heartbeat: float,
         early: list[bytes] | None = None,
+        send_buffer_limit: int = DEFAULT_SEND_BUFFER_LIMIT,
+        node: str = "",
     ) -> None:
         self.stream = stream
         self.peer = peer
@@ -85,6 +94,18 @@ class Connection:
         self._on_undecodable = on_undecodable
         self._heartbeat = heartbeat  # the tick interval: ours, or the peer's if faster
         self._queue: list[bytes] = []
+        self._queued = 0  # bytes queued or being written, not yet taken by the kernel
+        self._send_buffer_limit = send_buffer_limit
+        self._limit = send_buffer_limit  # -1 once overflowed: every later send is dropped
+        self._node = node
+        self._sock = (
+            stream.extra(anyio.abc.SocketAttribute.raw_socket)
+            if isinstance(stream, anyio.abc.SocketStream) and os.name == "posix"
+            else None
+        )
+        self._writing = False  # the writer is in the stream's send: flushes wait for it
+        self._spill = b""  # what a flush wrote in part: the writer sends it first
+        self._spill_taken = 0
         self._wake = anyio.Event()
         self._sent_since_tick = False
         self._early = early or []
@@ -93,6 +114,7 @@ class Connection:
         self._heard = True  # something came from the peer since the ticker last looked
         self.frames_in = 0
         self.frames_out = 0
+        self.flat = False  # the peer reads the flat form of the hot frames (its flags)
 
     def __repr__(self) -> str:
         return f"<Connection {self.peer.name} {'out' if self.outgoing else 'in'}>"
@@ -102,15 +124,43 @@ class Connection:
         ``FrameError`` for a message over the frame limit)."""
         self.send_encoded(self._codec.encode(message))
 
-    def send_encoded(self, payload: bytes) -> None:
-        if len(payload) > self._decoder.max_frame:
+    def send_encoded(self, payload: bytes, *, now: bool = False) -> None:
+        """Queue an encoded message; ``now``: write it (and what is queued) from the calling
+        task if the writer is idle, as for a call's request or a reply, which a round trip
+        waits for: no turn of the writer task in between."""
+        size = len(payload)
+        if size > self._decoder.max_frame:
             raise FrameError(
-                f"message of {len(payload)} bytes is over the frame limit "
+                f"message of {size} bytes is over the frame limit "
                 f"({self._decoder.max_frame}) for {self.peer.name}"
             )
+        queued = self._queued + size
+        if queued > self._limit:
+            self._overflow(queued)
+            return
+        self._queued = queued
         self._queue.append(payload)
-        if len(self._queue) == 1:  # the first of a batch wakes the writer; the rest ride along
+        if now and self._sock is not None and not self._writing and not self._spill:
+            self._flush()
+        elif len(self._queue) == 1:  # the first of a batch wakes the writer; the rest ride along
             self._wake.set()
+
+    def _overflow(self, queued: int) -> None:
+        """The peer does not read what this node sends: drop this connection (the mesh
+        fires what crossed it) rather than hold more for it."""
+        if self._limit < 0:
+            return
+        self._limit = -1
+        self._queue = []
+        limit = self._send_buffer_limit
+        why = f"send buffer over {limit} bytes: {self.peer.name} is not reading"
+        _log.error("%s: closing the connection to %s: %s", self._node, self.peer.name, why)
+        telemetry.execute(
+            SEND_OVERFLOW,
+            {"count": 1, "bytes": queued},
+            {"node": self._node, "peer": self.peer.name, "limit": limit},
+        )
+        self.close(why)
 
     def close(self, reason: Any) -> None:
         """End the connection (the mesh's ``run`` loop then reports it down)."""
@@ -199,36 +249,55 @@ class Connection:
 
     async def _write_forever(self) -> None:
         stream = self.stream
-        # A plain socket (no TLS, POSIX): write to it directly, and hand the stream only what the
-        # kernel did not take. Its send returns once its transport has flushed everything
-        # (so bytes never overtake each other), and a write that went whole costs no loop
-        # pass (the stream's send yields once per call).
-        sock = None
-        if isinstance(stream, anyio.abc.SocketStream) and os.name == "posix":
-            sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
-            queue, self._queue = self._queue, []
-            if queue:
-                self._sent_since_tick = True
-                self.frames_out += len(queue)
-                limit = self._decoder.max_frame  # send_encoded checked each payload already
-                data = (
-                    encode_frames(queue, max_frame=limit)
-                    if len(queue) > 1
-                    else encode_frame(queue[0], max_frame=limit)
-                )
-                fd = sock.fileno() if sock is not None else -1  # -1 once closed
-                if fd >= 0:
-                    try:
-                        written = os.write(fd, data)
-                    except (BlockingIOError, InterruptedError):
-                        written = 0
-                    if written == len(data):
-                        continue
-                    data = data[written:]
-                await stream.send(data)
+            self._writing = True
+            if self._spill:  # what a flush could not write whole goes first
+                spill, self._spill = self._spill, b""
+                await stream.send(spill)
+                self._queued -= self._spill_taken
+            if self._queue:
+                data, taken = self._take()
+                written = self._write_some(data)
+                if written < len(data):
+                    await stream.send(data[written:])
+                self._queued -= taken
+            self._writing = False
+
+    def _flush(self) -> None:
+        """Write every frame queued, from the calling task (the writer is idle); what the
+        socket does not take at once goes to the writer, ahead of anything queued later."""
+        data, taken = self._take()
+        written = self._write_some(data)
+        if written == len(data):
+            self._queued -= taken
+            return
+        self._spill, self._spill_taken = data[written:], taken
+        self._wake.set()
+
+    def _take(self) -> tuple[bytes, int]:
+        """The frames of every payload queued, and the bytes they counted for."""
+        queue, self._queue = self._queue, []
+        self._sent_since_tick = True
+        self.frames_out += len(queue)
+        limit = self._decoder.max_frame  # send_encoded checked each payload already
+        if len(queue) > 1:
+            return encode_frames(queue, max_frame=limit), self._queued
+        return encode_frame(queue[0], max_frame=limit), self._queued
+
+    def _write_some(self, data: bytes) -> int:
+        """Write to a plain socket (no TLS, POSIX) directly; the bytes written (0: the
+        stream's ``send`` must do it all). A write that goes whole costs no loop pass, and
+        the stream's ``send`` returns only once its transport has flushed everything, so
+        bytes never overtake each other."""
+        fd = self._sock.fileno() if self._sock is not None else -1  # -1 once closed
+        if fd < 0:
+            return 0
+        try:
+            return os.write(fd, data)
+        except (BlockingIOError, InterruptedError):
+            return 0
 
     async def _ticker(self) -> None:
         """Once per interval: tick if we sent nothing; declare the peer down after four

@@ -23,13 +23,14 @@ in particular an acceptor, which answers any nonce a stranger sends it, never ha
 proof that would let the stranger pass as an initiator, to it or to another node. Messages
 are plain dicts (the connection encodes them as plain msgpack, before anything is trusted):
 
-1. initiator -> acceptor: ``{"hello": VERSION, "name", "creation", "nonce"}``
-2. acceptor -> initiator: ``{"challenge": VERSION, "name", "creation", "nonce", "proof"}``
-   (the acceptor's proof over the initiator's nonce)
+1. initiator -> acceptor: ``{"hello": VERSION, "name", "creation", "nonce", "flags"}``
+2. acceptor -> initiator: ``{"challenge": VERSION, "name", "creation", "nonce", "proof",
+   "flags"}`` (the acceptor's proof over the initiator's nonce)
 3. initiator -> acceptor: ``{"proof"}`` (the initiator's proof over the acceptor's nonce)
 4. acceptor -> initiator: ``{"welcome": VERSION}``
 
-Any deviation raises ``HandshakeError``; the connection closes and logs it.
+Any deviation raises ``HandshakeError``; the connection closes and logs it. ``flags`` (see
+:data:`FLAGS`) may be missing: a peer that sends none gets the base protocol.
 """
 
 from __future__ import annotations
@@ -98,6 +99,21 @@ def _nonce(message: Any) -> bytes:
     return nonce
 
 
+FLAGS: tuple[str, ...] = ("flat",)
+"""What this node's frames may use beyond the base protocol, announced in the hello and the
+challenge (Erlang's distribution flags): ``"flat"``, the flat form of the hot frames (see
+``_wire``). A peer that does not announce a flag is sent nothing that needs it."""
+MAX_FLAGS = 32
+
+
+def _flags(message: Any) -> frozenset[str]:
+    """The flags a peer announced (an old peer announces none; garbage counts as none)."""
+    flags = message.get("flags") if isinstance(message, dict) else None
+    if type(flags) is not list or len(flags) > MAX_FLAGS:
+        return frozenset()
+    return frozenset(flag for flag in flags if type(flag) is str and len(flag) <= 64)
+
+
 class Initiator:
     """The side that connected."""
 
@@ -105,6 +121,7 @@ class Initiator:
         self.name, self.creation, self._cookie = name, creation, cookie
         self._nonce = nonce if nonce is not None else secrets.token_bytes(NONCE_BYTES)
         self.peer: Peer | None = None
+        self.peer_flags: frozenset[str] = frozenset()
 
     def hello(self) -> dict[str, Any]:
         return {
@@ -112,6 +129,7 @@ class Initiator:
             "name": self.name,
             "creation": self.creation,
             "nonce": self._nonce,
+            "flags": list(FLAGS),
         }
 
     def on_challenge(self, message: Any) -> dict[str, Any]:
@@ -122,6 +140,7 @@ class Initiator:
             raise HandshakeError(f"handshake refused: {peer.name} did not prove the cookie")
         nonce = _nonce(message)
         self.peer = peer
+        self.peer_flags = _flags(message)
         return {"proof": proof_of(self._cookie, "initiator", nonce, self.name, peer.name)}
 
     def on_welcome(self, message: Any) -> Peer:
@@ -139,17 +158,20 @@ class Acceptor:
         self._nonce = nonce if nonce is not None else secrets.token_bytes(NONCE_BYTES)
         self._claimed: Peer | None = None
         self.peer: Peer | None = None
+        self.peer_flags: frozenset[str] = frozenset()
 
     def on_hello(self, message: Any) -> dict[str, Any]:
         _check_version(message, "hello")
         claimed = self._claimed = _peer(message, self.name)
         nonce = _nonce(message)
+        self.peer_flags = _flags(message)
         return {
             "challenge": VERSION,
             "name": self.name,
             "creation": self.creation,
             "nonce": self._nonce,
             "proof": proof_of(self._cookie, "acceptor", nonce, self.name, claimed.name),
+            "flags": list(FLAGS),
         }
 
     def on_proof(self, message: Any) -> dict[str, Any]:

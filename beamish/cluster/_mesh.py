@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import logging
 import os
@@ -20,7 +21,7 @@ from ..actors import NOCONNECTION, NOPROC, Caller, Node, Pid, Ref
 from ..actors import lowlevel as kernel
 from ..actors.lowlevel import CallRequest
 from . import _frames as frames
-from ._connection import Connection, read_one
+from ._connection import DEFAULT_SEND_BUFFER_LIMIT, SEND_OVERFLOW, Connection, read_one
 from ._errors import DecodeError, EncodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from ._handshake import Acceptor, HandshakeError, Initiator, Peer
@@ -41,6 +42,7 @@ DUPLICATE_NAME = "duplicate node name"
 THIS_NODE = "this node"
 MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
 UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
+SPAWN_REFUSED = telemetry.CLUSTER_SPAWN_REFUSED
 _UNSENDABLE_ERRORS = (EncodeError, FrameError)
 _LOGGED_KINDS_LIMIT = 1024
 MAX_PEERS_FRAME = 1024  # peers one frame may name: a node is told of a mesh, not a flood
@@ -56,6 +58,11 @@ _HANDSHAKE_ERRORS = (
     anyio.BrokenResourceError,
     OSError,
 )
+
+
+class NameInUse(RuntimeError):
+    """A node of this name is already running on this host (its entry in the runtime
+    directory is held by a live process): the second one does not start."""
 
 
 class NodeDown(NamedTuple):
@@ -99,11 +106,46 @@ def _own(peer: str, kind: str, watcher: Pid, ref: Ref) -> None:
         raise frames.BadFrame(f"{kind}: {watcher} and {ref} are not the peer's ({peer})")
 
 
+def _sent_by(peer: str, kind: str, pid: Pid) -> None:
+    """A link, unlink or exit a peer sends comes from a process of the peer: one that
+    names another node's pid would speak for a process that never said it."""
+    if pid[0] != peer:
+        raise frames.BadFrame(f"{kind}: {pid} is not a process of the peer ({peer})")
+
+
+def _local_target(node: Node, kind: str, target: Any) -> Any:
+    """What a call, monitor or exit from a peer names here: a pid, or the pid registered
+    under ``name`` for ``(name, this node)``. ``(name, another node)`` resolves on that
+    node (Erlang's ``{Name, Node}``), never here: a peer never sends one, so it is refused.
+    """
+    if type(target) is Pid:
+        return target
+    name, where = target
+    if where != node.name:
+        raise frames.BadFrame(f"{kind}: {target} names a process of another node")
+    return node.whereis(name)
+
+
 def _unless_refused(message: Any) -> Any:
     """``message``, unless it is the peer's ``{"refused": why}`` (raised as ``_Refused``)."""
     if isinstance(message, dict) and "refused" in message:
         raise _Refused(str(message["refused"])[:200])
     return message
+
+
+def _live_entry(entry: Path) -> str | None:
+    """The address in a runtime-directory entry, if a live node holds it (its lock):
+    None for the entry a node that died left behind."""
+    fd = os.open(entry, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: its node is running
+            return os.pread(fd, 4096, 0).decode().strip()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def is_node_name(target: str) -> bool:
@@ -165,6 +207,8 @@ class Cluster:
         directory: Path | None = None,
         hidden: bool = False,
         gossip_interval: float = 2.0,
+        send_buffer_limit: int = DEFAULT_SEND_BUFFER_LIMIT,
+        spawn_modules: Iterable[str] | None = None,
     ) -> None:
         if "@" not in node.name:
             raise ValueError(f"a distributed node needs a name@host name, not {node.name!r}")
@@ -176,11 +220,16 @@ class Cluster:
         self.handshake_timeout = handshake_timeout
         self.codec = Codec(allow_pickle=allow_pickle)
         self.max_frame = max_frame
+        self.send_buffer_limit = send_buffer_limit
+        if isinstance(spawn_modules, str):
+            raise TypeError("spawn_modules is a collection of module names, not one str")
+        self.spawn_modules = None if spawn_modules is None else frozenset(spawn_modules)
         self.directory = directory
         self.address: str | None = None
         self.connections: dict[str, Connection] = {}
         self.addresses: dict[str, str] = {}
-        self._connecting: dict[str, list[bytes]] = {}
+        self._connecting: dict[str, list[bytes]] = {}  # what waits for a connection
+        self._connecting_bytes: dict[str, int] = {}
         self._links: dict[str, set[tuple[Pid, Pid]]] = {}
         self._monitors: dict[str, dict[Ref, tuple[Pid, Any]]] = {}
         self._watched: dict[str, dict[Ref, Pid]] = {}
@@ -212,6 +261,7 @@ class Cluster:
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
         self._logged_kinds: set[tuple[str, str]] = set()  # drops are logged once per kind
+        self._entry: int | None = None  # our entry in the directory, open and locked
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} at {self.address} peers={sorted(self.connections)}>"
@@ -235,7 +285,12 @@ class Cluster:
             self._group = group
             listener = None
             if listen is not None:
-                listener = await self.transport.listen(listen)
+                self._claim()
+                try:
+                    listener = await self.transport.listen(listen)
+                except BaseException:
+                    self._withdraw()
+                    raise
                 self.address = listener.address
                 group.start_soon(listener.serve, self._accepted)
                 self._announce()
@@ -262,19 +317,45 @@ class Cluster:
         """The address peers are given: ``advertise`` if set, else the listen address."""
         return self.advertise or self.address
 
-    def _announce(self) -> None:
-        if self.directory is None or self.public_address is None:
-            return
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (self.directory / self.name).write_text(self.public_address)
-
-    def _withdraw(self) -> None:
+    def _claim(self) -> None:
+        """Take this node's entry in the runtime directory, and hold it (an exclusive
+        ``flock``) while the node runs: a second node of the same name on this host fails
+        here (``NameInUse``), as Erlang's epmd refuses a name in use; the entry a dead
+        node left behind holds no lock, and is taken over."""
         if self.directory is None:
             return
-        entry = self.directory / self.name
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.directory / self.name
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise NameInUse(
+                    f"a node named {self.name} is already running on this host ({path})"
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    self._entry = fd
+                    return
+            os.close(fd)  # withdrawn by the node that held it while we opened it: again
+
+    def _announce(self) -> None:
+        if self._entry is None or self.public_address is None:
+            return
+        address = self.public_address.encode()
+        os.ftruncate(self._entry, 0)
+        os.pwrite(self._entry, address, 0)
+
+    def _withdraw(self) -> None:
+        if self._entry is None:
+            return
+        assert self.directory is not None
         with contextlib.suppress(OSError):
-            if entry.read_text() == self.public_address:
-                entry.unlink()
+            (self.directory / self.name).unlink()  # ours: we hold its lock
+        os.close(self._entry)
+        self._entry = None
 
     def discovered(self) -> dict[str, str]:
         """Nodes announced in the runtime directory (name -> address), this one excluded."""
@@ -284,7 +365,9 @@ class Cluster:
         for entry in self.directory.iterdir():
             if entry.name != self.name:
                 with contextlib.suppress(OSError):
-                    found[entry.name] = entry.read_text().strip()
+                    address = _live_entry(entry)
+                    if address:
+                        found[entry.name] = address
         return found
 
     # -- connecting --
@@ -367,6 +450,7 @@ class Cluster:
         elif address == target:
             self.addresses[peer.name] = address
         conn = self._register(stream, peer, decoder, pending, outgoing=True)
+        conn.flat = "flat" in initiator.peer_flags
         assert self._group is not None
         self._group.start_soon(self._watch, conn)
         return peer.name
@@ -487,6 +571,7 @@ class Cluster:
                 # the welcome is the connection's first frame: no await between the
                 # decision and the registration, so no other handshake slips in between
                 conn = self._register(stream, peer, decoder, pending, False, first=welcome)
+                conn.flat = "flat" in acceptor.peer_flags
         except _HANDSHAKE_ERRORS as exc:
             await stream.aclose()
             self._handshake_failed("an incoming connection", exc)
@@ -529,6 +614,8 @@ class Cluster:
             outgoing=outgoing,
             heartbeat=self.heartbeat,
             early=early,
+            send_buffer_limit=self.send_buffer_limit,
+            node=self.name,
         )
         self.connections[peer.name] = conn
         self._unreachable.discard(peer.name)
@@ -537,6 +624,7 @@ class Cluster:
         conn.send(frames.wire(frames.Address(None if self.hidden else self.public_address)))
         if not self.hidden:
             conn.send(frames.wire(frames.Peers(self._peer_list())))
+        self._connecting_bytes.pop(peer.name, None)
         for payload in self._connecting.pop(peer.name, ()):
             conn.send_encoded(payload)
         _log.info("%s: connected to %s", self.name, peer.name)
@@ -665,6 +753,7 @@ class Cluster:
                 reason,
             )
         self._connecting.pop(peer, None)
+        self._connecting_bytes.pop(peer, None)
         node = self.node
         for local, remote in self._links.pop(peer, ()):
             kernel.deliver_exit(node, local, remote, exit_reason, link=True)
@@ -700,19 +789,43 @@ class Cluster:
             if self._group is None or self.node.closing:
                 return
             self._connecting[peer] = [payload]
+            self._connecting_bytes[peer] = len(payload)
             self._group.start_soon(self._connect_quietly, peer)
-        else:
-            queued.append(payload)
+            return
+        waiting = self._connecting_bytes.get(peer, 0) + len(payload)
+        if waiting > self.send_buffer_limit:  # a peer slow to answer its handshake
+            self._connecting_overflow(peer, waiting)
+            return
+        self._connecting_bytes[peer] = waiting
+        queued.append(payload)
+
+    def _connecting_overflow(self, peer: str, waiting: int) -> None:
+        """More than ``send_buffer_limit`` bytes wait for a connection still being made:
+        drop them and fire what waited on it, as for a connection that overflows."""
+        _log.error(
+            "%s: over %s bytes wait for a connection to %s: dropped, links and monitors fire",
+            self.name,
+            self.send_buffer_limit,
+            peer,
+        )
+        telemetry.execute(
+            SEND_OVERFLOW,
+            {"count": 1, "bytes": waiting},
+            {"node": self.name, "peer": peer, "limit": self.send_buffer_limit},
+        )
+        self._lost(peer, f"send buffer over {self.send_buffer_limit} bytes", was_up=False)
 
     # RemoteHook: what the kernel hands over
 
     def send(self, dest: Pid | tuple[str, str], message: Any) -> None:
         if isinstance(dest, Pid):
             conn = self.connections.get(dest[0])
-            if conn is not None:  # the hot path: connected (frames.Send, built inline)
-                conn.send(("send", dest, message))
-            else:
+            if conn is None:
                 self._route(dest[0], ("send", dest, message))
+            elif conn.flat:  # the hot path: connected (frames.Send, flat)
+                conn.send_encoded(self.codec.encode_send(dest, message))
+            else:
+                conn.send(("send", dest, message))  # frames.Send, built inline
         else:
             name, peer = dest
             self._route(peer, ("send_name", name, message))  # frames.SendName, inline
@@ -744,7 +857,14 @@ class Cluster:
             kernel.deliver_down(self.node, watcher, ref, remote, NOPROC)
             return
         # frames.Call, built inline (hot path); EncodeError, FrameError: raised here
-        self._route(peer, ("call", remote, message))
+        # The caller waits for the answer: the request is written now (send_encoded's now).
+        conn = self.connections.get(peer)
+        if conn is None:
+            self._route(peer, ("call", remote, message))
+        elif conn.flat and type(message) is CallRequest:
+            conn.send_encoded(self.codec.encode_call(remote, message), now=True)
+        else:
+            conn.send_encoded(self.codec.encode(("call", remote, message)), now=True)
         self._monitors.setdefault(peer, {})[ref] = (watcher, remote)
 
     def demonitor(self, ref: Ref, remote: Any) -> None:
@@ -773,7 +893,16 @@ class Cluster:
         something too large, lives on."""
         local = self._unwatch(pid[0], ref)  # the reply ends the call: no demonitor follows
         try:
-            self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline (hot path)
+            conn = self.connections.get(pid[0])
+            if conn is None:
+                self._route(pid[0], ("reply", pid, ref, value))  # frames.Reply, inline
+            else:
+                # the hot path; the caller waits for it: written now
+                if conn.flat:
+                    payload = self.codec.encode_reply(pid, ref, value)
+                else:
+                    payload = self.codec.encode(("reply", pid, ref, value))
+                conn.send_encoded(payload, now=True)
         except _UNSENDABLE_ERRORS as exc:
             self._unsendable(pid[0], "reply", exc)
             self._route_quietly(pid[0], frames.wire(frames.Down(pid, ref, local, exc)))
@@ -899,8 +1028,8 @@ class Cluster:
         watcher, ref = caller
         _own(peer, "call", watcher, ref)
         node = self.node
-        callee = node.resolve(target if type(target) is Pid else target[0])
-        if type(callee) is not Pid or not kernel.watch(node, callee, ref, watcher):
+        callee = _local_target(node, "call", target)
+        if callee is None or not kernel.watch(node, callee, ref, watcher):
             conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
             return
         self._watched.setdefault(peer, {})[ref] = callee
@@ -944,20 +1073,22 @@ class Cluster:
             kernel.deliver_down(self.node, watcher, ref, target, reason)
 
     def _on_link(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        _sent_by(conn.peer.name, "link", remote)
         if self.node.is_alive(local) and kernel.add_link(self.node, local, remote):
             self._links.setdefault(conn.peer.name, set()).add((local, remote))
         else:
             conn.send(frames.wire(frames.Exit(local, remote, NOPROC, True)))
 
     def _on_unlink(self, conn: Connection, remote: Pid, local: Pid) -> None:
+        _sent_by(conn.peer.name, "unlink", remote)
         kernel.remove_link(self.node, local, remote)
         self._links.get(conn.peer.name, set()).discard((local, remote))
 
     def _on_exit(self, conn: Connection, sender: Pid, target: Any, reason: Any, link: bool) -> None:
+        _sent_by(conn.peer.name, "exit", sender)
         node = self.node
-        if type(target) is not Pid:  # (name, this node): stop() killing a server
-            target = node.resolve(target[0]) or target
-        if type(target) is not Pid:
+        target = _local_target(node, "exit", target)  # (name, this node): stop() kills a server
+        if target is None:
             return
         if link:
             self._links.get(conn.peer.name, set()).discard((target, sender))
@@ -966,8 +1097,8 @@ class Cluster:
     def _on_monitor(self, conn: Connection, watcher: Pid, ref: Ref, target: Any) -> None:
         _own(conn.peer.name, "monitor", watcher, ref)
         node = self.node
-        local = node.resolve(target if type(target) is Pid else target[0])
-        if type(local) is not Pid or not kernel.watch(node, local, ref, watcher):
+        local = _local_target(node, "monitor", target)
+        if local is None or not kernel.watch(node, local, ref, watcher):
             conn.send(frames.wire(frames.Down(watcher, ref, target, NOPROC)))
         else:
             self._watched.setdefault(conn.peer.name, {})[ref] = local
@@ -1026,6 +1157,16 @@ class Cluster:
         args: tuple[Any, ...],
         link: bool,
     ) -> None:
+        if self.spawn_modules is not None:
+            module = _module_of(target)
+            if module is None or not module_allowed(module, self.spawn_modules):
+                self._spawn_refused(conn, target)
+                refusal = PermissionError(
+                    f"{self.name} does not allow spawning {_describe(target)}: "
+                    f"its module is not in spawn_modules"
+                )
+                conn.send(frames.wire(frames.Reply(reply_to, ref, ("error", refusal))))
+                return
         try:
             fn = resolve_function(target)
             pid = self.node.spawn(fn, tuple(args))
@@ -1037,6 +1178,48 @@ class Cluster:
             self._links.setdefault(conn.peer.name, set()).add((pid, reply_to))
         # "spawned" goes out before the new process can run, so before any exit of it
         conn.send(frames.wire(frames.Spawned(reply_to, ref, pid, link)))
+
+    def _spawn_refused(self, conn: Connection, target: Any) -> None:
+        what = _describe(target)
+        self._log_once(
+            ("spawn_refused", what[:200]),
+            "%s: refused %s a spawn of %s (not in spawn_modules)",
+            self.name,
+            conn.peer.name,
+            what,
+        )
+        telemetry.execute(
+            SPAWN_REFUSED,
+            {"count": 1},
+            {"node": self.name, "peer": conn.peer.name, "target": what},
+        )
+
+
+def module_allowed(module: str, allowed: Iterable[str]) -> bool:
+    """Whether ``module`` is one of ``allowed`` or a submodule of one.
+
+    >>> allowed = {"myapp.jobs"}
+    >>> module_allowed("myapp.jobs.nightly", allowed), module_allowed("myapp", allowed)
+    (True, False)
+    >>> module_allowed("myapp.jobsx", allowed)
+    False
+    """
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in allowed)
+
+
+def _module_of(target: Any) -> str | None:
+    """The module a spawn request's target lives in, read without importing anything:
+    ``"module"`` of ``"module:qualname"``, or a (pickled) function's ``__module__``."""
+    if type(target) is str:
+        return target.partition(":")[0]
+    module = getattr(target, "__module__", None)
+    return module if type(module) is str else None
+
+
+def _describe(target: Any) -> str:
+    if type(target) is str:
+        return repr(target[:200])
+    return f"{_module_of(target)}:{getattr(target, '__qualname__', '?')}"
 
 
 async def _close_now(stream: anyio.abc.ByteStream) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pickle
 import reprlib
+import struct
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +41,20 @@ _STOP_REQUEST: Final = 12
 _PID_PACKED: Final = 31
 _BIGINT: Final = 32
 _PICKLE: Final = 33
+
+# The flat form of the hot frames (a send, a cast, a call, a reply): the byte FLAT, which
+# msgpack never writes ("never used"), a kind byte, a 2-byte length and a plain msgpack array
+# of the frame's pids and refs (their fields: no extension, no hook runs for them), then the
+# message as the codec writes any value. Decoded, it is the same tuple frame as the record
+# form: ("send", pid, message), ("call", target, CallRequest(Caller(pid, ref), request)),
+# ("reply", pid, ref, value).
+FLAT: Final = 0xC1
+_FLAT_SEND: Final = 1  # head: to (3 fields)
+_FLAT_CAST: Final = 2  # head: to; the message is CastRequest(value)
+_FLAT_CALL: Final = 3  # head: target pid (3), caller pid (3), ref (2)
+_FLAT_CALL_NAME: Final = 4  # head: target (name, node), caller pid (3), ref (2)
+_FLAT_REPLY: Final = 5  # head: to (3), ref (2)
+_FLAT_HEAD_MAX: Final = 0xFFFF
 
 _RECORDS: Final[dict[type, int]] = {
     tuple: _TUPLE,
@@ -241,6 +256,8 @@ class Codec:
         "_class_cache",
         "_ext_hook",
         "_failures",
+        "_flat_heads",
+        "_flat_pids",
         "_list_hook",
         "_packer",
         "_pid_exts",
@@ -256,6 +273,8 @@ class Codec:
         marks = {**_SHARED_MARKS, _EXCEPTION: _Mark(_EXCEPTION, self._build_exception)}
         self._ext_hook = self._make_ext_hook(marks)
         self._list_hook = _list_hook
+        self._flat_heads: dict[tuple[int, Pid], bytes] = {}  # (kind, pid) -> its prefix
+        self._flat_pids: dict[bytes, Pid] = {}  # a send's head -> its pid
 
     def encode(self, obj: Any) -> bytes:
         """The payload for ``obj``; raises :class:`EncodeError` if it cannot be carried.
@@ -279,6 +298,11 @@ class Codec:
           ...
         beamish.cluster.DecodeError: undecodable payload (1 bytes): ...
         """
+        if data[:1] == _FLAT_BYTE:
+            return self._decode_flat(data)
+        return self._decode_value(data)
+
+    def _decode_value(self, data: bytes) -> Any:
         failures = self._failures
         try:
             value = msgpack.unpackb(
@@ -302,6 +326,84 @@ class Codec:
         if value.__class__ is _Mark:
             raise DecodeError("a bare extension marker is not a message")
         return value
+
+    # -- the flat form of the hot frames ----------------------------------------------------
+
+    def encode_send(self, to: Pid, message: Any) -> bytes:
+        """``("send", to, message)`` in the flat form (a cast: ``message`` a ``CastRequest``).
+
+        >>> from beamish.actors import Pid
+        >>> codec = Codec()
+        >>> codec.decode(codec.encode_send(Pid("a@h", 1, 7), "hi"))
+        ('send', <a@h.1.7>, 'hi')
+        """
+        kind, value = _FLAT_SEND, message
+        if message.__class__ is CastRequest:
+            kind, value = _FLAT_CAST, message[0]
+        prefix = self._flat_heads.get((kind, to))
+        if prefix is None:
+            prefix = self._flat_prefix(kind, list(to))
+            if prefix is None:
+                return self.encode(("send", to, message))
+            if len(self._flat_heads) >= _PID_CACHE_SIZE:
+                self._flat_heads.clear()
+            self._flat_heads[(kind, to)] = prefix
+        return prefix + self.encode(value)
+
+    def encode_call(self, target: Pid | tuple[str, str], request: CallRequest) -> bytes:
+        """``("call", target, request)`` in the flat form."""
+        (pid, ref), value = request
+        if target.__class__ is Pid:
+            prefix = self._flat_prefix(_FLAT_CALL, [*target, *pid, *ref])
+        else:
+            prefix = self._flat_prefix(_FLAT_CALL_NAME, [*target, *pid, *ref])
+        if prefix is None:
+            return self.encode(("call", target, request))
+        return prefix + self.encode(value)
+
+    def encode_reply(self, to: Pid, ref: Ref, value: Any) -> bytes:
+        """``("reply", to, ref, value)`` in the flat form."""
+        prefix = self._flat_prefix(_FLAT_REPLY, [*to, *ref])
+        if prefix is None:
+            return self.encode(("reply", to, ref, value))
+        return prefix + self.encode(value)
+
+    def _flat_prefix(self, kind: int, fields: list[Any]) -> bytes | None:
+        """FLAT, ``kind``, the head's length and the head; None if a field is not of the
+        plain type it must be (a serial beyond 64 bits, a subclass): the record form then."""
+        for field in fields:
+            if field.__class__ is not str and field.__class__ is not int:
+                return None
+        try:
+            head = _pack_plain(fields)
+        except (OverflowError, UnicodeEncodeError, TypeError, ValueError):
+            return None
+        if len(head) > _FLAT_HEAD_MAX:
+            return None
+        return _FLAT_HEADER.pack(FLAT, kind, len(head)) + head  # type: ignore[no-any-return]
+
+    def _decode_flat(self, data: bytes) -> Any:
+        if len(data) < 4:
+            raise DecodeError(f"a truncated flat frame ({len(data)} bytes)")
+        _, kind, size = _FLAT_HEADER.unpack_from(data)
+        end = 4 + size
+        head_bytes = data[4:end]
+        if len(head_bytes) != size:
+            raise DecodeError(f"a flat frame whose head ({size} bytes) is cut short")
+        head = self._flat_pids.get(head_bytes) if kind <= _FLAT_CAST else None
+        if head is None:
+            head = _flat_head(kind, head_bytes)
+            if kind <= _FLAT_CAST:
+                if len(self._flat_pids) >= _PID_CACHE_SIZE:
+                    self._flat_pids.clear()
+                self._flat_pids[head_bytes] = head
+        try:
+            value = self._decode_value(data[end:])
+        except DecodeError as exc:
+            if exc.partial is None:
+                raise
+            raise DecodeError(str(exc), partial=_flat_frame(kind, head, exc.partial)) from exc
+        return _flat_frame(kind, head, value)
 
     # -- encoding ---------------------------------------------------------------------------
 
@@ -472,6 +574,61 @@ class Codec:
             cache.clear()
         cache[key] = found
         return found
+
+
+_FLAT_BYTE: Final = bytes([FLAT])
+_FLAT_HEADER: Final = struct.Struct(">BBH")
+
+
+def _flat_head(kind: int, data: bytes) -> Any:
+    """The pids and refs a flat frame's head carries (``DecodeError`` if malformed)."""
+    try:
+        fields = msgpack.unpackb(data, ext_hook=_refuse_extension, use_list=True)
+    except Exception as exc:
+        raise DecodeError(f"a flat frame with a malformed head: {type(exc).__name__}") from exc
+    if type(fields) is not list:
+        raise DecodeError("a flat frame whose head is not a list")
+    shape = _FLAT_SHAPES.get(kind)
+    if shape is None:
+        raise DecodeError(f"unknown flat frame kind {kind}")
+    if len(fields) != len(shape) or any(
+        type(field) is not want for field, want in zip(fields, shape, strict=True)
+    ):
+        raise DecodeError(f"a flat frame of kind {kind} with a malformed head")
+    if kind <= _FLAT_CAST:
+        return _tuple_new(Pid, fields)
+    if kind == _FLAT_REPLY:
+        return (_tuple_new(Pid, fields[:3]), _tuple_new(Ref, fields[3:]))
+    if kind == _FLAT_CALL:
+        target: Any = _tuple_new(Pid, fields[:3])
+        rest = fields[3:]
+    else:
+        target = (fields[0], fields[1])
+        rest = fields[2:]
+    caller = _tuple_new(Caller, (_tuple_new(Pid, rest[:3]), _tuple_new(Ref, rest[3:])))
+    return (target, caller)
+
+
+def _flat_frame(kind: int, head: Any, value: Any) -> tuple[Any, ...]:
+    """The tuple frame a flat frame stands for."""
+    if kind == _FLAT_SEND:
+        return ("send", head, value)
+    if kind == _FLAT_CAST:
+        return ("send", head, _tuple_new(CastRequest, (value,)))
+    if kind == _FLAT_REPLY:
+        return ("reply", head[0], head[1], value)
+    return ("call", head[0], _tuple_new(CallRequest, (head[1], value)))
+
+
+_PID_SHAPE: Final = (str, int, int)
+_REF_SHAPE: Final = (str, int)
+_FLAT_SHAPES: Final[dict[int, tuple[type, ...]]] = {
+    _FLAT_SEND: _PID_SHAPE,
+    _FLAT_CAST: _PID_SHAPE,
+    _FLAT_CALL: (*_PID_SHAPE, *_PID_SHAPE, *_REF_SHAPE),
+    _FLAT_CALL_NAME: (str, str, *_PID_SHAPE, *_REF_SHAPE),
+    _FLAT_REPLY: (*_PID_SHAPE, *_REF_SHAPE),
+}
 
 
 class _Unencodable(TypeError):

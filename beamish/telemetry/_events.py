@@ -19,6 +19,8 @@
 | ``CLUSTER_UNSENDABLE`` | ``count`` | ``node``, ``peer``, ``what``, ``why`` (see below) |
 | ``CLUSTER_GLOBAL_CONFLICT`` | ``count`` | ``node``, ``name``, ``winner``, ``loser`` |
 | ``CLUSTER_DUPLICATE_NAME`` | ``count`` | ``node``, ``peer``, ``creation`` (of the refused one) |
+| ``CLUSTER_SEND_OVERFLOW`` | ``count``, ``bytes`` | ``node``, ``peer``, ``limit`` (it closed) |
+| ``CLUSTER_SPAWN_REFUSED`` | ``count`` | ``node``, ``peer``, ``target`` (see ``spawn_modules``) |
 | ``WORKER_UP`` | ``count``, ``startup`` (s) | ``pool``, ``worker``, ``os_pid``, ``index`` |
 | ``WORKER_DOWN`` | ``count`` | ``pool``, ``worker``, ``os_pid``, ``index``, ``reason`` |
 | ``WORKER_OVER_MEMORY`` | ``memory`` (bytes) | ``pool``, ``worker``, ``os_pid``, ``max_memory`` |
@@ -62,6 +64,8 @@ CLUSTER_GLOBAL_CONFLICT: Event = ("beamish", "cluster", "global_conflict")
 CLUSTER_MESSAGE_DROPPED: Event = ("beamish", "cluster", "message_dropped")
 CLUSTER_UNSENDABLE: Event = ("beamish", "cluster", "unsendable")
 CLUSTER_DUPLICATE_NAME: Event = ("beamish", "cluster", "duplicate_name")
+CLUSTER_SEND_OVERFLOW: Event = ("beamish", "cluster", "send_overflow")
+CLUSTER_SPAWN_REFUSED: Event = ("beamish", "cluster", "spawn_refused")
 WORKER_UP: Event = ("beamish", "worker", "up")
 WORKER_DOWN: Event = ("beamish", "worker", "down")
 WORKER_OVER_MEMORY: Event = ("beamish", "worker", "over_memory")
@@ -85,6 +89,8 @@ ALL_EVENTS: tuple[Event, ...] = (
     CLUSTER_MESSAGE_DROPPED,
     CLUSTER_UNSENDABLE,
     CLUSTER_DUPLICATE_NAME,
+    CLUSTER_SEND_OVERFLOW,
+    CLUSTER_SPAWN_REFUSED,
     WORKER_UP,
     WORKER_DOWN,
     WORKER_OVER_MEMORY,

@@ -53,7 +53,8 @@ class Server:
                 raise AssertionError(f"server exited {self.proc.returncode}: {self.output()}")
             try:
                 urllib.request.urlopen(self.http + "/ready", timeout=5)
-            except urllib.error.HTTPError:
+            except urllib.error.HTTPError as answered:
+                answered.close()
                 return
             except urllib.error.URLError as exc:
                 if not isinstance(exc.reason, ConnectionRefusedError):

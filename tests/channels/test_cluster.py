@@ -133,7 +133,7 @@ def test_a_longpoll_session_is_served_by_another_node(trio_of_nodes: list[Server
 def test_presence_across_nodes(trio_of_nodes: list[Server]) -> None:
     """alice on a, bob on c: each phoenix.js Presence lists both; bob's leave reaches a."""
     pytest.importorskip("beamish.presence", reason="beamish.presence has not landed here yet")
-    from chankit import run_js
+    from .chankit import run_js
 
     a, _, c = trio_of_nodes
     out = run_js(a.url, "websocket", "presence", c.url)

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import socket
+import urllib.error
 import urllib.request
 from collections.abc import Coroutine, Iterator
 from typing import Any
@@ -514,3 +515,21 @@ def test_longpoll_oversized_body_is_413(small: Server) -> None:
     line = json.dumps(["1", "1", "room:lp", "echo", {"x": "y" * 2000}]).encode()
     assert lp(small, "POST", f"vsn=2.0.0&token={token}", line) == {"status": 413}
     assert lp(small, "GET", f"vsn=2.0.0&token={token}")["status"] == 410
+
+
+def test_longpoll_cors_preflight_and_other_methods(server: Server) -> None:
+    """OPTIONS: 200 with the CORS headers (echoing the requested headers); PUT: 400."""
+    request = urllib.request.Request(f"{server.http}/socket/longpoll", method="OPTIONS")
+    request.add_header("Access-Control-Request-Headers", "x-phoenix-authtoken")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["access-control-allow-headers"] == "x-phoenix-authtoken"
+        assert response.headers["access-control-allow-methods"] == "get, post, options"
+        assert response.headers["access-control-allow-origin"] == "*"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(
+            urllib.request.Request(f"{server.http}/socket/longpoll", data=b"", method="PUT"),
+            timeout=5,
+        )
+    assert info.value.code == 400
+    info.value.close()

@@ -26,10 +26,13 @@ class Echo(beamish.Actor):
 
 
 @contextlib.asynccontextmanager
-async def nodes(transport_for, names, *, cookies=None, heartbeat=15.0, listen_for=None):
+async def nodes(
+    transport_for, names, *, cookies=None, heartbeat=15.0, listen_for=None, options=None
+):
     """Start one node with distribution per name; yields {name: (node, cluster)}.
 
-    ``heartbeat`` is one tick for all nodes or a {name: tick} dict (15 s for the others).
+    ``heartbeat`` is one tick for all nodes or a {name: tick} dict (15 s for the others);
+    ``options`` maps a name to more ``cluster.start`` keywords for that node.
     """
     started = {}
     async with contextlib.AsyncExitStack() as stack:
@@ -46,6 +49,7 @@ async def nodes(transport_for, names, *, cookies=None, heartbeat=15.0, listen_fo
                     heartbeat=heartbeat.get(name, 15.0)
                     if isinstance(heartbeat, dict)
                     else heartbeat,
+                    **(options or {}).get(name, {}),
                 )
             )
             started[name] = (node, the_cluster)

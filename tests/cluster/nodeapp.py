@@ -138,3 +138,10 @@ async def main() -> None:
     the_cluster = cluster.this_cluster()
     print(f"READY {beamish.this_node().name} {the_cluster.address}", flush=True)
     await beamish.receive(lambda message: False)  # until the process is killed
+
+
+async def options() -> tuple[bool, list[str] | None]:
+    """What the command line set: (allow_pickle, spawn_modules)."""
+    the_cluster = cluster.this_cluster()
+    modules = the_cluster.spawn_modules
+    return the_cluster.codec.allow_pickle, None if modules is None else sorted(modules)

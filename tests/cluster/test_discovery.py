@@ -32,6 +32,28 @@ async def test_runtime_directory_discovery(tmp_path):
         assert not (tmp_path / "b@host").exists()
 
 
+async def test_a_second_node_named_like_a_running_one_does_not_start(tmp_path):
+    """In one directory, a node named like a running one fails with NameInUse and leaves
+    that node's entry as it was; once the first one stops, the name is free again."""
+    net = MemoryNetwork()
+    async with node(net, "a@host", directory=tmp_path):
+        with pytest.raises(cluster.NameInUse, match="a node named a@host is already running"):
+            async with node(MemoryNetwork(), "a@host", directory=tmp_path):
+                pass
+        assert (tmp_path / "a@host").read_text() == "mem://a@host"
+    async with node(net, "a@host", directory=tmp_path):
+        assert (tmp_path / "a@host").read_text() == "mem://a@host"
+
+
+async def test_an_entry_no_live_node_holds_is_not_discovered(tmp_path):
+    """An entry left by a node that died (no process holds it) is skipped, not dialled."""
+    net = MemoryNetwork()
+    (tmp_path / "dead@host").write_text("mem://dead@host")
+    async with node(net, "a@host", directory=tmp_path) as (_, ca):
+        async with node(net, "b@host", directory=tmp_path):
+            assert ca.discovered() == {"b@host": "mem://b@host"}
+
+
 async def test_seeds_connect_at_start():
     """A node connects to its seeds when it starts, and the seed learns of it."""
     net = MemoryNetwork()

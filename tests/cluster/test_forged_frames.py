@@ -134,3 +134,73 @@ async def test_a_refusal_before_the_challenge_is_a_connection_error(net):
             with pytest.raises(ConnectionError):
                 await ca.connect("mem://rogue@h")
         tg.cancel_scope.cancel()
+
+
+C = "c@test"  # a third node, named by forged frames
+
+
+async def _tell_first(report_to):
+    beamish.send(report_to, ("first", await beamish.receive()))
+
+
+def _forged(kind, a_node, b_node, victim):
+    """A frame from b naming a process of a (``victim``) in a way only a liar would."""
+    b_pid = Pid(B, 999, b_node.creation)
+    elsewhere = ("victim", C)  # {Name, Node} resolves on Node: not on a
+    if kind == "call_named_elsewhere":
+        return ("call", elsewhere, CallRequest(Caller(b_pid, b_node.make_ref()), "hi"))
+    if kind == "monitor_named_elsewhere":
+        return ("monitor", b_pid, b_node.make_ref(), elsewhere)
+    if kind == "exit_named_elsewhere":
+        return ("exit", b_pid, elsewhere, "kill", False)
+    if kind == "exit_from_a_third_nodes_pid":
+        return ("exit", Pid(C, 1, 1), victim, "boom", False)
+    if kind == "exit_from_a_pid_of_a":
+        return ("exit", Pid(A, 424242, a_node.creation), victim, "boom", False)
+    if kind == "link_from_a_third_nodes_pid":
+        return ("link", Pid(C, 1, 1), victim)
+    assert kind == "unlink_from_a_third_nodes_pid"
+    return ("unlink", Pid(C, 1, 1), victim)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "call_named_elsewhere",
+        "monitor_named_elsewhere",
+        "exit_named_elsewhere",
+        "exit_from_a_third_nodes_pid",
+        "exit_from_a_pid_of_a",
+        "link_from_a_third_nodes_pid",
+        "unlink_from_a_third_nodes_pid",
+    ],
+)
+async def test_a_frame_naming_what_the_peer_does_not_own_closes_its_connection(net, kind):
+    """A call, monitor or exit naming ``(name, another node)`` is not resolved here (Erlang
+    resolves ``{Name, Node}`` on Node), and a link, unlink or exit from a pid that is not
+    the peer's is a lie: the connection that sent it closes, counted as a bad frame, and
+    the local process it named is untouched (alive, no link, its mailbox empty)."""
+    async with nodes(net.transport, [A, B]) as started:
+        (a, _), (b, cb) = started[A], started[B]
+        await cb.connect("mem://" + A)
+        await until_connected(cb, [A])
+
+        async def scene():
+            me = beamish.self()
+            victim = beamish.spawn(_tell_first, me)
+            beamish.register("victim", victim)
+            with (
+                Recorder(cluster._mesh.NODE_DOWN) as down,
+                Recorder(telemetry.CLUSTER_BAD_FRAME) as bad,
+            ):
+                cb.connections[A].send(_forged(kind, a, b, victim))
+                await down.wait_for(2)  # both ends report the loss of that connection
+            info = beamish.this_node().process_info(victim)
+            beamish.send(victim, "ping")
+            first = await beamish.receive(timeout=5)
+            return info.links if info is not None else None, first, bad.seen
+
+        links, first, bad = await on(a, scene)
+        assert links == ()
+        assert first == ("first", "ping")
+        assert [seen["peer"] for seen in bad] == [B]

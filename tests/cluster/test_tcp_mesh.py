@@ -55,8 +55,6 @@ async def tcp_nodes(names, *, cookies=None, handshake_timeout=5.0, heartbeat=15.
         yield started
 
 
-
-
 async def _start_echo():
     return await Echo.start(name="echo")
 
