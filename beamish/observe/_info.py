@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -252,6 +253,6 @@ def jsonable(value: Any, *, repr_unknown: bool = False, depth: int = 20) -> Any:
             str(k): jsonable(v, repr_unknown=repr_unknown, depth=depth - 1)
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, list | tuple | set | frozenset | deque):
         return [jsonable(v, repr_unknown=repr_unknown, depth=depth - 1) for v in value]
     return repr(value) if repr_unknown else value

@@ -100,7 +100,9 @@ async def local_supervision_tree(node: Node | None = None) -> list[TreeNode]:
 async def _walk(node: Node, pid: Pid, id_: Any, restart: str | None, type_: str) -> TreeNode:
     actor = lowlevel.actor_of(node, pid) if node.is_local(pid) else None
     behaviour = type(actor).__name__ if actor is not None else None
-    if type_ != "supervisor":
+    if not isinstance(actor, Supervisor | DynamicSupervisor):
+        # a child declared "supervisor" that runs something else (a registry, a pool) is
+        # not asked: which_children would reach its handle_call
         return TreeNode(pid, id_, type_, restart, behaviour)
     try:
         rows = await which_children(pid)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -59,7 +60,12 @@ def _serve(args: argparse.Namespace) -> int:
         **({"state_dir": args.state_dir} if args.state_dir else {}),
     )
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", ws="websockets"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
 
@@ -72,7 +78,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"chat: node {name} (os pid {os.getpid()})", flush=True)
             print(f"chat: open http://{args.host}:{port}/", flush=True)
             print(f"chat: python -m beamish top --node {name} --cookie {args.cookie}", flush=True)
-        await serving
+        with contextlib.suppress(SystemExit):  # uvicorn's way to say the start failed
+            await serving
 
     asyncio.run(serve())
     return 0 if server.started else 1

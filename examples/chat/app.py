@@ -61,7 +61,8 @@ def build(
     endpoint = channels.Endpoint(Socket, path="/socket", check_origin=False)
     snapshots = f"sqlite:{state_dir / ('sessions-' + node.partition('@')[0] + '.db')}"
     children = [
-        {**PRESENCE.child_spec(), "id": "presence"},
+        PRESENCE.child_spec(),
+        # a session is found by its id from any node (the registry spans the cluster)
         sessions.Sessions.child_spec(name="sessions", snapshots=snapshots, snapshot_every=1.0),
         child_spec(Rooms, id="rooms"),
         {**endpoint.child_spec(), "id": "endpoint"},
@@ -70,7 +71,7 @@ def build(
     web = sessions.SessionMiddleware(_route(endpoint, pages), secret=secret, cookie=SESSION_COOKIE)
     config: dict[str, Any] = {"name": node, "children": children}
     if cookie:
-        config["cluster"] = {"cookie": cookie, "seeds": list(seeds), "spawn_modules": None}
+        config["cluster"] = {"cookie": cookie, "seeds": list(seeds)}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -8,7 +8,6 @@ Starts the chat on a free port, opens it in two headless Chromium windows (Debia
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
 import tempfile
@@ -73,11 +72,12 @@ def main(out: Path) -> None:
                 ada.locator("#online li[data-user='joe'] .typing-mark").wait_for()
                 ada.screenshot(path=str(out / "chat.png"))
 
-                board = browser.new_context(viewport={"width": 1200, "height": 760}).new_page()
+                board = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
                 board.goto(url + "dashboard")
                 board.locator("#tree li[data-id='lobby'] > .label .pid").click()
                 board.locator("#process pre").wait_for()
                 board.wait_for_function("window.dashboard.frames >= 3")
+                board.evaluate("window.scrollTo(0, 0)")
                 board.screenshot(path=str(out / "dashboard.png"))
                 browser.close()
         finally:
@@ -87,13 +87,10 @@ def main(out: Path) -> None:
 
 def _url(server: subprocess.Popen[str]) -> str:
     assert server.stdout is not None
-    while True:
-        ready, _, _ = select.select([server.stdout], [], [], 30)
-        line = server.stdout.readline() if ready else ""
-        if not line:
-            raise SystemExit("the chat did not start")
+    for line in server.stdout:  # the chat prints its URL once it serves, or exits
         if line.startswith("chat: open "):
             return line.split()[-1]
+    raise SystemExit("the chat did not start")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
   ``SessionChannel`` and ``room:*`` to ``RoomChannel`` (``app.build`` adds the
   dashboard's topic).
 - ``RoomChannel``: one process per browser per joined room. It watches the room's process
-  (a ``monitor``): when the room crashes, the channel crashes too, the browser gets
+  (a ``monitor``): when the room crashes, the channel stops too, the browser gets
   ``phx_error`` and the phoenix client rejoins by itself, finding the restarted room.
   It tracks the user in Presence (typing is a meta update) and counts unread messages in
   the session.
@@ -28,10 +28,6 @@ DOWN_PERIOD = 10.0
 PRESENCE = presence.Presence(
     "chat.presence", on_diff=channels.presence_diff, broadcast_period=1.0, down_period=DOWN_PERIOD
 )
-
-
-class RoomDown(RuntimeError):
-    """The room process this channel watches went down: the channel goes with it."""
 
 
 class RoomChannel(channels.Channel):
@@ -87,12 +83,14 @@ class RoomChannel(channels.Channel):
         if event == "message":
             await sessions.cast(socket.assigns["session_id"], ("said", self.room, payload["id"]))
 
-    async def handle_info(self, message: Any, socket: channels.ChannelSocket) -> None:
+    async def handle_info(self, message: Any, socket: channels.ChannelSocket) -> Any:
         if message == "after_join":
             await channels.track(PRESENCE, socket, socket.assigns["user_id"], self._meta(socket))
             channels.push_presence_state(PRESENCE, socket)
         elif isinstance(message, beamish.Down) and message.ref == self.room_ref:
-            raise RoomDown(f"room {self.room} went down: {message.reason!r}")
+            # an abnormal stop: the browser gets phx_error and rejoins the restarted room
+            return beamish.Stop(("room_down", self.room))
+        return None
 
     def _meta(self, socket: channels.ChannelSocket, typing: bool = False) -> dict[str, Any]:
         return {

@@ -4,7 +4,6 @@ session, and three nodes with one killed."""
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .browserkit import COOKIE, ROOT, START, WAIT_MS, ChatServer
+from .browserkit import COOKIE, ROOT, START, WAIT_MS, ChatServer, Lines
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -136,10 +135,10 @@ def test_three_nodes_with_one_flag_survive_a_kill_9(browser: Any, tmp_path: Path
         assert cluster.stdout is not None
         urls: list[str] = []
         os_pids: list[int] = []
+        lines = Lines(cluster.stdout)
         deadline = time.monotonic() + 3 * START
         while len(urls) < 3:
-            ready, _, _ = select.select([cluster.stdout], [], [], deadline - time.monotonic())
-            line = cluster.stdout.readline() if ready else ""
+            line = lines.next(deadline)
             assert line, f"the three nodes did not start (got {urls})"
             if line.startswith("chat: open "):
                 urls.append(line.split()[-1])
@@ -177,7 +176,7 @@ def test_three_nodes_with_one_flag_survive_a_kill_9(browser: Any, tmp_path: Path
             context.close()
         cluster.send_signal(signal.SIGINT)
         try:
-            cluster.wait(START)
+            cluster.communicate(timeout=START)  # reaps it and closes its pipe
         except subprocess.TimeoutExpired:
             cluster.kill()
-            cluster.wait(START)
+            cluster.communicate(timeout=START)

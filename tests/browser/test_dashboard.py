@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import select
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .browserkit import WAIT_MS, ChatServer
+from .browserkit import ROOT, START, WAIT_MS, ChatServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -68,3 +71,49 @@ def tree_pids(trees: list[dict[str, Any]]) -> list[str]:
             found.append(node["pid"])
         found.extend(tree_pids(node["children"]))
     return found
+
+
+@pytest.fixture
+def dashapp() -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.browser.dashapp"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], START)
+        line = process.stdout.readline() if ready else ""
+        assert line.startswith("READY "), (
+            f"{line!r} {process.stderr.read() if process.stderr else ''}"
+        )
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.communicate(timeout=START)
+
+
+def test_the_tree_updates_when_a_process_starts(browser: Any, dashapp: str) -> None:
+    """A child started under a supervisor appears in the tree; its page hides the secret."""
+    context = browser.new_context()
+    try:
+        board = context.new_page()
+        board.set_default_timeout(WAIT_MS)
+        board.goto(dashapp + "dashboard")
+        board.locator("#tree li[data-id='workers']").wait_for()
+        assert board.locator("#tree li[data-id='workers'] li").count() == 0
+        pids = []
+        for _ in range(2):
+            answer = board.request.post(dashapp + "spawn")
+            assert answer.ok
+            pids.append(answer.text())
+            board.locator(f"#tree li[data-id='workers'] li[data-pid='{pids[-1]}']").wait_for()
+        assert board.locator("#tree li[data-id='workers'] li").count() == 2
+        board.locator(f"#tree li[data-pid='{pids[0]}'] > .label .pid").click()
+        board.locator("#process dd", has_text='"Worker"').wait_for()
+        board.locator("#process pre", has_text='"secret": "***"').wait_for()
+        assert "s3cret" not in board.inner_text("#process")
+    finally:
+        context.close()

@@ -163,6 +163,28 @@ async def test_supervision_tree(node: beamish.Node) -> None:
     assert again.as_dict()["children"][0]["children"][1]["pid"] == str(new)
 
 
+class Strict(beamish.Actor):
+    """Crashes on any call: the observer must never call a server it does not know."""
+
+    def handle_call(self, request: Any, caller: beamish.Caller) -> Any:
+        raise RuntimeError(f"called with {request!r}")
+
+
+async def test_the_tree_asks_only_real_supervisors(node: beamish.Node) -> None:
+    """A child declared ``type="supervisor"`` that is no supervisor (as a registry is in
+    Elixir) shows as a leaf and gets no ``which_children`` call (it used to crash)."""
+    app = await Supervisor.start_link(
+        children=[child_spec(Strict, id="strict", name="strict", type="supervisor")]
+    )
+    strict = beamish.whereis("strict")
+    [tree] = [t for t in await observe.supervision_tree() if t.pid == app]
+    assert [(c.id, c.type, c.behaviour, c.children) for c in tree.children] == [
+        ("strict", "supervisor", "Strict", ())
+    ]
+    await observe.snapshot()
+    assert beamish.whereis("strict") == strict
+
+
 @given(
     st.recursive(
         st.none() | st.integers() | st.text() | st.binary(),
