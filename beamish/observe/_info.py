@@ -26,7 +26,6 @@ from typing import Any
 import psutil
 
 from ..actors import CallTimeout, Exited, Node, Pid, Ref, lowlevel, statistics, this_node
-from ..supervision import DynamicSupervisor, Supervisor, which_children
 from ._memory import estimate
 
 STATISTICS_TIMEOUT = 1.0  # a busy server's statistics wait at most this long in a snapshot
@@ -106,13 +105,8 @@ class NodeSnapshot:
         )
 
 
-async def local_process_info(
-    pid: Pid, node: Node | None = None, parents: dict[Pid, Pid] | None = None
-) -> ProcessDetails | None:
-    """The details of a process of this node, or None when it is not alive.
-
-    ``parents`` maps children to their supervisors when the caller knows them already.
-    """
+async def local_process_info(pid: Pid, node: Node | None = None) -> ProcessDetails | None:
+    """The details of a process of this node, or None when it is not alive."""
     node = node or this_node()
     info = node.process_info(pid)
     if info is None:
@@ -137,12 +131,8 @@ async def local_process_info(
         return details
     try:
         stats = await statistics(pid, timeout=STATISTICS_TIMEOUT)
-    except (Exited, CallTimeout):
-        return _replace(
-            details,
-            behaviour=type(actor).__name__,
-            parent=await _parent(node, pid, info.links, parents),
-        )
+    except (Exited, CallTimeout):  # it exited meanwhile: what the kernel said is all
+        return _replace(details, behaviour=type(actor).__name__)
     if stats.suspended:
         status = "suspended"
     elif stats.current_callback is not None:
@@ -150,7 +140,7 @@ async def local_process_info(
     return _replace(
         details,
         status=status,
-        parent=await _parent(node, pid, info.links, parents),
+        parent=stats.parent,
         behaviour=stats.behaviour,
         messages=stats.messages,
         reductions=stats.reductions,
@@ -162,17 +152,9 @@ async def local_process_info(
 async def local_snapshot(node: Node | None = None) -> NodeSnapshot:
     """Every live process of this node (oldest first), and the OS process's memory."""
     node = node or this_node()
-    parents: dict[Pid, Pid] = {}
-    for pid in node.processes():
-        if isinstance(lowlevel.actor_of(node, pid), Supervisor | DynamicSupervisor):
-            try:
-                children = await which_children(pid)
-            except (Exited, CallTimeout):
-                continue
-            parents.update((child.pid, pid) for child in children if child.pid is not None)
     details = []
     for pid in node.processes():
-        info = await local_process_info(pid, node, parents)
+        info = await local_process_info(pid, node)
         if info is not None:
             details.append(info)
     return NodeSnapshot(
@@ -202,30 +184,6 @@ def message_rates(before: NodeSnapshot, after: NodeSnapshot) -> dict[Pid, float]
         for p in after.processes
         if p.messages is not None
     }
-
-
-async def _parent(
-    node: Node, pid: Pid, links: tuple[Pid, ...], parents: dict[Pid, Pid] | None
-) -> Pid | None:
-    """The supervisor of ``pid``: the linked supervisor that lists it among its children."""
-    if parents is not None:
-        return parents.get(pid)
-    supervisors = [
-        link
-        for link in links
-        if node.is_local(link)
-        and isinstance(lowlevel.actor_of(node, link), Supervisor | DynamicSupervisor)
-    ]
-    for supervisor in supervisors:
-        if len(supervisors) == 1 and len(links) == 1:
-            return supervisor  # its only link: no need to ask
-        try:
-            children = await which_children(supervisor)
-        except (Exited, CallTimeout):
-            continue
-        if any(child.pid == pid for child in children):
-            return supervisor
-    return None
 
 
 def _replace(details: ProcessDetails, **changes: Any) -> ProcessDetails:
