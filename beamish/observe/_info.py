@@ -113,7 +113,7 @@ async def local_process_info(pid: Pid, node: Node | None = None) -> ProcessDetai
         return None
     actor = lowlevel.actor_of(node, pid)
     mailbox = lowlevel.mailbox_messages(node, pid)
-    memory = estimate((mailbox, vars(actor) if actor is not None else None))
+    memory = estimate((mailbox, vars(actor) if actor is not None else None), shared=_kernel)
     status = "running" if pid == lowlevel.current_pid() else info.status
     details = ProcessDetails(
         pid=info.pid,
@@ -184,6 +184,12 @@ def message_rates(before: NodeSnapshot, after: NodeSnapshot) -> dict[Pid, float]
         for p in after.processes
         if p.messages is not None
     }
+
+
+def _kernel(obj: Any) -> bool:
+    """The kernel's objects (the node, a loop's records) are the runtime's, not a process's:
+    a server that keeps the node in its state would otherwise weigh the whole runtime."""
+    return type(obj).__module__.startswith("beamish.actors.") and not isinstance(obj, tuple)
 
 
 def _replace(details: ProcessDetails, **changes: Any) -> ProcessDetails:
