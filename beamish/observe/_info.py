@@ -187,9 +187,12 @@ def message_rates(before: NodeSnapshot, after: NodeSnapshot) -> dict[Pid, float]
 
 
 def _kernel(obj: Any) -> bool:
-    """The kernel's objects (the node, a loop's records) are the runtime's, not a process's:
-    a server that keeps the node in its state would otherwise weigh the whole runtime."""
-    return type(obj).__module__.startswith("beamish.actors.") and not isinstance(obj, tuple)
+    """The runtime's objects (the node, its cluster, a loop's records) are no process's: a
+    server that keeps the node in its state would otherwise weigh the whole runtime."""
+    return type(obj).__module__.startswith(_RUNTIME_MODULES) and not isinstance(obj, tuple)
+
+
+_RUNTIME_MODULES = ("beamish.actors.", "beamish.cluster.")
 
 
 def _replace(details: ProcessDetails, **changes: Any) -> ProcessDetails:
