@@ -21,6 +21,7 @@ from ..actors import NOCONNECTION, NOPROC, Caller, Node, Pid, Ref
 from ..actors import lowlevel as kernel
 from ..actors.lowlevel import CallRequest
 from . import _frames as frames
+from ._admission import DUPLICATE_NAME, SIMULTANEOUS, THIS_NODE, admit
 from ._connection import DEFAULT_SEND_BUFFER_LIMIT, SEND_OVERFLOW, Connection, read_one
 from ._errors import DecodeError, EncodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
@@ -35,11 +36,7 @@ HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
 DUPLICATE_NAME_REFUSED = telemetry.CLUSTER_DUPLICATE_NAME
 # Why a handshake stops by decision of either side (sent as {"refused": why} in place of
 # the welcome, or {"withdrawn": why} in place of the proof):
-ALREADY_CONNECTED = "already connected"
 ALREADY_CONNECTING = "already connecting"
-SIMULTANEOUS = "a simultaneous connection wins"
-DUPLICATE_NAME = "duplicate node name"
-THIS_NODE = "this node"
 MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
 UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
 SPAWN_REFUSED = telemetry.CLUSTER_SPAWN_REFUSED
@@ -489,24 +486,22 @@ class Cluster:
 
     def _admit(self, peer: Peer, dialer: str, mine: _Handshake) -> str | None:
         """Whether the handshake ``mine`` with ``peer`` (dialed by ``dialer``) goes on:
-        ``None``, or why not. Both nodes decide alike, so at most one connection remains:
-        a live connection wins over a new one; of two handshakes between the same nodes,
-        the one dialed by the node with the smaller name wins (or, both dialed by the
-        same node, the older). A second node with the name of a connected one is refused.
-        """
-        if peer.name == self.name:
-            return THIS_NODE if peer.creation == self.node.creation else DUPLICATE_NAME
+        ``None``, or why not, by the rule both nodes apply (``_admission.admit``); a
+        handshake that goes on is recorded as the one under way with ``peer``."""
         existing = self.connections.get(peer.name)
-        if existing is not None:
-            if existing.peer.creation != peer.creation:
-                return DUPLICATE_NAME
-            return ALREADY_CONNECTED
         other = self._handshakes.get(peer.name)
-        if other is not None and other is not mine:
-            if other.creation is not None and other.creation != peer.creation:
-                return DUPLICATE_NAME
-            if other.dialer <= dialer:
-                return SIMULTANEOUS
+        if other is mine:
+            other = None
+        verdict = admit(
+            (self.name, self.node.creation),
+            (peer.name, peer.creation),
+            dialer=dialer,
+            connected=existing.peer.creation if existing is not None else None,
+            pending=(other.dialer, other.creation) if other is not None else None,
+        )
+        if verdict.refused is not None:
+            return verdict.refused
+        if other is not None and verdict.supersedes:
             other.lost = True
             other.done.set()
         mine.creation = peer.creation
