@@ -44,8 +44,9 @@ _PICKLE: Final = 33
 
 # The flat form of the hot frames (a send, a cast, a call, a reply): the byte FLAT, which
 # msgpack never writes ("never used"), a kind byte, a 2-byte length and a plain msgpack array
-# of the frame's pids and refs (their fields: no extension, no hook runs for them), then the
-# message as the codec writes any value. Decoded, it is the same tuple frame as the record
+# of the frame's pids and refs (their fields: no extension, no hook runs for them; an int
+# beyond 64 bits, as a ref's random id, as its big-endian bytes), then the message as the
+# codec writes any value. Decoded, it is the same tuple frame as the record
 # form: ("send", pid, message), ("call", target, CallRequest(Caller(pid, ref), request)),
 # ("reply", pid, ref, value).
 FLAT: Final = 0xC1
@@ -55,6 +56,9 @@ _FLAT_CALL: Final = 3  # head: target pid (3), caller pid (3), ref (2)
 _FLAT_CALL_NAME: Final = 4  # head: target (name, node), caller pid (3), ref (2)
 _FLAT_REPLY: Final = 5  # head: to (3), ref (2)
 _FLAT_HEAD_MAX: Final = 0xFFFF
+_FLAT_INT_BYTES: Final = 32  # an int field beyond 64 bits travels as its bytes, up to these
+_INT64_MIN: Final = -(2**63)
+_UINT64_MAX: Final = 2**64 - 1
 
 _RECORDS: Final[dict[type, int]] = {
     tuple: _TUPLE,
@@ -374,8 +378,14 @@ class Codec:
     def _flat_prefix(self, kind: int, fields: list[Any]) -> bytes | None:
         """FLAT, ``kind``, the head's length and the head; None if a field is not of the
         plain type it must be (a serial beyond 64 bits, a subclass): the record form then."""
-        for field in fields:
-            if field.__class__ is not str and field.__class__ is not int:
+        for index, field in enumerate(fields):
+            if field.__class__ is int:
+                if not _INT64_MIN <= field <= _UINT64_MAX:  # a ref's random id: its bytes
+                    size = (field.bit_length() + 8) // 8
+                    if size > _FLAT_INT_BYTES:
+                        return None
+                    fields[index] = field.to_bytes(size, "big", signed=True)
+            elif field.__class__ is not str:
                 return None
         try:
             head = _pack_plain(fields)
@@ -594,9 +604,14 @@ def _flat_head(kind: int, data: bytes) -> Any:
     shape = _FLAT_SHAPES.get(kind)
     if shape is None:
         raise DecodeError(f"unknown flat frame kind {kind}")
-    if len(fields) != len(shape) or any(
-        type(field) is not want for field, want in zip(fields, shape, strict=True)
-    ):
+    if len(fields) != len(shape):
+        raise DecodeError(f"a flat frame of kind {kind} with a malformed head")
+    for index, (field, want) in enumerate(zip(fields, shape, strict=True)):
+        if type(field) is want:
+            continue
+        if want is int and type(field) is bytes and 0 < len(field) <= _FLAT_INT_BYTES:
+            fields[index] = int.from_bytes(field, "big", signed=True)  # beyond 64 bits
+            continue
         raise DecodeError(f"a flat frame of kind {kind} with a malformed head")
     if kind == _FLAT_SEND:
         return _tuple_new(Pid, fields)

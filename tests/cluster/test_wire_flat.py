@@ -61,7 +61,10 @@ def test_the_hot_frames_are_flat_when_their_fields_are_plain() -> None:
     assert cast.endswith(b"\x01")
     assert codec.encode_call(("name", "a@h"), CallRequest(Caller(pid, ref), 1))[0] == FLAT
     assert codec.encode_reply(pid, ref, 1)[0] == FLAT
-    huge = Pid("a@h", 2**70, 2)  # a serial beyond 64 bits: the record form, same frame
+    random_ref = Ref("a@h", 579988471589468372997)  # refs are random, beyond 64 bits
+    assert codec.encode_reply(pid, random_ref, 1)[0] == FLAT
+    assert codec.decode(codec.encode_reply(pid, random_ref, 1)) == ("reply", pid, random_ref, 1)
+    huge = Pid("a@h", 2**300, 2)  # beyond what a flat head carries: the record form
     assert codec.encode_send(huge, 1)[0] != FLAT
     assert codec.decode(codec.encode_send(huge, 1)) == ("send", huge, 1)
 
