@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Each creates .venv on first use.
+# Two entry points: `make demo` (the chat example) and `make test`. Each creates .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -25,8 +25,9 @@ $(TESTS_JS): tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund
 test: $(CHAT_JS) $(TESTS_JS) browser
 
+# the chat example (examples/chat): prints the URL to open; Ctrl-C stops it
 demo: $(BIN)/.installed $(CHAT_JS)
-	$(BIN)/python -m beamish demo
+	$(BIN)/python -m examples.chat
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check beamish tests benchmarks examples

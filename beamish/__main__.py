@@ -103,6 +103,20 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seconds", type=float, default=5.0, help="about how long (default 5)")
     demo.add_argument("--backend", choices=BACKENDS, default="asyncio")
+
+    top_ = commands.add_parser(
+        "top", help="a live terminal view of a running node's processes (q quits)"
+    )
+    top_.add_argument("--node", required=True, help="the node to watch, name@host")
+    top_.add_argument(
+        "--cookie",
+        default=os.environ.get("BEAMISH_COOKIE"),
+        help="the cluster's cookie (default: $BEAMISH_COOKIE)",
+    )
+    top_.add_argument("--address", help="dial the node at host:port (default: find it by name)")
+    top_.add_argument("--sort", choices=("mailbox", "memory", "rate"), default="mailbox")
+    top_.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="SECONDS")
+    top_.add_argument("--once", action="store_true", help="print one frame and exit")
     return top
 
 
@@ -125,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit("beamish demo: --seconds must be > 0")
         _demo.run(args.seconds, backend=args.backend)
         return 0
+    if args.command == "top":
+        return _top(args)
     configure_logging(args.log_level.upper())
     fn = load(args.target)
     options: dict[str, Any] = {}
@@ -169,6 +185,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if result is not None:
         print(result)
+    return 0
+
+
+def _top(args: argparse.Namespace) -> int:
+    """``top``: join the node's cluster as a small node of our own and draw the target."""
+    from .observe import run_top
+
+    if not args.cookie:
+        raise SystemExit("beamish top: needs --cookie (or $BEAMISH_COOKIE)")
+    if "@" not in args.node:
+        raise SystemExit("beamish top: --node must be name@host")
+    host = args.node.partition("@")[2]
+    target = args.address or args.node
+
+    async def watch() -> str | None:
+        from .cluster import connect
+
+        try:
+            await connect(target)
+        except (ConnectionError, OSError, LookupError) as exc:
+            return f"cannot reach {args.node}: {_describe(exc)}"
+        await run_top(args.node, sort=args.sort, interval=args.interval, once=args.once)
+        return None
+
+    configure_logging("ERROR")
+    cluster = {"cookie": args.cookie, "listen": "127.0.0.1:0", "discovery": True}
+    try:
+        error = beamish.run(watch, name=f"top-{os.getpid()}@{host}", cluster=cluster)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        error = _describe(exc)
+    if error:
+        print(f"beamish top: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

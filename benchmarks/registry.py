@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from pairs import Spread, interleave, meets  # noqa: E402
+from pairs import Spread, interleave  # noqa: E402
 
 import beamish  # noqa: E402
 from beamish import registry  # noqa: E402
@@ -121,6 +121,115 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+RC_NODES = ("a@bench", "b@bench", "c@bench")
+
+
+async def cluster_round(nodes: dict[str, Any], kind: str, n: int, counter: Any) -> list[float]:
+    """``n`` registrations on A (or floor messages A -> B, C); the latency of each until
+    both B and C have it."""
+    from beamish.runtime import run_main
+
+    a = nodes[RC_NODES[0]]
+
+    async def measure() -> list[float]:
+        me = beamish.self()
+        for name in RC_NODES[1:]:
+            await beamish.call(("bench-arrivals", name), ("watch", me))
+        latencies = []
+        for _ in range(n):
+            key = next(counter)
+            start = time.perf_counter()
+            if kind == "registry":
+                beamish.spawn(_holder, key)
+            else:
+                for name in RC_NODES[1:]:
+                    beamish.send(("bench-arrivals", name), ("floor", key))
+            last = 0.0
+            for _ in RC_NODES[1:]:
+                _, _, at = await beamish.receive(lambda m, k=key: m[0] == "seen" and m[1] == k)
+                last = max(last, at)
+            latencies.append(last - start)
+        return latencies
+
+    return await run_main(a, measure)
+
+
+async def _holder(key: Any) -> None:
+    registry.register("bench", key)
+    await beamish.receive()
+
+
+class _ArrivalsServer(beamish.Actor):
+    def init(self) -> None:
+        self.report_to: beamish.Pid | None = None
+
+    def handle_call(self, request: Any, caller: Any) -> Any:
+        self.report_to = request[1]
+        return None
+
+    def handle_info(self, message: Any) -> None:
+        if self.report_to is None:
+            return
+        if isinstance(message, registry.Registered):
+            beamish.send(self.report_to, ("seen", message.key, time.perf_counter()))
+        elif isinstance(message, tuple) and message[0] == "floor":
+            beamish.send(self.report_to, ("seen", message[1], time.perf_counter()))
+
+
+async def cluster_bench(n: int, pairs: int) -> None:
+    import contextlib
+
+    from beamish import cluster
+    from beamish.cluster.transports import MemoryNetwork
+    from beamish.runtime import run_main
+
+    net = MemoryNetwork()
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = {}
+        for name in RC_NODES:
+            node = await stack.enter_async_context(beamish.runtime.start(name=name))
+            await stack.enter_async_context(
+                cluster.start(
+                    cookie="bench",
+                    transport=net.transport(name),
+                    listen=f"mem://{name}",
+                    discovery=False,
+                )
+            )
+            nodes[name] = node
+
+        async def setup() -> None:
+            await _ArrivalsServer.start(name="bench-arrivals")
+            await Registry.start(
+                name="bench", keys="unique", scope="cluster", listeners=["bench-arrivals"]
+            )
+
+        first = nodes[RC_NODES[0]]
+        for name in RC_NODES[1:]:
+            await run_main(first, cluster.connect, f"mem://{name}")
+        for node in nodes.values():
+            await run_main(node, cluster.wait_for_nodes, 2)
+            await run_main(node, setup)
+        counter = iter(range(10**9))
+        ours: list[float] = []
+        base: list[float] = []
+        ratios = []
+        for i in range(pairs):
+            order = ["registry", "floor"] if i % 2 == 0 else ["floor", "registry"]
+            got = {kind: await cluster_round(nodes, kind, n, counter) for kind in order}
+            ours += got["registry"]
+            base += got["floor"]
+            ratios.append(statistics.median(got["registry"]) / statistics.median(got["floor"]))
+        ms = 1000
+        print(
+            f"RC register on A visible on B and C: median {statistics.median(ours) * ms:.2f} ms"
+            f", p99 {percentile(ours, 0.99) * ms:.2f} ms ({len(ours)} registrations); "
+            f"floor (a message A -> B, C): median {statistics.median(base) * ms:.3f} ms, "
+            f"p99 {percentile(base, 0.99) * ms:.3f} ms; per-pair ratio of medians "
+            f"{statistics.median(ratios):.0f}x [{min(ratios):.0f}-{max(ratios):.0f}]"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -132,10 +241,9 @@ def main() -> None:
     only = set(args.only.split(","))
     beamish.run(local, sizes, pairs, only)
     if "RC" in only:
-        import cluster_registry
+        import asyncio
 
-        cluster_registry.run(sizes["RC"], percentile, statistics)
-    _ = meets
+        asyncio.run(cluster_bench(sizes["RC"], pairs))
 
 
 if __name__ == "__main__":

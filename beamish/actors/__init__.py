@@ -116,9 +116,9 @@ from ._server import Hibernate as Hibernate
 from ._server import Ignore as Ignore
 from ._server import NoReply as NoReply
 from ._server import Reply as Reply
-from ._server import ServerStatistics as ServerStatistics
 from ._server import Stop as Stop
 from ._server import Timeout as Timeout
+from ._system import ServerStatistics as ServerStatistics
 from ._system import get_state as get_state
 from ._system import replace_state as replace_state
 from ._system import resume as resume

@@ -18,7 +18,8 @@ from ._outcomes import CallExited, SlotEnd, Started, StartFailed
 from ._pid import Pid
 from ._process import Process
 from ._reasons import KILL
-from ._server import ServerRecord, serve
+from ._server import serve
+from ._system import ServerRecord
 
 _log = logging.getLogger("beamish.actor")
 
@@ -131,7 +132,8 @@ class Actor:
         Returns:
             ``None`` to run; ``Stop(reason)`` to fail the start with ``reason``;
             ``Ignore()`` to start nothing (``start`` raises ``StartError("ignore")``, and a
-            supervisor records the child as not running).
+            supervisor records the child as not running); an action (``Continue``,
+            ``Timeout``, ``Hibernate``), done once ``start`` has returned.
         """
         if args:
             raise TypeError(f"{type(self).__name__}.init takes no arguments, got {args!r}")
@@ -147,7 +149,9 @@ class Actor:
         Returns:
             The reply: any value, or ``Reply(value)`` (for a reply that is itself ``None``
             or a result type); ``NoReply()`` to answer later with ``reply``;
-            ``Stop(reason, reply=value)`` to reply (if given) and stop.
+            ``Stop(reason, reply=value)`` to reply (if given) and stop. ``Reply(v,
+            then=action)`` and ``NoReply(then=action)`` add an action; an action alone
+            (``Continue``, ``Timeout``, ``Hibernate``) means ``NoReply(then=action)``.
         """
         raise NotImplementedError(f"{type(self).__name__} got an unexpected call: {request!r}")
 
@@ -158,19 +162,22 @@ class Actor:
             request: the value the sender passed to ``cast``.
 
         Returns:
-            ``None`` to go on, or ``Stop(reason)`` to stop.
+            ``None`` to go on, ``Stop(reason)`` to stop, or an action (``Continue``,
+            ``Timeout``, ``Hibernate``).
         """
         raise NotImplementedError(f"{type(self).__name__} got an unexpected cast: {request!r}")
 
     def handle_info(self, message: Any) -> Any:
         """Handle any other message: ``Down`` from a monitor, ``Exit`` from a link while
-        trapping exits, a timer's message, anything sent with ``send``. May be async.
+        trapping exits, a timer's message, anything sent with ``send``, and the
+        ``Timeout(seconds)`` of an idle timeout. May be async.
 
         Args:
             message: the message, as it was sent.
 
         Returns:
-            ``None`` to go on, or ``Stop(reason)`` to stop.
+            ``None`` to go on, ``Stop(reason)`` to stop, or an action (``Continue``,
+            ``Timeout``, ``Hibernate``).
         """
         _log.warning(
             "%s %r dropped an unexpected message: %r", type(self).__name__, self.pid, message

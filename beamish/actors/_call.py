@@ -258,10 +258,18 @@ def cast(dest: Dest, request: Any) -> None:
         node = this_node()
     message = (CAST, request)
     if type(dest) is Pid:
-        if dest[0] == node.name and dest[2] == node.creation:
-            target = node._table.get(dest[1])
-            if target is not None and target.alive:
-                target._deliver(message)
+        target = node._table.get(dest[1])
+        if target is not None and (target.pid is dest or target.pid == dest):
+            # a live local pid (mostly the very object its start returned: no compare)
+            if target.alive:
+                mailbox = target._mailbox
+                if mailbox is None or target._limit is not None:
+                    target._deliver(message)
+                    return
+                mailbox.append(message)  # _deliver's unbounded path, inlined: casts are hot
+                waiter = target._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
         else:
             node.send(dest, message)  # never raises for a pid
         return

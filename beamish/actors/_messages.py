@@ -40,11 +40,12 @@ class CallRequest(NamedTuple):
     request: Any
 
 
-CAST = "$gen_cast"
+CAST = "".join(("$gen", "_cast"))
 """Tags a cast: ``cast`` puts the plain tuple ``(CAST, request)`` in the mailbox (Erlang's
 ``{'$gen_cast', Msg}``). A plain tuple, not a record type: the cyclic GC untracks it once
 it holds only untracked values, where a tuple subclass stays tracked forever and a full
-mailbox of them drives ever longer collections."""
+mailbox of them drives ever longer collections. Built at run time, so no string literal
+in user code is this very object: the loop knows a local cast by identity alone."""
 
 
 class CastRequest(NamedTuple):

@@ -23,7 +23,6 @@ pool, channels, sessions, trackers): user callbacks only return results (the con
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gc
 import inspect
@@ -42,15 +41,13 @@ from ._names import Via
 from ._outcomes import StartAck, Started, StartFailed, StartIgnored
 from ._pid import Pid, Ref
 from ._reasons import NORMAL, Reason, is_normal
+from ._system import SYSTEM, ServerRecord, answer_system, crash_report
 
 if TYPE_CHECKING:
     from ._actor import Actor
     from ._process import Process
 
 _log = logging.getLogger("beamish.actor")
-
-SYSTEM = "$beamish.system"
-"""Tags a system request inside a call: ``(SYSTEM, op, arg)`` (see ``_system``)."""
 
 SERVER_TRACE = telemetry.SERVER_TRACE
 
@@ -146,106 +143,6 @@ class Ignore:
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ServerStatistics:
-    """A snapshot of one server's loop (``statistics(pid)``).
-
-    ``messages`` counts the calls, casts, infos and timeouts handled; ``reductions`` every
-    callback run (``init`` and continues included), a rough measure of the work done.
-    ``current_callback`` names the callback running now (only an async one can be seen
-    running), ``idle_timeout`` the armed idle timeout's seconds.
-    """
-
-    pid: Pid
-    name: str | None
-    behaviour: str
-    started_at: float
-    messages: int
-    calls: int
-    casts: int
-    infos: int
-    timeouts: int
-    continues: int
-    system_messages: int
-    reductions: int
-    current_callback: str | None
-    mailbox_len: int
-    suspended: bool
-    tracing: bool
-    hibernated: bool
-    idle_timeout: float | None
-
-
-class ServerRecord:
-    """The loop's own bookkeeping for one server: counters, flags, the crash report."""
-
-    __slots__ = (
-        "callback",
-        "calls",
-        "casts",
-        "continues",
-        "hibernated",
-        "idle",
-        "infos",
-        "parent",
-        "report",
-        "started_at",
-        "suspended",
-        "system",
-        "timeouts",
-        "tracing",
-    )
-
-    def __init__(self, parent: Pid | None, started_at: float) -> None:
-        self.parent = parent
-        self.started_at = started_at
-        self.calls = self.casts = self.infos = self.timeouts = 0
-        self.continues = self.system = 0
-        self.callback: str | None = "init"
-        self.suspended = self.tracing = self.hibernated = False
-        self.idle: Timeout | None = None
-        self.report: dict[str, Any] | None = None
-
-    def snapshot(self, proc: Process, actor: Actor) -> ServerStatistics:
-        messages = self.calls + self.casts + self.infos + self.timeouts
-        return ServerStatistics(
-            pid=proc.pid,
-            name=proc.name,
-            behaviour=type(actor).__name__,
-            started_at=self.started_at,
-            messages=messages,
-            calls=self.calls,
-            casts=self.casts,
-            infos=self.infos,
-            timeouts=self.timeouts,
-            continues=self.continues,
-            system_messages=self.system,
-            reductions=1 + messages + self.continues,
-            current_callback=self.callback,
-            mailbox_len=proc.message_count(),
-            suspended=self.suspended,
-            tracing=self.tracing,
-            hibernated=self.hibernated,
-            idle_timeout=None if self.idle is None else self.idle.seconds,
-        )
-
-
-_KERNEL_ATTRIBUTES = frozenset({"pid", "_parent", "_server"})
-
-
-def state_of(actor: Actor) -> dict[str, Any]:
-    """An actor's state: its instance attributes, without the kernel's own."""
-    return {k: v for k, v in vars(actor).items() if k not in _KERNEL_ATTRIBUTES}
-
-
-def formatted_state(actor: Actor) -> Any:
-    """``format_status(state)``; its failure described in its place, never raised."""
-    try:
-        return actor.format_status(state_of(actor))
-    except Exception as exc:
-        return f"<format_status failed: {exc!r:.200}>"
-
-
 async def _run_terminate(actor: Actor, reason: Reason) -> Reason:
     """Run ``terminate``; the exit reason it leaves (its own exception if it raised, as in
     OTP, where a crash in ``terminate`` becomes the exit reason)."""
@@ -314,9 +211,11 @@ async def _start(
         return None
     except Exception as exc:
         exc.add_note(f"in {cls.__name__}.init{args!r:.300}")
+        actor._server.report = crash_report(proc, actor, "init", None)
         _fail_start(proc, parent, starter, ack_ref, StartFailed(exc))
         raise
     if isinstance(result, Stop):
+        actor._server.report = crash_report(proc, actor, "init", None)
         _fail_start(proc, parent, starter, ack_ref, StartFailed(result.reason))
         raise SelfExit(result.reason)
     if isinstance(result, Ignore) or result is Ignore:
@@ -324,6 +223,21 @@ async def _start(
         return None
     node._deliver_reply(starter, ack_ref, Started(proc.pid))
     return actor, result
+
+
+async def _while_suspended(
+    proc: Process, actor: Actor, server: ServerRecord, parent: Pid | None, system: Pid
+) -> Any:
+    """Answer only system messages until resumed: ``_MISSING`` then, or the reason of a
+    stop (``stop()``, the parent's exit) that came meanwhile."""
+    deliver_reply = proc._node._deliver_reply
+    while server.suspended:
+        message = await proc.receive(lambda m: _is_system(m, parent, system))
+        if type(message) is not CallRequest:
+            return message.reason
+        caller = message.caller
+        deliver_reply(caller.pid, caller.ref, answer_system(proc, actor, server, message.request))
+    return _MISSING
 
 
 def _is_system(message: Any, parent: Pid | None, system: Pid) -> bool:
@@ -368,10 +282,10 @@ async def _loop(
     message: Any = None
     result: Any = None
     kind: Any = None
-    tracing = False
-    suspended = False
+    tracing = hibernated = False
     idle: Timeout | None = None  # the armed idle timeout, and when it fires
     idle_at = 0.0
+    plain = True  # not tracing, no idle timeout armed, not hibernated: a cast's short path
     try:
         while True:
             if action is not None:  # what the last callback asked for, before any message
@@ -384,14 +298,13 @@ async def _loop(
                     idle = server.idle = action
                     idle_at = clock.now() + action.seconds
                 elif type(action) is Hibernate:
-                    _hibernate(proc, server)
+                    hibernated = _hibernate(proc, server)
                 action = None
+                plain = not (tracing or idle is not None or hibernated)
             mailbox = proc._mailbox
-            if mailbox and proc._drained & 63 and not suspended:  # receive()'s fast path
+            if mailbox and proc._drained & 63:  # receive()'s fast path
                 proc._drained += 1
                 message = mailbox.popleft()
-            elif suspended:
-                message = await receive(lambda m: _is_system(m, parent, system))
             elif idle is not None:
                 try:
                     message = await receive(None, max(0.0, idle_at - clock.now()))
@@ -400,20 +313,30 @@ async def _loop(
             else:
                 message = await receive()
             kind = type(message)
-            if kind is tuple and len(message) == 2 and message[0] is CAST:
+            if kind is tuple and message and message[0] is CAST:  # only cast() builds it
                 server.casts += 1
                 result = handle_cast(message[1])
                 if cast_is_async:
                     server.callback = "handle_cast"
                     result = await result
                     server.callback = None
+                if result is None and plain:
+                    continue
                 kind = CastRequest
             elif kind is CallRequest:
                 caller = message.caller
                 request = message.request
                 if type(request) is tuple and len(request) == 3 and request[0] == SYSTEM:
-                    deliver_reply(caller.pid, caller.ref, _system(proc, actor, server, request))
-                    tracing, suspended = server.tracing, server.suspended
+                    deliver_reply(
+                        caller.pid, caller.ref, answer_system(proc, actor, server, request)
+                    )
+                    if server.suspended:
+                        stopped = await _while_suspended(proc, actor, server, parent, system)
+                        if stopped is not _MISSING:
+                            reason = stopped
+                            break
+                    tracing = server.tracing
+                    plain = not (tracing or idle is not None or hibernated)
                     continue  # neither cancels nor restarts the idle timeout
                 server.calls += 1
                 result = handle_call(request, caller)
@@ -440,8 +363,9 @@ async def _loop(
                     _trace(proc, "call", message, result)
                 if idle is not None:
                     idle = server.idle = None
-                if server.hibernated:
-                    server.hibernated = False
+                if hibernated:
+                    hibernated = server.hibernated = False
+                plain = not tracing
                 continue
             elif kind is StopRequest or (
                 kind is Exit and (message.pid == parent or message.pid == system)
@@ -480,8 +404,9 @@ async def _loop(
                 _trace(proc, _TRACE_KIND.get(kind, "info"), message, result)
             if idle is not None:
                 idle = server.idle = None
-            if server.hibernated:
-                server.hibernated = False
+            if hibernated:
+                hibernated = server.hibernated = False
+            plain = not tracing
             if result is not None:
                 rtype = type(result)
                 if rtype is Stop:
@@ -541,45 +466,12 @@ async def _continue(actor: Actor, server: ServerRecord, action: Any) -> tuple[An
     return action, None
 
 
-def _hibernate(proc: Process, server: ServerRecord) -> None:
+def _hibernate(proc: Process, server: ServerRecord) -> bool:
     if not proc._mailbox:
         proc._mailbox = None
     server.hibernated = True
     gc.collect(0)
-
-
-def _system(proc: Process, actor: Actor, server: ServerRecord, request: tuple[Any, ...]) -> Any:
-    """Answer one system request: ``("ok", value)`` or ``("error", exception)``."""
-    _, op, arg = request
-    server.system += 1
-    if op == "get_state":
-        return ("ok", formatted_state(actor))
-    if op == "replace_state":
-        try:
-            new_state = arg(state_of(actor))
-            if not isinstance(new_state, dict):
-                raise TypeError(f"replace_state: the function returned {new_state!r}, not a dict")
-        except Exception as exc:
-            return ("error", exc)
-        kept = {k: v for k, v in vars(actor).items() if k in _KERNEL_ATTRIBUTES}
-        vars(actor).clear()
-        vars(actor).update(new_state)
-        vars(actor).update(kept)
-        return ("ok", formatted_state(actor))
-    if op == "statistics":
-        return (
-            "ok",
-            dataclasses.asdict(server.snapshot(proc, actor)),
-        )  # plain data: a peer may ask
-    if op == "suspend":
-        server.suspended = True
-    elif op == "resume":
-        server.suspended = False
-    elif op == "trace":
-        server.tracing = bool(arg)
-    else:
-        return ("error", ValueError(f"unknown system request {op!r}"))
-    return ("ok", None)
+    return True
 
 
 def _trace(proc: Process, kind: str, message: Any, result: Any) -> None:
@@ -600,16 +492,3 @@ def _trace(proc: Process, kind: str, message: Any, result: Any) -> None:
 def _trace_actor(actor: Actor, kind: str, message: Any, result: Any) -> None:
     proc = current_process.get()
     _trace(proc, kind, message, result)
-
-
-def crash_report(proc: Process, actor: Actor, callback: str, message: Any) -> dict[str, Any]:
-    """What a crash log says of a server: behaviour, name, parent, last message, state."""
-    server: ServerRecord = actor._server
-    return {
-        "behaviour": type(actor).__name__,
-        "name": proc.name,
-        "parent": server.parent,
-        "callback": callback,
-        "last_message": f"{message!r:.300}",
-        "state": formatted_state(actor),
-    }

@@ -27,18 +27,182 @@ Semantics
   idle session alive).
 - A suspended server takes only system messages, ``stop`` and its parent's exit; the rest
   waits in its mailbox, in order, until ``resume``.
+
+This module holds both halves: the record the loop keeps of each server (counters, flags,
+its crash report) with the answers to system requests, and the functions callers use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ._api import this_node
 from ._call import DEFAULT_TIMEOUT, call
 from ._names import Dest
 from ._pid import Pid
-from ._server import SYSTEM, ServerStatistics
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+    from ._process import Process
+    from ._server import Timeout
+
+SYSTEM = "$beamish.system"
+"""Tags a system request inside a call: ``(SYSTEM, op, arg)`` (see ``_system``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatistics:
+    """A snapshot of one server's loop (``statistics(pid)``).
+
+    ``parent`` is the process that ``start_link``-ed it (None after ``start``).
+    ``messages`` counts the calls, casts, infos and timeouts handled; ``reductions`` every
+    callback run (``init`` and continues included), a rough measure of the work done.
+    ``current_callback`` names the callback running now (only an async one can be seen
+    running), ``idle_timeout`` the armed idle timeout's seconds.
+    """
+
+    pid: Pid
+    name: str | None
+    behaviour: str
+    parent: Pid | None
+    started_at: float
+    messages: int
+    calls: int
+    casts: int
+    infos: int
+    timeouts: int
+    continues: int
+    system_messages: int
+    reductions: int
+    current_callback: str | None
+    mailbox_len: int
+    suspended: bool
+    tracing: bool
+    hibernated: bool
+    idle_timeout: float | None
+
+
+class ServerRecord:
+    """The loop's own bookkeeping for one server: counters, flags, the crash report."""
+
+    __slots__ = (
+        "callback",
+        "calls",
+        "casts",
+        "continues",
+        "hibernated",
+        "idle",
+        "infos",
+        "parent",
+        "report",
+        "started_at",
+        "suspended",
+        "system",
+        "timeouts",
+        "tracing",
+    )
+
+    def __init__(self, parent: Pid | None, started_at: float) -> None:
+        self.parent = parent
+        self.started_at = started_at
+        self.calls = self.casts = self.infos = self.timeouts = 0
+        self.continues = self.system = 0
+        self.callback: str | None = "init"
+        self.suspended = self.tracing = self.hibernated = False
+        self.idle: Timeout | None = None
+        self.report: dict[str, Any] | None = None
+
+    def snapshot(self, proc: Process, actor: Actor) -> ServerStatistics:
+        messages = self.calls + self.casts + self.infos + self.timeouts
+        return ServerStatistics(
+            pid=proc.pid,
+            name=proc.name,
+            behaviour=type(actor).__name__,
+            parent=self.parent,
+            started_at=self.started_at,
+            messages=messages,
+            calls=self.calls,
+            casts=self.casts,
+            infos=self.infos,
+            timeouts=self.timeouts,
+            continues=self.continues,
+            system_messages=self.system,
+            reductions=1 + messages + self.continues,
+            current_callback=self.callback,
+            mailbox_len=proc.message_count(),
+            suspended=self.suspended,
+            tracing=self.tracing,
+            hibernated=self.hibernated,
+            idle_timeout=None if self.idle is None else self.idle.seconds,
+        )
+
+
+_KERNEL_ATTRIBUTES = frozenset({"pid", "_parent", "_server"})
+
+
+def state_of(actor: Actor) -> dict[str, Any]:
+    """An actor's state: its instance attributes, without the kernel's own."""
+    return {k: v for k, v in vars(actor).items() if k not in _KERNEL_ATTRIBUTES}
+
+
+def formatted_state(actor: Actor) -> Any:
+    """``format_status(state)``; its failure described in its place, never raised."""
+    try:
+        return actor.format_status(state_of(actor))
+    except Exception as exc:
+        return f"<format_status failed: {exc!r:.200}>"
+
+
+def answer_system(
+    proc: Process, actor: Actor, server: ServerRecord, request: tuple[Any, ...]
+) -> Any:
+    """Answer one system request: ``("ok", value)`` or ``("error", exception)``."""
+    _, op, arg = request
+    server.system += 1
+    if op == "get_state":
+        return ("ok", formatted_state(actor))
+    if op == "replace_state":
+        try:
+            new_state = arg(state_of(actor))
+            if not isinstance(new_state, dict):
+                raise TypeError(f"replace_state: the function returned {new_state!r}, not a dict")
+        except Exception as exc:
+            return ("error", exc)
+        kept = {k: v for k, v in vars(actor).items() if k in _KERNEL_ATTRIBUTES}
+        vars(actor).clear()
+        vars(actor).update(new_state)
+        vars(actor).update(kept)
+        return ("ok", formatted_state(actor))
+    if op == "statistics":
+        return ("ok", dataclasses.asdict(server.snapshot(proc, actor)))  # plain data (peers)
+    if op == "suspend":
+        server.suspended = True
+    elif op == "resume":
+        server.suspended = False
+    elif op == "trace":
+        server.tracing = bool(arg)
+    else:
+        return ("error", ValueError(f"unknown system request {op!r}"))
+    return ("ok", None)
+
+
+def crash_report(proc: Process, actor: Actor, callback: str, message: Any) -> dict[str, Any]:
+    """What a crash log says of a server: behaviour, name, parent, last message, state."""
+    server: ServerRecord = actor._server
+    return {
+        "behaviour": type(actor).__name__,
+        "name": proc.name,
+        "parent": server.parent,
+        "callback": callback,
+        "last_message": f"{message!r:.300}",
+        "state": formatted_state(actor),
+    }
+
+
+# -- the client half: what callers use --
 
 
 async def _system_call(dest: Dest, op: str, arg: Any, timeout: float | None) -> Any:

@@ -35,6 +35,11 @@ from ._fastlane import broadcast_from as broadcast_from
 from ._fastlane import local_broadcast as local_broadcast
 from ._fastlane import local_subscribers as local_subscribers
 from ._outbox import Outbox as Outbox
+from ._presence import presence_diff as presence_diff
+from ._presence import push_presence_state as push_presence_state
+from ._presence import track as track
+from ._presence import untrack as untrack
+from ._presence import update as update
 from ._registry import lookup as lookup
 from ._serializer import V1_SERIALIZER as V1_SERIALIZER
 from ._serializer import V2_SERIALIZER as V2_SERIALIZER

@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, this_node, trap_exits
-from . import _fastlane
+from . import _fastlane, _registry
 from ._fastlane import Outgoing, Subscription
 
 if TYPE_CHECKING:
@@ -61,10 +61,7 @@ class ReplyRef(NamedTuple):
     ref: str | int | None
 
 
-class _Deferred(NamedTuple):
-    ref: str | int | None
-    status: str
-    response: Any
+_DEFERRED = "beamish.channels.reply"
 
 
 class ChannelIn(NamedTuple):
@@ -75,9 +72,10 @@ class ChannelIn(NamedTuple):
     payload: Any
 
 
-def reply(ref: ReplyRef, status: str, response: Any = None) -> None:
+def reply(ref: ReplyRef | tuple[Pid, Any], status: str, response: Any = None) -> None:
     """Answer a push later, from any process on any node (``socket.reply_ref()`` in
-    ``handle_in``, which then returns None).
+    ``handle_in``, which then returns None). The message is plain data, so a ``ReplyRef``
+    that crossed to another node (as a tuple) works too.
 
     >>> import beamish
     >>> from beamish import channels
@@ -85,9 +83,11 @@ def reply(ref: ReplyRef, status: str, response: Any = None) -> None:
     ...     channels.reply(channels.ReplyRef(beamish.self(), "7"), "ok", {"x": 1})
     ...     return await beamish.receive(timeout=1)
     >>> beamish.run(main)
-    _Deferred(ref='7', status='ok', response={'x': 1})
+    ('beamish.channels.reply', '7', 'ok', {'x': 1})
     """
-    this_node().send(ref.channel, _Deferred(ref.ref, status, {} if response is None else response))
+    channel, request_ref = ref
+    message = (_DEFERRED, request_ref, status, {} if response is None else response)
+    this_node().send(channel, message)
 
 
 class ChannelSocket:
@@ -95,14 +95,14 @@ class ChannelSocket:
     to its client (see :class:`Channel`)."""
 
     __slots__ = (
-        "_current_ref",
-        "_held",
-        "_outbox",
-        "_serializer",
         "assigns",
         "channel_pid",
+        "current_ref",
         "endpoint",
+        "held_frames",
         "join_ref",
+        "outbox",
+        "serializer",
         "socket_id",
         "socket_pid",
         "topic",
@@ -129,25 +129,32 @@ class ChannelSocket:
         self.transport = transport
         self.endpoint = endpoint
         self.channel_pid: Pid = socket_pid  # set by the channel process
-        self._outbox = outbox
-        self._serializer = serializer
-        self._held: list[str | bytes] | None = []  # frames held until the join reply is out
-        self._current_ref: Any = None
+        self.outbox = outbox
+        self.serializer = serializer
+        self.held_frames: list[str | bytes] | None = []  # frames held until the join reply is out
+        self.current_ref: Any = None
 
     def __repr__(self) -> str:
         return f"<ChannelSocket {self.topic!r} join_ref={self.join_ref!r}>"
 
-    def _write(self, frame: str | bytes) -> None:
-        if self._held is not None:
-            self._held.append(frame)
+    def write(self, frame: str | bytes) -> None:
+        if self.held_frames is not None:
+            self.held_frames.append(frame)
         else:
-            self._outbox.put(frame)
+            self.outbox.put(frame)
+
+    def _check_binary(self, payload: Any) -> None:
+        if type(payload) is bytes and (not self.serializer.binary or self.transport != "websocket"):
+            raise ValueError(
+                f"binary payloads travel only to V2 WebSocket clients, not {self.transport} "
+                f"vsn {self.serializer.vsn}"
+            )
 
     def push(self, event: str, payload: Any) -> None:
-        """Send ``event`` to this client only (a dict, or bytes: a binary frame)."""
-        if type(payload) is bytes and not self._serializer.binary:
-            raise ValueError(f"a {self.transport} V1 client cannot receive a binary push")
-        self._write(self._serializer.encode_push(self.join_ref, self.topic, event, payload))
+        """Send ``event`` to this client only (a dict, or bytes: a binary frame, for V2
+        WebSocket clients only: ``ValueError`` otherwise)."""
+        self._check_binary(payload)
+        self.write(self.serializer.encode_push(self.join_ref, self.topic, event, payload))
 
     def broadcast(self, event: str, payload: Any) -> None:
         """Send ``event`` to every client of this topic, on every node, this one included."""
@@ -159,10 +166,11 @@ class ChannelSocket:
 
     def reply_ref(self) -> ReplyRef:
         """In ``handle_in``: a reference to answer this push later with :func:`reply`."""
-        return ReplyRef(self.channel_pid, self._current_ref)
+        return ReplyRef(self.channel_pid, self.current_ref)
 
-    def _reply(self, ref: Any, status: str, response: Any) -> None:
-        self._write(self._serializer.encode_reply(self.join_ref, ref, self.topic, status, response))
+    def write_reply(self, ref: Any, status: str, response: Any) -> None:
+        self._check_binary(response)
+        self.write(self.serializer.encode_reply(self.join_ref, ref, self.topic, status, response))
 
 
 class Channel:
@@ -253,16 +261,16 @@ class ChannelServer(Actor):
             result = await _run(channel.join(socket.topic, payload, socket))
         except Exception:
             _log.exception("%s.join crashed on %r", channel_cls.__name__, socket.topic)
-            socket._held = None
-            socket._reply(ref, "error", {"reason": "join crashed"})
+            socket.held_frames = None
+            socket.write_reply(ref, "error", {"reason": "join crashed"})
             return Ignore()
-        held, socket._held = socket._held or [], None
+        held, socket.held_frames = socket.held_frames or [], None
         if type(result) is Error:
-            socket._reply(ref, "error", result.response)
+            socket.write_reply(ref, "error", result.response)
             return Ignore()
         if result is not None and type(result) is not dict and type(result) is not bytes:
             _log.error("%s.join returned %r: expected None, a dict or Error", channel_cls, result)
-            socket._reply(ref, "error", {"reason": "join crashed"})
+            socket.write_reply(ref, "error", {"reason": "join crashed"})
             return Ignore()
         node = this_node()
         _fastlane.subscribe(
@@ -270,15 +278,16 @@ class ChannelServer(Actor):
             socket.topic,
             self.pid,
             Subscription(
-                socket._outbox,
-                socket._serializer,
+                socket.outbox,
+                socket.serializer,
                 frozenset(channel_cls.intercept),
-                socket._serializer.binary and socket.transport == "websocket",
+                socket.serializer.binary and socket.transport == "websocket",
             ),
         )
-        socket._reply(ref, "ok", {} if result is None else result)
+        _registry.register_channel(socket.socket_pid, socket.topic)
+        socket.write_reply(ref, "ok", {} if result is None else result)
         for frame in held:
-            socket._outbox.put(frame)
+            socket.outbox.put(frame)
         return None
 
     async def handle_info(self, message: Any) -> Any:
@@ -287,18 +296,18 @@ class ChannelServer(Actor):
         if kind is ChannelIn:
             if message.event == "phx_leave":
                 _fastlane.unsubscribe(this_node(), socket.topic, self.pid)
-                socket._reply(message.ref, "ok", {})
+                socket.write_reply(message.ref, "ok", {})
                 return Stop(("shutdown", "left"))
-            socket._current_ref = message.ref
+            socket.current_ref = message.ref
             result = await _run(self.channel.handle_in(message.event, message.payload, socket))
-            socket._current_ref = None
+            socket.current_ref = None
             return self._answer(message.ref, result)
         if kind is Outgoing:
             return _loop_result(
                 await _run(self.channel.handle_out(message.event, message.payload, socket))
             )
-        if kind is _Deferred:
-            socket._reply(message.ref, message.status, message.response)
+        if kind is tuple and len(message) == 4 and message[0] == _DEFERRED:
+            socket.write_reply(message[1], message[2], message[3])
             return None
         if kind is Exit and message.pid == socket.socket_pid:
             return Stop(message.reason)
@@ -307,16 +316,27 @@ class ChannelServer(Actor):
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         return await _run(self.channel.handle_call(request, caller, self.socket))
 
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """A summary for crash reports: the channel's own attributes, not the assigns."""
+        socket = state.get("socket")
+        channel = state.get("channel")
+        return {
+            "channel": type(channel).__name__,
+            "topic": getattr(socket, "topic", None),
+            "join_ref": getattr(socket, "join_ref", None),
+            "state": dict(vars(channel)) if channel is not None else None,
+        }
+
     def _answer(self, ref: Any, result: Any) -> Any:
         kind = type(result)
         if result is None:
             return None
         if kind is Reply:
-            self.socket._reply(ref, result.status, result.response)
+            self.socket.write_reply(ref, result.status, result.response)
             return None
         if kind is Stop:
             if isinstance(result.reply, Reply):
-                self.socket._reply(ref, result.reply.status, result.reply.response)
+                self.socket.write_reply(ref, result.reply.status, result.reply.response)
             return Stop(result.reason)
         raise TypeError(f"handle_in returned {result!r}: expected None, a Reply or Stop")
 

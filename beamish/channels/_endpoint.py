@@ -19,7 +19,7 @@ from typing import Any
 
 from ..actors import Node, Pid, StartError, this_node
 from ..supervision import DynamicSupervisor, start_child
-from . import _fastlane
+from . import _fastlane, _registry
 from ._errors import Refused
 from ._longpoll import serve_longpoll
 from ._origin import compile_origins
@@ -112,6 +112,7 @@ class Endpoint:
         supervisor's pid."""
         self.node = this_node()
         await _fastlane.ensure_dispatcher()
+        await _registry.ensure_registry()
         self.supervisor = await DynamicSupervisor.start_link()
         return self.supervisor
 

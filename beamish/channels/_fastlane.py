@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from .. import pubsub, telemetry
 from ..actors import Actor, NameTaken, Node, Pid, this_node
 from ._outbox import Outbox
-from ._serializer import Serializer
+from ._serializer import V2_SERIALIZER, Serializer
 
 _log = logging.getLogger("beamish.channels")
 
@@ -104,12 +104,20 @@ def _sync(node: Node, topic: str) -> None:
         node.send(dispatcher, ("sync", topic))
 
 
-def fan_out(node: Node, topic: str, event: str, payload: Any, exclude: Pid | None) -> int:
-    """Deliver a broadcast to this node's subscribers of ``topic``; how many got it."""
+def fan_out(
+    node: Node,
+    topic: str,
+    event: str,
+    payload: Any,
+    exclude: Pid | None,
+    encoded: dict[int, Any] | None = None,
+) -> int:
+    """Deliver a broadcast to this node's subscribers of ``topic``; how many got it.
+    ``encoded`` maps ``id(serializer)`` to frames encoded already."""
     subs = _table(node).get(topic)
     if not subs:
         return 0
-    encoded: dict[int, Any] = {}
+    encoded = {} if encoded is None else encoded
     delivered = 0
     binary = type(payload) is bytes
     for pid, sub in list(subs.items()):
@@ -139,6 +147,9 @@ def _check(topic: Any, event: Any, payload: Any) -> None:
 
 def _broadcast(topic: str, event: str, payload: Any, exclude: Pid | None) -> None:
     _check(topic, event, payload)
+    # encoded here first: a payload that is not JSON fails in the broadcaster, before anyone
+    # (on any node) gets it, and the V2 clients of this node share this very frame
+    encoded = {id(V2_SERIALIZER): V2_SERIALIZER.encode_broadcast(topic, event, payload)}
     node = this_node()
     dispatcher = node.whereis(DISPATCHER)
     message = ("broadcast", topic, event, payload, exclude)
@@ -146,7 +157,7 @@ def _broadcast(topic: str, event: str, payload: Any, exclude: Pid | None) -> Non
         pubsub.broadcast(_pubsub_topic(topic), message)
     else:
         pubsub.broadcast_from(dispatcher, _pubsub_topic(topic), message)
-        fan_out(node, topic, event, payload, exclude)
+        fan_out(node, topic, event, payload, exclude, encoded)
 
 
 def broadcast(topic: str, event: str, payload: Any) -> None:

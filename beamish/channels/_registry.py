@@ -3,41 +3,45 @@
 >>> import beamish
 >>> from beamish import channels
 >>> async def main():
+...     await channels._registry.ensure_registry()
 ...     return channels.lookup(beamish.self(), "room:a")
 >>> beamish.run(main) is None
 True
 
-Behind these small functions so that the store can move to ``beamish.registry`` (a
-cluster-wide one) without touching the socket; today it is a table per node, written by
-the connection process when a join succeeds and when its channel exits.
+Each node runs one ``beamish.registry`` Registry, ``"beamish.channels"`` (duplicate keys,
+started with the first endpoint), in which every channel process registers itself under
+``(socket pid, topic)`` once its join succeeded; the entry goes with the process. A
+duplicate join may briefly leave the stopped instance's entry beside the new one: lookup
+answers the newest live one. These small functions are the one seam to the registry.
 """
 
 from __future__ import annotations
 
-import weakref
+from typing import Any
 
-from ..actors import Node, Pid, this_node
+from .. import registry
+from ..actors import NameTaken, Pid, is_alive, this_node
+from ..registry import Registry
 
-_tables: weakref.WeakKeyDictionary[Node, dict[tuple[Pid, str], Pid]] = weakref.WeakKeyDictionary()
-
-
-def _table(node: Node) -> dict[tuple[Pid, str], Pid]:
-    table = _tables.get(node)
-    if table is None:
-        table = _tables[node] = {}
-    return table
+REGISTRY = "beamish.channels"
 
 
-def register_channel(node: Node, socket: Pid, topic: str, channel: Pid) -> None:
-    _table(node)[(socket, topic)] = channel
+async def ensure_registry() -> None:
+    """Start this node's channel registry unless it runs."""
+    if this_node().whereis(REGISTRY) is None:
+        try:
+            await Registry.start(name=REGISTRY, keys="duplicate")
+        except NameTaken:
+            pass
 
 
-def unregister_channel(node: Node, socket: Pid, topic: str, channel: Pid) -> None:
-    table = _table(node)
-    if table.get((socket, topic)) == channel:
-        del table[(socket, topic)]
+def register_channel(socket: Pid, topic: str) -> None:
+    """Register the calling channel process under ``(socket, topic)``."""
+    registry.register(REGISTRY, (socket, topic), None)
 
 
 def lookup(socket: Pid, topic: str) -> Pid | None:
     """The channel process of ``topic`` on the connection ``socket`` (this node), or None."""
-    return _table(this_node()).get((socket, topic))
+    entries: list[tuple[Pid, Any]] = registry.lookup(REGISTRY, (socket, topic))
+    live = [pid for pid, _ in entries if is_alive(pid)]
+    return max(live) if live else None

@@ -36,7 +36,7 @@ from ..actors import (
     this_node,
     trap_exits,
 )
-from . import _fastlane, _registry
+from . import _fastlane
 from ._channel import ChannelIn, ChannelServer, ChannelSocket
 from ._errors import ProtocolError
 from ._router import Routes, compile_routes, route
@@ -53,6 +53,7 @@ OVERFLOW = ("beamish", "channels", "outbox_overflow")
 DISCONNECT = ("beamish", "channels", "disconnect")
 
 MAX_CHANNELS = 100
+JOIN_TIMEOUT = 15.0  # seconds a join may take (the client gives up after 10)
 SESSION_PREFIX = "beamish.channels.lp."
 
 # close codes (RFC 6455) by the reason a connection process stops
@@ -128,10 +129,7 @@ class ClientGone(NamedTuple):
     reason: str = "closed"
 
 
-class Disconnect(NamedTuple):
-    """Broadcast on a socket id topic: close every socket with that id."""
-
-    reason: str = "disconnect"
+DISCONNECT_MESSAGE = ("beamish.channels", "disconnect")  # plain data: it crosses nodes
 
 
 class _IdleCheck(NamedTuple):
@@ -157,7 +155,7 @@ def id_topic(socket_id: str) -> tuple[str, str]:
 def disconnect(socket_id: str) -> None:
     """Close every socket whose ``Socket.id`` is ``socket_id``, on every node (WebSocket
     close code 1001, so phoenix.js reconnects and ``connect`` runs again)."""
-    pubsub.broadcast(id_topic(socket_id), Disconnect())
+    pubsub.broadcast(id_topic(socket_id), DISCONNECT_MESSAGE)
 
 
 @dataclass(slots=True)
@@ -226,7 +224,6 @@ class SocketServer(Actor):
         self.last_seen = self.clock.now()
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
-        self.poll_timer: Any = None
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
@@ -235,6 +232,17 @@ class SocketServer(Actor):
         send_after(me, _IdleCheck(), options.idle_timeout / 2)
         telemetry.execute(CONNECT, {"count": 1}, {"transport": self.transport})
         return None
+
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """A summary for crash reports and ``get_state``: assigns stay out (they often hold
+        credentials), as do the outbox's frames."""
+        return {
+            "socket": type(state.get("user")).__name__,
+            "transport": state.get("transport"),
+            "socket_id": state.get("socket_id"),
+            "channels": sorted(state.get("channels", {})),
+            "outbox": len(state["outbox"]) if "outbox" in state else None,
+        }
 
     # -- frames from the client --
 
@@ -256,7 +264,7 @@ class SocketServer(Actor):
                 return Stop(("shutdown", "timeout"))
             send_after(self.pid, _IdleCheck(), self.options.idle_timeout / 2)
             return None
-        if kind is Disconnect:
+        if message == DISCONNECT_MESSAGE:
             telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "disconnect"})
             return Stop(("shutdown", "disconnected"))
         if kind is _Overflowed:
@@ -340,13 +348,19 @@ class SocketServer(Actor):
             self.options.endpoint,
         )
         try:
-            pid = await ChannelServer.start_link(channel_cls, payload, socket, ref, timeout=None)
-        except StartError:  # refused or crashed: the channel wrote its error reply
+            pid = await ChannelServer.start_link(
+                channel_cls, payload, socket, ref, timeout=JOIN_TIMEOUT
+            )
+        except StartError as exc:  # refused or crashed: the channel wrote its error reply
             pid = None
+            if exc.args and exc.args[0] == "timeout":  # killed: it wrote nothing
+                _log.error(
+                    "%s.join on %r took over %s s", channel_cls.__name__, topic, JOIN_TIMEOUT
+                )
+                self._reply(join_ref, ref, topic, "error", {"reason": "join crashed"})
         if pid is not None:
             self.channels[topic] = (pid, join_ref)
             self.by_pid[pid] = (topic, join_ref)
-            _registry.register_channel(self.node, self.pid, topic, pid)
         if old is not None:
             self.outbox.put(self.serializer.encode_close(old[1], topic, "phx_close", {}))
         return None
@@ -359,7 +373,6 @@ class SocketServer(Actor):
         if self.channels.get(topic, (None,))[0] == pid:
             del self.channels[topic]
         _fastlane.unsubscribe(self.node, topic, pid)
-        _registry.unregister_channel(self.node, self.pid, topic, pid)
         if is_normal(reason) or is_shutdown(reason):
             frame = self.serializer.encode_close(join_ref, topic, "phx_close", {})
         else:
@@ -408,7 +421,6 @@ class SocketServer(Actor):
     async def terminate(self, reason: Any) -> None:
         for pid, (topic, _join_ref) in self.by_pid.items():
             _fastlane.unsubscribe(self.node, topic, pid)
-            _registry.unregister_channel(self.node, self.pid, topic, pid)
         if self.poll_waiter is not None:
             reply(self.poll_waiter, (410, []))
             self.poll_waiter = None

@@ -23,7 +23,7 @@ import anyio
 
 from .. import telemetry
 from ..actors import Down, lowlevel, monitor, this_node
-from ..actors import receive as beamish_receive
+from ..actors import receive as receive_message
 from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
@@ -98,62 +98,64 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
     limit = endpoint.max_frame_size
     gone = False
     too_big = False
+    writer_done = anyio.Event()
 
     async def write(cancel: anyio.CancelScope) -> None:
         nonlocal gone
-        while True:
-            frames = await outbox.take()
-            if frames is None or outbox.close_code == OVERFLOW_CLOSE_CODE:
-                break
-            for frame in frames:
-                if type(frame) is str:
-                    await send({"type": "websocket.send", "text": frame})
-                else:
-                    await send({"type": "websocket.send", "bytes": frame})
-        if not gone:
-            with anyio.move_on_after(1.0, shield=True):
-                try:
-                    await send({"type": "websocket.close", "code": outbox.close_code or 1000})
-                except OSError:
-                    pass
-        cancel.cancel()
-
-    async def watch() -> None:
-        ref = monitor(pid)
-        await beamish_receive(match=lambda m: type(m) is Down and m.ref == ref)
-        outbox.close(1011)  # no-op when the process closed it on its way out
-
-    with lowlevel.borrow_process(node):
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(write, group.cancel_scope)
-                group.start_soon(watch)
-                while True:
-                    message = await receive()
-                    kind = message["type"]
-                    if kind == "websocket.receive":
-                        data = message.get("text")
-                        if data is None:
-                            data = message.get("bytes")
-                            if data is None:
-                                continue
-                        if too_big:
-                            continue
-                        if len(data) > limit:
-                            too_big = True
-                            node.send(pid, ClientGone("frame_too_big"))
-                            telemetry.execute(
-                                BAD_INPUT,
-                                {"count": 1},
-                                {"transport": "websocket", "why": "frame too big"},
-                            )
-                            continue  # the process closes the outbox; write closes the socket
-                        node.send(pid, InFrame(data))
-                    elif kind == "websocket.disconnect":
-                        gone = True
-                        node.send(pid, ClientGone())
-                        group.cancel_scope.cancel()
-                        return
-        except OSError:
+            while True:
+                frames = await outbox.take()
+                if frames is None or outbox.close_code == OVERFLOW_CLOSE_CODE:
+                    break
+                for frame in frames:
+                    if type(frame) is str:
+                        await send({"type": "websocket.send", "text": frame})
+                    else:
+                        await send({"type": "websocket.send", "bytes": frame})
+            if not gone:
+                with anyio.move_on_after(1.0, shield=True):
+                    await send({"type": "websocket.close", "code": outbox.close_code or 1000})
+        except OSError:  # the client is gone (uvicorn's ClientDisconnected is one)
             gone = True
             node.send(pid, ClientGone())
+        writer_done.set()
+        cancel.cancel()
+
+    async def watch(cancel: anyio.CancelScope) -> None:
+        with lowlevel.borrow_process(node):
+            ref = monitor(pid)
+            await receive_message(lambda m: type(m) is Down and m.ref == ref)
+        outbox.close(1011)  # no-op when the process closed it on its way out
+        if outbox.close_code != OVERFLOW_CLOSE_CODE:  # a reading client gets its close frame
+            with anyio.move_on_after(1.0):
+                await writer_done.wait()
+        cancel.cancel()  # a writer blocked on a client that does not read is abandoned
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(write, group.cancel_scope)
+            group.start_soon(watch, group.cancel_scope)
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    data = message.get("text")
+                    if data is None:
+                        data = message.get("bytes")
+                        if data is None:
+                            continue
+                    if too_big:
+                        continue
+                    if len(data) > limit:
+                        too_big = True
+                        node.send(pid, ClientGone("frame_too_big"))  # counted there
+                        continue  # the process closes the outbox; write closes the socket
+                    node.send(pid, InFrame(data))
+                elif kind == "websocket.disconnect":
+                    gone = True
+                    node.send(pid, ClientGone())
+                    group.cancel_scope.cancel()
+                    return
+    except OSError:
+        gone = True
+        node.send(pid, ClientGone())

@@ -20,12 +20,14 @@ from typing import Any
 
 from ..actors import DEFAULT_TIMEOUT, CallTimeout, Exited, NotInProcess, Pid, this_node
 from ..actors.lowlevel import CallExited, TimedOut, current_pid, open_call
+from ..registry import set_cluster_scope
 from ._connection import DEFAULT_SEND_BUFFER_LIMIT
 from ._directory import default_directory
 from ._framing import DEFAULT_MAX_FRAME
 from ._global import serving as serve_global_names
 from ._mesh import Cluster, function_reference
 from ._pg import serving as serve_process_groups
+from ._registry_scope import replicate as replicate_registry
 
 
 @contextlib.asynccontextmanager
@@ -87,10 +89,13 @@ async def start(
                 for name in running.discovered():
                     running._route(name, ("tick",))  # noqa: SLF001 (the same package)
             async with serve_global_names():
+                set_cluster_scope(node, replicate_registry)
                 try:
                     yield running
                 except Exception as exc:
                     failure = exc
+                finally:
+                    set_cluster_scope(node, None)
     except BaseExceptionGroup as group:  # a start-up failure (port in use, bad address)
         sole = _sole_exception(group)
         if sole is None:

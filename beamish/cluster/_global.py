@@ -40,6 +40,7 @@ from ..actors import (
 from ..actors import self as self_pid
 from ..actors.lowlevel import actor_of
 from ._mesh import Cluster, NodeDown, NodeUp
+from ._replicator import Replicator
 
 __all__ = [
     "GLOBAL_CONFLICT",
@@ -90,26 +91,38 @@ def senior(a: Entry, b: Entry) -> Entry:
 
 class GlobalNames(Actor):
     """The per-node server of cluster-wide names, registered as ``"beamish.global"``; the
-    contract is in ``beamish.cluster`` (cluster-wide names)."""
+    contract is in ``beamish.cluster`` (cluster-wide names).
+
+    The names ride on the replication core (``Replicator``): this node owns the entries of
+    its own processes (``name -> (pid, stamp, custom)``) and sends each change at once; it
+    keeps every node's claims and shows, per name, the senior one. A node that
+    disconnects is marked down at once, so its names vanish here (and come back with its
+    next heartbeat after a reconnect). The loser of a conflict is decided, and told, by
+    its own node: by the rule, or by the verdict of the senior entry's ``resolve``.
+    """
 
     def __init__(self) -> None:
-        self.names: dict[Any, Entry] = {}
+        self.names: dict[Any, Entry] = {}  # the view: the winning claim of each name
+        self.claims: dict[Any, dict[Pid, Entry]] = {}  # every node's claims, by name
         self.clock = 0
         self._resolvers: dict[Any, Resolve] = {}
         self._watches: dict[Any, Ref] = {}  # own name -> monitor on its process
         self._watched: dict[Ref, Any] = {}
         self._pending: dict[Any, tuple[Entry, Pid]] = {}  # own loser awaiting a verdict
+        self._decided: set[tuple[Any, Pid]] = set()  # (name, loser) pairs resolve saw
         self._node = this_node()
 
     def init(self) -> None:
-        _cluster().monitor_nodes(self.pid)
-        for peer in _cluster().nodes():  # connected before this server started: sync both ways
-            cast((SERVER, peer), ("sync", self._node.name, self._own(), True))
+        self.replica = Replicator(SERVER, on_diff=self._on_diff, broadcast_period=BROADCAST_PERIOD)
+
+    def terminate(self, reason: Any) -> None:
+        self.replica.close()
 
     # -- the API's requests --
 
     def handle_call(self, request: Any, caller: Caller) -> Any:
         if request == "sync":
+            self.replica.flush()
             return None
         if request[0] == "register":
             _, name, pid, resolve = request
@@ -118,7 +131,7 @@ class GlobalNames(Actor):
             return self._unregister(request[1])
         return super().handle_call(request, caller)
 
-    # -- what the other servers send --
+    # -- what the other servers (and the resolver) send --
 
     def handle_cast(self, request: Any) -> None:
         try:
@@ -129,18 +142,7 @@ class GlobalNames(Actor):
 
     def _from_peer(self, request: Any) -> None:
         op = request[0]
-        if op == "add":
-            _, name, entry = request
-            self._merge(name, Entry(*entry))
-        elif op == "del":
-            _, name, pid = request
-            self._forget(name, pid)
-        elif op == "sync":
-            _, origin, entries, answer = request
-            self._sync(origin, entries)
-            if answer:
-                cast((SERVER, origin), ("sync", self._node.name, self._own(), False))
-        elif op == "verdict":
+        if op == "verdict":
             _, name, winner, losers = request
             self._apply_verdict(name, Entry(*winner) if winner is not None else None, losers)
         elif op == "claim":  # from GlobalResolver.register_name: nobody waits for an answer
@@ -154,40 +156,26 @@ class GlobalNames(Actor):
             raise ValueError(f"unknown operation {op!r}")
 
     def handle_info(self, message: Any) -> Any:
-        if isinstance(message, NodeUp):
-            cast((SERVER, message.node), ("sync", self._node.name, self._own(), False))
-        elif isinstance(message, NodeDown):
-            for name, entry in list(self.names.items()):
-                if entry.pid.node == message.node:
-                    self._forget(name, entry.pid)
-            for name, (_own, rival) in list(self._pending.items()):
-                if rival.node == message.node and name in self._pending:
-                    self._reclaim(name)
-        elif isinstance(message, Down):
+        if isinstance(message, Down):
             name = self._watched.pop(message.ref, None)
             if name is not None:
                 self._watches.pop(name, None)
                 self._resolvers.pop(name, None)
-                pending = self._pending.get(name)
-                if pending is not None and pending[0].pid == message.pid:
-                    del self._pending[name]
-                if self._forget(name, message.pid) or pending is not None:
-                    self._broadcast(("del", name, message.pid))
-        else:
-            return super().handle_info(message)
-        return None
+                self._drop_own(name, message.pid)
+            return None
+        if isinstance(message, NodeDown):
+            state = self.replica.state
+            for replica, status in state.replicas().items():
+                if replica.node == message.node and status == "up":
+                    self._on_diff(state.replica_down(replica))
+        if self.replica.handle_info(message) or isinstance(message, NodeDown | NodeUp):
+            return None
+        return super().handle_info(message)
 
-    # -- the table --
+    # -- this node's claims --
 
     def _local(self, pid: Pid) -> bool:
         return self._node.is_local(pid)
-
-    def _own(self) -> list[tuple[Any, tuple[Any, ...]]]:
-        return [(name, tuple(e)) for name, e in self.names.items() if self._local(e.pid)]
-
-    def _broadcast(self, message: tuple[Any, ...]) -> None:
-        for peer in _cluster().nodes():
-            cast((SERVER, peer), message)
 
     def _register(self, name: Any, pid: Pid, resolve: Resolve | None) -> tuple[Any, ...]:
         if not self._local(pid) or not is_alive(pid):
@@ -195,29 +183,50 @@ class GlobalNames(Actor):
         current = self.names.get(name)
         if current is not None:
             return ("ok",) if current.pid == pid else ("taken", current.pid)
+        pending = self._pending.get(name)
+        if pending is not None:  # our own claim waits for a verdict: the name is taken
+            return ("taken", pending[1])
         self.clock += 1
         entry = Entry(pid, self.clock, resolve is not None)
-        self.names[name] = entry
         if resolve is not None:
             self._resolvers[name] = resolve
         ref = monitor(pid)
         self._watches[name] = ref
         self._watched[ref] = name
-        self._broadcast(("add", name, tuple(entry)))
+        self.claims.setdefault(name, {})[pid] = entry
+        self.names[name] = entry
+        self.replica.put(name, tuple(entry))
+        self.replica.flush()
         return ("ok",)
 
+    def _own_claim(self, name: Any) -> Entry | None:
+        for entry in self.claims.get(name, {}).values():
+            if self._local(entry.pid):
+                return entry
+        return None
+
     def _unregister(self, name: Any) -> bool:
-        entry = self.names.get(name)
-        pending = self._pending.pop(name, None)
-        if pending is not None:
-            entry = pending[0]
-        elif entry is None or not self._local(entry.pid):
+        own = self._own_claim(name)
+        if own is None:
             return False
-        else:
-            del self.names[name]
         self._unwatch(name)
-        self._broadcast(("del", name, entry.pid))
+        self._drop_own(name, own.pid)
         return True
+
+    def _drop_own(self, name: Any, pid: Pid) -> None:
+        """Take back this node's claim of ``name`` by ``pid`` (its process exited, it was
+        unregistered, it lost)."""
+        held = self.claims.get(name, {})
+        if held.pop(pid, None) is None:
+            return
+        if not held:
+            del self.claims[name]
+        pending = self._pending.get(name)
+        if pending is not None and pending[0].pid == pid:
+            del self._pending[name]
+        self.replica.remove(name)
+        self.replica.flush()
+        self._settle(name)
 
     def _unwatch(self, name: Any) -> None:
         self._resolvers.pop(name, None)
@@ -226,55 +235,60 @@ class GlobalNames(Actor):
             self._watched.pop(ref, None)
             demonitor(ref, flush=True)
 
-    def _forget(self, name: Any, pid: Pid) -> bool:
-        """Drop ``name -> pid`` if that is the mapping; an own entry that lost to ``pid``
-        and waits for a verdict that can no longer come takes the name back."""
-        entry = self.names.get(name)
-        if entry is None or entry.pid != pid:
-            return False
-        del self.names[name]
-        pending = self._pending.get(name)
-        if pending is not None and pending[1] == pid:
-            self._reclaim(name)
-        return True
+    # -- every node's claims, in --
 
-    def _reclaim(self, name: Any) -> None:
-        own, _rival = self._pending.pop(name)
-        self._merge(name, own)
+    def _on_diff(self, diff: Any) -> None:
+        touched: dict[Any, None] = {}
+        for _owner, name, value in diff.leaves:
+            entry = Entry(*value)
+            held = self.claims.get(name)
+            if held is not None and held.get(entry.pid) == entry:
+                del held[entry.pid]
+                if not held:
+                    del self.claims[name]
+                touched[name] = None
+        for _owner, name, value in diff.joins:
+            entry = Entry(*value)
+            self.clock = max(self.clock, entry.stamp)
+            self.claims.setdefault(name, {})[entry.pid] = entry
+            touched[name] = None
+        for name in touched:
+            self._settle(name)
 
-    def _sync(self, origin: str, entries: list[tuple[Any, tuple[Any, ...]]]) -> None:
-        fresh = {name: Entry(*entry) for name, entry in entries}
-        for name, entry in list(self.names.items()):
-            if entry.pid.node == origin and name not in fresh:
-                self._forget(name, entry.pid)
-        for name, entry in fresh.items():
-            if entry.pid.node == origin:  # a node speaks only for its own processes
-                self._merge(name, entry)
-
-    def _merge(self, name: Any, entry: Entry) -> None:
-        """Take in ``entry`` from its owner; on a conflict, apply the rule."""
-        self.clock = max(self.clock, entry.stamp)
-        current = self.names.get(name)
-        if current is None or current.pid == entry.pid or current.pid.node == entry.pid.node:
-            self.names[name] = entry  # the owner's word on its own processes is final
-            if self._local(entry.pid):
-                self._broadcast(("add", name, tuple(entry)))
+    def _settle(self, name: Any) -> None:
+        """Show the senior claim of ``name``; if ours lost, give it up (or wait for the
+        verdict of a winner that holds a ``resolve``); if ours won over a rival and holds a
+        ``resolve``, decide."""
+        held = self.claims.get(name, {})
+        if not held:
+            self.names.pop(name, None)
+            self._pending.pop(name, None)
             return
-        win = senior(current, entry)
-        lose = entry if win is current else current
+        win = min(held.values(), key=lambda e: (e.stamp, e.pid))
         self.names[name] = win
-        if self._local(win.pid):
-            if win is entry:
-                self._broadcast(("add", name, tuple(entry)))
-            if win.custom:
-                self._decide(name, win, lose)
-        elif self._local(lose.pid):
+        own = self._own_claim(name)
+        pending = self._pending.get(name)
+        if pending is not None and (own is None or pending[1] not in held):
+            del self._pending[name]  # the rival went away: the verdict cannot come
+            pending = None
+        if own is None:
+            return
+        if own != win:
             if win.custom:  # the winner's owner decides: wait for its verdict
-                self._pending[name] = (lose, win.pid)
-            else:
-                self._unwatch(name)
-                self._tell(lose.pid, name, win.pid)
-                self._broadcast(("del", name, lose.pid))
+                if pending is None:
+                    self._pending[name] = (own, win.pid)
+                return
+            self._lose(name, own, win.pid)
+            return
+        for rival in [e for e in held.values() if e != own]:
+            if own.custom and (name, rival.pid) not in self._decided:
+                self._decided.add((name, rival.pid))
+                self._decide(name, own, rival)
+
+    def _lose(self, name: Any, own: Entry, winner: Pid | None) -> None:
+        self._unwatch(name)
+        self._tell(own.pid, name, winner)
+        self._drop_own(name, own.pid)
 
     def _decide(self, name: Any, win: Entry, lose: Entry) -> None:
         resolve = self._resolvers.get(name)
@@ -291,28 +305,28 @@ class GlobalNames(Actor):
             winner, losers = lose, [win.pid]
         else:
             winner, losers = None, [win.pid, lose.pid]
-        self._broadcast(("verdict", name, tuple(winner) if winner else None, losers))
+        with contextlib.suppress(NoProc):
+            cast(
+                (SERVER, lose.pid.node),
+                ("verdict", name, tuple(winner) if winner else None, losers),
+            )
         self._apply_verdict(name, winner, losers)
 
     def _apply_verdict(self, name: Any, winner: Entry | None, losers: list[Pid]) -> None:
-        current = self.names.get(name)
-        if current is not None and current.pid in losers:
-            del self.names[name]
         for loser in losers:
             if not self._local(loser):
+                continue
+            own = self.claims.get(name, {}).get(loser)
+            if own is None:
                 continue
             pending = self._pending.get(name)
             if pending is not None and pending[0].pid == loser:
                 del self._pending[name]
-            self._unwatch(name)
-            self._tell(loser, name, winner.pid if winner is not None else None)
-            self._broadcast(("del", name, loser))  # for peers the verdict did not reach
-        if winner is None:
-            return
-        pending = self._pending.get(name)
-        if pending is not None and pending[0].pid == winner.pid:
-            del self._pending[name]
-        self._merge(name, winner)
+            self._lose(name, own, winner.pid if winner is not None else None)
+        if winner is not None and self._local(winner.pid):
+            pending = self._pending.get(name)
+            if pending is not None and pending[0].pid == winner.pid:
+                del self._pending[name]  # ours won by the verdict; the rival gives up
 
     def _tell(self, loser: Pid, name: Any, winner: Pid | None) -> None:
         send(loser, GlobalNameConflict(name, winner))
@@ -321,6 +335,10 @@ class GlobalNames(Actor):
             {"count": 1},
             {"node": self._node.name, "name": name, "winner": winner, "loser": loser},
         )
+
+
+# Changes go out at once (flush); the heartbeat only repairs what a lost message missed.
+BROADCAST_PERIOD = 1.0
 
 
 @contextlib.asynccontextmanager

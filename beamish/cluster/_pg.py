@@ -16,7 +16,8 @@ from ..actors import Actor, Down, NameTaken, NoProc, Pid, Ref, call, demonitor, 
 from ..actors import self as self_pid
 from ..actors import stop as stop_process
 from ..actors.lowlevel import actor_of
-from ._mesh import Cluster, NodeDown, NodeUp
+from ._mesh import NodeDown
+from ._replicator import Replicator
 
 SERVER = "beamish.pg"
 _log = logging.getLogger("beamish.cluster")
@@ -150,7 +151,15 @@ class GroupTable:
 
 class ProcessGroups(Actor):
     """This node's process-group server and replica, registered as ``"beamish.pg"``; the
-    contract is in ``beamish.cluster`` (process groups)."""
+    contract is in ``beamish.cluster`` (process groups).
+
+    Memberships ride on the replication core (``Replicator``): this node owns the entries
+    ``(group, pid) -> count`` of its own processes and sends each change at once (a
+    ``flush`` after every write, as Erlang's pg broadcasts its joins); the table of every
+    node's members is built from what the core reports. A node that disconnects is marked
+    down at once, so its members leave every group here (and return with its next
+    heartbeat after a reconnect).
+    """
 
     def init(self) -> None:
         self.node = this_node()
@@ -160,44 +169,47 @@ class ProcessGroups(Actor):
         self.watches: dict[Any, dict[Ref, Pid]] = {}  # group -> monitor_group ref -> watcher
         self.watch_groups: dict[Ref, Any] = {}
         self.watchers_mon: dict[Pid, Ref] = {}  # monitors of watchers, to forget dead ones
-        self.peers: set[str] = set()
-        self.cluster: Cluster | None = None
-        if isinstance(self.node.remote, Cluster):
-            self._distribute(self.node.remote)
+        self.replica = Replicator(SERVER, on_diff=self._on_diff, broadcast_period=BROADCAST_PERIOD)
 
-    # -- peers --
+    # -- this node's memberships, out --
 
-    def _distribute(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        cluster.monitor_nodes(self.pid, True)
-        for peer in cluster.nodes():  # connected before we started: ask them for theirs
-            self._sync_to(peer, want_reply=True)
+    def _publish(self, group: Any, pids: Iterable[Pid]) -> None:
+        for pid in set(pids):
+            count = self.table.pids.get(pid, {}).get(group, 0)
+            if count:
+                self.replica.put((group, pid), count)
+            else:
+                self.replica.remove((group, pid))
 
-    def _undistribute(self) -> None:
-        if self.cluster is not None:
-            self.cluster.monitor_nodes(self.pid, False)
-        self.cluster = None
-        for peer in list(self.peers):
-            self._node_gone(peer)
+    # -- the other nodes' memberships, in --
 
-    def _to_peers(self, message: Any) -> None:
-        cluster = self.cluster
-        if cluster is None or not cluster.connections:
-            return
-        payload = cluster.codec.encode(("send_name", SERVER, message))
-        for conn in list(cluster.connections.values()):
-            conn.send_encoded(payload)
+    def _on_diff(self, diff: Any) -> None:
+        net: dict[tuple[Any, Pid], int] = {}
+        for _owner, (group, pid), count in diff.leaves:
+            net[group, pid] = net.get((group, pid), 0) - count
+        for _owner, (group, pid), count in diff.joins:
+            net[group, pid] = net.get((group, pid), 0) + count
+        joined: dict[Any, list[Pid]] = {}
+        left: dict[Any, list[Pid]] = {}
+        for (group, pid), change in net.items():
+            if change > 0:
+                joined.setdefault(group, []).extend(self.table.join(group, [pid] * change))
+            elif change < 0:
+                left.setdefault(group, []).extend(self.table.leave(group, [pid] * -change))
+        self._notify(left, left=True)
+        self._notify(joined, left=False)
 
-    def _sync_to(self, peer: str, want_reply: bool) -> None:
-        with contextlib.suppress(NoProc):
-            self.node.send(
-                (SERVER, peer),
-                ("pg_sync", self.node.name, self.table.snapshot(self.node.name), want_reply),
-            )
+    def _node_down(self, node: str) -> None:
+        state = self.replica.state
+        for replica, status in state.replicas().items():
+            if replica.node == node and status == "up":
+                self._on_diff(state.replica_down(replica))
 
-    def _node_gone(self, peer: str) -> None:
-        self.peers.discard(peer)
-        self._notify(self.table.remove_node(peer), left=True)
+    def _forget_peers(self) -> None:
+        state = self.replica.state
+        for replica in list(state.replicas()):
+            if replica != state.me:
+                self._on_diff(state.replica_permdown(replica))
 
     # -- change notification --
 
@@ -221,7 +233,6 @@ class ProcessGroups(Actor):
 
     def handle_call(self, request: Any, caller: Any) -> Any:
         op = request[0]
-        me = self.node.name
         if op == "join":
             _, group, pids = request
             pids = [pid for pid in pids if self.node.is_local(pid)]
@@ -232,7 +243,8 @@ class ProcessGroups(Actor):
                     self.members_mon[ref] = pid
             joined = self.table.join(group, pids)
             self._notify({group: joined}, left=False)
-            self._to_peers(("pg_join", me, group, joined))
+            self._publish(group, joined)
+            self.replica.flush()
             return None
         if op == "leave":
             _, group, pids = request
@@ -240,7 +252,8 @@ class ProcessGroups(Actor):
             self._after_local_leave(left)
             self._notify({group: left}, left=True)
             if left:
-                self._to_peers(("pg_leave", me, group, left))
+                self._publish(group, left)
+                self.replica.flush()
             return bool(left)
         if op == "monitor":
             _, group, watcher = request
@@ -253,11 +266,10 @@ class ProcessGroups(Actor):
         if op == "demonitor":
             return self._demonitor(request[1])
         if op == "distribute":
-            if isinstance(self.node.remote, Cluster) and self.cluster is None:
-                self._distribute(self.node.remote)
+            self.replica.flush()  # picks the cluster up now, not at the next tick
             return None
         if op == "undistribute":
-            self._undistribute()
+            self._forget_peers()
             return None
         if op == "ping":  # a round trip: everything sent here before has been handled
             return request[1]
@@ -273,32 +285,31 @@ class ProcessGroups(Actor):
             del self.watches[group]
         return True
 
-    # -- peers' news, members' and watchers' exits, node events --
+    # -- members' and watchers' exits, node events, replication --
 
     def handle_info(self, message: Any) -> Any:
         kind = type(message)
         if kind is Down:
             self._down(message)
-        elif kind is NodeUp:
-            self.peers.add(message.node)
-            self._sync_to(message.node, want_reply=False)
-        elif kind is NodeDown:
-            self._node_gone(message.node)
-        elif isinstance(message, tuple) and message and message[0] in _PEER_OPS:
-            try:
-                self._from_peer(message)
-            except (TypeError, ValueError, AttributeError, KeyError) as exc:
-                _log.error("%s dropped a malformed message %r: %r", SERVER, message, exc)
-        else:
-            return super().handle_info(message)
-        return None
+            return None
+        if kind is NodeDown:
+            self._node_down(message.node)
+        if self.replica.handle_info(message) or kind is NodeDown:
+            return None
+        if isinstance(message, tuple) and message and message[0] in _OLD_PEER_OPS:
+            _log.error("%s dropped a message of the old pg protocol: %.200r", SERVER, message)
+            return None
+        return super().handle_info(message)
 
     def _down(self, message: Down) -> None:
         pid = self.members_mon.pop(message.ref, None)
         if pid is not None:
             del self.member_refs[pid]
-            self._notify(self.table.remove_pid(pid), left=True)
-            self._to_peers(("pg_exit", self.node.name, pid))
+            changes = self.table.remove_pid(pid)
+            self._notify(changes, left=True)
+            for group in changes:
+                self.replica.remove((group, pid))
+            self.replica.flush()
             return
         if self.watchers_mon.get(message.pid) == message.ref:
             del self.watchers_mon[message.pid]
@@ -306,33 +317,13 @@ class ProcessGroups(Actor):
                 if self.watches[group].get(ref) == message.pid:
                     self._demonitor(ref)
 
-    def _from_peer(self, message: tuple[Any, ...]) -> None:
-        op, peer = message[0], message[1]
-        if peer == self.node.name or self.cluster is None:
-            return
-        self.peers.add(peer)
-        if op == "pg_join":
-            _, _, group, pids = message
-            joined = self.table.join(group, [pid for pid in pids if pid.node == peer])
-            self._notify({group: joined}, left=False)
-        elif op == "pg_leave":
-            _, _, group, pids = message
-            left = self.table.leave(group, [pid for pid in pids if pid.node == peer])
-            self._notify({group: left}, left=True)
-        elif op == "pg_exit":
-            if message[2].node == peer:
-                self._notify(self.table.remove_pid(message[2]), left=True)
-        elif op == "pg_sync":
-            _, _, snapshot, want_reply = message
-            self._notify(self.table.remove_node(peer), left=True)
-            for group, pids in snapshot.items():
-                joined = self.table.join(group, [pid for pid in pids if pid.node == peer])
-                self._notify({group: joined}, left=False)
-            if want_reply:
-                self._sync_to(peer, want_reply=False)
+    def terminate(self, reason: Any) -> None:
+        self.replica.close()
 
 
-_PEER_OPS = frozenset({"pg_join", "pg_leave", "pg_exit", "pg_sync"})
+_OLD_PEER_OPS = frozenset({"pg_join", "pg_leave", "pg_exit", "pg_sync"})
+# Changes go out at once (flush); the heartbeat only repairs what a lost message missed.
+BROADCAST_PERIOD = 1.0
 
 
 # -- starting and stopping the server (beamish.cluster.start does this) --

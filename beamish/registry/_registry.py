@@ -53,6 +53,9 @@ class RegistryOptions:
     meta: Mapping[Any, Any] = field(default_factory=dict)
     scope: Scope = "local"
     resolve: Resolve | None = None
+    replication: Mapping[str, Any] = field(default_factory=dict)
+    """Options of the cluster scope's replication (``broadcast_period``,
+    ``down_period``, ...; see ``beamish.cluster.Replicator``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -67,6 +70,9 @@ class RegistryOptions:
             raise TypeError(f"resolve must be callable, got {self.resolve!r}")
         object.__setattr__(self, "listeners", tuple(self.listeners))
         object.__setattr__(self, "meta", dict(self.meta))
+        object.__setattr__(self, "replication", dict(self.replication))
+        if self.replication and self.scope != "cluster":
+            raise ValueError("replication options need scope='cluster'")
 
 
 class _Partition(Actor):
@@ -144,9 +150,29 @@ class Registry:
         meta: Mapping[Any, Any] | None = None,
         scope: Scope = "local",
         resolve: Resolve | None = None,
+        replication: Mapping[str, Any] | None = None,
         id: Any = None,
     ) -> dict[str, Any]:
         """A child spec that starts the registry under a supervisor (id: its name).
+
+        Args:
+            name: the registry's name: a local name of its process, and the handle every
+                function of ``beamish.registry`` takes.
+            keys: ``"unique"`` (a key has at most one entry) or ``"duplicate"``.
+            partitions: how many processes watch the owners of entries (>= 1).
+            listeners: names or pids told ``Registered``/``Unregistered`` for each entry.
+            meta: the registry's initial metadata (see ``meta``).
+            scope: ``"local"`` (this node) or ``"cluster"`` (every node that runs it;
+                needs ``beamish.cluster.start`` first).
+            resolve: cluster scope: ``resolve(key, loser, winner)`` runs on the loser's
+                node after a conflict, instead of the exit signal
+                ``("name_conflict", key, winner)``.
+            replication: cluster scope: options of the replication (``broadcast_period``
+                seconds, default 0.1; ``down_period``; see ``beamish.cluster.Replicator``).
+            id: the child's id (default: ``name``).
+
+        Raises:
+            TypeError, ValueError: an option is not valid (nothing starts).
 
         Example:
             >>> spec = Registry.child_spec(name="rooms", keys="unique")
@@ -154,7 +180,7 @@ class Registry:
             ('rooms', 'supervisor')
         """
         options = RegistryOptions(
-            name, keys, partitions, tuple(listeners), meta or {}, scope, resolve
+            name, keys, partitions, tuple(listeners), meta or {}, scope, resolve, replication or {}
         )
         return {
             "id": name if id is None else id,
@@ -173,15 +199,17 @@ class Registry:
         meta: Mapping[Any, Any] | None = None,
         scope: Scope = "local",
         resolve: Resolve | None = None,
+        replication: Mapping[str, Any] | None = None,
     ) -> Pid:
-        """Start a registry linked to the caller; returns its pid once it is ready.
+        """Start a registry linked to the caller; returns its pid once it is ready. The
+        options are those of :meth:`child_spec`.
 
         Raises:
             NameTaken: a process of this node is registered as ``name``.
             StartError: a cluster-scoped registry on a node without distribution.
         """
         options = RegistryOptions(
-            name, keys, partitions, tuple(listeners), meta or {}, scope, resolve
+            name, keys, partitions, tuple(listeners), meta or {}, scope, resolve, replication or {}
         )
         return await _start_link_named(options)
 
@@ -196,10 +224,11 @@ class Registry:
         meta: Mapping[Any, Any] | None = None,
         scope: Scope = "local",
         resolve: Resolve | None = None,
+        replication: Mapping[str, Any] | None = None,
     ) -> Pid:
         """As :meth:`start_link`, not linked to the caller."""
         options = RegistryOptions(
-            name, keys, partitions, tuple(listeners), meta or {}, scope, resolve
+            name, keys, partitions, tuple(listeners), meta or {}, scope, resolve, replication or {}
         )
         return await _RegistryServer.start(options, name=options.name)
 

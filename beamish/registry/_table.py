@@ -61,6 +61,11 @@ class Replication(Protocol):
     pid: Pid
     """The process that replicates the table; the registry stops if it exits."""
 
+    def check(self, key: Any, value: Any) -> None:
+        """Raise ``TypeError`` if ``key`` and ``value`` cannot be replicated (before the
+        table changes)."""
+        ...
+
     def changed(self, key: Any, pid: Pid) -> None: ...
 
     def close(self) -> None: ...
@@ -83,10 +88,13 @@ def tables_of(node: Node) -> dict[str, Table]:
 
 def table_of(registry: str) -> Table:
     """The table of the registry named ``registry`` on the current node."""
-    try:
-        return _by_node[id(this_node())][registry]
-    except KeyError:
-        raise UnknownRegistry(f"no registry named {registry!r} runs on this node") from None
+    tables = _by_node.get(id(this_node()))
+    table = tables.get(registry) if tables is not None else None
+    if table is not None and table.is_alive(table.partitions[0]):
+        return table
+    if table is not None and tables is not None:
+        del tables[registry]  # its process was killed: no terminate removed it
+    raise UnknownRegistry(f"no registry named {registry!r} runs on this node")
 
 
 class Table:
@@ -133,6 +141,8 @@ class Table:
     def register(self, key: Any, pid: Pid, value: Any) -> Pid:
         """``pid`` (the calling process) registers ``key``; returns its partition."""
         hash(key)
+        if self.replication is not None:
+            self.replication.check(key, value)
         entries = self.entries
         if self.unique:
             held = entries.get(key)
@@ -184,6 +194,8 @@ class Table:
             return None
         old = held[1]
         new = fn(old)
+        if self.replication is not None:
+            self.replication.check(key, new)
         self.entries[key] = (pid, new)
         if self.replication is not None:
             self.replication.changed(key, pid)

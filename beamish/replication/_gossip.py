@@ -5,6 +5,7 @@ The contract is in ``beamish.replication``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -143,8 +144,9 @@ class Gossip:
         self.max_silent_periods = max_silent_periods
         self.heard: dict[Replica, float] = {}  # peer -> when its last heartbeat came
         self._silent = max_silent_periods  # the first tick always sends a heartbeat
-        self._behind: set[Replica] = set()  # peers to ask for a transfer at the next tick
+        self._behind: dict[Replica, int] = {}  # peer -> its version we lack: ask at a tick
         self._asked: dict[Replica, float] = {}  # peer -> when we last asked it
+        self._pushed: dict[str, tuple[int, float]] = {}  # node -> (our version, when) pushed
         self._started = now
 
     # -- messages this replica sends --
@@ -165,9 +167,12 @@ class Gossip:
         if changed or self._silent >= self.max_silent_periods:
             out.append((None, self.heartbeat(delta)))
             self._silent = 0
-        for peer in self._behind:
-            out.append((peer.node, self._transfer_request(peer, now)))
-        self._behind.clear()
+        for peer, version in list(self._behind.items()):
+            if self.state.version(peer) >= version or self.state.status(peer) is None:
+                del self._behind[peer]  # what we asked for has come
+            elif now - self._asked.get(peer, -math.inf) >= 2 * self.broadcast_period:
+                del self._behind[peer]
+                out.append((peer.node, self._transfer_request(peer, now)))
         return Step(self._detect_downs(now), out)
 
     def peer_connected(self, node: str) -> Step:
@@ -184,12 +189,16 @@ class Gossip:
         me = self.state.me
         return ("treq", me.node, me.incarnation, clock_to_wire(self.state.clock()))
 
-    def _want_transfer(self, peer: Replica, now: float, out: list[tuple[str | None, Wire]]) -> None:
+    def _want_transfer(
+        self, peer: Replica, version: int, now: float, out: list[tuple[str | None, Wire]]
+    ) -> None:
+        """Ask ``peer`` for its entries up to ``version``, at most once every two broadcast
+        periods (an answer on its way is not asked for twice; a lost one is asked again)."""
         asked = self._asked.get(peer)
-        if asked is None or now - asked >= self.broadcast_period:
+        if asked is None or now - asked >= 2 * self.broadcast_period:
             out.append((peer.node, self._transfer_request(peer, now)))
         else:
-            self._behind.add(peer)
+            self._behind[peer] = max(version, self._behind.get(peer, 0))
 
     def _detect_downs(self, now: float) -> Diff:
         diff = no_diff()
@@ -221,13 +230,20 @@ class Gossip:
         if kind == "hb" and len(message) == 5:
             return self._heartbeat(sender, message[3], message[4], now)
         if kind == "treq" and len(message) == 4:
-            return Step(no_diff(), [(sender.node, self._transfer(clock_from_wire(message[3])))])
+            clock = clock_from_wire(message[3])
+            if self._pushed_recently(sender.node, now):
+                clock[state.me] = state.version(state.me)  # on its way: no second copy
+            transfer = self._transfer(clock)
+            if not transfer[3]:
+                return Step(no_diff(), [])
+            self._pushed[sender.node] = (state.version(state.me), now)
+            return Step(no_diff(), [(sender.node, transfer)])
         if kind == "tack" and len(message) == 4:
             updates = [update_from_wire(wire) for wire in _seq(message[3])]
             out: list[tuple[str | None, Wire]] = []
             merged = state.merge(updates)
             if merged.gaps:
-                self._want_transfer(sender, now, out)
+                self._want_transfer(sender, state.version(sender) + 1, now, out)
             return Step(merged.diff, out)
         if kind == "bye" and len(message) == 3:
             self.heard.pop(sender, None)
@@ -243,44 +259,46 @@ class Gossip:
             return Step(diff, [])
         self.heard[sender] = now
         out: list[tuple[str | None, Wire]] = []
-        behind = False
+        wanted = clock.get(sender, 0)
         if delta is not None:
             merged = state.merge(delta)
             diff.extend(merged.diff)
-            behind = bool(merged.gaps)
-        if not behind:
-            for owner, version in clock.items():
-                if state.status(owner) == "up" and state.version(owner) < version:
-                    behind = True
-                    break
-        if behind:
-            self._want_transfer(sender, now, out)
+            wanted = max(wanted, delta.end if isinstance(delta, Delta) else delta.version)
+        if state.version(sender) < wanted:
+            self._want_transfer(sender, wanted, now, out)
         me = state.me
         if me not in clock:  # it has not heard of us (our heartbeats to it were lost)
             out.append((sender.node, self.heartbeat()))
-        elif clock[me] < state.version(me):
+        elif clock[me] < state.version(me) and not self._pushed_recently(sender.node, now):
             # it missed some of our changes (a lost delta, a healed partition): push them
             # now rather than wait for its request after our next heartbeat
-            out.append((sender.node, self._transfer(clock, only_me=True)))
+            out.append((sender.node, self._transfer(clock)))
+            self._pushed[sender.node] = (state.version(me), now)
         return Step(diff, out)
 
-    def _transfer(self, their_clock: dict[Replica, int], only_me: bool = False) -> Wire:
-        """A transfer: every up owner the asker knows (and us) where it is behind us; our
-        own changes as a delta when we still have them, everything else in full."""
+    def _pushed_recently(self, node: str, now: float) -> bool:
+        """Whether our current version went to ``node`` less than two periods ago."""
+        pushed = self._pushed.get(node)
+        return (
+            pushed is not None
+            and pushed[0] == self.state.version(self.state.me)
+            and now - pushed[1] < 2 * self.broadcast_period
+        )
+
+    def _transfer(self, their_clock: dict[Replica, int]) -> Wire:
+        """A transfer of our own entries to a peer whose clock is behind ours: a delta from
+        our change log when we still have it, else our full state. (Only owners send their
+        entries: a peer hears every owner it shows directly, so relaying through third
+        parties would only send the same entries twice.)"""
         state = self.state
         me = state.me
+        version = state.version(me)
+        theirs = their_clock.get(me)
         updates: list[Wire] = []
-        ours = {me: state.version(me)} if only_me else state.clock()
-        for owner, version in ours.items():
-            theirs = their_clock.get(owner)
-            if theirs is None and owner != me:
-                continue
-            if theirs is not None and theirs >= version:
-                continue
-            if owner == me and theirs is not None:
-                delta = state.delta_since(theirs)
-                if delta is not None and len(delta) <= len(state.owned(me)):
-                    updates.append(delta_to_wire(delta))
-                    continue
-            updates.extend(owner_state_to_wire(full) for full in state.snapshot([owner]))
+        if theirs is None or theirs < version:
+            delta = state.delta_since(theirs) if theirs is not None else None
+            if delta is not None and len(delta) <= len(state.owned(me)):
+                updates.append(delta_to_wire(delta))
+            else:
+                updates.extend(owner_state_to_wire(full) for full in state.snapshot([me]))
         return ("tack", me.node, me.incarnation, updates)

@@ -456,9 +456,9 @@ def _wrap_callbacks(cls: type[SessionProcess]) -> None:
     """Put the behaviour around the callbacks ``cls`` defines itself."""
     for name, wrap in _WRAPPERS.items():
         fn = cls.__dict__.get(name)
-        if fn is not None and not getattr(fn, "_session_wrapped", False):
+        if fn is not None and not getattr(fn, "beamish_session_wrapped", False):
             wrapped = wrap(fn)
-            wrapped._session_wrapped = True  # type: ignore[attr-defined]
+            wrapped.beamish_session_wrapped = True  # type: ignore[attr-defined]
             wrapped.__wrapped__ = fn  # type: ignore[attr-defined]
             wrapped.__doc__ = fn.__doc__
             wrapped.__name__ = fn.__name__
@@ -551,7 +551,7 @@ _WRAPPERS: dict[str, Callable[[Any], Any]] = {
 for _name, _wrap in _WRAPPERS.items():
     _fn = getattr(Actor, _name)
     _wrapped = _wrap(_fn)
-    _wrapped._session_wrapped = True
+    _wrapped.beamish_session_wrapped = True
     setattr(SessionProcess, _name, _wrapped)
 
 

@@ -127,7 +127,19 @@ class DynamicSupervisor(RequestServer):
         self._children: dict[Pid, ChildSpec] = {}
         self._restarts: tuple[float, ...] = ()
 
-    async def _op_start_child(self, spec: ChildSpec) -> Pid | None:
+    async def handle_request(self, request: Any) -> Any:
+        match request:
+            case ("start_child", ChildSpec() as spec):
+                return await self._start_child(spec)
+            case ("terminate_child", pid):
+                return await self._terminate_child(pid)
+            case ("which_children",):
+                return self._which_children()
+            case ("count_children",):
+                return self._count_children()
+        return await super().handle_request(request)
+
+    async def _start_child(self, spec: ChildSpec) -> Pid | None:
         if self._max_children is not None and len(self._children) >= self._max_children:
             raise MaxChildren(f"{self.pid!r} already runs max_children={self._max_children}")
         if self._extra:
@@ -143,16 +155,16 @@ class DynamicSupervisor(RequestServer):
             self._children[pid] = spec
         return pid
 
-    async def _op_terminate_child(self, pid: Pid) -> None:
+    async def _terminate_child(self, pid: Pid) -> None:
         spec = self._children.pop(pid, None)
         if spec is None:
             raise ChildNotFound(f"{pid!r} is not a child of {self.pid!r}")
         await shutdown_child(pid, spec.shutdown)
 
-    async def _op_which_children(self) -> list[ChildInfo]:
+    def _which_children(self) -> list[ChildInfo]:
         return [ChildInfo(s.id, pid, s.type, s.restart) for pid, s in self._children.items()]
 
-    async def _op_count_children(self) -> ChildCounts:
+    def _count_children(self) -> ChildCounts:
         supervisors = sum(1 for s in self._children.values() if s.type == "supervisor")
         total = len(self._children)
         return ChildCounts(total, total, supervisors, total - supervisors)

@@ -119,21 +119,23 @@ async def start_spec(spec: ChildSpec) -> Pid | None:
     return result
 
 
+_REFUSALS = (ChildNotFound, AlreadyPresent, AlreadyStarted, ChildRunning, StartError, MaxChildren)
+
+
 class RequestServer(Actor):
-    """Answers supervisor requests ``(op, *args)`` with ``self._op_<op>(*args)``; the
-    supervision errors go back to the caller (raised there), never crash the supervisor."""
+    """The supervisors' ``handle_call``: a request ``(op, *args)`` is answered by
+    ``handle_request``; a refusal (a supervision error) goes back to the caller, raised
+    there, and never crashes the supervisor."""
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
-        op, *args = request
-        handler = getattr(self, "_op_" + op, None)
-        if handler is None:
-            return Reply(_Failed(ValueError(f"{type(self).__name__} has no operation {op!r}")))
         try:
-            return Reply(await handler(*args))
-        except (ChildNotFound, AlreadyPresent, AlreadyStarted, ChildRunning, StartError) as exc:
+            return Reply(await self.handle_request(request))
+        except _REFUSALS as exc:
             return Reply(_Failed(exc))
-        except MaxChildren as exc:
-            return Reply(_Failed(exc))
+
+    async def handle_request(self, request: Any) -> Any:
+        """Answer one supervisor request (each supervisor matches its own)."""
+        return _Failed(ValueError(f"{type(self).__name__} has no operation {request!r}"))
 
 
 class Supervisor(RequestServer):
@@ -409,18 +411,34 @@ class Supervisor(RequestServer):
 
     # -- requests (RequestServer answers them; errors go back to the caller) --
 
-    async def _op_which_children(self) -> list[ChildInfo]:
+    async def handle_request(self, request: Any) -> Any:
+        match request:
+            case ("which_children",):
+                return await self._which_children()
+            case ("count_children",):
+                return await self._count_children()
+            case ("start_child", ChildSpec() as spec):
+                return await self._start_child(spec)
+            case ("terminate_child", child_id):
+                return await self._terminate_child(child_id)
+            case ("restart_child", child_id):
+                return await self._restart_child(child_id)
+            case ("delete_child", child_id):
+                return await self._delete_child(child_id)
+        return await super().handle_request(request)
+
+    async def _which_children(self) -> list[ChildInfo]:
         return [
             ChildInfo(cid, c.pid, c.spec.type, c.spec.restart) for cid, c in self._children.items()
         ]
 
-    async def _op_count_children(self) -> ChildCounts:
+    async def _count_children(self) -> ChildCounts:
         kids = list(self._children.values())
         supervisors = sum(1 for c in kids if c.spec.type == "supervisor")
         active = sum(1 for c in kids if c.pid is not None)
         return ChildCounts(len(kids), active, supervisors, len(kids) - supervisors)
 
-    async def _op_start_child(self, spec: ChildSpec) -> Pid | None:
+    async def _start_child(self, spec: ChildSpec) -> Pid | None:
         existing = self._children.get(spec.id)
         if existing is not None:
             if existing.pid is not None:
@@ -441,11 +459,11 @@ class Supervisor(RequestServer):
             raise ChildNotFound(f"no child {child_id!r} under {self.pid!r}")
         return child
 
-    async def _op_terminate_child(self, child_id: Hashable) -> None:
+    async def _terminate_child(self, child_id: Hashable) -> None:
         self._get(child_id)
         await self._stop_child(child_id)
 
-    async def _op_restart_child(self, child_id: Hashable) -> Pid | None:
+    async def _restart_child(self, child_id: Hashable) -> Pid | None:
         child = self._get(child_id)
         if child.pid is not None:
             raise ChildRunning(f"child {child_id!r} is running")
@@ -460,7 +478,7 @@ class Supervisor(RequestServer):
             self._by_pid[pid] = child_id
         return pid
 
-    async def _op_delete_child(self, child_id: Hashable) -> None:
+    async def _delete_child(self, child_id: Hashable) -> None:
         child = self._get(child_id)
         if child.pid is not None:
             raise ChildRunning(f"child {child_id!r} is running; terminate_child it first")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -440,6 +441,13 @@ class PoolServer(Actor):
             self._up(message)
         send_after(self.pid, ("check",), settings.check_interval)
         return None
+
+    def format_status(self, state: dict[str, Any]) -> Any:
+        """The state without the cluster cookie (get_state, crash reports)."""
+        settings = state.get("worker_settings")
+        if isinstance(settings, WorkerSettings):
+            state["worker_settings"] = dataclasses.replace(settings, cookie="***")
+        return state
 
     # -- workers --
 

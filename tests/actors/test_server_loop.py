@@ -258,3 +258,33 @@ async def test_async_continue_and_statistics_show_the_running_callback(node):
     beamish.send(pid, "go")
     await get_state(pid)
     assert (await statistics(pid)).current_callback is None
+
+
+async def test_a_queued_cast_is_left_alone_by_the_cyclic_gc(node):
+    """A cast waiting in a mailbox is a plain tuple that a collection untracks (a tuple
+    subclass stays tracked forever: a million queued casts made every collection longer)."""
+
+    async def parked():
+        await beamish.receive(lambda m: m == "never")
+
+    pid = beamish.spawn(parked)
+    beamish.cast(pid, 12345)
+    [queued] = node._proc(pid)._mailbox
+    gc.collect()
+    assert not gc.is_tracked(queued)
+    beamish.exit(pid, "kill")
+
+
+async def test_the_plain_cast_form_from_a_peer_is_a_cast(node):
+    """("$gen_cast", x) as another node's wire decodes it (an equal string, not the same
+    object) and the older CastRequest record are casts; a longer tuple is a plain info."""
+    from beamish.actors._messages import CastRequest
+
+    pid = await Recorder.start(beamish.self())
+    tag = "".join(["$gen", "_cast"])
+    beamish.send(pid, (tag, "wire"))
+    beamish.send(pid, CastRequest("record"))
+    beamish.send(pid, (tag, "a", "b"))
+    await assert_receive(("cast", "wire"))
+    await assert_receive(("cast", "record"))
+    await assert_receive(("info", (tag, "a", "b")))

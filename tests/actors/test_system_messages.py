@@ -97,8 +97,15 @@ async def test_statistics_count_each_kind_of_message(node):
     assert stats.messages == 5
     assert stats.reductions == 6  # init and five callbacks
     assert (stats.name, stats.behaviour, stats.mailbox_len) == ("acct", "Account", 0)
+    assert stats.parent is None
     assert stats.started_at <= node.clock.now()
     assert (stats.suspended, stats.tracing, stats.hibernated) == (False, False, False)
+
+
+async def test_statistics_name_the_parent_that_start_linked_it(node):
+    """statistics.parent is the process that start_link-ed the server."""
+    pid = await Account.start_link("ann", "pw")
+    assert (await statistics(pid)).parent == beamish.self()
 
 
 async def test_a_suspended_server_takes_only_system_messages(node):
@@ -238,3 +245,25 @@ async def test_a_stop_with_an_abnormal_reason_is_reported_too(node):
     assert event.metadata["reason"] == "bad"
     assert report["parent"] == beamish.self()
     assert report["callback"] == "terminate"
+
+
+async def test_a_crash_in_init_is_reported_with_the_name_and_parent(node):
+    """A failing init is reported as the server's crash: callback init, its name, its
+    parent, the state so far."""
+
+    class Broken(beamish.Actor):
+        def init(self):
+            self.half = "built"
+            raise RuntimeError("no")
+
+    with capture_telemetry(telemetry.PROCESS_CRASH):
+        with pytest.raises(beamish.StartError):
+            await Broken.start_link(name="broken")
+        event = await assert_receive(TelemetryEvent)
+    report = event.metadata["report"]
+    assert (report["callback"], report["name"], report["parent"]) == (
+        "init",
+        "broken",
+        beamish.self(),
+    )
+    assert report["state"] == {"half": "built"}

@@ -32,9 +32,13 @@ def _unavailable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session (each test opens its own contexts)."""
+    """One headless Chromium per test module (each test opens its own contexts).
+
+    Not per session: Playwright's sync API keeps an event loop running in the main thread
+    while it is open, and the suite's async tests that run after a module need it gone.
+    """
     reason = _unavailable()
     if reason is not None:
         told = os.environ.get("BEAMISH_BROWSER_UNAVAILABLE")

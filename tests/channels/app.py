@@ -2,16 +2,25 @@
 
     python tests/channels/app.py PORT [NODE_NAME]     # uvicorn on 127.0.0.1:PORT
 
-Prints ``serving <port>`` once uvicorn listens.
+Options after the node name: ``key=value`` endpoint options (``heartbeat_timeout=0.5``,
+``outbox_limit=5``, ``max_frame_size=1000``, ``check_origin=https://a.example``,
+``session_cookie=sid``) and ``cluster=127.0.0.1:PORT[,SEED...]`` to join a cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import sys
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import beamish
-from beamish import channels
+import beamish.channels._fastlane
+import beamish.channels._params
+from beamish import channels, cluster, pubsub, telemetry
+from beamish.supervision import count_children
 
 
 class Room(channels.Channel):
@@ -64,6 +73,13 @@ class Room(channels.Channel):
         if event == "disconnect_me":
             channels.disconnect(f"user:{socket.assigns.get('user')}")
             return None
+        if event == "info":
+            return channels.ok(
+                {
+                    k: socket.assigns.get(k)
+                    for k in ("peer", "uri", "session", "ua", "token", "transport")
+                }
+            )
         if event == "lookup":
             found = channels.lookup(socket.socket_pid, socket.topic)
             return channels.ok({"found": found == socket.channel_pid})
@@ -78,43 +94,204 @@ class Room(channels.Channel):
             channels.reply(message[1], "ok", {"later": message[2]})
 
 
+try:
+    from beamish.presence import Presence
+except ImportError:  # the presence helper's module has not landed on this branch yet
+    PRESENCE: Any = None
+else:
+    # built defensively: a mismatch with the presence API fails the presence tests only
+    try:
+        PRESENCE = Presence(
+            "channels-test-presence", on_diff=channels.presence_diff, broadcast_period=0.1
+        )
+    except Exception:
+        logging.exception("cannot build the test Presence")
+        PRESENCE = None
+
+
+class Lobby(channels.Channel):
+    """Presence: track on join, push the state to the joining client."""
+
+    def join(self, topic: str, payload: Any, socket: channels.ChannelSocket) -> Any:
+        beamish.send(beamish.self(), "after_join")
+        return None
+
+    async def handle_info(self, message: Any, socket: channels.ChannelSocket) -> None:
+        if message == "after_join":
+            await channels.track(PRESENCE, socket, socket.assigns["user"], {"online": True})
+            channels.push_presence_state(PRESENCE, socket)
+
+
 class UserSocket(channels.Socket):
-    routes: ClassVar[list[tuple[str, type[Any]]]] = [("room:*", Room)]
+    routes: ClassVar[list[tuple[str, type[Any]]]] = [("room:*", Room), ("presence:*", Lobby)]
 
     def connect(self, params: dict[str, Any], info: channels.ConnectInfo) -> Any:
         if params.get("reject"):
             return None
-        return {"user": params.get("user", "anon"), "token": info.auth_token}
+        return {
+            "user": params.get("user", "anon"),
+            "token": info.auth_token,
+            "peer": list(info.peer) if info.peer else None,
+            "uri": info.uri,
+            "session": info.session,
+            "ua": info.headers.get("user-agent"),
+            "transport": info.transport,
+        }
 
     def id(self, assigns: dict[str, Any]) -> str | None:
         return f"user:{assigns['user']}"
 
 
+COUNTS: dict[str, int] = {}
+
+
+def count(
+    event: tuple[str, ...], measurements: dict[str, Any], metadata: dict[str, Any], _: Any
+) -> None:
+    name = event[-1]
+    COUNTS[name] = COUNTS.get(name, 0) + 1
+
+
+async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The test's window into the server: GET /stats, POST /broadcast (fallback app)."""
+    if scope["type"] != "http":
+        return
+    params = beamish.channels._params.parse_params(scope.get("query_string", b""))
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    endpoint: channels.Endpoint = ENDPOINT[0]
+    node = endpoint.node
+    answer: dict[str, Any] = {}
+    if node is not None and scope["path"] == "/stats":
+        with node:
+            answer = {
+                "counts": COUNTS,
+                "node": node.name,
+                "nodes": sorted(cluster.nodes())
+                if isinstance(node.remote, cluster.Cluster)
+                else [],
+                "connections": (await count_children(endpoint.supervisor)).active,
+                "processes": len(node.processes()),
+                "outboxes": [
+                    [len(sub.outbox), sub.outbox.closed]
+                    for subs in beamish.channels._fastlane._table(node).values()
+                    for sub in subs.values()
+                ],
+                "joined": sum(
+                    len(subs) for subs in beamish.channels._fastlane._table(node).values()
+                ),
+            }
+            if "socket_id" in params:
+                answer["socket_subscribers"] = [
+                    str(p)
+                    for p in pubsub.subscribers(("beamish.channels.socket", params["socket_id"]))
+                ]
+            if "topic" in params:
+                answer["local"] = len(channels.local_subscribers(params["topic"]))
+                answer["subscribers"] = len(
+                    pubsub.subscribers(("beamish.channels", params["topic"]))
+                )
+    elif node is not None and scope["path"] == "/disconnect":
+        with node:
+            channels.disconnect(params["id"])
+        answer = {"ok": True}
+    elif node is not None and scope["path"] == "/broadcast":
+        with node:
+            for i in range(int(params.get("n", "1"))):
+                payload = json.loads(body or b"{}")
+                payload["i"] = i
+                if "pad" in params:
+                    payload["pad"] = "z" * int(params["pad"])
+                channels.broadcast(params["topic"], params.get("event", "shout"), payload)
+        answer = {"ok": True}
+    data = json.dumps(answer).encode()
+    status = 200 if answer else 404
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+ENDPOINT: list[channels.Endpoint] = []
+
+
 def make_endpoint(**options: Any) -> channels.Endpoint:
     options.setdefault("check_origin", False)
-    return channels.Endpoint(UserSocket, path="/socket", **options)
+    options.setdefault("path", "/socket")
+    return channels.Endpoint(UserSocket, **options)
 
 
 def main(argv: list[str]) -> None:
-    import functools
-
     import uvicorn
 
     port = int(argv[1])
     name = argv[2] if len(argv) > 2 else "chan@localhost"
     options: dict[str, Any] = {}
+    node_options: dict[str, Any] = {"name": name}
+    starlette = False
     for arg in argv[3:]:
         key, _, value = arg.partition("=")
-        options[key] = float(value) if "." in value else int(value)
-    endpoint = make_endpoint(
-        start_node=functools.partial(beamish.runtime.start, name=name), **options
-    )
-    config = uvicorn.Config(
-        endpoint, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    print(f"serving {port}", flush=True)
-    server.run()
+        if key == "starlette":
+            starlette = True
+        elif key == "cluster":
+            listen, *seeds = value.split(",")
+            node_options["cluster"] = {
+                "cookie": "channels-test",
+                "listen": listen,
+                "seeds": seeds,
+                "discovery": False,
+            }
+        elif key == "check_origin":
+            options[key] = value.split(",") if value not in ("true", "false") else value == "true"
+        elif key == "session_cookie":
+            options[key] = value
+        else:
+            options[key] = float(value) if "." in value else int(value)
+    for event in (channels.BAD_INPUT, channels.OVERFLOW, channels.CONNECT, channels.DISCONNECT):
+        telemetry.attach(f"test-{event[-1]}", event, count)
+
+    @contextlib.asynccontextmanager
+    async def start_node() -> AsyncIterator[beamish.Node]:
+        async with beamish.runtime.start(**node_options) as node:
+            if PRESENCE is not None:
+                with node:
+                    try:
+                        await PRESENCE.start_link()
+                    except Exception:
+                        logging.exception("cannot start the test Presence")
+            yield node
+
+    app: Any
+    if starlette:  # mounted in a Starlette app, which owns the lifespan and the other routes
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Mount, Route
+
+        async def hello(request: Any) -> JSONResponse:
+            return JSONResponse({"hello": "from starlette"})
+
+        endpoint = make_endpoint(path="", start_node=start_node, **options)
+        app = Starlette(
+            routes=[
+                Route("/hello", hello),
+                Mount("/socket", app=endpoint),
+                Mount("/", app=control),
+            ],
+            lifespan=endpoint.lifespan,
+        )
+    else:
+        endpoint = app = make_endpoint(start_node=start_node, fallback=control, **options)
+    ENDPOINT.append(endpoint)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

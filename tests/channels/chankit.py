@@ -53,7 +53,8 @@ class Server:
                 raise AssertionError(f"server exited {self.proc.returncode}: {self.output()}")
             try:
                 urllib.request.urlopen(self.http + "/ready", timeout=5)
-            except urllib.error.HTTPError:
+            except urllib.error.HTTPError as answered:
+                answered.close()
                 return
             except urllib.error.URLError as exc:
                 if not isinstance(exc.reason, ConnectionRefusedError):
@@ -104,3 +105,21 @@ def run_js(
     result: dict[str, Any] = json.loads(lines[-1])
     assert result.get("ok"), result.get("error", result)
     return result
+
+
+def stats(server: Server, **query: str) -> dict[str, Any]:
+    """The server's /stats (telemetry counts, connections, cluster nodes)."""
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    with urllib.request.urlopen(f"{server.http}/stats?{qs}", timeout=5) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+
+def until(predicate: Any, what: str, tries: int = 400) -> Any:
+    """Poll ``predicate`` (a state in another OS process) until it holds; bounded."""
+    for _ in range(tries):
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.025)
+    raise AssertionError(f"never: {what}")

@@ -102,3 +102,25 @@ def test_silent_client_is_closed_by_the_server() -> None:
         srv.stop()
     assert out["close_code"] == 1001
     assert out["after_ms"] >= 400
+
+
+def _presence_or_skip() -> None:
+    pytest.importorskip("beamish.presence", reason="beamish.presence has not landed here yet")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_presence_state_and_diffs_with_phoenix_js_presence(server: Server, transport: str) -> None:
+    """phoenix.js Presence: alice sees herself (presence_state), then bob (presence_diff);
+    bob sees both; bob's leave reaches alice as a leave; metas carry phx_ref."""
+    _presence_or_skip()
+    out = run_js(server.url, transport, "presence")
+    assert out["alice_alone"] == ["alice"]
+    assert out["alice_sees"] == ["alice", "bob"]
+    assert out["bob_sees"] == ["alice", "bob"]
+    assert sorted(out["meta"], key=lambda m: m["key"]) == [
+        {"key": "alice", "online": True, "ref": "string"},
+        {"key": "bob", "online": True, "ref": "string"},
+    ]
+    assert out["after_leave"] == ["alice"]
+    assert ["bob", 1] in out["joins"]
+    assert ["bob", 0] in out["leaves"]

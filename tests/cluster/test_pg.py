@@ -1,5 +1,6 @@
 """Process groups across three nodes over the in-memory network."""
 
+import anyio
 import pytest
 from meshkit import nodes, on, until_connected
 
@@ -264,19 +265,20 @@ async def test_cluster_start_reuses_a_local_pg_server(net):
             async with beamish.runtime.start(name=B) as b, _start_cluster(net, B):
                 [on_b] = await on(b, join_members_local)
                 await ca.connect("mem://" + B)
-
-                async def from_a():
-                    await settle(B)  # B's sync reached A; A's reached B
-                    return sorted(cluster.members(G))
-
-                assert await on(a, from_a) == sorted([pid, on_b])
-
-                async def from_b():
-                    await settle(A)
-                    return sorted(cluster.members(G))
-
-                assert await on(b, from_b) == sorted([pid, on_b])
+                both = sorted([pid, on_b])
+                assert await on(a, until_members, G, both) == both
+                assert await on(b, until_members, G, both) == both
         assert await on(a, members_of, G) == [pid]
+
+
+async def until_members(group, expected, timeout=5):
+    """Wait (on GroupChange, no polling) until members(group) is ``expected``, sorted."""
+    ref = await cluster.monitor_group(group)
+    with anyio.fail_after(timeout):
+        while sorted(cluster.members(group)) != expected:
+            await beamish.receive(lambda m: isinstance(m, GroupChange))
+    await cluster.demonitor_group(ref)
+    return sorted(cluster.members(group))
 
 
 async def join_members_local():

@@ -211,6 +211,42 @@ const scenarios = {
     b.disconnect()
   },
 
+  async presence() {
+    // alice joins, then bob (on the server given as the 4th argument, if any): each sees
+    // both; bob leaves: alice sees only herself. Lists are sorted user names.
+    const bobUrl = rest[0] || url
+    const a = connect({ user: "alice" })
+    const b = new Socket(bobUrl, { transport, params: { user: "bob" }, reconnectAfterMs: () => 50 })
+    b.connect()
+    await Promise.all([opened(a), opened(b)])
+    const ca = a.channel("presence:lobby", {})
+    const cb = b.channel("presence:lobby", {})
+    const pa = new Presence(ca)
+    const pb = new Presence(cb)
+    const names = (p) => p.list((key) => key).sort()
+    const until = (p, want, what) => withTimeout(new Promise((resolve) => {
+      const check = () => { if (JSON.stringify(names(p)) === JSON.stringify(want)) resolve(names(p)) }
+      p.onSync(check)
+      check()
+    }), what)
+    const joins = []
+    const leaves = []
+    pa.onJoin((key, current, joined) => joins.push([key, joined.metas.length]))
+    pa.onLeave((key, current, left) => leaves.push([key, current.metas.length]))
+    out.alice_join = await join(ca)
+    out.alice_alone = await until(pa, ["alice"], "alice sees herself")
+    out.bob_join = await join(cb)
+    out.alice_sees = await until(pa, ["alice", "bob"], "alice sees bob")
+    out.bob_sees = await until(pb, ["alice", "bob"], "bob sees alice")
+    out.meta = pa.list((key, p) => ({ key, online: p.metas[0].online, ref: typeof p.metas[0].phx_ref }))
+    await withTimeout(new Promise((resolve) => cb.leave().receive("ok", resolve)), "bob leaves")
+    out.after_leave = await until(pa, ["alice"], "bob left")
+    out.joins = joins
+    out.leaves = leaves
+    a.disconnect()
+    b.disconnect()
+  },
+
   async listen() {
     // join and report every "shout" until told to stop by a "shout" with {"last": true}
     const [topic, user] = rest

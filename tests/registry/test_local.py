@@ -352,3 +352,17 @@ async def test_cluster_scope_without_distribution_fails_to_start(node):
     """scope='cluster' on a node without the cluster is a clear start error."""
     with pytest.raises(beamish.StartError, match="not distributed"):
         await Registry.start(name="r", keys="unique", scope="cluster")
+
+
+async def test_a_killed_registry_is_unknown_until_it_restarts(node):
+    """After a registry is killed (no terminate runs), writes raise UnknownRegistry instead
+    of linking the caller to a dead partition."""
+    reg = await Registry.start(name="r", keys="unique")
+    ref = beamish.monitor(reg)
+    beamish.exit(reg, "kill")
+    await assert_receive(lambda m: type(m) is Down and m.ref == ref)
+    with pytest.raises(UnknownRegistry):
+        registry.register("r", "k")
+    await Registry.start(name="r", keys="unique")
+    registry.register("r", "k")
+    assert registry.whereis("r", "k") == beamish.self()

@@ -125,5 +125,17 @@ class DuplicateRegistryMachine(RegistryMachine):
 def test_registry_agrees_with_the_model(machine):
     """Any sequence of operations leaves lookups, counts and keys as the model says."""
     case = machine.TestCase
-    case.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+    case.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+    case().runTest()
+
+
+class TrioRegistryMachine(RegistryMachine):
+    backend = "trio"
+
+
+@pytest.mark.timeout(120)
+def test_registry_agrees_with_the_model_on_trio():
+    """The same machine on trio (unique keys)."""
+    case = TrioRegistryMachine.TestCase
+    case.settings = settings(max_examples=15, stateful_step_count=20, deadline=None)
     case().runTest()

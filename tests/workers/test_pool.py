@@ -482,6 +482,24 @@ def test_info_reports_each_worker() -> None:
     run(main)
 
 
+def test_the_pools_state_hides_the_cluster_cookie() -> None:
+    """get_state of the pool server (and so its crash reports) never shows the cookie its
+    workers connect with."""
+    from beamish.actors import get_state, statistics
+    from beamish.workers._private import cookie_of
+
+    async def main() -> None:
+        async with running_pool(size=1) as pool:
+            assert pool.pid is not None
+            state = await get_state(pool.pid)
+            cookie = cookie_of(beamish.this_node().remote)
+            assert cookie not in repr(state)
+            assert state["worker_settings"].cookie == "***"
+            assert (await statistics(pool.pid)).behaviour == "PoolServer"
+
+    run(main)
+
+
 # -- lifecycle --
 
 

@@ -1,0 +1,402 @@
+"""Presence benchmarks: beamish.presence's Tracker next to the simplest thing that does the
+same job in beamish.
+
+    python benchmarks/presence.py [--quick] [--pairs N] [--only P1,P2,P3,P4]
+
+P1 tracks/s on one node: C client processes each track themselves under N/C keys of one
+   topic (``presence.track``), concurrently. Baseline: the same calls to a plain Actor that
+   links the pid and stores ``(topic, pid, key) -> meta`` in a dict. Target: >= 50k/s.
+P2 bytes per presence: tracemalloc growth of tracking N presences (meta
+   ``{"status": "online", "user_id": i}``; the processes exist before) / N. Baseline: the
+   same entries in a plain dict. Target: <= 1 KB.
+P3 ``presence.list(tracker, topic)`` of 10,000 presences, in ms. Baseline: a list of the
+   items of a dict of 10,000 entries. Target: <= 20 ms. (``Presence.list``, the grouped
+   phoenix.js shape, is printed too.)
+P4 three nodes (one interpreter, in-memory network, real clock, default 1.5 s broadcast
+   period) are cut apart; each tracks N presences meanwhile; the partition heals: seconds
+   until every node lists all 3N. Baseline: pg (``cluster.join``) of N processes per node
+   under the same partition and heal, until every node has all 3N members. Target:
+   <= 2 broadcast periods (3 s).
+
+Rounds run in interleaved pairs (``pairs.py``); a figure is the median of the per-pair
+ratios, with the lowest and highest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import anyio  # noqa: E402
+from pairs import Spread, interleave  # noqa: E402
+
+import beamish  # noqa: E402
+from beamish import cluster, presence  # noqa: E402
+from beamish.cluster.transports import MemoryNetwork  # noqa: E402
+
+FULL = {"P1": 50_000, "P2": 10_000, "P3": 10_000, "P4": 10_000}
+QUICK = {"P1": 5_000, "P2": 2_000, "P3": 10_000, "P4": 1_000}
+CLIENTS = 100
+
+
+def line(label: str, spread: Spread, unit: str, target: str) -> str:
+    return (
+        f"{label:38s} beamish {spread.ours:>12,.1f}{unit}  baseline {spread.base:>12,.1f}{unit}"
+        f"  {spread.text()}  {target}"
+    )
+
+
+def verdict(value: float, op: str, bound: float, unit: str) -> str:
+    ok = value >= bound if op == ">=" else value <= bound
+    return f"(target {op} {bound:,.0f}{unit}: median {value:,.1f}{unit}, {'ok' if ok else 'MISS'})"
+
+
+class Store(beamish.Actor):
+    """The baseline server: link the pid, store the entry in a dict."""
+
+    def init(self) -> None:
+        self.entries: dict[Any, Any] = {}
+        beamish.trap_exits(True)
+
+    def handle_call(self, request: Any, caller: Any) -> Any:
+        _, pid, topic, key, meta = request
+        entry = (topic, pid, key)
+        if entry in self.entries:
+            return ("error", "already")
+        beamish.link(pid)
+        self.entries[entry] = {**meta, "phx_ref": "x"}
+        return ("ok", "x")
+
+
+class Quiet(presence.Tracker):
+    pass
+
+
+_names = iter(range(10**9))
+
+
+async def _idle() -> None:
+    await beamish.receive(lambda m: m == "stop")
+
+
+async def _clients(n: int, track_one: Any) -> float:
+    """Rate of n tracks made by CLIENTS concurrent processes calling ``track_one``."""
+    per = n // CLIENTS
+    done = anyio.Event()
+    finished = [0]
+
+    async def client(index: int) -> None:
+        pid = beamish.self()
+        for i in range(per):
+            await track_one(pid, f"k{index}-{i}")
+        finished[0] += 1
+        if finished[0] == CLIENTS:
+            done.set()
+        await beamish.receive(lambda m: m == "stop")
+
+    start = time.perf_counter()
+    pids = [beamish.spawn(client, i) for i in range(CLIENTS)]
+    await done.wait()
+    elapsed = time.perf_counter() - start
+    for pid in pids:
+        beamish.send(pid, "stop")
+    return per * CLIENTS / elapsed
+
+
+async def local(sizes: dict[str, int], pairs: int, only: set[str]) -> None:
+    if "P1" in only:
+        n = sizes["P1"]
+        sides = {"ours": _p1_ours_factory(n), "base": _p1_base_factory(n)}
+        rounds = await _interleave_async(sides, pairs)
+        spread = Spread.of(rounds["ours"], rounds["base"])
+        target = verdict(spread.ours, ">=", 50_000, "/s")
+        print(line("P1 tracks/s (vs dict-store actor)", spread, "/s", target))
+
+    if "P2" in only:
+        n = sizes["P2"]
+        pids = [beamish.spawn(_idle) for _ in range(n)]
+
+        async def ours_bytes() -> float:
+            name = f"p2-{next(_names)}"
+            await Quiet.start(name=name)
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for i, pid in enumerate(pids):
+                await presence.track(
+                    name, pid, "room", f"user{i}", {"status": "online", "user_id": i}
+                )
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+            tracemalloc.stop()
+            await beamish.stop(name)
+            return grown / n
+
+        async def base_bytes() -> float:
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            table = {}
+            for i, pid in enumerate(pids):
+                table[("room", pid, f"user{i}")] = {
+                    "status": "online",
+                    "user_id": i,
+                    "phx_ref": "GOwzcZqLJUrs5wAh",
+                }
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+            tracemalloc.stop()
+            del table
+            return grown / n
+
+        rounds = await _interleave_async({"ours": ours_bytes, "base": base_bytes}, pairs)
+        spread = Spread.of(rounds["ours"], rounds["base"])
+        print(
+            line(
+                "P2 bytes per presence (vs dict entry)",
+                spread,
+                " B",
+                verdict(spread.ours, "<=", 1024, " B"),
+            )
+        )
+        for pid in pids:
+            beamish.exit(pid, "kill")
+
+    if "P3" in only:
+        n = sizes["P3"]
+        name = f"p3-{next(_names)}"
+        await Quiet.start(name=name)
+        grouped = presence.Presence(f"p3p-{next(_names)}")
+        await grouped.start_link()
+        pids = [beamish.spawn(_idle) for _ in range(n)]
+        for i, pid in enumerate(pids):
+            await presence.track(name, pid, "room", f"user{i}", {"status": "online"})
+            await grouped.track(pid, "room", f"user{i}", {"status": "online"})
+        table = {("room", pid, f"user{i}"): {"status": "online"} for i, pid in enumerate(pids)}
+        assert len(presence.list(name, "room")) == n
+
+        async def ours_ms() -> float:
+            start = time.perf_counter()
+            presence.list(name, "room")
+            return (time.perf_counter() - start) * 1000
+
+        async def base_ms() -> float:
+            start = time.perf_counter()
+            [(k[2], meta) for k, meta in table.items()]
+            return (time.perf_counter() - start) * 1000
+
+        async def grouped_ms() -> float:
+            start = time.perf_counter()
+            grouped.list("room")
+            return (time.perf_counter() - start) * 1000
+
+        rounds = await _interleave_async({"ours": ours_ms, "base": base_ms}, pairs)
+        spread = Spread.of(rounds["ours"], rounds["base"])
+        print(
+            line(
+                f"P3 list of {n:,} (ms, vs dict items)",
+                spread,
+                " ms",
+                verdict(spread.ours, "<=", 20, " ms"),
+            )
+        )
+        rounds = await _interleave_async({"ours": grouped_ms, "base": base_ms}, pairs)
+        spread = Spread.of(rounds["ours"], rounds["base"])
+        print(
+            line(
+                f"P3 Presence.list of {n:,} (ms)",
+                spread,
+                " ms",
+                verdict(spread.ours, "<=", 20, " ms"),
+            )
+        )
+        for pid in pids:
+            beamish.exit(pid, "kill")
+
+
+async def _interleave_async(sides: dict[str, Any], pairs: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {name: [] for name in sides}
+    order = list(sides)
+    for _ in range(pairs):
+        for name in order:
+            figures[name].append(float(await sides[name]()))
+        order.reverse()
+    return figures
+
+
+def _p1_ours_factory(n: int) -> Any:
+    async def run() -> float:
+        name = f"p1-{next(_names)}"
+        await Quiet.start(name=name)
+        track = presence.track
+        meta = {"status": "online"}
+
+        async def one(pid: beamish.Pid, key: str) -> None:
+            await track(name, pid, "room", key, meta)
+
+        rate = await _clients(n, one)
+        await beamish.stop(name)
+        return rate
+
+    return run
+
+
+def _p1_base_factory(n: int) -> Any:
+    async def run() -> float:
+        server = await Store.start()
+        call = beamish.call
+        meta = {"status": "online"}
+
+        async def one(pid: beamish.Pid, key: str) -> None:
+            status, _ = await call(server, ("track", pid, "room", key, meta))
+            if status != "ok":
+                raise RuntimeError(status)
+
+        rate = await _clients(n, one)
+        await beamish.stop(server)
+        return rate
+
+    return run
+
+
+# -- P4: convergence after a partition heals, three nodes in one interpreter --
+
+NAMES = ("n1@bench", "n2@bench", "n3@bench")
+
+
+@contextlib.asynccontextmanager
+async def _three(net: MemoryNetwork) -> Any:
+    async with contextlib.AsyncExitStack() as stack:
+        started = {}
+        for name in NAMES:
+            node = await stack.enter_async_context(beamish.runtime.start(name=name))
+            the_cluster = await stack.enter_async_context(
+                cluster.start(
+                    cookie="bench",
+                    transport=net.transport(name),
+                    listen=f"mem://{name}",
+                    discovery=False,
+                )
+            )
+            started[name] = (node, the_cluster)
+        yield started
+
+
+async def _on(node: Any, fn: Any, *args: Any) -> Any:
+    return await beamish.runtime.run_main(node, fn, *args)
+
+
+async def _connect_all(started: dict[str, Any]) -> None:
+    for name in NAMES[1:]:
+        await started[NAMES[0]][1].connect("mem://" + name)
+    for name in NAMES:
+        await started[name][1].wait_for_nodes([n for n in NAMES if n != name], 30)
+
+
+async def _spawn_idle(n: int) -> list[beamish.Pid]:
+    return [beamish.spawn(_idle) for _ in range(n)]
+
+
+async def _track_all(name: str, pids: list[beamish.Pid]) -> None:
+    me = beamish.this_node().name
+    for i, pid in enumerate(pids):
+        await presence.track(name, pid, "room", f"{me}-{i}", {"status": "online"})
+
+
+async def _join_all(pids: list[beamish.Pid]) -> None:
+    await cluster.join("room", pids)
+
+
+async def _count_presences(name: str) -> int:
+    return len(presence.list(name, "room"))
+
+
+async def _count_members() -> int:
+    return len(cluster.members("room"))
+
+
+async def _start_tracker(name: str) -> None:
+    await Quiet.start(name=name)
+
+
+async def p4_round(n: int, use_tracker: bool) -> float:
+    net = MemoryNetwork()
+    async with _three(net) as started:
+        await _connect_all(started)
+        name = f"p4-{next(_names)}"
+        if use_tracker:
+            for node_name in NAMES:
+                await _on(started[node_name][0], _start_tracker, name)
+        for a in NAMES:
+            for b in NAMES:
+                if a < b:
+                    net.partition(a, b)
+        for node_name in NAMES:
+            node = started[node_name][0]
+            pids = await _on(node, _spawn_idle, n)
+            await _on(
+                node,
+                _track_all if use_tracker else _join_all,
+                *((name, pids) if use_tracker else (pids,)),
+            )
+        net.heal()
+        start = time.perf_counter()
+        await _connect_all(started)
+        for node_name in NAMES:
+            node = started[node_name][0]
+            while True:
+                if use_tracker:
+                    count = await _on(node, _count_presences, name)
+                else:
+                    count = await _on(node, _count_members)
+                if count >= 3 * n:
+                    break
+                await anyio.sleep(0.01)
+        return time.perf_counter() - start
+
+
+def p4(n: int, pairs: int) -> None:
+    def ours() -> float:
+        return anyio.run(p4_round, n, True)
+
+    def base() -> float:
+        return anyio.run(p4_round, n, False)
+
+    rounds = interleave({"ours": ours, "base": base}, pairs)
+    spread = Spread.of(rounds["ours"], rounds["base"])
+    print(
+        line(
+            f"P4 3 nodes x {n:,} converge after heal (s, vs pg)",
+            spread,
+            " s",
+            verdict(spread.ours, "<=", 3, " s"),
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--only", default="P1,P2,P3,P4")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    pairs = 1 if args.quick else args.pairs
+    only = set(args.only.split(","))
+    beamish.run(local, sizes, pairs, only)
+    if "P4" in only:
+        p4(sizes["P4"], 1 if args.quick else max(1, args.pairs // 2 + 1))
+
+
+if __name__ == "__main__":
+    main()
