@@ -297,10 +297,10 @@ class Codec:
 
         >>> Codec().decode(b"\\x92\\x01\\xa1a")
         [1, 'a']
-        >>> Codec().decode(b"\\xc1")
+        >>> Codec().decode(b"\\x92\\x01")  # an array of two, cut after one
         Traceback (most recent call last):
           ...
-        beamish.cluster.DecodeError: undecodable payload (1 bytes): ...
+        beamish.cluster.DecodeError: undecodable payload (2 bytes): ...
         """
         if data[:1] == _FLAT_BYTE:
             return self._decode_flat(data)
