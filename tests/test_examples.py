@@ -28,6 +28,7 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         ("counter_actor.py", "counter actor done"),
         ("links_and_monitors.py", "trap_exits: got Exit with reason"),
         ("crunch.py", "supervisor restarted tally: new pid"),
+        ("sessions_tour.py", "sessions tour done"),
     ],
 )
 def test_example_runs(script: str, expected: str) -> None:

@@ -36,6 +36,7 @@ from ._errors import SessionTimeout as SessionTimeout
 from ._errors import SnapshotError as SnapshotError
 from ._ids import is_valid_id as is_valid_id
 from ._ids import new_id as new_id
+from ._middleware import CookieSigner as CookieSigner
 from ._middleware import SessionMiddleware as SessionMiddleware
 from ._process import KeyValueSession as KeyValueSession
 from ._process import SessionChanged as SessionChanged

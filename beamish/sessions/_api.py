@@ -7,7 +7,6 @@ Each function takes ``sessions=`` (the ``name`` given to ``Sessions.child_spec``
 from __future__ import annotations
 
 import builtins
-import functools
 from typing import Any
 
 from .. import telemetry
@@ -25,6 +24,7 @@ from ..actors import cast as actor_cast
 from ..actors import self as self_pid
 from ..actors import stop as actor_stop
 from ..cluster import Cluster
+from ..registry import UnknownRegistry
 from ..supervision import MaxChildren, start_child
 from . import _directory as directory
 from ._errors import (
@@ -40,7 +40,7 @@ from ._errors import (
 from ._ids import check_id
 from ._process import CONTROL, FAILED, SessionProcess, deep_size, module_name
 from ._ring import HashRing
-from ._shared import Shared, lookup
+from ._shared import Shared, lookup, registry_name
 from ._telemetry import (
     CALL,
     CAST,
@@ -53,6 +53,26 @@ from ._telemetry import (
 )
 
 DEFAULT = "sessions"
+
+
+_registries: dict[str, str] = {}
+
+
+def _registry(sessions: str) -> str:
+    """The registry name of the ``Sessions`` called ``sessions`` (as ``Shared`` names it)."""
+    name = _registries.get(sessions)
+    if name is None:
+        name = _registries[sessions] = registry_name(sessions)
+    return name
+
+
+def _whereis(session_id: str, sessions: str) -> Pid | None:
+    """The fast path of every lookup: the registry's own read, nothing around it."""
+    try:
+        return directory.whereis(_registry(sessions), session_id)
+    except UnknownRegistry:
+        lookup(sessions)  # raises the error that says what to put in the tree
+        raise
 
 
 def find(session_id: str, *, sessions: str = DEFAULT) -> Pid | None:
@@ -69,12 +89,12 @@ def find(session_id: str, *, sessions: str = DEFAULT) -> Pid | None:
         >>> beamish.run(main)
         (True, None)
     """
-    return directory.whereis(lookup(sessions).registry, session_id)
+    return _whereis(session_id, sessions)
 
 
 def started(session_id: str, *, sessions: str = DEFAULT) -> bool:
     """Whether a session runs under ``session_id`` (on any node this node knows of)."""
-    return directory.whereis(lookup(sessions).registry, session_id) is not None
+    return _whereis(session_id, sessions) is not None
 
 
 def _not_found(shared: Shared, session_id: Any, operation: str) -> SessionError:
@@ -202,10 +222,9 @@ async def start_here(
         if not window.admit(now):
             telemetry.execute(RATE_LIMIT_EXCEEDED, {"count": count}, meta)
             raise RateLimitExceeded(window.limit, window.window)
-    name = directory.name_for(shared.registry, session_id, module_name(cls))
     spec = {
         "id": session_id,
-        "start": (functools.partial(cls.start_link, name=name), (shared, session_id, args)),
+        "start": (start_session, (cls, shared, session_id, args)),
         "restart": "temporary",
     }
     try:
@@ -225,6 +244,15 @@ async def start_here(
     return pid
 
 
+async def start_session(
+    cls: type[SessionProcess], shared: Shared, session_id: str, args: Any
+) -> Pid:
+    """How the sessions' supervisor starts one (a plain function: a spec holds no closure
+    per session, which counts at 100,000 sessions)."""
+    name = directory.name_for(shared.registry, session_id, module_name(cls))
+    return await cls.start_link(shared, session_id, args, name=name)
+
+
 async def stop(session_id: str, *, timeout: float = 5.0, sessions: str = DEFAULT) -> None:
     """Stop the session ``session_id`` (on any node): it runs ``terminate("normal")``, its
     state is saved (with snapshots), and it exits; returns once it has.
@@ -236,6 +264,7 @@ async def stop(session_id: str, *, timeout: float = 5.0, sessions: str = DEFAULT
     shared = lookup(sessions)
     pid = _pid_of(shared, session_id, "stop")
     began = shared.now()
+    module = directory.module_of(shared.registry, session_id)
     try:
         await actor_stop(pid, "normal", timeout)
     except NoProc:
@@ -245,12 +274,7 @@ async def stop(session_id: str, *, timeout: float = 5.0, sessions: str = DEFAULT
     telemetry.execute(
         STOP,
         {"duration": shared.now() - began},
-        {
-            "node": shared.node.name,
-            "id": session_id,
-            "module": directory.module_of(shared.registry, session_id),
-            "pid": pid,
-        },
+        {"node": shared.node.name, "id": session_id, "module": module, "pid": pid},
     )
 
 
@@ -276,15 +300,15 @@ async def call(
         >>> beamish.run(main)
         'en'
     """
-    shared = lookup(sessions)
-    pid = directory.whereis(shared.registry, session_id)
+    pid = _whereis(session_id, sessions)
     if pid is None:
-        raise _not_found(shared, session_id, "call")
-    if not (telemetry.has_handlers(CALL) or telemetry.has_handlers(COMMUNICATION_ERROR)):
+        raise _not_found(lookup(sessions), session_id, "call")
+    if not telemetry.has_handlers(CALL):
         try:
             return await actor_call(pid, request, timeout)
         except (CallTimeout, Exited) as exc:
-            raise _call_failed(shared, session_id, pid, exc, timeout, 0.0) from None
+            raise _call_failed(lookup(sessions), session_id, pid, exc, timeout, 0.0) from None
+    shared = lookup(sessions)
     began = shared.now()
     try:
         result = await actor_call(pid, request, timeout)

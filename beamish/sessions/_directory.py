@@ -8,6 +8,7 @@ the same registry span the cluster: reads stay local dict reads on every node.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .. import registry
@@ -15,16 +16,26 @@ from ..actors import Pid, Via, is_alive, this_node
 from ..registry import Registry
 
 
-def child_spec(name: str, scope: str) -> dict[str, Any]:
+def child_spec(name: str, scope: str, replication: Mapping[str, Any] | None) -> dict[str, Any]:
     """The registry's child spec for a ``Sessions`` called ``name``."""
+    options: dict[str, Any] = {} if replication is None else {"replication": replication}
     return Registry.child_spec(
-        name=name, keys="unique", scope="cluster" if scope == "cluster" else "local", id="registry"
+        name=name,
+        keys="unique",
+        scope="cluster" if scope == "cluster" else "local",
+        id="registry",
+        **options,
     )
 
 
 def name_for(reg: str, session_id: str, module: str) -> Via:
     """The start name of session ``session_id`` (registered before its ``init``)."""
     return registry.via(reg, session_id, module)
+
+
+def release(reg: str, session_id: str) -> None:
+    """Give up ``session_id`` (the calling process is its session, ending)."""
+    registry.unregister(reg, session_id)
 
 
 def whereis(reg: str, session_id: str) -> Pid | None:

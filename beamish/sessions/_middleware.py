@@ -82,8 +82,10 @@ class SessionMiddleware:
       request came over https (or wss).
     - The id is in ``scope["beamish.session_id"]`` for the app: HTTP handlers, and the
       channels endpoint, which hands it to ``Socket.connect`` in its connect info.
-    - With ``sessions=`` (a ``Sessions`` name) and ``node=``, the middleware also starts
-      the id's session (``exist_ok``) before the app runs, so handlers can ``call`` it.
+    - With ``sessions=`` (a ``Sessions`` name), the middleware also starts the id's
+      session (``exist_ok``) before the app runs, so handlers can ``call`` it. It runs on
+      ``node=``, or on ``scope["state"]["node"]`` (where a lifespan that starts the node
+      puts it); an error starting it (a limit) reaches the app as the exception.
 
     Example::
 
@@ -103,8 +105,6 @@ class SessionMiddleware:
         sessions: str | None = None,
         node: Node | None = None,
     ) -> None:
-        if sessions is not None and node is None:
-            raise ValueError("sessions= needs node=: the node whose Sessions starts them")
         self.app = app
         self.signer = CookieSigner(secret)
         self.cookie = cookie
@@ -125,7 +125,7 @@ class SessionMiddleware:
         scope = dict(scope)
         scope[SCOPE_KEY] = session_id
         if self.sessions is not None:
-            await self._start(session_id)
+            await self._start(session_id, scope)
         if not fresh:
             await self.app(scope, receive, send)
             return
@@ -153,10 +153,12 @@ class SessionMiddleware:
             parts.append("Secure")
         return "; ".join(parts).encode("latin-1")
 
-    async def _start(self, session_id: str) -> None:
+    async def _start(self, session_id: str, scope: Scope) -> None:
         from ._api import start
 
-        assert self.node is not None
         assert self.sessions is not None
-        with self.node:
+        node = self.node or (scope.get("state") or {}).get("node")
+        if node is None:  # the lifespan has not started the node (yet): the app will say so
+            return
+        with node:
             await start(session_id, exist_ok=True, sessions=self.sessions)

@@ -31,6 +31,7 @@ from ..actors import (
     trap_exits,
 )
 from ..actors import is_normal as is_normal_reason
+from . import _directory as directory
 from ._errors import SnapshotError
 from ._telemetry import SESSION_END, SESSION_START, SNAPSHOT_ERROR, SNAPSHOT_SAVED
 
@@ -113,6 +114,8 @@ def end_reason(reason: Any) -> str:
         return "conflict"
     if isinstance(reason, MailboxFull):
         return "limit"
+    if reason == "killed":
+        return "killed"
     return "crash"
 
 
@@ -192,10 +195,11 @@ class SessionProcess(Actor):
     state: Any
     _sid: str
     _shared: Shared
-    _watchers: dict[Ref, _Watch] | None
-    _dirty: bool
-    _saved: bytes | None
     _since: float
+    # set on the instance only when they change: an idle session keeps a small __dict__
+    _watchers: dict[Ref, _Watch] | None = None
+    _dirty: bool = False
+    _saved: bytes | None = None
 
     def init_state(self, args: Any) -> Any:
         """The first state of a session, from ``start(..., args=)``. May be async.
@@ -221,12 +225,9 @@ class SessionProcess(Actor):
         trap_exits(True)
         self._sid = session_id
         self._shared = shared
-        self._watchers = None
-        self._dirty = False
-        self._saved = None
         self._since = shared.now()
         shared.activity[session_id] = self._since
-        shared.local[session_id] = self
+        shared.local[self.pid] = self
         if shared.store is not None:
             return self._init_restoring(args)
         state = self.init_state(args)
@@ -288,7 +289,8 @@ class SessionProcess(Actor):
         shared.activity[self._sid] = shared.node.clock.now()
 
     def _changed(self) -> None:
-        self._dirty = True
+        if not self._dirty and self._shared.store is not None:
+            self._dirty = True
         if self._watchers:
             self._notify()
 
@@ -431,24 +433,26 @@ class SessionProcess(Actor):
         return False, None
 
     async def _finish(self, reason: Any) -> None:
-        shared = self._shared
         why = end_reason(reason)
-        if shared.store is not None and why in ("normal", "ttl", "shutdown"):
+        if self._shared.store is not None and why in ("normal", "ttl", "shutdown"):
             await self._save_logged("ttl" if why == "ttl" else "stop")
-        if shared.activity.get(self._sid) is not None:
-            del shared.activity[self._sid]
-        if shared.local.get(self._sid) is self:
-            del shared.local[self._sid]
+        # the id is free from here: session_end means a new start of it can begin (and
+        # restores the snapshot just saved), even while this process is still exiting
+        directory.release(self._shared.registry, self._sid)
+        self.ended(reason)
+
+    def ended(self, reason: Any) -> None:
+        """Forget this session on its node and report its end (once): from ``terminate``,
+        or from its supervisor when it exited without running it (killed)."""
+        shared = self._shared
+        if shared.local.get(self.pid) is not self:
+            return
+        del shared.local[self.pid]
+        shared.activity.pop(self._sid, None)
         telemetry.execute(
             SESSION_END,
             {"count": 1, "lifetime": shared.now() - self._since},
-            {
-                "node": shared.node.name,
-                "id": self._sid,
-                "module": module_name(type(self)),
-                "pid": self.pid,
-                "reason": why,
-            },
+            {**self._meta(), "pid": self.pid, "reason": end_reason(reason)},
         )
 
 

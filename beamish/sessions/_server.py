@@ -82,7 +82,6 @@ class SessionsServer(Actor):
             pid = directory.whereis(shared.registry, session_id)
             del activity[session_id]
             if pid is None or pid.node != here or not is_alive(pid):
-                shared.local.pop(session_id, None)
                 telemetry.execute(
                     CLEANUP_ERROR,
                     {"count": 1},

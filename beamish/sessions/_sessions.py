@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..actors import Pid, this_node
+from ..actors import Exit, Pid, this_node, whereis
 from ..cluster import Cluster
 from ..supervision import DynamicSupervisor, Supervisor, SupervisorOptions
 from . import _directory as directory
 from ._process import KeyValueSession, SessionProcess
 from ._ratelimit import SlidingWindow
 from ._server import SessionsServer
-from ._shared import Shared, install, uninstall
+from ._shared import Shared, install, installed, uninstall
 from ._snapshots import SnapshotStore
 
 
@@ -32,6 +32,7 @@ class SessionsConfig:
     placement: str = "local"
     scope: str = "auto"
     sweep_interval: float | None = None
+    replication: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -79,7 +80,30 @@ class SessionsConfig:
             placement=self.placement,  # type: ignore[arg-type]
             scope=scope,
             sweep_interval=sweep,
+            replication=self.replication,
         )
+
+
+class SessionSupervisor(DynamicSupervisor):
+    """The sessions' ``DynamicSupervisor``; it also reports the end of a session that
+    exited without running ``terminate`` (killed, or its mailbox overflowed), which it
+    learns first, as every session's parent."""
+
+    _shared: Shared | None = None
+
+    async def handle_info(self, message: Any) -> Any:
+        if type(message) is Exit:
+            session = self._sessions().local.get(message.pid)
+            if session is not None:
+                session.ended(message.reason)
+        return await super().handle_info(message)
+
+    def _sessions(self) -> Shared:
+        if self._shared is None:
+            self._shared = next(
+                s for s in installed(this_node()) if whereis(s.supervisor) == self.pid
+            )
+        return self._shared
 
 
 class Sessions(Supervisor):
@@ -130,6 +154,7 @@ class Sessions(Supervisor):
         placement: str = "local",
         scope: str = "auto",
         sweep_interval: float | None = None,
+        replication: Mapping[str, Any] | None = None,
         id: Hashable | None = None,
     ) -> dict[str, Any]:
         """The child spec of a ``Sessions`` subtree; every option is checked now.
@@ -149,6 +174,8 @@ class Sessions(Supervisor):
             scope: the registry's: ``"auto"`` (cluster if the node is distributed),
                 ``"local"`` or ``"cluster"``.
             sweep_interval: seconds between expiry sweeps (default ``min(60, ttl/10)``).
+            replication: options of the cluster registry's replication (such as
+                ``{"down_period": 5.0}``: how long a silent node's sessions stay listed).
             id: the child id (default ``("Sessions", name)``).
         """
         config = SessionsConfig(
@@ -176,6 +203,13 @@ class Sessions(Supervisor):
             config = SessionsConfig(**options)
         return await cls._start((cls._options({}), None, (config,)), None, timeout=None, link=True)
 
+    @classmethod
+    async def start(cls, config: SessionsConfig | None = None, **options: Any) -> Pid:  # type: ignore[override]
+        """Start a ``Sessions`` not linked to the caller (options as :meth:`child_spec`)."""
+        if config is None:
+            config = SessionsConfig(**options)
+        return await cls._start((cls._options({}), None, (config,)), None, timeout=None, link=False)
+
     async def init(  # type: ignore[override]
         self, options: SupervisorOptions, children: Sequence[Any] | None, args: tuple[Any, ...]
     ) -> Any:
@@ -193,8 +227,8 @@ class Sessions(Supervisor):
 
     def children(self, shared: Shared) -> Sequence[Any]:  # type: ignore[override]
         return [
-            directory.child_spec(shared.registry, shared.scope),
-            DynamicSupervisor.child_spec(
+            directory.child_spec(shared.registry, shared.scope, shared.replication),
+            SessionSupervisor.child_spec(
                 id="sessions", name=shared.supervisor, max_children=shared.max_sessions
             ),
             {
@@ -211,3 +245,5 @@ class Sessions(Supervisor):
             await super().terminate(reason)
         finally:
             uninstall(self.shared)
+            if self.shared.store is not None:
+                self.shared.store.close()

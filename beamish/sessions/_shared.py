@@ -8,10 +8,11 @@ supervisor. Found by name with :func:`lookup` (state belongs to the node, not th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..actors import Node, this_node
+from ..actors import Node, Pid, this_node
 
 if TYPE_CHECKING:
     from ._process import SessionProcess
@@ -36,15 +37,16 @@ class Shared:
     placement: Placement
     scope: str
     sweep_interval: float
+    replication: Mapping[str, Any] | None = None
     registry: str = ""
     supervisor: str = ""
     server: str = ""
     activity: dict[str, float] = field(default_factory=dict)
-    local: dict[str, SessionProcess] = field(default_factory=dict)
+    local: dict[Pid, SessionProcess] = field(default_factory=dict)
     started: int = 0
 
     def __post_init__(self) -> None:
-        self.registry = f"{self.name}.registry"
+        self.registry = registry_name(self.name)
         self.supervisor = f"{self.name}.sessions"
         self.server = f"{self.name}.server"
 
@@ -58,6 +60,11 @@ class Shared:
             "ttl": self.ttl,
             "rate_limit": None if window is None else (window.limit, window.window),
         }
+
+
+def registry_name(name: str) -> str:
+    """The local name of the registry of the ``Sessions`` called ``name``."""
+    return f"{name}.registry"
 
 
 _instances: dict[Node, dict[str, Shared]] = {}
@@ -78,6 +85,11 @@ def uninstall(shared: Shared) -> None:
         del by_name[shared.name]
         if not by_name:
             del _instances[shared.node]
+
+
+def installed(node: Node) -> list[Shared]:
+    """Every ``Sessions`` running on ``node``."""
+    return list(_instances.get(node, {}).values())
 
 
 def lookup(name: str) -> Shared:

@@ -52,6 +52,8 @@ class SnapshotStore:
         self._local = threading.local()
         self._limiter: anyio.CapacityLimiter | None = None
         self._memory: sqlite3.Connection | None = None  # ":memory:" is one shared connection
+        self._opened: list[sqlite3.Connection] = []  # every connection, to close them all
+        self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> SnapshotStore:
@@ -98,7 +100,11 @@ class SnapshotStore:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(1)
         try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+            # abandon_on_cancel: a session killed while it waits on the disk still dies at
+            # once; the write finishes (or not) on its own, atomically either way
+            return await anyio.to_thread.run_sync(
+                fn, *args, limiter=self._limiter, abandon_on_cancel=True
+            )
         except sqlite3.Error as exc:
             raise SnapshotError(f"snapshot store {self.path!r} failed: {exc}") from exc
 
@@ -112,10 +118,21 @@ class SnapshotStore:
             conn = self._local.conn = self._open()
         return conn
 
+    def close(self) -> None:
+        """Close every connection the store opened (its ``Sessions`` is stopping)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+            self._memory = None
+        for conn in opened:
+            conn.close()
+
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
+        with self._lock:
+            self._opened.append(conn)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)

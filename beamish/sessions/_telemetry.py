@@ -26,11 +26,15 @@ Durations are in seconds (floats, on the node clock); every event carries ``node
 
 ``SESSION_END``'s ``reason`` is ``"normal"`` (``stop``, or a callback returned
 ``Stop("normal")``), ``"ttl"`` (idle past the ttl), ``"limit"`` (its mailbox overflowed
-``mailbox_limit``), ``"crash"`` (a callback raised), ``"conflict"`` (it lost its id to a
-session on another node after a partition healed) or ``"shutdown"`` (its supervisor or node
-stopped). ``SNAPSHOT_SAVED``'s ``why`` is ``"stop"``, ``"ttl"``, ``"periodic"`` or
-``"request"`` (``snapshot(id)``). A session that is killed outright (``exit(pid, "kill")``,
-its node dies) runs no code, and emits nothing.
+``mailbox_limit``), ``"crash"`` (a callback raised), ``"killed"`` (``exit(pid, "kill")``),
+``"conflict"`` (it lost its id to a session on another node after a partition healed) or
+``"shutdown"`` (its supervisor or node stopped). A session that exits without running
+``terminate`` (killed, mailbox overflow) is reported by its supervisor, which gets its
+exit as its parent; its state is not saved then. Nothing is emitted for the sessions
+of a node that dies.
+
+``SNAPSHOT_SAVED``'s ``why`` is ``"stop"``, ``"ttl"``, ``"periodic"`` or ``"request"``
+(``snapshot(id)``).
 """
 
 from __future__ import annotations

@@ -72,18 +72,28 @@ async def test_cleanup_telemetry(node):
     assert 5 <= event.measurements["idle"] <= 6.5
 
 
-async def test_killed_session_entry_is_cleaned_with_cleanup_error(node):
-    """A session killed outright leaves its activity entry; the sweeper drops it and says
-    so (cleanup_error, reason noproc), and the id can start again."""
+async def test_killed_session_is_reported_and_its_id_freed(node):
+    """A session killed outright runs no terminate: its supervisor (its parent) reports
+    session_end "killed" and frees its place under max_sessions at once."""
     await start_sessions(ttl=5, sweep_interval=1, max_sessions=1)
     pid = await sessions.start("k", Counter)
-    ref = beamish.monitor(pid)
-    with capture_telemetry(sessions.CLEANUP_ERROR):
+    with capture_telemetry(sessions.SESSION_END):
         beamish.exit(pid, "kill")
-        await assert_receive(lambda m: isinstance(m, beamish.Down) and m.ref == ref)
-        event = await assert_receive(TelemetryEvent, timeout=60)
-    assert event.metadata == {"node": node.name, "id": "k", "reason": "noproc"}
+        event = await assert_receive(TelemetryEvent)
+    assert (event.metadata["id"], event.metadata["reason"]) == ("k", "killed")
     await sessions.start("k", Counter)
+
+
+async def test_stale_activity_entry_is_cleaned_with_cleanup_error(node):
+    """An activity entry whose session is gone (it died before the server watched it) is
+    dropped by the sweeper, which says so: cleanup_error, reason noproc."""
+    await start_sessions(ttl=5, sweep_interval=1)
+    shared = sessions._shared.lookup("sessions")
+    with capture_telemetry(sessions.CLEANUP_ERROR):
+        shared.activity["ghost"] = node.clock.now()
+        event = await assert_receive(TelemetryEvent, timeout=60)
+    assert event.metadata == {"node": node.name, "id": "ghost", "reason": "noproc"}
+    assert "ghost" not in shared.activity
 
 
 async def test_sweeper_crash_keeps_the_activity_table(node):

@@ -229,7 +229,8 @@ def test_errors_cross_as_plain_data(error):
         (("shutdown", "other"), "shutdown"),
         (("name_conflict", "id", None), "conflict"),
         (RuntimeError("x"), "crash"),
-        ("killed", "crash"),
+        ("killed", "killed"),
+        ("noconnection", "crash"),
     ],
 )
 def test_end_reasons(reason, expected):
