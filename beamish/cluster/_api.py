@@ -198,4 +198,5 @@ async def spawn(
     status, detail = outcome.value
     if status != "ok":
         raise detail if isinstance(detail, BaseException) else RuntimeError(detail)
-    return detail  # type: ignore[no-any-return]
+    pid: Pid = detail
+    return pid
