@@ -169,8 +169,11 @@ class Node:
         return proc.info() if proc is not None else None
 
     def is_alive(self, pid: Pid) -> bool:
-        proc = self._proc(pid)
-        return proc is not None and proc.alive
+        # ``_proc`` inlined: the registry's unique lookup calls this on every read
+        if pid[0] == self.name and pid[2] == self.creation:
+            proc = self._table.get(pid[1])
+            return proc is not None and proc.alive
+        return False
 
     # -- spawning --
 
