@@ -122,6 +122,9 @@ class Node:
         self._names: dict[str, Pid] = {}
         self._timers: dict[Ref, tuple[TimerHandle, float, int | None]] = {}  # ..., target
         self._timers_to: dict[int, set[Ref]] = {}  # serial -> timers aimed at that process
+        # serial -> the kill_grace timer of a killed process, cancelled when it ends (the
+        # timer holds the process record, and with it its task, frames and actor)
+        self._reapers: dict[int, TimerHandle] = {}
         self._serials = itertools.count(1)
         self._refs = itertools.count(1)
         self._ref_base = self.creation << 40
@@ -517,11 +520,16 @@ class Node:
                     self._reap_later(proc)
 
     def _reap_later(self, proc: Process) -> None:
-        clock = self.clock
-        clock.call_at(clock.now() + self.kill_grace, partial(self._reap, proc))
+        serial = proc.pid[1]
+        if serial not in self._reapers:  # killed again: the first deadline stands
+            clock = self.clock
+            self._reapers[serial] = clock.call_at(
+                clock.now() + self.kill_grace, partial(self._reap, proc)
+            )
 
     def _reap(self, proc: Process) -> None:
         """A killed process whose task still runs after ``kill_grace``: declare it dead."""
+        self._reapers.pop(proc.pid[1], None)
         if self._table.get(proc.pid[1]) is not proc:
             return  # it ended in time
         _log.error(
@@ -538,6 +546,10 @@ class Node:
         if self._table.get(pid[1]) is not proc:
             return  # already fanned out (a killed process declared dead before it ended)
         del self._table[pid[1]]
+        if self._reapers:
+            reaper = self._reapers.pop(pid[1], None)
+            if reaper is not None:
+                reaper.cancel()
         if proc._call_timer is not None:
             proc._call_timer.cancel()
             proc._call_timer = None

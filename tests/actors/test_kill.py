@@ -212,3 +212,26 @@ async def test_a_supervisor_stops_in_bounded_time_past_a_child_that_ignores_kill
         assert node.clock.now() - start == pytest.approx(0.5 + node.kill_grace, abs=0.05)
     finally:
         release.set()
+
+
+async def test_a_killed_process_that_ended_is_not_kept_for_kill_grace(node):
+    """The kill_grace timer of a killed process is cancelled once the process has ended:
+    its record, task, frames and actor are garbage at once, not kept for kill_grace
+    (a supervisor restarting a killed child 10,000 times a second held ~10,000 of them)."""
+    import gc
+    import weakref
+
+    me = beamish.self()
+
+    class Victim(beamish.Actor):
+        def init(self):
+            beamish.send(me, ("up", weakref.ref(self)))
+
+    node.kill_grace = 3600.0  # the timer, had it stayed armed, would hold the actor an hour
+    pid = await Victim.start()
+    _, actor = await assert_receive(lambda m: m[0] == "up")
+    ref = beamish.monitor(pid)
+    beamish.exit(pid, "kill")
+    await assert_receive(_down(ref))
+    gc.collect()
+    assert actor() is None
