@@ -15,6 +15,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import math
 import secrets
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar, Token
@@ -122,9 +123,12 @@ class Node:
         self._names: dict[str, Pid] = {}
         self._timers: dict[Ref, tuple[TimerHandle, float, int | None]] = {}  # ..., target
         self._timers_to: dict[int, set[Ref]] = {}  # serial -> timers aimed at that process
-        # serial -> the kill_grace timer of a killed process, cancelled when it ends (the
-        # timer holds the process record, and with it its task, frames and actor)
-        self._reapers: dict[int, TimerHandle] = {}
+        # serial -> (deadline, record) of a killed process that has not ended yet, dropped
+        # when it ends (the record holds its task, frames and actor); one timer, armed at
+        # the earliest deadline, serves them all
+        self._reapers: dict[int, tuple[float, Process]] = {}
+        self._reaper_timer: TimerHandle | None = None
+        self._reaper_at = math.inf
         self._serials = itertools.count(1)
         self._refs = itertools.count(1)
         self._ref_base = self.creation << 40
@@ -522,10 +526,25 @@ class Node:
     def _reap_later(self, proc: Process) -> None:
         serial = proc.pid[1]
         if serial not in self._reapers:  # killed again: the first deadline stands
-            clock = self.clock
-            self._reapers[serial] = clock.call_at(
-                clock.now() + self.kill_grace, partial(self._reap, proc)
-            )
+            deadline = self.clock.now() + self.kill_grace
+            self._reapers[serial] = (deadline, proc)
+            if deadline < self._reaper_at:
+                self._arm_reaper(deadline)
+
+    def _arm_reaper(self, deadline: float) -> None:
+        if self._reaper_timer is not None:
+            self._reaper_timer.cancel()
+        self._reaper_at = deadline
+        self._reaper_timer = self.clock.call_at(deadline, self._reap_due)
+
+    def _reap_due(self) -> None:
+        self._reaper_timer = None
+        self._reaper_at = math.inf
+        now = self.clock.now()
+        for deadline, proc in [entry for entry in self._reapers.values() if entry[0] <= now]:
+            self._reap(proc)
+        if self._reapers:
+            self._arm_reaper(min(deadline for deadline, _ in self._reapers.values()))
 
     def _reap(self, proc: Process) -> None:
         """A killed process whose task still runs after ``kill_grace``: declare it dead."""
@@ -547,9 +566,7 @@ class Node:
             return  # already fanned out (a killed process declared dead before it ended)
         del self._table[pid[1]]
         if self._reapers:
-            reaper = self._reapers.pop(pid[1], None)
-            if reaper is not None:
-                reaper.cancel()
+            self._reapers.pop(pid[1], None)
         if proc._call_timer is not None:
             proc._call_timer.cancel()
             proc._call_timer = None
