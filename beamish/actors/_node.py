@@ -541,7 +541,7 @@ class Node:
         self._reaper_timer = None
         self._reaper_at = math.inf
         now = self.clock.now()
-        for deadline, proc in [entry for entry in self._reapers.values() if entry[0] <= now]:
+        for proc in [proc for deadline, proc in self._reapers.values() if deadline <= now]:
             self._reap(proc)
         if self._reapers:
             self._arm_reaper(min(deadline for deadline, _ in self._reapers.values()))

@@ -370,9 +370,7 @@ class Supervisor(RequestServer):
             stop, start = [], [child_id]  # over every child per restart
         else:
             order = list(self._children)
-            restarted = {
-                cid for cid, c in self._children.items() if c.spec.restart != "temporary"
-            }
+            restarted = {cid for cid, c in self._children.items() if c.spec.restart != "temporary"}
             stop, start = restart_plan(options.strategy, order, child_id, restarted)
         for sibling in stop:
             await self._stop_child(sibling)

@@ -263,7 +263,8 @@ async def test_killed_processes_that_will_not_end_are_each_reaped_at_their_own_d
             node.kill_grace = 0.2
             beamish.exit(fast, "kill")
             first = await assert_receive(lambda m: type(m) is Down, timeout=5)
-            assert first.ref == fast_ref and first.reason == "killed"
+            assert first.ref == fast_ref
+            assert first.reason == "killed"
             assert node.clock.now() - start == pytest.approx(0.2, abs=0.1)
             second = await assert_receive(_down(slow_ref), timeout=5)
             assert second.reason == "killed"

@@ -380,7 +380,8 @@ async def test_a_table_handle_reads_what_lookup_reads(node):
     assert unique.lookup("mine") == registry.lookup("u", "mine") == [(beamish.self(), 1)]
     assert duplicate.lookup("news") == registry.lookup("d", "news")
     assert [value for _, value in duplicate.lookup("news")] == ["a", "b"]
-    assert unique.lookup("nobody") == [] and duplicate.lookup("nobody") == []
+    assert unique.lookup("nobody") == []
+    assert duplicate.lookup("nobody") == []
     pid = await _spawn_registered("u", "k")
     assert unique.lookup("k") == [(pid, None)]
     ref = beamish.monitor(pid)
