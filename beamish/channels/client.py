@@ -20,8 +20,9 @@ Semantics (phoenix.js's, PHOENIX-PROTOCOL.md §7)
   it is refused or unreachable). A connection lost later is re-established with the
   reconnect backoff (10 ms, 50 ms, ... 5 s), and every channel that was joined or joining
   rejoins at once on the new connection, running the server's join again.
-- Heartbeats go every ``heartbeat_interval`` seconds; a heartbeat with no reply by the next
-  one closes the connection (``"heartbeat timeout"``) and reconnects.
+- Heartbeats go every ``heartbeat_interval`` seconds; a heartbeat with no reply within
+  ``heartbeat_timeout`` (default: the interval, as phoenix.js) closes the connection
+  (code 1000, ``"heartbeat timeout"``) and reconnects.
 - ``join`` returns the ok reply's response or raises :class:`JoinError` (an error reply) or
   :class:`Timeout`. After either, or a ``phx_error`` (the channel crashed), the channel
   rejoins with the rejoin backoff (1 s, 2 s, 5 s, then 10 s) until :meth:`Channel.leave`.
@@ -535,6 +536,7 @@ class Socket:
         auth_token: str | None,
         timeout: float,
         heartbeat_interval: float | None,
+        heartbeat_timeout: float | None,
         reconnect_after: Callable[[int], float],
         rejoin_after: Callable[[int], float],
         max_size: int | None,
@@ -549,6 +551,9 @@ class Socket:
             self.subprotocols = ["phoenix", f"base64url.bearer.phx.{token}"]
         self.timeout = timeout
         self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout or heartbeat_interval
+        self._heartbeat_sent = 0.0
+        self._heartbeat_timed_out = False
         self.reconnect_after = reconnect_after
         self.rejoin_after = rejoin_after
         self.max_size = max_size
@@ -655,6 +660,7 @@ class Socket:
         self._ws = ws
         self.connects += 1
         self._heartbeat_ref = None
+        self._heartbeat_timed_out = False
         self._opened.set()
         self._opened = anyio.Event()
         code = 1006
@@ -669,7 +675,7 @@ class Socket:
                         connection.start_soon(channel._send_join)
                 code = await self._read(ws)
                 connection.cancel_scope.cancel()
-            if self._heartbeat_ref == "timeout":
+            if self._heartbeat_timed_out:
                 code = 1000
         finally:
             self._ws = None
@@ -711,14 +717,18 @@ class Socket:
 
     async def _heartbeat(self, connection: anyio.CancelScope) -> None:
         assert self.heartbeat_interval
+        assert self.heartbeat_timeout
         while True:
             await anyio.sleep(self.heartbeat_interval)
             if self._heartbeat_ref is not None:
+                if anyio.current_time() - self._heartbeat_sent < self.heartbeat_timeout:
+                    continue
                 log.warning("heartbeat timeout: closing the connection to %s", self.url)
-                self._heartbeat_ref = "timeout"
+                self._heartbeat_timed_out = True
                 connection.cancel()
                 return
             self._heartbeat_ref = ref = self.make_ref()
+            self._heartbeat_sent = anyio.current_time()
             await self._send(encode(None, ref, "phoenix", "heartbeat", {}))
 
 
@@ -730,6 +740,7 @@ async def connect(
     auth_token: str | None = None,
     timeout: float = 10.0,
     heartbeat_interval: float | None = 30.0,
+    heartbeat_timeout: float | None = None,
     reconnect_after: Callable[[int], float] = reconnect_after,
     rejoin_after: Callable[[int], float] = rejoin_after,
     max_size: int | None = 2**24,
@@ -740,7 +751,8 @@ async def connect(
 
     ``auth_token`` travels as phoenix.js's ``authToken`` (a WebSocket subprotocol);
     ``timeout`` is the default for joins, pushes, leaves and each connection attempt;
-    ``heartbeat_interval`` None sends no heartbeats; ``reconnect_after(tries)`` and
+    ``heartbeat_interval`` None sends no heartbeats; ``heartbeat_timeout`` (default the
+    interval) is how long a heartbeat may go unanswered; ``reconnect_after(tries)`` and
     ``rejoin_after(tries)`` are the backoffs in seconds; ``max_size`` bounds an incoming
     message. :class:`ConnectError` if the first connection fails.
     """
@@ -750,6 +762,7 @@ async def connect(
         auth_token=auth_token,
         timeout=timeout,
         heartbeat_interval=heartbeat_interval,
+        heartbeat_timeout=heartbeat_timeout,
         reconnect_after=reconnect_after,
         rejoin_after=rejoin_after,
         max_size=max_size,

@@ -238,11 +238,18 @@ async def test_heartbeats_keep_the_connection_and_a_stopped_server_is_detected(
 ) -> None:
     """Heartbeats every 0.1 s keep a 0.5 s server timeout at bay (no close while 20 are
     answered); a server that stops answering (SIGSTOP) is closed by the client ("heartbeat
-    timeout", 1000), which reconnects and rejoins once it runs again."""
+    timeout", 1000) after heartbeat_timeout, and it reconnects and rejoins once the server
+    runs again. (heartbeat_timeout 1.5 s, not the interval: a loaded machine may take more
+    than 0.1 s to answer.)"""
     srv = short_heartbeat_server
     with anyio.fail_after(30):
         async with client.connect(
-            srv.url, {"user": "hb"}, heartbeat_interval=0.1, timeout=2, **FAST
+            srv.url,
+            {"user": "hb"},
+            heartbeat_interval=0.1,
+            heartbeat_timeout=1.5,
+            timeout=2,
+            **FAST,
         ) as socket:
             closes = Inbox()
             socket.on_close(closes)
