@@ -167,7 +167,12 @@ def decode(frame: str | bytes) -> Message:
     event ``phx_reply`` and payload ``{"status", "response": bytes}``, as phoenix.js makes it.
     :class:`~beamish.channels.ProtocolError` for anything else."""
     if type(frame) is not bytes:
-        return V2_SERIALIZER.decode(frame)
+        message = V2_SERIALIZER.decode(frame)
+        if message.event == "phx_reply":
+            payload = message.payload
+            if type(payload) is not dict or type(payload.get("status")) is not str:
+                raise ProtocolError("a phx_reply payload is {status: string, response}")
+        return message
     header = {0: 3, 1: 4, 2: 2}.get(frame[0] if frame else -1)
     if header is None or len(frame) < 1 + header:
         raise ProtocolError("a server binary frame is kind 0, 1 or 2 with its header")
@@ -304,7 +309,7 @@ class _WebSocket:
                     if frame.fin:
                         data, self._fragments = b"".join(self._fragments), []
                         return data.decode("utf-8") if self._text else data
-            received = self._protocol.close_rcvd
+            received = self._protocol.close_rcvd or self._protocol.close_sent  # sent: we failed it
             if received is not None:
                 raise _Closed(received.code, received.reason)
             if self._protocol.state.name == "CLOSED":
