@@ -294,7 +294,7 @@ async def load(peer: str, port: int, n: int) -> None:
             say(shouted=True)
         elif command["cmd"] == "wait":
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(clients.done.wait(), 120)
+                await asyncio.wait_for(clients.done.wait(), 60)
             say(received=clients.received, last=clients.last)
         elif command["cmd"] == "rtt":
             latencies: list[float] = []
@@ -405,9 +405,11 @@ def one_round(peer: str, clients: int, loaders: int) -> dict[str, float]:
         procs[0].ask(cmd="shout", n=FANOUT)
         waits = [p.ask(cmd="wait") for p in procs]
         got = sum(w["received"] for w in waits)
-        if got != clients * FANOUT:
-            raise RuntimeError(f"{peer}: fan-out delivered {got} of {clients * FANOUT}")
-        fanout = got / (max(w["last"] for w in waits) - began)
+        if got == clients * FANOUT:
+            fanout = got / (max(w["last"] for w in waits) - began)
+        else:  # not all delivered within the loaders' 60 s wait: the rate over that window
+            print(f"  {peer}: fan-out delivered only {got} of {clients * FANOUT}", flush=True)
+            fanout = got / (time.time() - began)
         rtt = procs[0].ask(cmd="rtt", clients=min(RTT_CLIENTS, share[0]), seconds=RTT_SECONDS)
         return {
             "bytes_per_client": (after - before) / clients,
