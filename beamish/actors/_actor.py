@@ -345,6 +345,7 @@ class Actor:
             cls.mailbox_limit,
             cls.overflow,
             proc.pid,
+            proc,
         )
         ack = await await_slot(node, proc, pid, ref, timeout, None)
         ack_type = type(ack)

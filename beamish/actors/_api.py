@@ -146,7 +146,7 @@ def spawn(
     proc = current_process.get(None)
     node = proc._node if proc is not None else this_node()
     return node._spawn(
-        fn, args, None, mailbox_limit, overflow, proc.pid if proc is not None else None
+        fn, args, None, mailbox_limit, overflow, proc.pid if proc is not None else None, proc
     )
 
 
@@ -179,7 +179,7 @@ def spawn_link(
     """
     _check_spawnable(fn, "spawn_link")
     proc = current()
-    return proc._node._spawn(fn, args, proc, mailbox_limit, overflow, proc.pid)
+    return proc._node._spawn(fn, args, proc, mailbox_limit, overflow, proc.pid, proc)
 
 
 def spawn_monitor(
@@ -207,7 +207,7 @@ def spawn_monitor(
     _check_spawnable(fn, "spawn_monitor")
     proc = current()
     node = proc._node
-    pid = node._spawn(fn, args, None, mailbox_limit, overflow, proc.pid)
+    pid = node._spawn(fn, args, None, mailbox_limit, overflow, proc.pid, proc)
     return pid, node._monitor(proc, pid)
 
 
@@ -304,6 +304,8 @@ def receive(match: Match | None = None, timeout: float | None = None) -> Awaitab
         raise NotInProcess("receive() needs to run inside a beamish process")
     if timeout is not None:
         check_timeout(timeout)
+    elif match is None:
+        return proc.receive_any()
     return proc.receive(match, timeout)
 
 

@@ -162,9 +162,16 @@ async def call(dest: Dest, request: Any, timeout: float | None = DEFAULT_TIMEOUT
     # The hot path: a live local pid. ``await_slot`` inlined, to keep one coroutine frame.
     if target is proc or target.calling is not None:
         _check_cycle(node, proc, dest)
-    ref = node.make_ref()
+    ref = _new_tuple(Ref, (node.name, node._ref_base + next(node._refs)))  # make_ref()
     slot = node._backend.create_waiter()
-    proc.open_call(ref, slot, timeout)
+    calls = proc._calls  # proc.open_call(ref, slot, timeout), its common path inlined
+    if calls is None or timeout is None or proc._pending_reason is not None:
+        proc.open_call(ref, slot, timeout)
+    else:
+        deadline = node.clock.now() + timeout
+        calls[ref] = (slot, deadline)
+        if deadline < proc._call_timer_at:
+            proc._arm_call_timer(deadline)
     watchers = target._monitored_by
     if watchers is None:
         watchers = target._monitored_by = {}

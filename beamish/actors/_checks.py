@@ -29,10 +29,13 @@ import functools
 import inspect
 import math
 from types import FunctionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._names import Via
 from ._pid import Pid
+
+if TYPE_CHECKING:
+    from ._node import Node
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 
@@ -134,7 +137,7 @@ def check_start_name(name: Any, node_name: str | None = None) -> str | Via | Non
     raise TypeError(f"name must be {START_NAMES}; got {name!r} ({type(name).__name__})")
 
 
-def register_start_name(node: Any, name: str | Via, pid: Pid) -> None:
+def register_start_name(node: Node, name: str | Via, pid: Pid) -> None:
     """Register a started process under ``name`` (a local name or a resolver's key)."""
     if isinstance(name, Via):
         name.resolver.register_name(name.key, pid)
@@ -142,8 +145,8 @@ def register_start_name(node: Any, name: str | Via, pid: Pid) -> None:
         node.register(name, pid)
 
 
-def whereis_start_name(node: Any, name: str | Via) -> Pid | None:
+def whereis_start_name(node: Node, name: str | Via) -> Pid | None:
     """Who holds ``name`` now (None if nobody)."""
     if isinstance(name, Via):
         return name.resolver.whereis_name(name.key)
-    return node.whereis(name)  # type: ignore[no-any-return]
+    return node.whereis(name)

@@ -111,7 +111,7 @@ def unwatch(node: Node, pid: Pid, ref: Ref) -> bool:
     """Forget the watch ``ref`` on the local ``pid``; True if it was there."""
     proc = node._proc(pid)
     watchers = proc._monitored_by if proc is not None else None
-    return bool(watchers) and watchers.pop(ref, None) is not None  # type: ignore[union-attr]
+    return watchers is not None and watchers.pop(ref, None) is not None
 
 
 def is_watched(node: Node, pid: Pid, ref: Ref) -> bool:

@@ -33,29 +33,27 @@ class Mailbox:
 
     __slots__ = (
         "_drained",
-        "_front_drops",
-        "_limit",
         "_mailbox",
         "_node",
-        "_overflow",
         "_pending_reason",
         "_timed_out",
         "_waiter",
     )
+    # An unbounded mailbox (the default) has no slots for these: ``BoundedProcess`` does.
+    _limit: int | None = None
+    _overflow: Overflow = "drop_newest"
+    _front_drops: int = 0  # messages drop_oldest took while we waited: they shift a scan
 
-    def __init__(self, node: Node, limit: int | None, overflow: Overflow) -> None:
+    def __init__(self, node: Node) -> None:
         self._node = node
         self._mailbox: deque[Any] | None = None  # created by the first message
         self._waiter: Waiter | None = None  # set while the owner waits in receive
         self._drained = 1  # counts messages taken without waiting: a checkpoint every 64
-        self._front_drops = 0  # messages drop_oldest took while we waited: they shift a scan
         self._timed_out = False
-        self._limit = limit
-        self._overflow: Overflow = overflow
         self._pending_reason: Reason = None  # set once an exit signal has doomed the process
 
-    def _overflowed(self, message: Any) -> None:
-        raise NotImplementedError
+    def _clear_front_drops(self) -> None:
+        """Only a bounded mailbox (drop_oldest) ever counts front drops."""
 
     def _doom_error(self) -> BaseException:
         """The exception that ends a doomed process at its next wait."""
@@ -77,6 +75,27 @@ class Mailbox:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    async def receive_any(self) -> Any:
+        """``receive()`` with no match and no timeout: the common case, in a small frame (an
+        idle process holds this frame while it waits, so every local here costs memory
+        per process)."""
+        mailbox = self._mailbox
+        if not mailbox and self._pending_reason is None and self._waiter is None:
+            create_waiter = self._node._backend.create_waiter
+            try:
+                while True:
+                    self._waiter = waiter = create_waiter()
+                    await waiter
+                    mailbox = self._mailbox
+                    if mailbox:
+                        return mailbox.popleft()
+            finally:
+                self._waiter = None
+        if mailbox and self._drained & _YIELD_EVERY_MASK:
+            self._drained += 1
+            return mailbox.popleft()
+        return await self.receive()  # a checkpoint due, a doomed process, a second receiver
 
     async def receive(self, match: Match | None = None, timeout: float | None = None) -> Any:
         mailbox = self._mailbox
@@ -105,7 +124,8 @@ class Mailbox:
                 f"another task of {self!r} is already waiting in receive(); one task "
                 "per process receives (other tasks can send(self(), ...) to it)"
             )
-        self._front_drops = 0  # from here on, drop_oldest counts what it takes from the front
+        if self._front_drops:  # from here on, drop_oldest counts what it takes from the front
+            self._clear_front_drops()
         timer: TimerHandle | None = None
         if timeout is not None and timeout <= 0:
             await node._backend.checkpoint()
@@ -125,7 +145,7 @@ class Mailbox:
                         return mailbox.popleft()
                     if self._front_drops:  # drop_oldest moved what we had scanned
                         scanned = max(0, scanned - self._front_drops)
-                        self._front_drops = 0
+                        self._clear_front_drops()
                     while scanned < len(mailbox):
                         message = mailbox[scanned]
                         if match(message):
@@ -172,9 +192,6 @@ class Mailbox:
         mailbox = self._mailbox
         if mailbox is None:
             mailbox = self._mailbox = deque()
-        if self._limit is not None and len(mailbox) >= self._limit:
-            self._overflowed(message)
-            return
         mailbox.append(message)
         waiter = self._waiter
         if waiter is not None and not waiter.done():

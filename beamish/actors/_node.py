@@ -12,6 +12,7 @@ context variable. The kernel never imports the cluster: distribution installs it
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import logging
 import secrets
@@ -29,7 +30,7 @@ from ._messages import Down, Exit
 from ._names import Dest, Via
 from ._outcomes import CallExited, SlotEnd
 from ._pid import Pid, Ref
-from ._process import Process, ProcessInfo
+from ._process import BoundedProcess, Process, ProcessInfo
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, Reason, describe, is_logged, is_normal
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ _log = logging.getLogger("beamish.process")
 _entered: ContextVar[tuple[Token[Node], ...]] = ContextVar("beamish.node_entered")
 _new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
 REAP_MARGIN = 0.5  # seconds past kill_grace that shutdown gives the reaper's Downs
+PROCESSES_PER_GC_THRESHOLD = 4  # adaptive GC: generation 0 = live processes / this
+_GC_CHECK_MASK = 4095  # adaptive GC: look at the table once per 4096 spawns
 
 
 class RemoteHook(Protocol):
@@ -127,6 +130,9 @@ class Node:
         self.root: Pid | None = None  # the application supervisor, when runtime started one
         self._spawn_event = telemetry.PROCESS_SPAWN
         self.closing = False
+        # Grow the cyclic GC's generation-0 threshold with the process table (the runtime
+        # turns it on and restores the interpreter's thresholds when the node stops).
+        self.adaptive_gc = False
         # Seconds a killed process gets to end its task before the node declares it dead
         # anyway (Down, links, its name): every wait after a kill is bounded by this.
         self.kill_grace = 1.0
@@ -142,7 +148,8 @@ class Node:
 
     def make_ref(self) -> Ref:
         """A new reference, unique on this node across restarts."""
-        return _new_tuple(Ref, (self.name, self._ref_base + next(self._refs)))  # type: ignore[no-any-return]
+        ref: Ref = _new_tuple(Ref, (self.name, self._ref_base + next(self._refs)))
+        return ref
 
     def is_local(self, pid: Pid) -> bool:
         return pid[0] == self.name and pid[2] == self.creation
@@ -190,6 +197,7 @@ class Node:
             mailbox_limit,
             overflow,
             parent,
+            current_process.get(None),
         )
 
     def _live(self, pid: Pid, what: str) -> Process:
@@ -206,10 +214,12 @@ class Node:
         mailbox_limit: int | None = None,
         overflow: Overflow = "drop_newest",
         parent: Pid | None = None,
+        caller: Process | None = None,
     ) -> Pid:
+        """``spawn`` for the kernel: ``link`` and ``caller`` (the spawning process, if any)
+        are process records."""
         if mailbox_limit is not None and (overflow not in OVERFLOW_POLICIES or mailbox_limit < 1):
             raise ValueError(f"bad mailbox bound {mailbox_limit!r} / {overflow!r}")
-        caller = current_process.get(None)
         if caller is not None and caller._pending_reason is not None:
             raise caller._doom_error()  # an exit signal ended the caller: it acts no more
         coro = fn(*args)
@@ -218,8 +228,13 @@ class Node:
                 coro.close()
             raise TypeError(f"spawn needs an async function, got {fn!r} returning {coro!r}")
         serial = next(self._serials)
+        if not serial & _GC_CHECK_MASK and self.adaptive_gc:
+            self._grow_gc_threshold()
         pid = _new_tuple(Pid, (self.name, serial, self.creation))
-        proc = Process(self, pid, mailbox_limit, overflow)
+        if mailbox_limit is None:
+            proc = Process(self, pid)
+        else:
+            proc = BoundedProcess(self, pid, mailbox_limit, overflow)
         self._table[serial] = proc
         if link is not None:
             proc._links = {link.pid}
@@ -230,6 +245,15 @@ class Node:
                 self._spawn_event, {"count": 1}, {"node": self.name, "pid": pid, "parent": parent}
             )
         return pid
+
+    def _grow_gc_threshold(self) -> None:
+        """Let the generation-0 threshold follow the process table: with a young generation
+        proportional to the live processes, the full collections (which walk every live
+        process) stay rare while the table grows, instead of one per 25% of growth."""
+        wanted = len(self._table) // PROCESSES_PER_GC_THRESHOLD
+        threshold, *older = gc.get_threshold()
+        if wanted > threshold:
+            gc.set_threshold(wanted, *older)
 
     @contextlib.contextmanager
     def _anonymous(self) -> Iterator[Process]:
@@ -329,7 +353,8 @@ class Node:
         )
 
     def _deliver_reply(self, pid: Pid, ref: Ref, value: Any) -> None:
-        proc = self._proc(pid)
+        local = pid[0] == self.name and pid[2] == self.creation  # self._proc(pid), inlined
+        proc = self._table.get(pid[1]) if local else None
         if proc is None:
             if not self.is_local(pid) and self.remote is not None:
                 self.remote.reply(pid, ref, value)

@@ -11,6 +11,7 @@ private to the kernel; users see the process through its ``Pid`` and ``process_i
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from ._pid import Pid, Ref
 from ._reasons import KILLED, NORMAL, SHUTDOWN, Reason
 
 if TYPE_CHECKING:
+    from ._actor import Actor
     from ._backends._base import Waiter
     from ._clock import TimerHandle
     from ._node import Node
@@ -62,17 +64,12 @@ class Process(Mailbox):
         "trap_exits",
     )
 
-    def __init__(
-        self, node: Node, pid: Pid, limit: int | None = None, overflow: Overflow = "drop_newest"
-    ) -> None:
+    def __init__(self, node: Node, pid: Pid) -> None:
         self._node = node  # the mailbox's fields, set here to spare a call per spawn
         self._mailbox = None
         self._waiter = None
         self._drained = 1
-        self._front_drops = 0
         self._timed_out = False
-        self._limit = limit
-        self._overflow = overflow
         self.pid = pid
         self._task: Any = None
         self._links: set[Pid] | None = None
@@ -86,7 +83,9 @@ class Process(Mailbox):
         self._pending_reason: Reason = None  # set once an exit signal has doomed the process
         self.alive = True
         self.calling: Pid | None = None
-        self.server: Any = None  # the Actor instance when this process runs the server loop
+        self.server: Actor | None = (
+            None  # the Actor instance when this process runs the server loop
+        )
 
     def __repr__(self) -> str:
         return f"<Process {self.pid!r}{' ' + self.name if self.name else ''}>"
@@ -135,14 +134,16 @@ class Process(Mailbox):
         if timeout is None:
             calls[ref] = (slot, _NEVER)
             return
-        clock = self._node.clock
-        deadline = clock.now() + timeout
+        deadline = self._node.clock.now() + timeout
         calls[ref] = (slot, deadline)
         if deadline < self._call_timer_at:
-            if self._call_timer is not None:
-                self._call_timer.cancel()
-            self._call_timer_at = deadline
-            self._call_timer = clock.call_at(deadline, self._expire_calls)
+            self._arm_call_timer(deadline)
+
+    def _arm_call_timer(self, deadline: float) -> None:
+        if self._call_timer is not None:
+            self._call_timer.cancel()
+        self._call_timer_at = deadline
+        self._call_timer = self._node.clock.call_at(deadline, self._expire_calls)
 
     def _expire_calls(self) -> None:
         self._call_timer = None
@@ -199,23 +200,6 @@ class Process(Mailbox):
                 if not slot.done():
                     slot.set_exception(self._doom_error())
 
-    def _overflowed(self, message: Any) -> None:
-        node = self._node
-        policy = self._overflow
-        mailbox = self._mailbox
-        assert mailbox is not None
-        dropped = message
-        if policy == "drop_oldest":
-            dropped = mailbox.popleft()
-            self._front_drops += 1
-            mailbox.append(message)
-            self._wake()  # the new message may be the one a selective receive waits for
-        node._mailbox_dropped(self, dropped, policy)
-        if policy == "exit":
-            reason = MailboxFull(f"mailbox of {self.pid!r} is full ({self._limit})")
-            node._log_crash(self, reason)  # the runtime's own verdict: reported like a crash
-            node._terminate(self, reason)
-
     def __call__(self, task: asyncio.Task[Any]) -> None:
         """The asyncio task's done-callback (the record itself: no bound method per spawn)."""
         if task.cancelled():
@@ -257,6 +241,52 @@ class Process(Mailbox):
             mailbox_limit=self._limit,
             calling=self.calling,
         )
+
+
+class BoundedProcess(Process):
+    """A process whose mailbox holds at most ``limit`` messages (``spawn(mailbox_limit=)``);
+    ``overflow`` says what one more does. Unbounded processes carry none of this."""
+
+    __slots__ = ("_front_drops", "_limit", "_overflow")
+    _limit: int
+
+    def __init__(self, node: Node, pid: Pid, limit: int, overflow: Overflow) -> None:
+        super().__init__(node, pid)
+        self._limit = limit
+        self._overflow = overflow
+        self._front_drops = 0
+
+    def _clear_front_drops(self) -> None:
+        self._front_drops = 0
+
+    def _overflowed(self, message: Any) -> None:
+        node = self._node
+        policy = self._overflow
+        mailbox = self._mailbox
+        assert mailbox is not None
+        dropped = message
+        if policy == "drop_oldest":
+            dropped = mailbox.popleft()
+            self._front_drops += 1
+            mailbox.append(message)
+            self._wake()  # the new message may be the one a selective receive waits for
+        node._mailbox_dropped(self, dropped, policy)
+        if policy == "exit":
+            reason = MailboxFull(f"mailbox of {self.pid!r} is full ({self._limit})")
+            node._log_crash(self, reason)  # the runtime's own verdict: reported like a crash
+            node._terminate(self, reason)
+
+    def _deliver(self, message: Any) -> None:
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        if len(mailbox) >= self._limit:
+            self._overflowed(message)
+            return
+        mailbox.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 def sole_self_exit(group: BaseExceptionGroup[Any]) -> SelfExit | None:

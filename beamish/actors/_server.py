@@ -278,6 +278,7 @@ async def _loop(
     clock = node.clock
 
     receive = proc.receive
+    receive_any = proc.receive_any  # receive() without match or timeout, in a smaller frame
     reason: Reason = NORMAL
     message: Any = None
     result: Any = None
@@ -311,7 +312,7 @@ async def _loop(
                 except TimeoutError:
                     message = idle
             else:
-                message = await receive()
+                message = await receive_any()
             kind = type(message)
             if kind is tuple and message and message[0] is CAST:  # only cast() builds it
                 server.casts += 1

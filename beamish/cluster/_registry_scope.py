@@ -8,8 +8,11 @@ The registry (L1) never imports the cluster (L2): ``cluster.start`` installs
 remote-delivery hook, and a registry started with ``scope="cluster"`` asks for it in its
 ``init``. Each node owns the entries of its own processes: the registry's table holds
 them, and a :class:`ScopeServer` (one per registry per node, linked to the registry)
-writes them into its ``Replicator``, keyed ``(key, pid)`` with ``(values, stamp)``, and
-puts the other nodes' entries into the table as they arrive.
+writes them into its ``Replicator`` under ``(key, pid)`` (a unique key's value as
+``(stamp, value)``, a duplicate key's as the tuple of that pid's values), sends each batch of
+changes at once (``flush``), and puts the other nodes' entries into the table as they
+arrive. Callers never wait for it: ``register`` writes the table and marks ``(key, pid)``
+dirty, the first mark of a batch sends the server one ``"flush"`` message.
 
 Unique keys: local-first. ``register`` checks only this node's view; after a partition
 heals two nodes may each hold a key. Every node then shows the same winner, the entry with

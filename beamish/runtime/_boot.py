@@ -80,7 +80,7 @@ async def start(
             children=children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
         )
     old_threshold = gc.get_threshold()
-    if settings.gc_threshold is not None:
+    if isinstance(settings.gc_threshold, int):
         gc.set_threshold(settings.gc_threshold, *old_threshold[1:])
     failure: Exception | None = None  # raised in the block: re-raised as itself at the end
     try:
@@ -108,7 +108,7 @@ async def start(
                 except Exception as exc:
                     failure = exc
     finally:
-        if settings.gc_threshold is not None:
+        if settings.gc_threshold is not None:  # a number, or "adaptive"
             gc.set_threshold(*old_threshold)
     if failure is not None:
         raise failure
@@ -132,6 +132,7 @@ async def _running(
 ) -> AsyncIterator[Node]:
     clock = backend.make_clock(settings.virtual_time)
     node = Node(backend, name=settings.name, clock=clock)
+    node.adaptive_gc = settings.gc_threshold == "adaptive"
     backend.start_system(clock.run)
     token = current_node.set(node)
     watchdog = None

@@ -15,6 +15,7 @@ from ._errors import InvalidChildSpec as InvalidChildSpec
 from ._errors import MaxChildren as MaxChildren
 from ._intensity import add_restart as add_restart
 from ._intensity import backoff_delay as backoff_delay
+from ._intensity import record_restart as record_restart
 from ._shutdown import shutdown_child as shutdown_child
 from ._spec import ChildSpec as ChildSpec
 from ._spec import Placement as Placement

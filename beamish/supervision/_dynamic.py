@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
+from collections import deque
 from typing import Any, ClassVar
 
 from ..actors import (
@@ -24,7 +26,7 @@ from ..actors import (
 )
 from ..actors import describe as describe_reason
 from ._errors import ChildNotFound, MaxChildren
-from ._intensity import add_restart
+from ._intensity import record_restart
 from ._shutdown import shutdown_child
 from ._spec import ChildSpec, check_name
 from ._strategy import should_restart
@@ -125,7 +127,7 @@ class DynamicSupervisor(RequestServer):
         self._max_restarts: int = settings["max_restarts"]
         self._max_seconds: float = settings["max_seconds"]
         self._children: dict[Pid, ChildSpec] = {}
-        self._restarts: tuple[float, ...] = ()
+        self._restarts: deque[float] = deque()
 
     async def handle_request(self, request: Any) -> Any:
         match request:
@@ -175,20 +177,19 @@ class DynamicSupervisor(RequestServer):
         spec = self._children.pop(message.pid, None)
         if spec is None or not should_restart(spec.restart, message.reason):
             return None
-        _log.info(
-            "dynamic supervisor %r: restarting %r (was %r) after %s",
-            self.pid,
-            spec.id,
-            message.pid,
-            describe_reason(message.reason),
-        )
+        if _log.isEnabledFor(logging.INFO):  # (the reason is not described for nothing)
+            _log.info(
+                "dynamic supervisor %r: restarting %r (was %r) after %s",
+                self.pid,
+                spec.id,
+                message.pid,
+                describe_reason(message.reason),
+            )
         return await self._restart(spec, message.reason)
 
     async def _restart(self, spec: ChildSpec, reason: Any) -> Any:
         now = this_node().clock.now()
-        self._restarts, allowed = add_restart(
-            self._restarts, now, self._max_restarts, self._max_seconds
-        )
+        allowed = record_restart(self._restarts, now, self._max_restarts, self._max_seconds)
         if not allowed:
             _log.error(
                 "dynamic supervisor %r: reached max restart intensity (%d in %ss); shutting down",

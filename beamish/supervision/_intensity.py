@@ -12,13 +12,16 @@
 
 A restart at ``now`` is allowed when, counting it, at most ``max_restarts`` restarts fall
 within the last ``max_seconds`` (inclusive, as in OTP). ``max_restarts=0`` allows none.
-The window keeps at most ``max_restarts + 1`` entries (no more are needed to decide), so
-a restart costs a binary search and a short copy.
+The window keeps at most ``max_restarts + 1`` entries (no more are needed to decide).
+A supervisor keeps its window in a deque and records each restart in place with
+:func:`record_restart` (constant time per restart, however wide the window);
+:func:`add_restart` is the same rule over an immutable tuple.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections import deque
 
 
 def add_restart(
@@ -28,6 +31,24 @@ def add_restart(
     first = bisect.bisect_left(restarts, now - max_seconds)  # restarts come in time order
     window = (*restarts[max(first, len(restarts) - max_restarts) :], now)
     return window, len(window) <= max_restarts
+
+
+def record_restart(window: deque[float], now: float, max_restarts: int, max_seconds: float) -> bool:
+    """Record a restart at ``now`` in ``window`` (restart times, oldest first), in place;
+    whether it is allowed. The rule of :func:`add_restart`, without copying the window.
+
+    >>> from collections import deque
+    >>> window = deque()
+    >>> [record_restart(window, t, 1, 5.0) for t in (10.0, 12.0, 15.5)], list(window)
+    ([True, False, False], [12.0, 15.5])
+    """
+    horizon = now - max_seconds
+    while window and window[0] < horizon:
+        window.popleft()
+    window.append(now)
+    while len(window) > max_restarts + 1:
+        window.popleft()
+    return len(window) <= max_restarts
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:

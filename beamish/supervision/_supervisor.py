@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -32,7 +33,7 @@ from ._errors import (
     InvalidChildSpec,
     MaxChildren,
 )
-from ._intensity import add_restart, backoff_delay
+from ._intensity import backoff_delay, record_restart
 from ._shutdown import shutdown_child
 from ._spec import ChildSpec, check_children, check_name, child_spec
 from ._strategy import STRATEGIES, Strategy, restart_plan, should_restart
@@ -288,7 +289,7 @@ class Supervisor(RequestServer):
         self.options = options
         self._children: dict[Hashable, _Child] = {}
         self._by_pid: dict[Pid, Hashable] = {}
-        self._restarts: tuple[float, ...] = ()
+        self._restarts: deque[float] = deque()
         specs = [
             child_spec(c) for c in (children if children is not None else self.children(*args))
         ]
@@ -336,9 +337,9 @@ class Supervisor(RequestServer):
             del self._children[child_id]
         if not should_restart(spec.restart, reason):
             return self._auto_shutdown(spec)
-        _log.info(
-            "supervisor %r: restarting %r after %s", self.pid, child_id, describe_reason(reason)
-        )
+        if _log.isEnabledFor(logging.INFO):  # (the reason is not described for nothing)
+            why = describe_reason(reason)
+            _log.info("supervisor %r: restarting %r after %s", self.pid, child_id, why)
         return await self._restart(child_id)
 
     def _auto_shutdown(self, spec: ChildSpec) -> Any:
@@ -354,9 +355,7 @@ class Supervisor(RequestServer):
     async def _restart(self, child_id: Hashable) -> Any:
         options = self.options
         now = this_node().clock.now()
-        self._restarts, allowed = add_restart(
-            self._restarts, now, options.max_restarts, options.max_seconds
-        )
+        allowed = record_restart(self._restarts, now, options.max_restarts, options.max_seconds)
         if not allowed:
             _log.error(
                 "supervisor %r: reached max restart intensity (%d in %ss); shutting down",

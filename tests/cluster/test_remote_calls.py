@@ -55,8 +55,11 @@ async def test_a_remote_call_is_one_message_out_and_one_back(net):
             return [await beamish.call(pid, i) for i in range(10)]
 
         assert await on(a, calls) == [(B, i) for i in range(10)]
-        assert ca.connections[B].frames_out - out == 10
-        assert cb.connections[A].frames_out - back == 10
+        # pg's and global names' replicas (the replication core) greet each other on the
+        # same connection after a connect and may add a frame or two here: a separate
+        # monitor message per call would make it 20
+        assert 10 <= ca.connections[B].frames_out - out < 15
+        assert 10 <= cb.connections[A].frames_out - back < 15
 
 
 async def test_a_call_to_a_remote_name_nobody_holds_is_noproc(net):

@@ -1,18 +1,13 @@
 """Helpers for cluster-scoped registry tests: nodes over the in-memory network, a watcher
 per node that waits (on the registry's own listener messages) for a view to hold."""
 
-import sys
-from pathlib import Path
 
 import anyio
+from meshkit import nodes, on, until_connected
 
 import beamish
 from beamish import registry
 from beamish.registry import Registered, Registry, Unregistered
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cluster"))
-
-from meshkit import nodes, on, until_connected
 
 __all__ = [
     "Claimer",

@@ -3,21 +3,15 @@ from every node, and a node killed with SIGKILL takes its entries with it."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import anyio
 import pytest
+from meshkit import on, until_connected
+from oskit import COOKIE, HOST, WAIT, launcher
 
 import beamish
 from beamish import cluster, registry
 from beamish.cluster.transports import TcpTransport
 from beamish.registry import Registry
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cluster"))
-
-from meshkit import on, until_connected
-from oskit import COOKIE, HOST, WAIT, launcher
 
 pytestmark = [
     pytest.mark.anyio,

@@ -180,3 +180,49 @@ def test_a_tree_stops_in_order_while_independent_processes_stop_alongside(backen
     assert [label for label, _ in log if label in "abc"] == ["c", "b", "a"]
     assert sorted(log) == [(label, "shutdown") for label in "abcxyz"]
     assert {label for label, _ in log[:4]} == {"c", "x", "y", "z"}  # all done at 1 s
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_gc_threshold_grows_with_the_process_table_and_is_restored(backend):
+    """By default (gc_threshold="adaptive") generation 0 follows a quarter of the live
+    processes while they are spawned; run() puts the interpreter's thresholds back."""
+    import gc
+
+    before = gc.get_threshold()
+
+    async def main():
+        async def idle():
+            await beamish.receive()
+
+        pids = [beamish.spawn(idle) for _ in range(3 * 4096)]
+        grown = gc.get_threshold()
+        for pid in pids:
+            beamish.exit(pid, "kill")
+        return grown
+
+    grown = beamish.run(main, backend=backend)
+    assert grown[0] >= 2 * 4096 // 4
+    assert grown[1:] == before[1:]
+    assert gc.get_threshold() == before
+
+
+def test_gc_threshold_none_or_a_number_is_kept_as_configured():
+    """None leaves the interpreter's threshold alone; a number fixes it while the node runs."""
+    import gc
+
+    before = gc.get_threshold()
+
+    async def main():
+        async def idle():
+            await beamish.receive()
+
+        pids = [beamish.spawn(idle) for _ in range(2 * 4096)]
+        for pid in pids:
+            beamish.exit(pid, "kill")
+        return gc.get_threshold()[0]
+
+    assert beamish.run(main, gc_threshold=None) == before[0]
+    assert beamish.run(main, gc_threshold=12345) == 12345
+    assert gc.get_threshold() == before
+    with pytest.raises(ValueError, match="gc_threshold"):
+        Config(gc_threshold="sometimes")

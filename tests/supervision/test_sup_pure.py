@@ -1,5 +1,7 @@
 """The pure core of supervision, without an event loop: intensity, plans, specs."""
 
+from collections import deque
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from beamish.supervision import (
     add_restart,
     backoff_delay,
     child_spec,
+    record_restart,
     restart_plan,
     should_restart,
 )
@@ -40,6 +43,18 @@ def test_add_restart_allows_iff_at_most_max_restarts_in_the_inclusive_window(ts,
     for i, (t, ok) in enumerate(zip(ts, _feed(ts, r, s), strict=True)):
         in_window = sum(1 for u in ts[: i + 1] if t - s <= u <= t)
         assert ok == (in_window <= r)
+
+
+@given(ts=times, r=max_restarts, s=periods)
+def test_record_restart_in_place_decides_as_add_restart(ts, r, s):
+    """The deque window, recorded in place, gives add_restart's verdicts and keeps at most
+    max_restarts + 1 entries."""
+    window = deque()
+    verdicts = []
+    for t in ts:
+        verdicts.append(record_restart(window, t, r, s))
+        assert len(window) <= r + 1
+    assert verdicts == _feed(ts, r, s)
 
 
 @given(ts=times, s=periods, now=st.integers(0, 100).map(float))

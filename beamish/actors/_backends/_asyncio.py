@@ -50,13 +50,20 @@ class AsyncioBackend:
             self.name = "uvloop"
         self.create_waiter = self.loop.create_future
         self._create_task = self.loop.create_task
+        # Without a task factory, loop.create_task only builds an asyncio.Task (in Python,
+        # on the default loop): build it directly, one frame fewer per spawn.
+        self._new_task = asyncio.Task if self.loop.get_task_factory() is None else None
         self._system: list[asyncio.Task[Any]] = []
         self._closed = False
 
     def start(self, proc: Process, coro: Coroutine[Any, Any, Any]) -> None:
         context = contextvars.copy_context()
         context.run(current_process.set, proc)
-        task = self._create_task(coro, context=context)
+        new_task = self._new_task
+        if new_task is not None:
+            task = new_task(coro, loop=self.loop, context=context)
+        else:
+            task = self._create_task(coro, context=context)
         task.add_done_callback(proc, context=context)
         proc._task = task
 
