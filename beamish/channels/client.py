@@ -444,6 +444,10 @@ class Channel:
         self._changed.set()
         self._changed = anyio.Event()
 
+    async def _join_on_open(self) -> None:
+        if self.state in ("joining", "errored"):
+            await self._send_join()
+
     async def _send_join(self) -> None:
         self.join_ref = ref = self.socket.make_ref()
         self._set_state("joining")
@@ -528,6 +532,14 @@ class Channel:
                 self._errored(payload)
         else:
             self._trigger(event, payload)
+
+
+def _call_each(callbacks: list[Callable[..., Any]], *args: Any) -> None:
+    for callback in callbacks:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("socket callback %r failed", callback)
 
 
 class Socket:
@@ -647,19 +659,25 @@ class Socket:
 
     async def _run(self, ws: _WebSocket) -> None:
         tries = 0
-        while not self._closing:
-            await self._serve(ws)
+        fresh: _WebSocket | None = ws  # opened, not yet served: closed here if never served
+        try:
             while not self._closing:
+                if fresh is not None:
+                    ws, fresh = fresh, None
+                    await self._serve(ws)
+                    continue
                 tries += 1
                 await anyio.sleep(self.reconnect_after(tries))
                 try:
                     with anyio.fail_after(self.timeout):
-                        ws = await self._open()
+                        fresh = await self._open()
                 except (ConnectError, TimeoutError) as exc:
                     log.info("reconnect to %s failed: %s", self.url, exc)
                     continue
                 tries = 0
-                break
+        finally:
+            if fresh is not None:
+                await fresh.aclose()
 
     async def _serve(self, ws: _WebSocket) -> None:
         self._ws = ws
@@ -669,15 +687,14 @@ class Socket:
         self._opened.set()
         self._opened = anyio.Event()
         code = 1006
-        for callback in self._on_open:
-            callback()
+        _call_each(self._on_open)
         try:
             async with anyio.create_task_group() as connection:
                 if self.heartbeat_interval:
                     connection.start_soon(self._heartbeat, connection.cancel_scope)
                 for channel in list(self.channels):
                     if channel.state in ("joining", "errored"):
-                        connection.start_soon(channel._send_join)
+                        connection.start_soon(channel._join_on_open)
                 code = await self._read(ws)
                 connection.cancel_scope.cancel()
             if self._heartbeat_timed_out:
@@ -691,8 +708,7 @@ class Socket:
         for channel in list(self.channels):
             if channel.state in ("joined", "joining"):
                 channel._errored({"reason": "connection_closed"})
-        for close_callback in self._on_close:
-            close_callback(code)
+        _call_each(self._on_close, code)
 
     async def _read(self, ws: _WebSocket) -> int:
         while True:
@@ -713,8 +729,7 @@ class Socket:
         if message.topic == "phoenix":
             if message.ref is not None and message.ref == self._heartbeat_ref:
                 self._heartbeat_ref = None
-                for callback in self._on_heartbeat:
-                    callback()
+                _call_each(self._on_heartbeat)
             return
         for channel in list(self.channels):
             if channel.topic == message.topic:
@@ -778,13 +793,18 @@ async def connect(
             ws = await socket._open()
     except TimeoutError:
         raise ConnectError(f"no connection to {url} within {timeout} s") from None
+    failed: Exception | None = None
     async with anyio.create_task_group() as task_group:
         socket._task_group = task_group
         task_group.start_soon(socket._run, ws)
         try:
             yield socket
+        except Exception as exc:  # raised as itself, not inside an exception group
+            failed = exc
         finally:
             await socket.close()
+    if failed is not None:
+        raise failed
 
 
 # -- presence (phoenix.js's Presence: syncState / syncDiff) -----------------------------------

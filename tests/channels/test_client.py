@@ -292,3 +292,10 @@ async def test_presence_state_and_diffs(server: Server) -> None:
             await bob.leave()
             while sorted(presence.list()) != ["alice"]:
                 await syncs.until(len(syncs.items) + 1)
+
+
+async def test_an_error_in_the_body_comes_out_as_itself(server: Server) -> None:
+    """Not wrapped in an exception group by the client's task group."""
+    with anyio.fail_after(20), pytest.raises(KeyError, match="mine"):
+        async with client.connect(server.url, {"user": "err"}):
+            raise KeyError("mine")
