@@ -17,7 +17,8 @@ processes. The same workload for all three:
 - **round trips**: 100 clients, each pushing and awaiting the reply in a loop for 5 s;
   round trips/s and p50/p99 latency.
 
-The load generators: beamish.channels.client for beamish, socketio.AsyncClient for
+The load generators: beamish.channels.client for beamish (``beamish_raw``: the same server
+driven by a raw WebSocket client, as Django's is), socketio.AsyncClient for
 python-socketio, a raw WebSocket client (websockets) for Django Channels, which has no
 client of its own. Rounds run in the order beamish, socketio, django, then reversed, and
 so on; the ratios beamish/peer are per round (median, min-max).
@@ -43,7 +44,7 @@ ROOM = "room:bench"
 FANOUT = 20
 RTT_CLIENTS = 100
 RTT_SECONDS = 5.0
-PEERS = ("beamish", "socketio", "django")
+PEERS = ("beamish", "socketio", "django")  # also "beamish_raw": a raw WebSocket client
 
 
 # -- the servers -----------------------------------------------------------------------------
@@ -188,6 +189,40 @@ class Clients:
                     await channel.push("shout", {"n": n}, timeout=60)
 
                 yield echo, shout
+        elif self.peer == "beamish_raw":  # the beamish server, a raw WebSocket client
+            import asyncio
+
+            from websockets.asyncio.client import connect
+
+            url = f"ws://127.0.0.1:{self.port}/socket/websocket?vsn=2.0.0"
+            async with connect(url, open_timeout=60, compression=None) as ws:
+                replies: asyncio.Queue[Any] = asyncio.Queue()
+
+                async def reader() -> None:
+                    async for frame in ws:
+                        message = json.loads(frame)
+                        if message[3] == "shout":
+                            self.delivered()
+                        elif message[3] == "phx_reply":
+                            replies.put_nowait(message[4]["response"])
+
+                task = asyncio.create_task(reader())
+                await ws.send(json.dumps(["1", "1", ROOM, "phx_join", {}]))
+                await replies.get()
+                refs = iter(range(2, 1 << 62))
+
+                async def echo(p: Any) -> Any:
+                    await ws.send(json.dumps(["1", str(next(refs)), ROOM, "echo", p]))
+                    return await replies.get()
+
+                async def shout(n: int) -> None:
+                    await ws.send(json.dumps(["1", str(next(refs)), ROOM, "shout", {"n": n}]))
+                    await replies.get()
+
+                try:
+                    yield echo, shout
+                finally:
+                    task.cancel()
         elif self.peer == "socketio":
             import socketio
 
@@ -213,7 +248,9 @@ class Clients:
 
             from websockets.asyncio.client import connect
 
-            async with connect(f"ws://127.0.0.1:{self.port}/ws/", open_timeout=60) as ws:
+            async with connect(
+                f"ws://127.0.0.1:{self.port}/ws/", open_timeout=60, compression=None
+            ) as ws:
                 replies: asyncio.Queue[Any] = asyncio.Queue()
 
                 async def reader() -> None:
@@ -271,7 +308,7 @@ async def load(peer: str, port: int, n: int) -> None:
     def say(**what: Any) -> None:
         print(json.dumps(what), flush=True)
 
-    if peer == "beamish":  # imports outside the timed connect phase
+    if peer.startswith("beamish"):  # imports outside the timed connect phase
         import beamish.channels.client  # noqa: F401
     elif peer == "socketio":
         import socketio  # noqa: F401
@@ -385,7 +422,8 @@ def wait_serving(port: int, proc: subprocess.Popen[str]) -> None:
 
 def one_round(peer: str, clients: int, loaders: int) -> dict[str, float]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(HERE), "serve", peer, str(port)], text=True)
+    kind = peer.split("_")[0]  # beamish_raw: the beamish server
+    server = subprocess.Popen([sys.executable, str(HERE), "serve", kind, str(port)], text=True)
     procs: list[Proc] = []
     try:
         wait_serving(port, server)
