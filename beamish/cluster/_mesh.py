@@ -954,10 +954,12 @@ class Cluster:
 
     def _on_send_name(self, conn: Connection, name: str, message: Any) -> None:
         pid = self.node.whereis(name)
-        if pid is None:
-            self._dropped(
-                conn.peer.name, "unknown_name", f"no process is registered as {name!r:.100}"
-            )
+        if pid is None:  # Erlang drops {Name, Node} ! Msg to a name not there, silently
+            peer = conn.peer.name
+            why = f"no process is registered as {name!r:.100}"
+            _log.debug("%s: dropped a message from %s: %s", self.name, peer, why)
+            metadata = {"node": self.name, "peer": peer, "kind": "unknown_name", "why": why}
+            telemetry.execute(MESSAGE_DROPPED, {"count": 1}, metadata)
         else:
             self.node.send(pid, message)
 
