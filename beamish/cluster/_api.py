@@ -55,7 +55,8 @@ async def start(
     :func:`wait_for_nodes`). ``advertise`` is the address other nodes are told to dial, when
     it differs from ``listen`` (listening on ``0.0.0.0``, behind NAT or a container port
     mapping). Every ``gossip_interval`` seconds each node tells its peers all its peers and
-    redials unconnected seeds, which repairs whatever a lost message missed.
+    redials the seeds and known peers it is not connected to, which repairs whatever a lost
+    message, a failed connect or a healed partition missed.
     ``send_buffer_limit`` bounds the bytes queued for one peer: a peer that stops reading
     loses its connection (links and monitors fire ``noconnection``) rather than grow it.
     ``spawn_modules`` (module names; a name allows its submodules too) limits what peers

@@ -146,8 +146,8 @@ class Cluster:
 
     Membership converges to a full mesh: a node sends a new peer its peer list and tells its
     other peers about the new one, and every ``gossip_interval`` it sends every peer its
-    whole list and redials unconnected seeds (anti-entropy), so a lost list or a failed
-    connect is repaired in the next round.
+    whole list and redials the seeds and known peers it is not connected to (anti-entropy),
+    so a lost list, a failed connect or a healed partition is repaired in the next round.
 
     A node holds at most one connection per peer, decided inside the handshake before any
     message crosses (``_admit``): the initiator decides when the challenge names the peer,
@@ -595,9 +595,9 @@ class Cluster:
                 self._group.start_soon(self._connect_quietly, name)
 
     async def _anti_entropy(self, seeds: tuple[str, ...]) -> None:
-        """Every ``gossip_interval``: tell every peer all our peers, and dial the seeds we
-        are not connected to; whatever a lost message or a failed connect missed is
-        repaired within a round or two."""
+        """Every ``gossip_interval``: tell every peer all our peers, dial the seeds we are
+        not connected to, and redial the known peers we lost; whatever a lost message, a
+        failed connect or a healed partition missed is repaired within a round or two."""
         while True:
             await anyio.sleep(self.gossip_interval)
             self._gossip(self._peer_list())
@@ -606,6 +606,24 @@ class Cluster:
                 name = self._seed_names.get(seed)
                 if name is None or (name not in self.connections and name not in self._handshakes):
                     self._group.start_soon(self._dial_seed, seed)
+            self._redial_lost()
+
+    def _redial_lost(self) -> None:
+        """Dial every peer whose address is known and that this node is not connected to:
+        after a partition both sides dropped the connection (a heartbeat noticed), and no
+        peer names a node it is not connected to, so without this nobody ever would. A
+        hidden node dials only where it is told."""
+        if self.hidden or self._group is None or self.node.closing:
+            return
+        for name in list(self.addresses):
+            if (
+                name != self.name
+                and name not in self.connections
+                and name not in self._connecting
+                and name not in self._handshakes
+            ):
+                self._connecting[name] = []
+                self._group.start_soon(self._connect_quietly, name)
 
     async def _dial_seed(self, seed: str) -> None:
         try:
@@ -936,10 +954,12 @@ class Cluster:
 
     def _on_send_name(self, conn: Connection, name: str, message: Any) -> None:
         pid = self.node.whereis(name)
-        if pid is None:
-            self._dropped(
-                conn.peer.name, "unknown_name", f"no process is registered as {name!r:.100}"
-            )
+        if pid is None:  # Erlang drops {Name, Node} ! Msg to a name not there, silently
+            peer = conn.peer.name
+            why = f"no process is registered as {name!r:.100}"
+            _log.debug("%s: dropped a message from %s: %s", self.name, peer, why)
+            metadata = {"node": self.name, "peer": peer, "kind": "unknown_name", "why": why}
+            telemetry.execute(MESSAGE_DROPPED, {"count": 1}, metadata)
         else:
             self.node.send(pid, message)
 

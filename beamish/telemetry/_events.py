@@ -35,7 +35,8 @@ table): a process whose own code raised.
 ``CLUSTER_MESSAGE_DROPPED``: a message from a peer that the node did not deliver, the
 connection staying up. ``kind`` is ``"undecodable"`` (a value in it cannot be rebuilt here:
 a class only the sender can import, a pickle this node refuses; a call it carried is
-answered with the error) or ``"unknown_name"`` (sent to a name nobody holds here).
+answered with the error) or ``"unknown_name"`` (sent to a name nobody holds here: counted,
+logged at debug level only, as Erlang drops ``{Name, Node} ! Msg`` silently).
 
 ``CLUSTER_UNSENDABLE``: something the runtime sends on its own could not cross (the codec
 cannot carry it, or it is over ``max_frame``). ``what`` is ``"reply"`` (the caller gets

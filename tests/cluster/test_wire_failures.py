@@ -323,3 +323,23 @@ async def test_a_send_to_an_unknown_name_is_counted():
         with recorded(telemetry.CLUSTER_MESSAGE_DROPPED) as dropped:
             assert await on(a, client) == (B, "after")
         assert [(d["node"], d["peer"], d["kind"]) for d in dropped] == [(B, A, "unknown_name")]
+
+
+async def test_sends_to_a_name_not_registered_there_are_dropped_without_a_warning(caplog):
+    """Like Erlang's ``{Name, Node} ! Msg``: a send to a name the receiving node does not
+    run (a tracker's heartbeat to a node without that tracker, every period) is dropped
+    silently, only counted and logged at debug level."""
+    async with two_nodes() as (a, _ca, b, _cb):
+        await on(b, _start_echo)
+
+        async def client():
+            for name in ["tracker", "tracker", "other"]:
+                beamish.send((name, B), "heartbeat")
+            return await beamish.call(("echo", B), "after", timeout=WAIT)
+
+        with caplog.at_level("DEBUG", logger="beamish.cluster"):
+            with recorded(telemetry.CLUSTER_MESSAGE_DROPPED) as dropped:
+                assert await on(a, client) == (B, "after")
+        assert [d["kind"] for d in dropped] == ["unknown_name"] * 3
+        dropping = [r for r in caplog.records if "dropped a message" in r.getMessage()]
+        assert [r.levelname for r in dropping] == ["DEBUG"] * 3

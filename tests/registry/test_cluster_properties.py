@@ -53,7 +53,7 @@ def _component_of(groups, node):
 
 async def scenario(steps, silent):
     net = MemoryNetwork()
-    async with nodes(net.transport, NODES, heartbeat=15.0 if silent else 0.2) as started:
+    async with nodes(net.transport, NODES, heartbeat=0.2) as started:  # silent: it notices
         await connect_all(started)
         await start_registry(started)
         groups = [NODES]
