@@ -433,8 +433,8 @@ class Side:
     """One side of the comparison: its server child, and a client child connected to it
     that runs one round per command."""
 
-    def __init__(self, name: str, sizes: dict[str, int]) -> None:
-        env = {**os.environ, "BEAMISH_BENCH_SRC": SRC}
+    def __init__(self, name: str, sizes: dict[str, int], src: str = SRC) -> None:
+        env = {**os.environ, "BEAMISH_BENCH_SRC": src}
         script = [sys.executable, __file__, "--child"]
         self.server = Child([*script, f"{name}-server"], cwd=ROOT, env=env)
         self.client: Child | None = None
@@ -503,6 +503,28 @@ def cpu_line(ours: list[float], base: list[float], count: int) -> dict[str, Any]
     return spread.as_dict()
 
 
+def before_line(
+    figures: dict[str, list[float]], cpu: dict[str, list[float]], count: int
+) -> dict[str, Any]:
+    """The ``--before`` tree against the baseline, and this tree against it (after/before),
+    from the same interleaved rounds."""
+    against_base = Spread.of(figures["before"], figures["baseline"])
+    after_before = Spread.of(figures["beamish"], figures["before"])
+    cpu_after_before = Spread.of(cpu["before"], cpu["beamish"])  # before CPU / after CPU
+    print(f"{'  before: beamish of --before / baseline':<65}{against_base.text()}", flush=True)
+    print(f"{'  after / before, rate':<65}{after_before.text()}", flush=True)
+    print(
+        f"{'  after / before, CPU (before CPU / after CPU)':<65}{cpu_after_before.text()}  "
+        f"before {cpu_after_before.ours / count * 1e6:.1f} us",
+        flush=True,
+    )
+    return {
+        "before_vs_baseline": against_base.as_dict(),
+        "after_vs_before": after_before.as_dict(),
+        "cpu_before_over_after": cpu_after_before.as_dict(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10x smaller sizes (CI smoke run)")
@@ -518,6 +540,12 @@ def main() -> None:
     )
     parser.add_argument("--only", default="casts,calls,pubsub", help="e.g. calls,pubsub")
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also run beamish from this source tree (another checkout), interleaved with "
+        "the two sides: the before/after ratio of each pair is reported too",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--sizes", help=argparse.SUPPRESS)
@@ -555,8 +583,11 @@ def main() -> None:
         print(f"--- server node, {args.profile}, by tottime ---\n" + profiles["server"])
         return
     ours = Side("beamish", sizes)
+    before: Side | None = None
     try:
         base = Side("bare", sizes)
+        if args.before:
+            before = Side("beamish", sizes, src=args.before)
     except BaseException:
         ours.close()
         raise
@@ -573,25 +604,30 @@ def main() -> None:
         for op, label in [(op, label) for op, label in workloads if op in only]:
             ours.round(op, scale=10)  # warm-up rounds, not measured
             base.round(op, scale=10)
-            cpu: dict[str, list[float]] = {"beamish": [], "baseline": []}
+            cpu: dict[str, list[float]] = {"beamish": [], "baseline": [], "before": []}
+            sides = {
+                "beamish": lambda: measured(ours, "beamish"),
+                "baseline": lambda: measured(base, "baseline"),
+            }
+            if before is not None:
+                before.round(op, scale=10)
+                sides["before"] = lambda: measured(before, "before")
 
             def measured(side: Side, name: str, op: str = op, cpu: dict = cpu) -> float:
                 rate = side.round(op)
                 cpu[name].append(side.cpu)
                 return rate
 
-            figures = interleave(
-                {
-                    "beamish": lambda: measured(ours, "beamish"),
-                    "baseline": lambda: measured(base, "baseline"),
-                },
-                pairs,
-            )
+            figures = interleave(sides, pairs)
             rows.append(line(label, Spread.of(figures["beamish"], figures["baseline"]), op))
             rows[-1]["cpu"] = cpu_line(cpu["beamish"], cpu["baseline"], operations(op, sizes))
+            if before is not None:
+                rows[-1]["before"] = before_line(figures, cpu, operations(op, sizes))
     finally:
         ours.close()
         base.close()
+        if before is not None:
+            before.close()
     if not PUBSUB:
         print(f"{'C3 pubsub deliveries':<56} skipped: beamish.pubsub does not exist", flush=True)
     elapsed = now() - started

@@ -86,6 +86,8 @@ from ._api import spawn as spawn
 from ._api import start as start
 from ._api import this_cluster as this_cluster
 from ._api import wait_for_nodes as wait_for_nodes
+from ._directory import NameInUse as NameInUse
+from ._directory import default_directory as default_directory
 from ._errors import DecodeError as DecodeError
 from ._errors import EncodeError as EncodeError
 from ._errors import FrameError as FrameError
@@ -109,10 +111,8 @@ from ._handshake import HandshakeError as HandshakeError
 from ._handshake import Peer as Peer
 from ._mesh import DUPLICATE_NAME_REFUSED as DUPLICATE_NAME_REFUSED
 from ._mesh import Cluster as Cluster
-from ._mesh import NameInUse as NameInUse
 from ._mesh import NodeDown as NodeDown
 from ._mesh import NodeUp as NodeUp
-from ._mesh import default_directory as default_directory
 from ._mesh import function_reference as function_reference
 from ._mesh import resolve_function as resolve_function
 from ._pg import GroupChange as GroupChange

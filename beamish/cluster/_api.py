@@ -22,9 +22,10 @@ from ..actors import DEFAULT_TIMEOUT, CallTimeout, Exited, NotInProcess, Pid, th
 from ..actors.lowlevel import CallExited, TimedOut, current_pid, open_call
 from ..registry import set_cluster_scope
 from ._connection import DEFAULT_SEND_BUFFER_LIMIT
+from ._directory import default_directory
 from ._framing import DEFAULT_MAX_FRAME
 from ._global import serving as serve_global_names
-from ._mesh import Cluster, default_directory, function_reference
+from ._mesh import Cluster, function_reference
 from ._pg import serving as serve_process_groups
 from ._registry_scope import replicate as replicate_registry
 

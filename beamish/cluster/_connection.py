@@ -269,7 +269,11 @@ class Connection:
         """Write every frame queued, from the calling task (the writer is idle); what the
         socket does not take at once goes to the writer, ahead of anything queued later."""
         data, taken = self._take()
-        written = self._write_some(data)
+        try:
+            written = self._write_some(data)
+        except OSError as exc:  # reset or closed under us: the connection is lost, quietly
+            self.close(f"connection lost while writing ({type(exc).__name__})")
+            return
         if written == len(data):
             self._queued -= taken
             return

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib
 import logging
-import os
-import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,7 +18,9 @@ from ..actors import NOCONNECTION, NOPROC, Caller, Node, Pid, Ref
 from ..actors import lowlevel as kernel
 from ..actors.lowlevel import CallRequest
 from . import _frames as frames
+from ._admission import DUPLICATE_NAME, SIMULTANEOUS, THIS_NODE, admit
 from ._connection import DEFAULT_SEND_BUFFER_LIMIT, SEND_OVERFLOW, Connection, read_one
+from ._directory import Entry, discover
 from ._errors import DecodeError, EncodeError, FrameError
 from ._framing import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from ._handshake import Acceptor, HandshakeError, Initiator, Peer
@@ -35,11 +34,7 @@ HANDSHAKE_FAILED = telemetry.CLUSTER_HANDSHAKE_FAILED
 DUPLICATE_NAME_REFUSED = telemetry.CLUSTER_DUPLICATE_NAME
 # Why a handshake stops by decision of either side (sent as {"refused": why} in place of
 # the welcome, or {"withdrawn": why} in place of the proof):
-ALREADY_CONNECTED = "already connected"
 ALREADY_CONNECTING = "already connecting"
-SIMULTANEOUS = "a simultaneous connection wins"
-DUPLICATE_NAME = "duplicate node name"
-THIS_NODE = "this node"
 MESSAGE_DROPPED = telemetry.CLUSTER_MESSAGE_DROPPED
 UNSENDABLE = telemetry.CLUSTER_UNSENDABLE
 SPAWN_REFUSED = telemetry.CLUSTER_SPAWN_REFUSED
@@ -58,11 +53,6 @@ _HANDSHAKE_ERRORS = (
     anyio.BrokenResourceError,
     OSError,
 )
-
-
-class NameInUse(RuntimeError):
-    """A node of this name is already running on this host (its entry in the runtime
-    directory is held by a live process): the second one does not start."""
 
 
 class NodeDown(NamedTuple):
@@ -133,21 +123,6 @@ def _unless_refused(message: Any) -> Any:
     return message
 
 
-def _live_entry(entry: Path) -> str | None:
-    """The address in a runtime-directory entry, if a live node holds it (its lock):
-    None for the entry a node that died left behind."""
-    fd = os.open(entry, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:  # held: its node is running
-            return os.pread(fd, 4096, 0).decode().strip()
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
 def is_node_name(target: str) -> bool:
     """``name@host`` is a node; ``host:port`` or ``scheme://...`` is an address.
 
@@ -155,12 +130,6 @@ def is_node_name(target: str) -> bool:
     (True, False, False)
     """
     return "@" in target and "://" not in target
-
-
-def default_directory() -> Path:
-    """Where the nodes of this host announce their addresses (per user, no daemon)."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return Path(base) / f"beamish-{os.getuid()}"
 
 
 class Cluster:
@@ -261,7 +230,7 @@ class Cluster:
         self._group: anyio.abc.TaskGroup | None = None
         self.advertise: str | None = None  # the address peers are told (default: .address)
         self._logged_kinds: set[tuple[str, str]] = set()  # drops are logged once per kind
-        self._entry: int | None = None  # our entry in the directory, open and locked
+        self._entry: Entry | None = None  # our entry in the runtime directory, claimed
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} at {self.address} peers={sorted(self.connections)}>"
@@ -285,7 +254,8 @@ class Cluster:
             self._group = group
             listener = None
             if listen is not None:
-                self._claim()
+                if self.directory is not None:  # NameInUse: a live node has this name here
+                    self._entry = Entry(self.directory, self.name)
                 try:
                     listener = await self.transport.listen(listen)
                 except BaseException:
@@ -293,7 +263,8 @@ class Cluster:
                     raise
                 self.address = listener.address
                 group.start_soon(listener.serve, self._accepted)
-                self._announce()
+                if self._entry is not None and self.public_address is not None:
+                    self._entry.announce(self.public_address)
             self.node.remote = self
             try:
                 async with anyio.create_task_group() as seeding:  # seeds first: then main runs
@@ -312,63 +283,19 @@ class Cluster:
                     await listener.aclose()
                 group.cancel_scope.cancel()
 
+    def _withdraw(self) -> None:
+        if self._entry is not None:
+            self._entry.withdraw()
+            self._entry = None
+
     @property
     def public_address(self) -> str | None:
         """The address peers are given: ``advertise`` if set, else the listen address."""
         return self.advertise or self.address
 
-    def _claim(self) -> None:
-        """Take this node's entry in the runtime directory, and hold it (an exclusive
-        ``flock``) while the node runs: a second node of the same name on this host fails
-        here (``NameInUse``), as Erlang's epmd refuses a name in use; the entry a dead
-        node left behind holds no lock, and is taken over."""
-        if self.directory is None:
-            return
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.directory / self.name
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise NameInUse(
-                    f"a node named {self.name} is already running on this host ({path})"
-                ) from None
-            with contextlib.suppress(FileNotFoundError):
-                if os.path.samestat(os.fstat(fd), os.stat(path)):
-                    self._entry = fd
-                    return
-            os.close(fd)  # withdrawn by the node that held it while we opened it: again
-
-    def _announce(self) -> None:
-        if self._entry is None or self.public_address is None:
-            return
-        address = self.public_address.encode()
-        os.ftruncate(self._entry, 0)
-        os.pwrite(self._entry, address, 0)
-
-    def _withdraw(self) -> None:
-        if self._entry is None:
-            return
-        assert self.directory is not None
-        with contextlib.suppress(OSError):
-            (self.directory / self.name).unlink()  # ours: we hold its lock
-        os.close(self._entry)
-        self._entry = None
-
     def discovered(self) -> dict[str, str]:
         """Nodes announced in the runtime directory (name -> address), this one excluded."""
-        if self.directory is None or not self.directory.is_dir():
-            return {}
-        found = {}
-        for entry in self.directory.iterdir():
-            if entry.name != self.name:
-                with contextlib.suppress(OSError):
-                    address = _live_entry(entry)
-                    if address:
-                        found[entry.name] = address
-        return found
+        return discover(self.directory, self.name)
 
     # -- connecting --
 
@@ -489,24 +416,22 @@ class Cluster:
 
     def _admit(self, peer: Peer, dialer: str, mine: _Handshake) -> str | None:
         """Whether the handshake ``mine`` with ``peer`` (dialed by ``dialer``) goes on:
-        ``None``, or why not. Both nodes decide alike, so at most one connection remains:
-        a live connection wins over a new one; of two handshakes between the same nodes,
-        the one dialed by the node with the smaller name wins (or, both dialed by the
-        same node, the older). A second node with the name of a connected one is refused.
-        """
-        if peer.name == self.name:
-            return THIS_NODE if peer.creation == self.node.creation else DUPLICATE_NAME
+        ``None``, or why not, by the rule both nodes apply (``_admission.admit``); a
+        handshake that goes on is recorded as the one under way with ``peer``."""
         existing = self.connections.get(peer.name)
-        if existing is not None:
-            if existing.peer.creation != peer.creation:
-                return DUPLICATE_NAME
-            return ALREADY_CONNECTED
         other = self._handshakes.get(peer.name)
-        if other is not None and other is not mine:
-            if other.creation is not None and other.creation != peer.creation:
-                return DUPLICATE_NAME
-            if other.dialer <= dialer:
-                return SIMULTANEOUS
+        if other is mine:
+            other = None
+        verdict = admit(
+            (self.name, self.node.creation),
+            (peer.name, peer.creation),
+            dialer=dialer,
+            connected=existing.peer.creation if existing is not None else None,
+            pending=(other.dialer, other.creation) if other is not None else None,
+        )
+        if verdict.refused is not None:
+            return verdict.refused
+        if other is not None and verdict.supersedes:
             other.lost = True
             other.done.set()
         mine.creation = peer.creation

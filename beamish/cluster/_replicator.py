@@ -72,7 +72,9 @@ class Replicator:
           within a broadcast period or two, not after ``max_silent_periods``.
         - Without distribution it works on its own; a cluster started later is picked up
           at the next tick.
-        - A malformed message from a peer is logged and dropped.
+        - A malformed message from a peer is logged and dropped whole, as is one that
+          carries entries of another owner, or an entry ``accept(key, value)`` refuses
+          (the owning actor's check of what its peers may put in its table).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Replicator:
         max_silent_periods: int = 10,
         max_delta_sizes: Sequence[int] = (100, 1000, 10_000),
         permdown_on_shutdown: bool = False,
+        accept: Callable[[Any, Any], bool] | None = None,
     ) -> None:
         node = this_node()
         pid = self_pid()
@@ -111,6 +114,7 @@ class Replicator:
             down_period=down_period,
             permdown_period=permdown_period,
             max_silent_periods=max_silent_periods,
+            accept=accept,
         )
         self._cluster: Cluster | None = None
         self._tick = _Tick()

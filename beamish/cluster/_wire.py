@@ -44,17 +44,21 @@ _PICKLE: Final = 33
 
 # The flat form of the hot frames (a send, a cast, a call, a reply): the byte FLAT, which
 # msgpack never writes ("never used"), a kind byte, a 2-byte length and a plain msgpack array
-# of the frame's pids and refs (their fields: no extension, no hook runs for them), then the
-# message as the codec writes any value. Decoded, it is the same tuple frame as the record
+# of the frame's pids and refs (their fields: no extension, no hook runs for them; an int
+# beyond 64 bits, as a ref's random id, as its big-endian bytes), then the message as the
+# codec writes any value. Decoded, it is the same tuple frame as the record
 # form: ("send", pid, message), ("call", target, CallRequest(Caller(pid, ref), request)),
 # ("reply", pid, ref, value).
 FLAT: Final = 0xC1
 _FLAT_SEND: Final = 1  # head: to (3 fields)
-_FLAT_CAST: Final = 2  # head: to; the message is CastRequest(value)
+_FLAT_TAGGED: Final = 2  # head: to, tag; the message is (tag, value): the kernel's cast
 _FLAT_CALL: Final = 3  # head: target pid (3), caller pid (3), ref (2)
 _FLAT_CALL_NAME: Final = 4  # head: target (name, node), caller pid (3), ref (2)
 _FLAT_REPLY: Final = 5  # head: to (3), ref (2)
 _FLAT_HEAD_MAX: Final = 0xFFFF
+_FLAT_INT_BYTES: Final = 32  # an int field beyond 64 bits travels as its bytes, up to these
+_INT64_MIN: Final = -(2**63)
+_UINT64_MAX: Final = 2**64 - 1
 
 _RECORDS: Final[dict[type, int]] = {
     tuple: _TUPLE,
@@ -273,8 +277,8 @@ class Codec:
         marks = {**_SHARED_MARKS, _EXCEPTION: _Mark(_EXCEPTION, self._build_exception)}
         self._ext_hook = self._make_ext_hook(marks)
         self._list_hook = _list_hook
-        self._flat_heads: dict[tuple[int, Pid], bytes] = {}  # (kind, pid) -> its prefix
-        self._flat_pids: dict[bytes, Pid] = {}  # a send's head -> its pid
+        self._flat_heads: dict[Any, bytes] = {}  # a send's pid, or (pid, tag) -> its prefix
+        self._flat_pids: dict[bytes, Any] = {}  # a send's head -> its pid, or (pid, tag)
 
     def encode(self, obj: Any) -> bytes:
         """The payload for ``obj``; raises :class:`EncodeError` if it cannot be carried.
@@ -293,10 +297,10 @@ class Codec:
 
         >>> Codec().decode(b"\\x92\\x01\\xa1a")
         [1, 'a']
-        >>> Codec().decode(b"\\xc1")
+        >>> Codec().decode(b"\\x92\\x01")  # an array of two, cut after one
         Traceback (most recent call last):
           ...
-        beamish.cluster.DecodeError: undecodable payload (1 bytes): ...
+        beamish.cluster.DecodeError: undecodable payload (2 bytes): ...
         """
         if data[:1] == _FLAT_BYTE:
             return self._decode_flat(data)
@@ -330,24 +334,27 @@ class Codec:
     # -- the flat form of the hot frames ----------------------------------------------------
 
     def encode_send(self, to: Pid, message: Any) -> bytes:
-        """``("send", to, message)`` in the flat form (a cast: ``message`` a ``CastRequest``).
+        """``("send", to, message)`` in the flat form (a message ``(tag, value)`` with a ``str``
+        tag, as the kernel's casts are, carries its tag in the head).
 
         >>> from beamish.actors import Pid
         >>> codec = Codec()
         >>> codec.decode(codec.encode_send(Pid("a@h", 1, 7), "hi"))
         ('send', <a@h.1.7>, 'hi')
         """
+        key: Any = to
         kind, value = _FLAT_SEND, message
-        if message.__class__ is CastRequest:
-            kind, value = _FLAT_CAST, message[0]
-        prefix = self._flat_heads.get((kind, to))
+        if message.__class__ is tuple and len(message) == 2 and message[0].__class__ is str:
+            kind, value, key = _FLAT_TAGGED, message[1], (to, message[0])
+        prefix = self._flat_heads.get(key)
         if prefix is None:
-            prefix = self._flat_prefix(kind, list(to))
+            fields = [*to, message[0]] if kind == _FLAT_TAGGED else list(to)
+            prefix = self._flat_prefix(kind, fields)
             if prefix is None:
                 return self.encode(("send", to, message))
             if len(self._flat_heads) >= _PID_CACHE_SIZE:
                 self._flat_heads.clear()
-            self._flat_heads[(kind, to)] = prefix
+            self._flat_heads[key] = prefix
         return prefix + self.encode(value)
 
     def encode_call(self, target: Pid | tuple[str, str], request: CallRequest) -> bytes:
@@ -371,8 +378,14 @@ class Codec:
     def _flat_prefix(self, kind: int, fields: list[Any]) -> bytes | None:
         """FLAT, ``kind``, the head's length and the head; None if a field is not of the
         plain type it must be (a serial beyond 64 bits, a subclass): the record form then."""
-        for field in fields:
-            if field.__class__ is not str and field.__class__ is not int:
+        for index, field in enumerate(fields):
+            if field.__class__ is int:
+                if not _INT64_MIN <= field <= _UINT64_MAX:  # a ref's random id: its bytes
+                    size = (field.bit_length() + 8) // 8
+                    if size > _FLAT_INT_BYTES:
+                        return None
+                    fields[index] = field.to_bytes(size, "big", signed=True)
+            elif field.__class__ is not str:
                 return None
         try:
             head = _pack_plain(fields)
@@ -390,10 +403,10 @@ class Codec:
         head_bytes = data[4:end]
         if len(head_bytes) != size:
             raise DecodeError(f"a flat frame whose head ({size} bytes) is cut short")
-        head = self._flat_pids.get(head_bytes) if kind <= _FLAT_CAST else None
+        head = self._flat_pids.get(head_bytes) if kind <= _FLAT_TAGGED else None
         if head is None:
             head = _flat_head(kind, head_bytes)
-            if kind <= _FLAT_CAST:
+            if kind <= _FLAT_TAGGED:
                 if len(self._flat_pids) >= _PID_CACHE_SIZE:
                     self._flat_pids.clear()
                 self._flat_pids[head_bytes] = head
@@ -591,12 +604,19 @@ def _flat_head(kind: int, data: bytes) -> Any:
     shape = _FLAT_SHAPES.get(kind)
     if shape is None:
         raise DecodeError(f"unknown flat frame kind {kind}")
-    if len(fields) != len(shape) or any(
-        type(field) is not want for field, want in zip(fields, shape, strict=True)
-    ):
+    if len(fields) != len(shape):
         raise DecodeError(f"a flat frame of kind {kind} with a malformed head")
-    if kind <= _FLAT_CAST:
+    for index, (field, want) in enumerate(zip(fields, shape, strict=True)):
+        if type(field) is want:
+            continue
+        if want is int and type(field) is bytes and 0 < len(field) <= _FLAT_INT_BYTES:
+            fields[index] = int.from_bytes(field, "big", signed=True)  # beyond 64 bits
+            continue
+        raise DecodeError(f"a flat frame of kind {kind} with a malformed head")
+    if kind == _FLAT_SEND:
         return _tuple_new(Pid, fields)
+    if kind == _FLAT_TAGGED:
+        return (_tuple_new(Pid, fields[:3]), fields[3])
     if kind == _FLAT_REPLY:
         return (_tuple_new(Pid, fields[:3]), _tuple_new(Ref, fields[3:]))
     if kind == _FLAT_CALL:
@@ -613,8 +633,8 @@ def _flat_frame(kind: int, head: Any, value: Any) -> tuple[Any, ...]:
     """The tuple frame a flat frame stands for."""
     if kind == _FLAT_SEND:
         return ("send", head, value)
-    if kind == _FLAT_CAST:
-        return ("send", head, _tuple_new(CastRequest, (value,)))
+    if kind == _FLAT_TAGGED:
+        return ("send", head[0], (head[1], value))
     if kind == _FLAT_REPLY:
         return ("reply", head[0], head[1], value)
     return ("call", head[0], _tuple_new(CallRequest, (head[1], value)))
@@ -624,7 +644,7 @@ _PID_SHAPE: Final = (str, int, int)
 _REF_SHAPE: Final = (str, int)
 _FLAT_SHAPES: Final[dict[int, tuple[type, ...]]] = {
     _FLAT_SEND: _PID_SHAPE,
-    _FLAT_CAST: _PID_SHAPE,
+    _FLAT_TAGGED: (*_PID_SHAPE, str),
     _FLAT_CALL: (*_PID_SHAPE, *_PID_SHAPE, *_REF_SHAPE),
     _FLAT_CALL_NAME: (str, str, *_PID_SHAPE, *_REF_SHAPE),
     _FLAT_REPLY: (*_PID_SHAPE, *_REF_SHAPE),

@@ -26,7 +26,6 @@ from typing import Any
 import psutil
 
 from ..actors import CallTimeout, Exited, Node, Pid, Ref, lowlevel, statistics, this_node
-from ..supervision import DynamicSupervisor, Supervisor, which_children
 from ._memory import estimate
 
 STATISTICS_TIMEOUT = 1.0  # a busy server's statistics wait at most this long in a snapshot
@@ -106,20 +105,15 @@ class NodeSnapshot:
         )
 
 
-async def local_process_info(
-    pid: Pid, node: Node | None = None, parents: dict[Pid, Pid] | None = None
-) -> ProcessDetails | None:
-    """The details of a process of this node, or None when it is not alive.
-
-    ``parents`` maps children to their supervisors when the caller knows them already.
-    """
+async def local_process_info(pid: Pid, node: Node | None = None) -> ProcessDetails | None:
+    """The details of a process of this node, or None when it is not alive."""
     node = node or this_node()
     info = node.process_info(pid)
     if info is None:
         return None
     actor = lowlevel.actor_of(node, pid)
     mailbox = lowlevel.mailbox_messages(node, pid)
-    memory = estimate((mailbox, vars(actor) if actor is not None else None))
+    memory = estimate((mailbox, vars(actor) if actor is not None else None), shared=_kernel)
     status = "running" if pid == lowlevel.current_pid() else info.status
     details = ProcessDetails(
         pid=info.pid,
@@ -137,12 +131,8 @@ async def local_process_info(
         return details
     try:
         stats = await statistics(pid, timeout=STATISTICS_TIMEOUT)
-    except (Exited, CallTimeout):
-        return _replace(
-            details,
-            behaviour=type(actor).__name__,
-            parent=await _parent(node, pid, info.links, parents),
-        )
+    except (Exited, CallTimeout):  # it exited meanwhile: what the kernel said is all
+        return _replace(details, behaviour=type(actor).__name__)
     if stats.suspended:
         status = "suspended"
     elif stats.current_callback is not None:
@@ -150,7 +140,7 @@ async def local_process_info(
     return _replace(
         details,
         status=status,
-        parent=await _parent(node, pid, info.links, parents),
+        parent=stats.parent,
         behaviour=stats.behaviour,
         messages=stats.messages,
         reductions=stats.reductions,
@@ -162,17 +152,9 @@ async def local_process_info(
 async def local_snapshot(node: Node | None = None) -> NodeSnapshot:
     """Every live process of this node (oldest first), and the OS process's memory."""
     node = node or this_node()
-    parents: dict[Pid, Pid] = {}
-    for pid in node.processes():
-        if isinstance(lowlevel.actor_of(node, pid), Supervisor | DynamicSupervisor):
-            try:
-                children = await which_children(pid)
-            except (Exited, CallTimeout):
-                continue
-            parents.update((child.pid, pid) for child in children if child.pid is not None)
     details = []
     for pid in node.processes():
-        info = await local_process_info(pid, node, parents)
+        info = await local_process_info(pid, node)
         if info is not None:
             details.append(info)
     return NodeSnapshot(
@@ -204,28 +186,13 @@ def message_rates(before: NodeSnapshot, after: NodeSnapshot) -> dict[Pid, float]
     }
 
 
-async def _parent(
-    node: Node, pid: Pid, links: tuple[Pid, ...], parents: dict[Pid, Pid] | None
-) -> Pid | None:
-    """The supervisor of ``pid``: the linked supervisor that lists it among its children."""
-    if parents is not None:
-        return parents.get(pid)
-    supervisors = [
-        link
-        for link in links
-        if node.is_local(link)
-        and isinstance(lowlevel.actor_of(node, link), Supervisor | DynamicSupervisor)
-    ]
-    for supervisor in supervisors:
-        if len(supervisors) == 1 and len(links) == 1:
-            return supervisor  # its only link: no need to ask
-        try:
-            children = await which_children(supervisor)
-        except (Exited, CallTimeout):
-            continue
-        if any(child.pid == pid for child in children):
-            return supervisor
-    return None
+def _kernel(obj: Any) -> bool:
+    """The runtime's objects (the node, its cluster, a loop's records) are no process's: a
+    server that keeps the node in its state would otherwise weigh the whole runtime."""
+    return type(obj).__module__.startswith(_RUNTIME_MODULES) and not isinstance(obj, tuple)
+
+
+_RUNTIME_MODULES = ("beamish.actors.", "beamish.cluster.")
 
 
 def _replace(details: ProcessDetails, **changes: Any) -> ProcessDetails:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import types
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 DEFAULT_BUDGET = 10_000
@@ -32,8 +32,13 @@ _SHARED = (
 _ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None), range)
 
 
-def estimate(root: Any, budget: int = DEFAULT_BUDGET) -> int:
+def estimate(
+    root: Any, budget: int = DEFAULT_BUDGET, shared: Callable[[Any], bool] | None = None
+) -> int:
     """The bytes reachable from ``root``, each object counted once, at most ``budget`` objects.
+
+    ``shared(obj)`` true: ``obj`` belongs to the whole program (the node, say) and is
+    neither counted nor walked.
 
     Example:
         >>> import sys
@@ -45,7 +50,7 @@ def estimate(root: Any, budget: int = DEFAULT_BUDGET) -> int:
     total = 0
     while stack and len(seen) < budget:
         obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, _SHARED):
+        if id(obj) in seen or isinstance(obj, _SHARED) or (shared is not None and shared(obj)):
             continue
         seen.add(id(obj))
         try:

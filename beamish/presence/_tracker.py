@@ -240,7 +240,10 @@ class _Shard(Actor):
         self.callbacks = cls()
         replica_options = {k: v for k, v in options.items() if k in _OPTIONS}
         self.replica = Replicator(
-            shard_name(tracker, index), on_diff=self._changed, **replica_options
+            shard_name(tracker, index),
+            on_diff=self._changed,
+            accept=_is_presence,
+            **replica_options,
         )
         pools = _pools.setdefault(node, {})
         _last[:] = [None, None]
@@ -384,6 +387,18 @@ class _Shard(Actor):
 
 
 _REF = struct.Struct(">QHH")
+
+
+def _is_presence(entry: Any, meta: Any) -> bool:
+    """What a peer may replicate into a tracker: ``(topic, pid, key) -> meta dict``."""
+    return (
+        type(entry) is tuple
+        and len(entry) == 3
+        and type(entry[0]) is str
+        and type(entry[1]) is Pid
+        and type(meta) is dict
+        and type(meta.get("phx_ref")) is str
+    )
 
 
 # -- the public API --

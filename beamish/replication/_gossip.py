@@ -6,7 +6,7 @@ The contract is in ``beamish.replication``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ._state import Delta, Diff, OwnerState, Replica, State, no_diff
@@ -126,6 +126,7 @@ class Gossip:
         down_period: float | None = None,
         permdown_period: float = 1200.0,
         max_silent_periods: int = 10,
+        accept: Callable[[Any, Any], bool] | None = None,
     ) -> None:
         if down_period is None:
             down_period = broadcast_period * max_silent_periods * 2
@@ -138,6 +139,7 @@ class Gossip:
         if max_silent_periods < 1:
             raise ValueError("max_silent_periods must be at least 1")
         self.state = state
+        self.accept = accept
         self.broadcast_period = broadcast_period
         self.down_period = down_period
         self.permdown_period = permdown_period
@@ -239,7 +241,7 @@ class Gossip:
             self._pushed[sender.node] = (state.version(state.me), now)
             return Step(no_diff(), [(sender.node, transfer)])
         if kind == "tack" and len(message) == 4:
-            updates = [update_from_wire(wire) for wire in _seq(message[3])]
+            updates = [self._from(sender, wire) for wire in _seq(message[3])]
             out: list[tuple[str | None, Wire]] = []
             merged = state.merge(updates)
             if merged.gaps:
@@ -252,7 +254,7 @@ class Gossip:
 
     def _heartbeat(self, sender: Replica, wire_delta: Any, wire_clock: Any, now: float) -> Step:
         state = self.state
-        delta = update_from_wire(wire_delta) if wire_delta is not None else None
+        delta = self._from(sender, wire_delta) if wire_delta is not None else None
         clock = clock_from_wire(wire_clock)
         diff = state.replica_up(sender) if state.status(sender) != "up" else no_diff()
         if state.is_stale(sender):
@@ -275,6 +277,23 @@ class Gossip:
             out.append((sender.node, self._transfer(clock)))
             self._pushed[sender.node] = (state.version(me), now)
         return Step(diff, out)
+
+    def _from(self, sender: Replica, wire: Any) -> Delta | OwnerState:
+        """A peer's update, checked: only its own entries, each one ``accept``-ed."""
+        update = update_from_wire(wire)
+        if update.owner != sender:
+            raise ReplicationError(f"{sender} sent entries of {update.owner}")
+        accept = self.accept
+        if accept is not None:
+            pairs = (
+                ((k, v) for k, (_, v) in update.puts.items())
+                if isinstance(update, Delta)
+                else update.entries.items()
+            )
+            for key, value in pairs:
+                if not accept(key, value):
+                    raise ReplicationError(f"{sender} sent an entry not accepted: {key!r:.80}")
+        return update
 
     def _pushed_recently(self, node: str, now: float) -> bool:
         """Whether our current version went to ``node`` less than two periods ago."""

@@ -77,3 +77,9 @@ def test_workers_benchmark_quick_prints_every_workload():
 def test_watchdog_quick() -> None:
     """watchdog.py prints the on/off ratio of the loop-lag watchdog."""
     assert_printed(quick_run("watchdog.py"), "watchdog on/off", "median ratio", "spread")
+
+
+def test_presence_benchmark_quick_prints_every_workload() -> None:
+    """presence.py prints the tracker's figures against their baselines."""
+    lines = quick_run("presence.py")
+    assert_measured(lines, "P1 tracks/s", "P2 bytes per presence", "P3 list", "P4 3 nodes")

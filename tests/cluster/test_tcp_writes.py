@@ -114,3 +114,36 @@ async def test_calls_written_at_once_never_overtake_what_is_queued_or_in_flight(
         assert all(intact for _, _, intact in seen)
         assert [i for tag, i, _ in seen if tag == "cast"] == list(range(casts))
         assert [i for tag, i, _ in seen if tag == "call"] == list(range(calls))
+
+
+async def test_a_write_from_the_calling_task_to_a_reset_connection_closes_it_quietly():
+    """A call's request is written by the calling task: when the peer has reset the
+    connection, that write fails; the caller sees no error (the connection closes, and
+    the mesh fires noconnection for what crossed it), as for any lost connection."""
+    import socket
+    import struct
+
+    from beamish.cluster._connection import Connection
+    from beamish.cluster._framing import FrameDecoder
+    from beamish.cluster._handshake import Peer
+    from beamish.cluster._wire import Codec
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        accepted = await listener.listeners[0].accept()
+        raw = accepted.extra(anyio.abc.SocketAttribute.raw_socket)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await accepted.aclose()  # a reset, not an orderly close: no await after it
+        conn = Connection(
+            stream,
+            Peer("gone@127.0.0.1", 1),
+            Codec(),
+            FrameDecoder(),
+            lambda conn, message: None,
+            outgoing=True,
+            heartbeat=15.0,
+        )
+        conn.send_encoded(b"\x01" * 1024, now=True)  # (over loopback the reset is there)
+        assert "connection lost while writing" in conn.reason
+        await stream.aclose()

@@ -17,7 +17,7 @@ from test_hostile_peers import COOKIE, _raw_connect, _read_message, tcp_node
 from test_wire import node_names, pids, refs, same, values
 
 from beamish.actors import Pid, Ref
-from beamish.actors._messages import Caller, CallRequest, CastRequest
+from beamish.actors._messages import CAST, Caller, CallRequest, CastRequest
 from beamish.cluster import Codec, DecodeError
 from beamish.cluster._framing import FrameDecoder, encode_frame
 from beamish.cluster._handshake import Initiator
@@ -34,7 +34,7 @@ def record_form(frame: tuple[Any, ...]) -> Any:
 @given(pids, values)
 @settings(max_examples=200)
 def test_a_send_and_a_cast_decode_as_their_record_form(to: Pid, message: Any) -> None:
-    for sent in (message, CastRequest(message)):
+    for sent in (message, (CAST, message), ("tag", message), CastRequest(message)):
         flat = codec.encode_send(to, sent)
         assert same(codec.decode(flat), ("send", to, sent))
         assert same(codec.decode(flat), record_form(("send", to, sent)))
@@ -56,9 +56,15 @@ def test_a_reply_decodes_as_its_record_form(to: Pid, ref: Ref, value: Any) -> No
 def test_the_hot_frames_are_flat_when_their_fields_are_plain() -> None:
     pid, ref = Pid("a@h", 1, 2), Ref("a@h", 3)
     assert codec.encode_send(pid, 1)[0] == FLAT
+    cast = codec.encode_send(pid, (CAST, 1))
+    assert cast[:2] == bytes([FLAT, 2])  # a cast: its tag in the head, its request after
+    assert cast.endswith(b"\x01")
     assert codec.encode_call(("name", "a@h"), CallRequest(Caller(pid, ref), 1))[0] == FLAT
     assert codec.encode_reply(pid, ref, 1)[0] == FLAT
-    huge = Pid("a@h", 2**70, 2)  # a serial beyond 64 bits: the record form, same frame
+    random_ref = Ref("a@h", 579988471589468372997)  # refs are random, beyond 64 bits
+    assert codec.encode_reply(pid, random_ref, 1)[0] == FLAT
+    assert codec.decode(codec.encode_reply(pid, random_ref, 1)) == ("reply", pid, random_ref, 1)
+    huge = Pid("a@h", 2**300, 2)  # beyond what a flat head carries: the record form
     assert codec.encode_send(huge, 1)[0] != FLAT
     assert codec.decode(codec.encode_send(huge, 1)) == ("send", huge, 1)
 

@@ -82,6 +82,33 @@ async def test_mailbox_memory_and_suspension(node: beamish.Node) -> None:
     assert after.memory > before.memory + 20 * 10_000  # now in its state
 
 
+class NodeKeeper(Store):
+    """Keeps the node in its state, as the cluster's own servers do."""
+
+    def init(self) -> None:
+        super().init()
+        self.node = beamish.this_node()
+
+
+async def test_memory_counts_the_state_not_the_runtime(node: beamish.Node) -> None:
+    """A server that keeps the node in its state is not charged for the node (every one of
+    the cluster's servers weighed about 118 KiB: the whole runtime)."""
+    for _ in range(20):  # a node with something in it
+        other = await Store.start_link()
+        beamish.cast(other, "z" * 5_000)
+    small = await NodeKeeper.start_link()
+    big = await NodeKeeper.start_link()
+    for _ in range(10):
+        beamish.cast(big, "y" * 10_000)
+    await beamish.call(big, "size")
+    small_info = await observe.process_info(small)
+    big_info = await observe.process_info(big)
+    assert small_info is not None
+    assert big_info is not None
+    assert small_info.memory < 16_000
+    assert 100_000 < big_info.memory < 100_000 + 16_000
+
+
 async def test_current_callback(node: beamish.Node) -> None:
     """While a server is inside ``handle_call`` its details name that callback."""
     pid = await Store.start_link()

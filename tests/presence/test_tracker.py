@@ -180,3 +180,27 @@ async def test_presence_on_diff_is_pluggable(node):
         "t",
         {"joins": {"42": {"metas": [{"phx_ref": ref}]}}, "leaves": {}},
     )
+
+
+async def test_a_peer_message_the_tracker_cannot_take_is_dropped(node):
+    """Replication messages from a (buggy or hostile) peer with entries that are not
+    presences, or that are malformed, are dropped; the shard keeps running and lists
+    nothing of them."""
+    sup = await Log.start_link(name="t", args=(beamish.self(),))
+    scope = presence.shard_name("t", 0)
+    shard = beamish.whereis(scope)
+    evil = [
+        ("hb", "evil@h", 1, ("d", "evil@h", 1, 0, 1, [("not a presence", 1, {})], []), []),
+        ("hb", "evil@h", 1, ("d", "evil@h", 1, 0, 1, [(("t", "pid?", "k"), 1, {})], []), []),
+        ("hb", "evil@h", 1, ("d", "evil@h", 1, 0, 1, "garbage", []), []),
+        ("tack", "evil@h", 1, [("s", "other@h", 1, 1, [])]),
+        ("hb", "evil@h"),
+        "nonsense",
+    ]
+    for message in evil:
+        beamish.send(scope, ("beamish.replication", scope, message))
+    pid = beamish.spawn(idle)
+    await presence.track("t", pid, "t", "k", {})  # handled after every message above
+    assert [key for key, _ in presence.list("t", "t")] == ["k"]
+    assert beamish.whereis(scope) == shard
+    assert beamish.is_alive(sup)

@@ -215,3 +215,26 @@ def test_periods_are_validated():
         Gossip(State(Replica("a@h", 1)), now=0, broadcast_period=1, down_period=1.5)
     with pytest.raises(ValueError, match="larger"):
         Gossip(State(Replica("a@h", 1)), now=0, down_period=30, permdown_period=30)
+
+
+def test_a_peer_may_send_only_its_own_entries():
+    """A heartbeat or transfer carrying another owner's entries is refused whole: a peer
+    cannot write into a third party's table."""
+    a = Gossip(State(Replica("a@h", 1)), now=0)
+    victim = Replica("v@h", 1)
+    a.state.replica_up(victim)
+    forged = ("d", "v@h", 1, 0, 1, [("k", 1, "forged")], [])
+    with pytest.raises(ReplicationError, match="entries of"):
+        a.receive(("hb", "x@h", 1, forged, []), 1)
+    with pytest.raises(ReplicationError, match="entries of"):
+        a.receive(("tack", "x@h", 1, [("s", "v@h", 1, 1, [("k", "forged")])]), 1)
+    assert a.state.owned(victim) == {}
+
+
+def test_accept_refuses_a_message_with_an_entry_it_does_not_take():
+    """``accept(key, value)`` vets every entry a peer sends; one refusal drops the message."""
+    a = Gossip(State(Replica("a@h", 1)), now=0, accept=lambda key, value: isinstance(value, int))
+    good = ("d", "x@h", 1, 0, 2, [("k", 1, 5), ("j", 2, "not an int")], [])
+    with pytest.raises(ReplicationError, match="not accepted"):
+        a.receive(("hb", "x@h", 1, good, []), 1)
+    assert a.state.owned(Replica("x@h", 1)) == {}

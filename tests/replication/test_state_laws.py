@@ -59,7 +59,7 @@ def elements(draw, fulls):
     return [draw(st.sampled_from(fulls[owner])) for owner in OWNERS if draw(st.booleans())]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # pure: timing under load is no property
 @given(st.data())
 def test_merge_is_commutative_associative_and_idempotent(data):
     """Merging full states in any order and grouping, any number of times, gives one state."""
@@ -76,7 +76,7 @@ def _sorted(entries):
     return sorted(entries, key=repr)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_a_delta_applied_equals_the_full_state_merge(data):
     """A delta applied where it fits gives the same state and the same diff as merging the
@@ -99,6 +99,7 @@ def test_a_delta_applied_equals_the_full_state_merge(data):
     assert _sorted(merged_delta.diff.leaves) == _sorted(merged_full.diff.leaves)
 
 
+@settings(deadline=None)
 @given(st.data())
 def test_down_hides_up_shows_permdown_forgets(data):
     """Down hides an owner's entries (leaves), up shows them (joins), permdown deletes them,

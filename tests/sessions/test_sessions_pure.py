@@ -236,3 +236,35 @@ def test_errors_cross_as_plain_data(error):
 def test_end_reasons(reason, expected):
     """session_end's reason, from the exit reason."""
     assert end_reason(reason) == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "os:system",  # loaded, but not a SessionProcess
+        "beamish.sessions:SessionError",  # a class, not a SessionProcess
+        "no_such_module_for_sessions:Cls",  # not loaded: never imported
+        "beamish.sessions:__class__",
+        "beamish.sessions",
+        "a:b:c",
+        42,
+        None,
+    ],
+)
+def test_a_peer_names_only_loaded_session_classes(name):
+    """A remote start's module name picks among loaded SessionProcess classes: anything
+    else is None, and nothing is imported on a peer's word."""
+    import sys
+
+    from beamish.sessions._server import resolve_module
+
+    assert resolve_module(name) is None
+    assert "no_such_module_for_sessions" not in sys.modules
+
+
+def test_a_peer_can_name_a_loaded_session_class():
+    """The default session resolves by the name the registry carries."""
+    from beamish.sessions._process import module_name
+    from beamish.sessions._server import resolve_module
+
+    assert resolve_module(module_name(sessions.KeyValueSession)) is sessions.KeyValueSession
