@@ -15,6 +15,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import math
 import secrets
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar, Token
@@ -122,6 +123,12 @@ class Node:
         self._names: dict[str, Pid] = {}
         self._timers: dict[Ref, tuple[TimerHandle, float, int | None]] = {}  # ..., target
         self._timers_to: dict[int, set[Ref]] = {}  # serial -> timers aimed at that process
+        # serial -> (deadline, record) of a killed process that has not ended yet, dropped
+        # when it ends (the record holds its task, frames and actor); one timer, armed at
+        # the earliest deadline, serves them all
+        self._reapers: dict[int, tuple[float, Process]] = {}
+        self._reaper_timer: TimerHandle | None = None
+        self._reaper_at = math.inf
         self._serials = itertools.count(1)
         self._refs = itertools.count(1)
         self._ref_base = self.creation << 40
@@ -169,8 +176,11 @@ class Node:
         return proc.info() if proc is not None else None
 
     def is_alive(self, pid: Pid) -> bool:
-        proc = self._proc(pid)
-        return proc is not None and proc.alive
+        # ``_proc`` inlined: the registry's unique lookup calls this on every read
+        if pid[0] == self.name and pid[2] == self.creation:
+            proc = self._table.get(pid[1])
+            return proc is not None and proc.alive
+        return False
 
     # -- spawning --
 
@@ -514,11 +524,31 @@ class Node:
                     self._reap_later(proc)
 
     def _reap_later(self, proc: Process) -> None:
-        clock = self.clock
-        clock.call_at(clock.now() + self.kill_grace, partial(self._reap, proc))
+        serial = proc.pid[1]
+        if serial not in self._reapers:  # killed again: the first deadline stands
+            deadline = self.clock.now() + self.kill_grace
+            self._reapers[serial] = (deadline, proc)
+            if deadline < self._reaper_at:
+                self._arm_reaper(deadline)
+
+    def _arm_reaper(self, deadline: float) -> None:
+        if self._reaper_timer is not None:
+            self._reaper_timer.cancel()
+        self._reaper_at = deadline
+        self._reaper_timer = self.clock.call_at(deadline, self._reap_due)
+
+    def _reap_due(self) -> None:
+        self._reaper_timer = None
+        self._reaper_at = math.inf
+        now = self.clock.now()
+        for proc in [proc for deadline, proc in self._reapers.values() if deadline <= now]:
+            self._reap(proc)
+        if self._reapers:
+            self._arm_reaper(min(deadline for deadline, _ in self._reapers.values()))
 
     def _reap(self, proc: Process) -> None:
         """A killed process whose task still runs after ``kill_grace``: declare it dead."""
+        self._reapers.pop(proc.pid[1], None)
         if self._table.get(proc.pid[1]) is not proc:
             return  # it ended in time
         _log.error(
@@ -535,6 +565,8 @@ class Node:
         if self._table.get(pid[1]) is not proc:
             return  # already fanned out (a killed process declared dead before it ended)
         del self._table[pid[1]]
+        if self._reapers:
+            self._reapers.pop(pid[1], None)
         if proc._call_timer is not None:
             proc._call_timer.cancel()
             proc._call_timer = None

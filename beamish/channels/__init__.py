@@ -55,5 +55,10 @@ from ._socket import ConnectInfo as ConnectInfo
 from ._socket import Socket as Socket
 from ._socket import SocketServer as SocketServer
 from ._socket import disconnect as disconnect
+from ._token import TokenError as TokenError
+from ._token import TokenExpired as TokenExpired
+from ._token import TokenInvalid as TokenInvalid
+from ._token import sign as sign
+from ._token import verify as verify
 
 _present_as(__name__, globals())

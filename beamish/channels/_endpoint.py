@@ -50,6 +50,9 @@ class Endpoint:
             in bytes. A WebSocket frame over it closes the connection with 1009.
         outbox_limit: frames queued for one client at most; over it the client (which does
             not read) is disconnected (close code 1013), counted in telemetry.
+        outbox_bytes: bytes queued for one client at most (None: no byte limit); over it,
+            the same. A client that pushes big frames and reads none of the replies holds
+            no more than this of the node's memory.
         heartbeat_timeout: seconds a WebSocket client may stay silent before it is closed
             (phoenix.js sends a heartbeat every 30 s).
         longpoll_window: seconds a LongPoll GET waits for messages; a session with no poll
@@ -78,6 +81,7 @@ class Endpoint:
         check_origin: bool | Iterable[str] = True,
         max_frame_size: int = 1_000_000,
         outbox_limit: int = 1000,
+        outbox_bytes: int | None = 16_000_000,
         heartbeat_timeout: float = 60.0,
         longpoll_window: float = 10.0,
         session_cookie: str | None = None,
@@ -93,6 +97,7 @@ class Endpoint:
         self.check_origin = compile_origins(check_origin)
         self.max_frame_size = max_frame_size
         self.outbox_limit = outbox_limit
+        self.outbox_bytes = outbox_bytes
         self.heartbeat_timeout = heartbeat_timeout
         self.longpoll_window = longpoll_window
         self.session_cookie = session_cookie

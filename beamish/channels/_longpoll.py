@@ -6,8 +6,9 @@ buffers frames until a GET takes them; POSTs carry the client's frames.
   ``200`` with the buffered frames (as JSON strings) as soon as there are any, else ``204``
   after ``longpoll_window``; an unknown or ended session answers ``410`` (with a new session's
   token, as Phoenix); a refused connect ``403``. A POST of ndjson lines (``[``: a text
-  frame; otherwise base64 of a binary frame) answers ``200`` once the session took them,
-  ``410`` for no session, ``400`` for a malformed body (the session is closed), ``413`` for a
+  frame; otherwise base64 of a binary frame; at most 100 lines, as phoenix.js batches) answers
+  ``200`` once the session took them, ``410`` for no session, ``400`` for a malformed body
+  (the session is closed), ``413`` for a
   body over ``max_frame_size``.
 - The token names the session and its node (``<id>.<node in base64url>``): a poll that lands
   on another node of the cluster is served by a call to the session's node. The id is 144
@@ -33,7 +34,7 @@ from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import Outbox
 from ._serializer import Serializer, serializer_for
-from ._socket import BAD_INPUT, SESSION_PREFIX
+from ._socket import BAD_INPUT, session_name
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -46,11 +47,6 @@ JSON_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"access-control-allow-origin", b"*"),
 ]
-
-
-def session_name(session_id: str) -> str:
-    """The local name a LongPoll session process registers."""
-    return SESSION_PREFIX + session_id
 
 
 def make_token(node_name: str) -> tuple[str, str]:
@@ -113,9 +109,10 @@ def _lines(body: bytes, ndjson: bool) -> list[str | bytes]:
     if not ndjson:
         return [text]
     frames: list[str | bytes] = []
-    for line in text.replace("\r\n", "\n").split("\n")[:MAX_LINES]:
-        if not line:
-            continue
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line]
+    if len(lines) > MAX_LINES:  # phoenix.js sends at most 100 per POST
+        raise ProtocolError(f"LongPoll body of {len(lines)} lines (at most {MAX_LINES})")
+    for line in lines:
         if line.startswith("["):
             frames.append(line)
         else:
@@ -234,7 +231,7 @@ async def _new_session(
         scope, "longpoll", params, headers.get("x-phoenix-authtoken"), endpoint.session_cookie
     )
     session_id, token = make_token(this_node().name)
-    outbox = Outbox(endpoint.outbox_limit)
+    outbox = Outbox(endpoint.outbox_limit, endpoint.outbox_bytes)
     try:
         await endpoint.open_socket(info, serializer, outbox, session_id)
     except Refused:

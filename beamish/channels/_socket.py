@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 from dataclasses import dataclass, field
@@ -56,6 +57,13 @@ MAX_CHANNELS = 100
 JOIN_TIMEOUT = 15.0  # seconds a join may take (the client gives up after 10)
 SESSION_PREFIX = "beamish.channels.lp."
 
+
+def session_name(session_id: str) -> str:
+    """The local name of a LongPoll session: a digest of its id, because names are shown
+    (dashboard, ``beamish top``) and the id is the secret part of the client's token."""
+    return SESSION_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
 # close codes (RFC 6455) by the reason a connection process stops
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL = 1008
@@ -65,15 +73,20 @@ CLOSE_CRASH = 1011
 
 @dataclass(frozen=True, slots=True)
 class ConnectInfo:
-    """What the transport knows about the client when it connects."""
+    """What the transport knows about the client when it connects.
+
+    Its ``repr`` (in crash reports and logs) leaves out what carries credentials: the
+    uri's query, headers (cookies, authorization), params (phoenix.js's ``token``), the
+    session cookie and the auth token.
+    """
 
     transport: str
-    uri: str
+    uri: str = field(repr=False)
     peer: tuple[str, int] | None
-    headers: dict[str, str]
-    params: dict[str, Any]
-    session: str | None = None
-    auth_token: str | None = None
+    headers: dict[str, str] = field(repr=False)
+    params: dict[str, Any] = field(repr=False)
+    session: str | None = field(default=None, repr=False)
+    auth_token: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -227,7 +240,7 @@ class SocketServer(Actor):
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
-            node.register(SESSION_PREFIX + session, me)
+            node.register(session_name(session), me)
             outbox.on_ready = self._wake_poller
         send_after(me, _IdleCheck(), options.idle_timeout / 2)
         telemetry.execute(CONNECT, {"count": 1}, {"transport": self.transport})

@@ -75,7 +75,7 @@ async def serve_websocket(endpoint: Endpoint, scope: Scope, receive: Receive, se
     info = connect_info(
         scope, "websocket", params, _auth_token(subprotocols), endpoint.session_cookie
     )
-    outbox = Outbox(endpoint.outbox_limit)
+    outbox = Outbox(endpoint.outbox_limit, endpoint.outbox_bytes)
     try:
         pid = await endpoint.open_socket(info, serializer, outbox, None)
     except Refused:

@@ -138,6 +138,10 @@ def parse_pid(text: Any, nodes: list[str]) -> Pid | None:
 class Dashboard:
     """The dashboard's page as an ASGI app, and ``channel``: its channel class for routes.
 
+    Its channel admits every client of the socket it is routed on, and shows it every
+    process of every node (names, trees, and state with ``show_state``): route it only on
+    a socket whose ``connect`` admits your operators.
+
     Args:
         socket_path: where the channels endpoint is mounted (the page connects there).
         phoenix_js: the URL of the phoenix client's ES module (``phoenix.mjs``).

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..actors import Actor, Exit, Node, Pid, Stop, this_node, trap_exits
-from ._table import Replication, Table, tables_of
+from ._table import Replication, Table, table_of, tables_of
 
 __all__ = ["Registry", "RegistryOptions", "Resolve", "ScopeFactory", "set_cluster_scope"]
 
@@ -117,7 +117,11 @@ class _RegistryServer(_Partition):
             table.replication = await factory(table, options)
             partitions.append(table.replication.pid)  # stop with it, as with a partition
         # a table left by a registry that was killed (no terminate) is replaced
-        tables_of(node)[options.name] = table
+        tables = tables_of(node)
+        left = tables.get(options.name)
+        if left is not None:
+            left.closed = True
+        tables[options.name] = table
         self.linked = set(partitions[1:])
 
     def handle_info(self, message: Any) -> Any:
@@ -130,6 +134,7 @@ class _RegistryServer(_Partition):
         tables = tables_of(table.node)
         if tables.get(table.name) is table:
             del tables[table.name]
+        table.closed = True
         if table.replication is not None:
             with contextlib.suppress(Exception):
                 table.replication.close()
@@ -212,6 +217,28 @@ class Registry:
             name, keys, partitions, tuple(listeners), meta or {}, scope, resolve, replication or {}
         )
         return await _start_link_named(options)
+
+    @staticmethod
+    def table(name: str) -> Table:
+        """The table of the registry ``name`` on this node: a handle whose
+        :meth:`Table.lookup` reads an entry without finding the registry by name each
+        time (``lookup`` on a hot path). It serves this run of the registry; after a
+        restart, take it again (the old one raises ``UnknownRegistry``).
+
+        Raises:
+            UnknownRegistry: no registry ``name`` runs on this node.
+
+        Example:
+            >>> import beamish
+            >>> from beamish import registry
+            >>> async def main():
+            ...     await Registry.start_link(name="subs", keys="duplicate")
+            ...     registry.register("subs", "news", 1)
+            ...     return [value for _pid, value in Registry.table("subs").lookup("news")]
+            >>> beamish.run(main)
+            [1]
+        """
+        return table_of(name)
 
     @classmethod
     async def start(

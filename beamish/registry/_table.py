@@ -75,6 +75,7 @@ class Replication(Protocol):
 # lookups (a WeakKeyDictionary builds a weakref per lookup); a finalizer drops the entry
 # when the node is collected, before its id can be reused.
 _by_node: dict[int, dict[str, Table]] = {}
+_NO_TABLES: dict[str, Table] = {}  # read-only: what a node without registries has
 
 
 def tables_of(node: Node) -> dict[str, Table]:
@@ -88,12 +89,14 @@ def tables_of(node: Node) -> dict[str, Table]:
 
 def table_of(registry: str) -> Table:
     """The table of the registry named ``registry`` on the current node."""
-    tables = _by_node.get(id(this_node()))
-    table = tables.get(registry) if tables is not None else None
-    if table is not None and table.is_alive(table.partitions[0]):
+    tables = _by_node.get(id(this_node()), _NO_TABLES)
+    table = tables.get(registry)
+    if table is None:
+        raise UnknownRegistry(f"no registry named {registry!r} runs on this node")
+    if table.is_alive(table.partitions[0]):
         return table
-    if table is not None and tables is not None:
-        del tables[registry]  # its process was killed: no terminate removed it
+    del tables[registry]  # its process was killed: no terminate removed it
+    table.closed = True
     raise UnknownRegistry(f"no registry named {registry!r} runs on this node")
 
 
@@ -102,6 +105,7 @@ class Table:
 
     __slots__ = (
         "by_pid",
+        "closed",
         "entries",
         "is_alive",
         "listeners",
@@ -131,6 +135,7 @@ class Table:
         self.partitions: tuple[Pid, ...] = ()
         self.replication: Replication | None = None
         self.size = 0
+        self.closed = False  # its registry stopped, or a restart replaced the table
 
     # -- the caller's writes --
 
@@ -159,7 +164,8 @@ class Table:
             else:
                 bucket.append((pid, value))
         self.size += 1
-        owner = self.partition_of(pid)
+        partitions = self.partitions
+        owner = partitions[0] if len(partitions) == 1 else self.partition_of(pid)
         keys = self.by_pid.get(pid)
         if keys is None:
             self.by_pid[pid] = [key]
@@ -290,9 +296,35 @@ class Table:
     # -- reads --
 
     def lookup(self, key: Any) -> list[Entry]:
+        """The entries under ``key``, as :func:`beamish.registry.lookup` returns them: a
+        dict read, plus (unique keys) the liveness of a local holder.
+
+        A table is a handle the caller may keep (``Registry.table(name)``) to skip finding
+        the registry by name on every read. It belongs to one run of the registry: once
+        that stops (or restarts), ``lookup`` raises ``UnknownRegistry``.
+
+        Example:
+            >>> import beamish
+            >>> from beamish.registry import Registry, register
+            >>> async def main():
+            ...     await Registry.start_link(name="rooms", keys="unique")
+            ...     rooms = Registry.table("rooms")
+            ...     register("rooms", "lobby", "hi")
+            ...     return rooms.lookup("lobby") == [(beamish.self(), "hi")], rooms.lookup("x")
+            >>> beamish.run(main)
+            (True, [])
+        """
+        if self.closed:
+            raise UnknownRegistry(f"registry {self.name!r} stopped: take Registry.table again")
         if self.unique:
             held = self.entries.get(key)
-            return [held] if held is not None and self.live(held[0]) else []
+            if held is None:
+                return []
+            # a local holder that has exited but whose partition has not yet handled its
+            # exit signal still has its entry: Elixir's lookup checks Process.alive? too
+            if held[0][0] == self.node_name and not self.is_alive(held[0]):
+                return []
+            return [held]
         return list(self.entries.get(key, ()))
 
     def items(self) -> Iterator[tuple[Any, Pid, Any]]:

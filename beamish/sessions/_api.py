@@ -223,7 +223,7 @@ async def start_here(
             telemetry.execute(RATE_LIMIT_EXCEEDED, {"count": count}, meta)
             raise RateLimitExceeded(window.limit, window.window)
     spec = {
-        "id": session_id,
+        "id": "session",  # not the id: a bearer credential, and trees are shown
         "start": (start_session, (cls, shared, session_id, args)),
         "restart": "temporary",
     }

@@ -80,8 +80,10 @@ class SessionMiddleware:
       never an error page. A valid cookie keeps its id.
     - The cookie is ``HttpOnly``, ``SameSite=Lax``, ``Path=/``, and ``Secure`` when the
       request came over https (or wss).
-    - The id is in ``scope["beamish.session_id"]`` for the app: HTTP handlers, and the
-      channels endpoint, which hands it to ``Socket.connect`` in its connect info.
+    - The id is in ``scope["beamish.session_id"]`` for the app's HTTP and WebSocket
+      handlers. The channels endpoint does not read it: give it ``session_cookie=`` and
+      verify ``connect_info.session`` in ``Socket.connect`` with a ``CookieSigner`` of the
+      same secret (the raw cookie is the client's word until verified).
     - With ``sessions=`` (a ``Sessions`` name), the middleware also starts the id's
       session (``exist_ok``) before the app runs, so handlers can ``call`` it. It runs on
       ``node=``, or on ``scope["state"]["node"]`` (where a lifespan that starts the node

@@ -364,9 +364,14 @@ class Supervisor(RequestServer):
                 options.max_seconds,
             )
             return Stop("shutdown")
-        order = list(self._children)
-        restarted = {cid for cid, c in self._children.items() if c.spec.restart != "temporary"}
-        stop, start = restart_plan(options.strategy, order, child_id, restarted)
+        stop: list[Hashable]
+        start: list[Hashable]
+        if options.strategy == "one_for_one":  # restart_plan's answer, without a pass
+            stop, start = [], [child_id]  # over every child per restart
+        else:
+            order = list(self._children)
+            restarted = {cid for cid, c in self._children.items() if c.spec.restart != "temporary"}
+            stop, start = restart_plan(options.strategy, order, child_id, restarted)
         for sibling in stop:
             await self._stop_child(sibling)
         if options.backoff is not None:

@@ -39,7 +39,11 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--cookie", default=os.environ.get("BEAMISH_COOKIE", COOKIE))
     cli.add_argument("--seed", action="append", default=[], help="another chat node's name")
     cli.add_argument("--state-dir", type=Path, default=None, help="session snapshots go here")
-    cli.add_argument("--hide-state", action="store_true", help="no state on the dashboard")
+    cli.add_argument(
+        "--show-state",
+        action="store_true",
+        help="the dashboard shows process state (session ids too) to every browser",
+    )
     return cli
 
 
@@ -56,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
         node=name,
         cookie=args.cookie,
         seeds=tuple(args.seed),
-        show_state=not args.hide_state,
+        show_state=args.show_state,
         **({"state_dir": args.state_dir} if args.state_dir else {}),
     )
     config = uvicorn.Config(
@@ -95,6 +99,8 @@ def _cluster(args: argparse.Namespace) -> int:
         command += [f"--host={args.host}", f"--cookie={args.cookie}", *seeds]
         if args.state_dir:
             command.append(f"--state-dir={args.state_dir}")
+        if args.show_state:
+            command.append("--show-state")
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         children.append(child)
         assert child.stdout is not None

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,18 +50,25 @@ def build(
     cookie: str | None = None,
     seeds: tuple[str, ...] = (),
     state_dir: Path = HERE / ".state",
-    secret: bytes = b"beamish chat example: not a secret",
-    show_state: bool = True,
+    secret: bytes | None = None,
+    show_state: bool = False,
     on_ready: Callable[[beamish.Node], None] | None = None,
 ) -> App:
-    """The chat's ASGI app; ``on_ready(node)`` runs once the node and its tree are up."""
+    """The chat's ASGI app; ``on_ready(node)`` runs once the node and its tree are up.
+
+    ``secret`` signs the session cookies (default: random, kept in ``state_dir``, so a
+    restart keeps the sessions). ``show_state=True`` lets every browser read any process's
+    state on the dashboard (session ids included): for a chat only you can reach.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
+    if secret is None:
+        secret = _secret(state_dir / "cookie-secret")
     dashboard = observe.Dashboard(show_state=show_state)
 
     class Socket(ChatSocket):
         routes: ClassVar = [*ChatSocket.routes, (observe.DASHBOARD_TOPIC, dashboard.channel)]
 
-    endpoint = channels.Endpoint(Socket, path="/socket", check_origin=False)
+    endpoint = channels.Endpoint(Socket, path="/socket")  # Origin must match Host
     snapshots = f"sqlite:{state_dir / ('sessions-' + node.partition('@')[0] + '.db')}"
     children = [
         PRESENCE.child_spec(),
@@ -80,6 +90,22 @@ def build(
             await web(scope, receive, send)
 
     return app
+
+
+def _secret(path: Path) -> bytes:
+    """The cookie secret kept in ``path``, made (random, owner-only) by the first node."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # another node is writing it: 32 bytes, at once
+            secret = path.read_bytes()
+            if len(secret) == 32:
+                return secret
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} does not hold a 32-byte secret") from None
+    with os.fdopen(fd, "wb") as file:
+        file.write(secrets.token_bytes(32))
+    return path.read_bytes()
 
 
 def _route(endpoint: App, pages: App) -> App:

@@ -212,3 +212,62 @@ async def test_a_supervisor_stops_in_bounded_time_past_a_child_that_ignores_kill
         assert node.clock.now() - start == pytest.approx(0.5 + node.kill_grace, abs=0.05)
     finally:
         release.set()
+
+
+async def test_a_killed_process_that_ended_is_not_kept_for_kill_grace(node):
+    """The kill_grace timer of a killed process is cancelled once the process has ended:
+    its record, task, frames and actor are garbage at once, not kept for kill_grace
+    (a supervisor restarting a killed child 10,000 times a second held ~10,000 of them)."""
+    import gc
+    import weakref
+
+    me = beamish.self()
+
+    class Victim(beamish.Actor):
+        def init(self):
+            beamish.send(me, ("up", weakref.ref(self)))
+
+    node.kill_grace = 3600.0  # the timer, had it stayed armed, would hold the actor an hour
+    pid = await Victim.start()
+    _, actor = await assert_receive(lambda m: m[0] == "up")
+    ref = beamish.monitor(pid)
+    beamish.exit(pid, "kill")
+    await assert_receive(_down(ref))
+    gc.collect()
+    assert actor() is None
+
+
+async def test_killed_processes_that_will_not_end_are_each_reaped_at_their_own_deadline(node):
+    """Each stuck process is declared dead kill_grace after its own kill, also when a later
+    kill has an earlier deadline (kill_grace was lowered in between)."""
+    me = beamish.self()
+    release = anyio.Event()
+
+    async def stuck():
+        beamish.send(me, ("ready", beamish.self()))
+        try:
+            await beamish.receive()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await release.wait()
+
+    slow, slow_ref = beamish.spawn_monitor(stuck)
+    fast, fast_ref = beamish.spawn_monitor(stuck)
+    await assert_receive(("ready", slow))
+    await assert_receive(("ready", fast))
+    try:
+        with anyio.fail_after(5):
+            start = node.clock.now()
+            node.kill_grace = 0.6
+            beamish.exit(slow, "kill")
+            node.kill_grace = 0.2
+            beamish.exit(fast, "kill")
+            first = await assert_receive(lambda m: type(m) is Down, timeout=5)
+            assert first.ref == fast_ref
+            assert first.reason == "killed"
+            assert node.clock.now() - start == pytest.approx(0.2, abs=0.1)
+            second = await assert_receive(_down(slow_ref), timeout=5)
+            assert second.reason == "killed"
+            assert node.clock.now() - start == pytest.approx(0.6, abs=0.1)
+    finally:
+        release.set()

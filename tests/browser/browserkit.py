@@ -56,8 +56,16 @@ class Lines:
 class ChatServer:
     """``python -m examples.chat`` as an OS process; ``url`` once it serves."""
 
-    def __init__(self, name: str, runtime_dir: Path, state_dir: Path, seeds: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        name: str,
+        runtime_dir: Path,
+        state_dir: Path,
+        seeds: tuple[str, ...] = (),
+        options: tuple[str, ...] = (),
+    ):
         self.name = name
+        self.options = options
         self.runtime_dir, self.state_dir, self.seeds = runtime_dir, state_dir, seeds
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
@@ -68,6 +76,7 @@ class ChatServer:
         command = [sys.executable, "-m", "examples.chat", "--port", "0", "--name", self.name]
         command += ["--cookie", COOKIE, "--state-dir", str(self.state_dir)]
         command += [f"--seed={seed}" for seed in self.seeds]
+        command += list(self.options)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:  # the child keeps its own descriptor

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def chat(tmp_path: Path) -> Iterator[ChatServer]:
-    server = ChatServer("chat@localhost", tmp_path / "run", tmp_path / "state").start()
+    server = ChatServer(
+        "chat@localhost", tmp_path / "run", tmp_path / "state", options=("--show-state",)
+    ).start()
     try:
         yield server
     finally:

@@ -128,6 +128,8 @@ class UserSocket(channels.Socket):
     def connect(self, params: dict[str, Any], info: channels.ConnectInfo) -> Any:
         if params.get("reject"):
             return None
+        if params.get("crash_connect"):
+            raise RuntimeError("connect crashed on purpose")
         return {
             "user": params.get("user", "anon"),
             "token": info.auth_token,
@@ -176,6 +178,7 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 else [],
                 "connections": (await count_children(endpoint.supervisor)).active,
                 "processes": len(node.processes()),
+                "names": node.registered(),  # what a dashboard or `beamish top` shows
                 "outboxes": [
                     [len(sub.outbox), sub.outbox.closed]
                     for subs in beamish.channels._fastlane._table(node).values()

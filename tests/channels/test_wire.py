@@ -488,6 +488,7 @@ def test_longpoll_session_exchange(server: Server) -> None:
         (b"!!!not base64!!!", 400),
         (b"\xff\xfe", 400),
         (base64.b64encode(b"\x00\xff\xff\xff\xff"), 400),
+        (b"\n".join([b'[null,"1","phoenix","heartbeat",{}]'] * 101), 400),  # was cut silently
     ],
 )
 def test_longpoll_bad_bodies_end_that_session_only(

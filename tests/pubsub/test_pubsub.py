@@ -255,3 +255,31 @@ async def test_an_exited_subscriber_is_unsubscribed_everywhere(net):
 async def connect_all_two(started):
     await started[A][1].connect("mem://" + B)
     await until_connected(started[B][1], [A])
+
+
+async def test_broadcast_from_skips_every_subscription_of_the_pid_and_only_those(node):
+    """A pid subscribed twice gets nothing from broadcast_from(pid); another subscribed
+    twice gets two copies; the topic's subscriber list is left as it was."""
+    me = beamish.self()
+
+    async def twice():
+        await pubsub.subscribe("t")
+        await pubsub.subscribe("t")
+        beamish.send(me, ("subscribed", beamish.self()))
+        got = [await beamish.receive(timeout=5) for _ in range(3)]
+        beamish.send(me, ("got", got))
+        await beamish.receive(lambda m: m == "stop", timeout=5)  # subscribed until then
+
+    other = beamish.spawn(twice)
+    await assert_receive(("subscribed", other))
+    await pubsub.subscribe("t")
+    await pubsub.subscribe("t")
+    before = sorted(pubsub.subscribers("t"))
+    pubsub.broadcast_from(me, "t", "not to me")
+    pubsub.broadcast_from(other, "t", "to me")
+    pubsub.broadcast("t", "end")
+    assert await assert_receive(("got", ["not to me", "not to me", "end"]))
+    assert [await beamish.receive(timeout=5) for _ in range(4)] == ["to me", "to me", "end", "end"]
+    assert sorted(pubsub.subscribers("t")) == before
+    assert before.count(me) == 2
+    beamish.send(other, "stop")

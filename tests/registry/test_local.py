@@ -366,3 +366,48 @@ async def test_a_killed_registry_is_unknown_until_it_restarts(node):
     await Registry.start(name="r", keys="unique")
     registry.register("r", "k")
     assert registry.whereis("r", "k") == beamish.self()
+
+
+async def test_a_table_handle_reads_what_lookup_reads(node):
+    """Registry.table(name).lookup answers as registry.lookup does: a dead unique holder is
+    hidden before its partition has removed it; duplicate entries come in order."""
+    await Registry.start_link(name="u", keys="unique")
+    await Registry.start_link(name="d", keys="duplicate")
+    unique, duplicate = Registry.table("u"), Registry.table("d")
+    registry.register("u", "mine", 1)
+    registry.register("d", "news", "a")
+    registry.register("d", "news", "b")
+    assert unique.lookup("mine") == registry.lookup("u", "mine") == [(beamish.self(), 1)]
+    assert duplicate.lookup("news") == registry.lookup("d", "news")
+    assert [value for _, value in duplicate.lookup("news")] == ["a", "b"]
+    assert unique.lookup("nobody") == []
+    assert duplicate.lookup("nobody") == []
+    pid = await _spawn_registered("u", "k")
+    assert unique.lookup("k") == [(pid, None)]
+    ref = beamish.monitor(pid)
+    beamish.exit(pid, "kill")
+    await assert_receive(lambda m: type(m) is Down and m.ref == ref)
+    assert unique.lookup("k") == []
+
+
+async def test_a_table_handle_serves_one_run_of_its_registry(node):
+    """A handle kept across a stop, or across a kill and restart, raises UnknownRegistry
+    rather than reading a table nobody maintains any more; a new handle reads the new run."""
+    with pytest.raises(UnknownRegistry):
+        Registry.table("r")
+    reg = await Registry.start(name="r", keys="unique")
+    stopped = Registry.table("r")
+    await beamish.stop(reg)
+    with pytest.raises(UnknownRegistry):
+        stopped.lookup("k")
+
+    reg = await Registry.start(name="r", keys="unique")
+    killed = Registry.table("r")
+    ref = beamish.monitor(reg)
+    beamish.exit(reg, "kill")
+    await assert_receive(lambda m: type(m) is Down and m.ref == ref)
+    await Registry.start(name="r", keys="unique")
+    with pytest.raises(UnknownRegistry):
+        killed.lookup("k")
+    registry.register("r", "k", 2)
+    assert Registry.table("r").lookup("k") == [(beamish.self(), 2)]

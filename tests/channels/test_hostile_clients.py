@@ -1,0 +1,99 @@
+"""What one hostile client can get out of a server: a client that pushes big frames and reads
+none of the replies is disconnected once its outbox holds ``outbox_bytes``, long before the
+frame count limit (1,000 frames of up to 1 MB each would be a gigabyte per connection); a
+connect that crashes leaves no credential of the client in the log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import urllib.request
+
+from .chankit import Server, stats, until
+
+
+def _frame(data: bytes) -> bytes:
+    """A masked client text frame (a zero mask: the payload goes as it is)."""
+    if len(data) < 126:
+        header = bytes([0x81, 0x80 | len(data)])
+    elif len(data) < 1 << 16:
+        header = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(data))
+    else:
+        header = bytes([0x81, 0x80 | 127]) + struct.pack("!Q", len(data))
+    return header + b"\0\0\0\0" + data
+
+
+def _sloth(port: int) -> socket.socket:
+    """A client that joins ``room:big`` and never reads again (a tiny receive buffer)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: no autotuning
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /socket/websocket?vsn=2.0.0&user=sloth HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+    sock.sendall(_frame(json.dumps(["1", "1", "room:big", "phx_join", {}]).encode()))
+    assert b"phx_reply" in sock.recv(4096)
+    return sock
+
+
+def test_big_replies_to_a_client_that_does_not_read_are_bounded_in_bytes(server: Server) -> None:
+    before = stats(server)["counts"].get("outbox_overflow", 0)
+    sloth = _sloth(server.port)
+    pad = "a" * 900_000
+    try:
+        for ref in range(40):  # 36 MB of echo replies: far under 1,000 frames
+            try:
+                sloth.sendall(
+                    _frame(json.dumps(["1", str(ref), "room:big", "echo", {"p": pad}]).encode())
+                )
+            except OSError:  # disconnected already
+                break
+        until(lambda: stats(server)["counts"].get("outbox_overflow", 0) == before + 1, "overflow")
+    finally:
+        sloth.close()
+    until(lambda: stats(server)["connections"] == 0, "the sloth's connection process gone")
+
+
+def test_a_crashed_connect_logs_no_credentials() -> None:
+    """The crash report of a connect that raised names the connection, not the client's
+    token, cookie or auth token (phoenix.js sends its token as a query parameter)."""
+    secret = "s3cr3t-credential"
+    server = Server()
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        protocol = "base64url.bearer.phx." + base64.b64encode(secret.encode()).decode().rstrip("=")
+        sock.sendall(
+            f"GET /socket/websocket?vsn=2.0.0&crash_connect=1&token={secret} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Cookie: sid={secret}\r\nAuthorization: Bearer {secret}\r\n"
+            f"Sec-WebSocket-Protocol: phoenix, {protocol}\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 403")
+        sock.close()
+    finally:
+        output = server.stop()
+    assert "connect crashed on purpose" in output
+    assert secret not in output
+    assert protocol.rpartition(".")[2] not in output
+
+
+def test_a_longpoll_token_is_not_in_any_process_name(server: Server) -> None:
+    """Process names are shown to whoever observes the node (the dashboard, ``beamish top``):
+    a LongPoll session is registered under a digest of its id, never the token's secret."""
+    request = urllib.request.Request(f"{server.http}/socket/longpoll?vsn=2.0.0&user=lp")
+    with urllib.request.urlopen(request, timeout=15) as response:
+        token = json.loads(response.read())["token"]
+    session_id = token.partition(".")[0]
+    names = stats(server)["names"]
+    assert any(name.startswith("beamish.channels.lp.") for name in names)
+    assert not any(session_id in name for name in names)
