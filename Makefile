@@ -7,7 +7,6 @@ BIN := $(VENV)/bin
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
@@ -40,8 +39,11 @@ lint: $(BIN)/.installed
 docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict --quiet
 
+# On 2 pytest-xdist workers (the suite's budget is 2 cores), a test module per worker at a
+# time (--dist loadscope), so a module's shared server or browser is started once.
+PYTEST_WORKERS ?= 2
 test: lint docs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/kernel.py

@@ -293,7 +293,16 @@ def main(argv: list[str]) -> None:
     else:
         endpoint = app = make_endpoint(start_node=start_node, fallback=control, **options)
     ENDPOINT.append(endpoint)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    # A LongPoll GET whose client has gone stays open for the rest of its window (10 s):
+    # uvicorn would wait for it on SIGTERM. Bounded, as the tests stop a server by SIGTERM.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
     uvicorn.Server(config).run()
 
 
