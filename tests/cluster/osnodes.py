@@ -50,8 +50,9 @@ class OsNode:
 
 
 @contextlib.asynccontextmanager
-async def launcher(tmp_path: Path):
-    """Yields ``launch(name, seeds, options=(), env=None, ready=True)``; every process
+async def launcher(tmp_path: Path, app: str = "tests.cluster.nodeapp:main", cookie: str = COOKIE):
+    """Yields ``launch(name, seeds, options=(), env=None, ready=True)`` that starts
+    ``python -m beamish run <app>`` (it prints ``READY <name> <address>``); every process
     launched is killed (and continued, if stopped) on the way out. ``options`` are more
     ``beamish run`` arguments (``--no-discovery`` unless ``options`` name discovery)."""
     launched: list[OsNode] = []
@@ -65,8 +66,8 @@ async def launcher(tmp_path: Path):
     ) -> OsNode:
         log = tmp_path / f"{name.partition('@')[0]}-{len(launched)}.log"
         command = [
-            sys.executable, "-m", "beamish", "run", "tests.cluster.nodeapp:main",
-            "--name", name, "--cookie", COOKIE, "--listen", f"{HOST}:0", *options,
+            sys.executable, "-m", "beamish", "run", app,
+            "--name", name, "--cookie", cookie, "--listen", f"{HOST}:0", *options,
         ]  # fmt: skip
         for seed in seeds:
             command += ["--seed", seed]

@@ -4,17 +4,12 @@ from the others after the down period; the node restarted under its name is a ne
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
+import functools
 
 import anyio
 import pytest
-from anyio.streams.buffered import BufferedByteReceiveStream
 from meshkit import on, until_connected
+from osnodes import launcher as _launcher
 from presenceapp import OPTIONS
 from trackerkit import LEDGER, TRACKER, Reporting, start_ledger
 
@@ -28,63 +23,14 @@ pytestmark = [
     pytest.mark.timeout(90),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 COOKIE = "presence-os-cookie"
 HOST = "127.0.0.1"
 N1, N2, N3, T = (f"{short}@{HOST}" for short in ("p1", "p2", "p3", "pt"))
-START = 20  # seconds a node may take to print READY
 WAIT = 15  # seconds for anything that should happen within a few periods
 ROOM = "room:os"
 
 
-class OsNode:
-    def __init__(self, name: str, process: anyio.abc.Process, log: Path) -> None:
-        self.name, self.process, self.log = name, process, log
-        self.address = ""
-
-    async def ready(self) -> None:
-        assert self.process.stdout is not None
-        lines = BufferedByteReceiveStream(self.process.stdout)
-        try:
-            with anyio.fail_after(START):
-                line = (await lines.receive_until(b"\n", 4096)).decode()
-        except (TimeoutError, anyio.EndOfStream, anyio.IncompleteRead) as exc:
-            raise AssertionError(f"{self.name} did not start: {self.log.read_text()}") from exc
-        word, name, self.address = line.split()
-        assert (word, name) == ("READY", self.name), line
-
-
-@contextlib.asynccontextmanager
-async def launcher(tmp_path: Path):
-    launched: list[OsNode] = []
-
-    async def launch(name: str, seeds: tuple[str, ...] = ()) -> OsNode:
-        log = tmp_path / f"{name.partition('@')[0]}-{len(launched)}.log"
-        command = [
-            sys.executable, "-m", "beamish", "run", "tests.presence.presenceapp:main",
-            "--name", name, "--cookie", COOKIE, "--listen", f"{HOST}:0", "--no-discovery",
-        ]  # fmt: skip
-        for seed in seeds:
-            command += ["--seed", seed]
-        with log.open("wb") as stderr:
-            process = await anyio.open_process(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT
-            )
-        node = OsNode(name, process, log)
-        launched.append(node)
-        await node.ready()
-        return node
-
-    try:
-        yield launch
-    finally:
-        with anyio.CancelScope(shield=True):
-            for node in launched:
-                with contextlib.suppress(ProcessLookupError):
-                    node.process.kill()
-            for node in launched:
-                with anyio.move_on_after(WAIT):
-                    await node.process.aclose()
+launcher = functools.partial(_launcher, app="tests.presence.presenceapp:main", cookie=COOKIE)
 
 
 async def until(node: str, expected: set, timeout: float = WAIT) -> None:
@@ -128,7 +74,7 @@ async def test_kill_9_hides_a_nodes_presences_after_the_down_period_and_restart_
                     for name in (N1, N2, N3, T):
                         await until(name, everyone)
                     start = anyio.current_time()
-                    os.kill(started[N3].process.pid, signal.SIGKILL)
+                    started[N3].kill9()
                     rest = everyone - {items[N3]}
                     for name in (N1, N2, T):
                         await until(name, rest, timeout=WAIT + OPTIONS["down_period"])
