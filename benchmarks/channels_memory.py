@@ -157,6 +157,8 @@ async def _serve(port: int, trace: bool, profile: bool, floor: bool) -> None:
         await asyncio.sleep(0.05)
     timer = GcTimer()
     gc.callbacks.append(timer)
+    if os.environ.get("CHMEM_GC0"):  # an experiment: a fixed generation-0 threshold
+        gc.set_threshold(int(os.environ["CHMEM_GC0"]), *gc.get_threshold()[1:])
     proc = psutil.Process()
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str] = asyncio.Queue()
@@ -189,12 +191,12 @@ async def _serve(port: int, trace: bool, profile: bool, floor: bool) -> None:
                 profiler = cProfile.Profile()
                 profiler.enable()
             timer.reset()
-            say(based=True)
+            say(based=True, objects=sum(counts.values()))
         elif command.startswith("measure"):
             n = int(command.split()[1])
             if profiler is not None:
                 profiler.disable()
-            gcs = {"count": timer.count, "seconds": timer.seconds, "longest": timer.longest}
+            gcs = {"count": [*timer.count], "seconds": [*timer.seconds], "longest": timer.longest}
             rss = proc.memory_info().rss
             report: dict[str, Any] = {"rss_per_client": (rss - state["rss"]) / n, "gc": gcs}
             if trace:
@@ -312,7 +314,7 @@ def main() -> None:
     try:
         _ask(server)
         time.sleep(1.0)
-        _ask(server, "base")
+        base = _ask(server, "base")
         loader = _spawn("load", str(port), str(args.clients))
         hello = _ask(loader)
         if hello["errors"] or hello["joined"] != args.clients:
@@ -339,7 +341,10 @@ def main() -> None:
         f"GC during the storm: collections by generation {g['count']}, "
         f"seconds {[round(s, 3) for s in g['seconds']]}, longest {g['longest'] * 1000:.1f} ms"
     )
-    print(f"\nGC-tracked objects per client: {report['objects_total']:.1f}")
+    print(
+        f"\nGC-tracked objects per client: {report['objects_total']:.1f} "
+        f"(the server held {base['objects']:,} before the clients came)"
+    )
     for name, per in report["objects"]:
         if per >= 0.05:
             print(f"  {per:7.2f}  {name}")
