@@ -46,6 +46,7 @@ def _bench_module() -> Any:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_channels"] = module  # (its dataclasses look their module up)
     spec.loader.exec_module(module)
     return module
 
@@ -207,6 +208,14 @@ async def _serve(port: int, trace: bool, profile: bool, floor: bool) -> None:
             counts.subtract(state["counts"])
             report["objects"] = [(k, v / n) for k, v in counts.most_common(40) if v > 0]
             report["objects_total"] = sum(v for v in counts.values() if v > 0) / n
+            if os.environ.get("CHMEM_REFERRERS"):  # who holds the objects of one type
+                wanted = os.environ["CHMEM_REFERRERS"]
+                holders: collections.Counter[str] = collections.Counter()
+                for obj in gc.get_objects():
+                    if type(obj).__qualname__ == wanted:
+                        for ref in gc.get_referrers(obj):
+                            holders[type(ref).__qualname__] += 1
+                report["holders"] = holders.most_common(10)
             if profiler is not None:
                 import io
                 import pstats
@@ -348,6 +357,8 @@ def main() -> None:
     for name, per in report["objects"]:
         if per >= 0.05:
             print(f"  {per:7.2f}  {name}")
+    if "holders" in report:
+        print(f"held by: {report['holders']}")
     if "trace" in report:
         trace = report["trace"]
         print(f"\ntracemalloc: {trace['total']:,.0f} B/client; by file of the innermost frame in")

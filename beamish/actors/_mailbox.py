@@ -83,7 +83,7 @@ class Mailbox:
         per process)."""
         mailbox = self._mailbox
         if not mailbox and self._pending_reason is None and self._waiter is None:
-            self._mailbox = None  # an idle process holds no empty deque (760 bytes)
+            self._mailbox = mailbox = None  # an idle process holds no empty deque (760 B)
             create_waiter = self._node._backend.create_waiter
             try:
                 while True:
@@ -129,7 +129,7 @@ class Mailbox:
         if self._front_drops:  # from here on, drop_oldest counts what it takes from the front
             self._clear_front_drops()
         if mailbox is not None and not mailbox:
-            self._mailbox = None  # an idle process holds no empty deque (760 bytes)
+            self._mailbox = mailbox = None  # an idle process holds no empty deque (760 B)
         timer: TimerHandle | None = None
         if timeout is not None and timeout <= 0:
             await node._backend.checkpoint()
