@@ -2,6 +2,10 @@
 
     python tests/channels/app.py PORT [NODE_NAME]     # uvicorn on 127.0.0.1:PORT
 
+PORT 0 binds any free port. Once the node runs, one line goes to stdout:
+``READY <http port> <cluster address or ->``; the socket listens before it is printed, so
+a request made after it waits in the backlog until uvicorn serves (no free-port race).
+
 Options after the node name: ``key=value`` endpoint options (``heartbeat_timeout=0.5``,
 ``outbox_limit=5``, ``max_frame_size=1000``, ``check_origin=https://a.example``,
 ``session_cookie=sid``) and ``cluster=127.0.0.1:PORT[,SEED...]`` to join a cluster.
@@ -270,6 +274,8 @@ def main(argv: list[str]) -> None:
                         await PRESENCE.start_link()
                     except Exception:
                         logging.exception("cannot start the test Presence")
+            address = node.remote.address if isinstance(node.remote, cluster.Cluster) else None
+            print(f"READY {sock.getsockname()[1]} {address or '-'}", flush=True)
             yield node
 
     app: Any
@@ -303,7 +309,9 @@ def main(argv: list[str]) -> None:
         log_level="warning",
         timeout_graceful_shutdown=2,
     )
-    uvicorn.Server(config).run()
+    sock = config.bind_socket()
+    sock.listen(config.backlog)  # connections wait in the backlog while the lifespan starts
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

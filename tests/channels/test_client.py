@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,12 +188,13 @@ async def test_refused_connect_raises_with_the_status(server: Server) -> None:
 
 
 async def test_connect_to_nothing_raises() -> None:
-    from .chankit import free_port
-
-    with anyio.fail_after(20):
-        with pytest.raises(client.ConnectError):
-            async with client.connect(f"ws://127.0.0.1:{free_port()}/socket"):
-                raise AssertionError("connected")
+    with socket.socket() as bound:  # bound, never listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        with anyio.fail_after(20):
+            with pytest.raises(client.ConnectError):
+                async with client.connect(f"ws://127.0.0.1:{port}/socket"):
+                    raise AssertionError("connected")
 
 
 async def test_auth_token_and_params_reach_connect(server: Server) -> None:

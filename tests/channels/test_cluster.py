@@ -11,19 +11,18 @@ from typing import Any
 
 import pytest
 
-from .chankit import JS, Server, free_port, node_modules, stats, until
+from .chankit import JS, Server, node_modules, stats, until
 
 
 @pytest.fixture(scope="module")
 def trio_of_nodes() -> Iterator[list[Server]]:
     """Nodes a, b, c: b and c seed from a; waits until the mesh is full."""
-    ports = [free_port() for _ in range(3)]
-    seed = f"127.0.0.1:{ports[0]}"
     servers: list[Server] = []
     try:
-        servers.append(Server(f"cluster=127.0.0.1:{ports[0]}", name="a@127.0.0.1"))
-        for name, port in (("b@127.0.0.1", ports[1]), ("c@127.0.0.1", ports[2])):
-            servers.append(Server(f"cluster=127.0.0.1:{port},{seed}", name=name))
+        servers.append(Server("cluster=127.0.0.1:0", name="a@127.0.0.1"))
+        seed = servers[0].cluster
+        for name in ("b@127.0.0.1", "c@127.0.0.1"):
+            servers.append(Server(f"cluster=127.0.0.1:0,{seed}", name=name))
         for srv in servers:
             until(lambda srv=srv: len(stats(srv)["nodes"]) == 2, f"{srv.http} sees both peers")
         yield servers
