@@ -4,8 +4,8 @@ phoenix.js scenario runner."""
 from __future__ import annotations
 
 import json
-import shutil
 import select
+import shutil
 import subprocess
 import sys
 import time
