@@ -130,14 +130,14 @@ class HTTPConnection:
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         await stream.send(head + (body or b""))
-        status_line = await reader.receive_until(b"\r\n", MAX_LINE)
+        status_line = await _line(reader)
         version, _, rest = status_line.decode("latin-1").partition(" ")
         code = rest[:3]
         if not version.startswith("HTTP/1.") or not code.isdigit():
             raise HTTPError(f"not an HTTP/1.1 status line: {status_line[:80]!r}")
         fields: dict[str, str] = {}
         for _ in range(MAX_HEADERS + 1):
-            line = await reader.receive_until(b"\r\n", MAX_LINE)
+            line = await _line(reader)
             if not line:
                 break
             name, colon, value = line.decode("latin-1").partition(":")
@@ -169,7 +169,7 @@ class HTTPConnection:
         chunks: list[bytes] = []
         size = 0
         while True:
-            line = await reader.receive_until(b"\r\n", MAX_LINE)
+            line = await _line(reader)
             digits = line.split(b";", 1)[0].strip()
             try:
                 length = int(digits, 16)
@@ -179,7 +179,7 @@ class HTTPConnection:
                 raise HTTPError(f"a chunked body over {self.max_body} bytes")
             if length == 0:
                 for _ in range(MAX_HEADERS + 1):  # trailers, then the empty line
-                    if not await reader.receive_until(b"\r\n", MAX_LINE):
+                    if not await _line(reader):
                         return b"".join(chunks)
                 raise HTTPError(f"more than {MAX_HEADERS} trailer lines")
             chunks.append(await reader.receive_exactly(length))
@@ -199,6 +199,15 @@ class HTTPConnection:
             if size > self.max_body:
                 raise HTTPError(f"a body over {self.max_body} bytes")
             chunks.append(chunk)
+
+
+async def _line(reader: BufferedByteReceiveStream) -> bytes:
+    """One CRLF-terminated line of at most ``MAX_LINE`` bytes (anyio bounds what it buffers,
+    but returns a longer line that arrived in one chunk)."""
+    line = await reader.receive_until(b"\r\n", MAX_LINE)
+    if len(line) > MAX_LINE:
+        raise HTTPError(f"a line over {MAX_LINE} bytes")
+    return line
 
 
 __all__ = ["HTTPConnection", "HTTPError"]
