@@ -57,6 +57,9 @@ class Endpoint:
             (phoenix.js sends a heartbeat every 30 s).
         longpoll_window: seconds a LongPoll GET waits for messages; a session with no poll
             for 1.5 windows ends.
+        longpoll_sessions: live LongPoll sessions at most; a session-creating GET over it
+            gets HTTP 503 (``retry-after``) with ``{"status": 500}`` (phoenix.js retries with
+            its backoff), counted in telemetry (``channels.LONGPOLL_LIMIT``).
         session_cookie: the cookie copied into ``ConnectInfo.session`` (None: none).
         start_node: for ASGI ``lifespan`` (``uvicorn.run(endpoint)``, or
             ``Starlette(lifespan=endpoint.lifespan)``): a function returning an async
@@ -84,6 +87,7 @@ class Endpoint:
         outbox_bytes: int | None = 16_000_000,
         heartbeat_timeout: float = 60.0,
         longpoll_window: float = 10.0,
+        longpoll_sessions: int = 10_000,
         session_cookie: str | None = None,
         start_node: Callable[[], contextlib.AbstractAsyncContextManager[Node]] | None = None,
         fallback: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
@@ -100,6 +104,7 @@ class Endpoint:
         self.outbox_bytes = outbox_bytes
         self.heartbeat_timeout = heartbeat_timeout
         self.longpoll_window = longpoll_window
+        self.longpoll_sessions = longpoll_sessions
         self.session_cookie = session_cookie
         self.start_node = start_node
         self.fallback = fallback

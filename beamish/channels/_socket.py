@@ -143,6 +143,7 @@ class ClientGone(NamedTuple):
 
 
 DISCONNECT_MESSAGE = ("beamish.channels", "disconnect")  # plain data: it crosses nodes
+POLL_GONE = "beamish.channels.poll_gone"  # (POLL_GONE, poll id): that poll's client went away
 
 
 class _IdleCheck(NamedTuple):
@@ -237,6 +238,7 @@ class SocketServer(Actor):
         self.last_seen = self.clock.now()
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
+        self.poll_id: Any = None
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
@@ -276,6 +278,10 @@ class SocketServer(Actor):
                 telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "timeout"})
                 return Stop(("shutdown", "timeout"))
             send_after(self.pid, _IdleCheck(), self.options.idle_timeout / 2)
+            return None
+        if kind is tuple and len(message) == 2 and message[0] == POLL_GONE:
+            if self.poll_waiter is not None and message[1] == self.poll_id:
+                self.poll_waiter = None  # its frames stay for the next poll
             return None
         if message == DISCONNECT_MESSAGE:
             telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "disconnect"})
@@ -419,6 +425,7 @@ class SocketServer(Actor):
             if len(self.outbox) or self.outbox.closed:
                 return self._poll_answer()
             self.poll_waiter = caller
+            self.poll_id = request[2] if len(request) > 2 else None
             self.poll_serial += 1
             send_after(self.pid, _PollExpired(self.poll_serial), request[1])
             return NoReply()

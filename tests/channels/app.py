@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import beamish
 import beamish.channels._fastlane
+import beamish.channels._longpoll
 import beamish.channels._params
 from beamish import channels, cluster, pubsub, telemetry
 from beamish.supervision import count_children
@@ -181,6 +182,8 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 if isinstance(node.remote, cluster.Cluster)
                 else [],
                 "connections": (await count_children(endpoint.supervisor)).active,
+                "polls": beamish.channels._longpoll.live(endpoint).polls,
+                "lp_sessions": len(beamish.channels._longpoll.live(endpoint).sessions),
                 "processes": len(node.processes()),
                 "names": node.registered(),  # what a dashboard or `beamish top` shows
                 "outboxes": [
@@ -262,7 +265,13 @@ def main(argv: list[str]) -> None:
             options[key] = value
         else:
             options[key] = float(value) if "." in value else int(value)
-    for event in (channels.BAD_INPUT, channels.OVERFLOW, channels.CONNECT, channels.DISCONNECT):
+    for event in (
+        channels.BAD_INPUT,
+        channels.OVERFLOW,
+        channels.CONNECT,
+        channels.DISCONNECT,
+        channels.LONGPOLL_LIMIT,
+    ):
         telemetry.attach(f"test-{event[-1]}", event, count)
 
     @contextlib.asynccontextmanager
@@ -299,8 +308,8 @@ def main(argv: list[str]) -> None:
     else:
         endpoint = app = make_endpoint(start_node=start_node, fallback=control, **options)
     ENDPOINT.append(endpoint)
-    # A LongPoll GET whose client has gone stays open for the rest of its window (10 s):
-    # uvicorn would wait for it on SIGTERM. Bounded, as the tests stop a server by SIGTERM.
+    # A LongPoll GET of a client that is still there waits up to its window (10 s): uvicorn
+    # would wait for it on SIGTERM. Bounded, as the tests stop a server by SIGTERM.
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
