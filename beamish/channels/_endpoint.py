@@ -44,8 +44,9 @@ class Endpoint:
             ``path + "/longpoll"``. Under a framework's ``Mount("/socket", endpoint)`` give
             ``path=""`` (the framework's ``root_path`` is stripped first).
         websocket, longpoll: which transports to serve.
-        check_origin: ``True`` (the Origin must match the Host), ``False``, or a list of
-            allowed origins (see ``beamish.channels._origin``). Refused: HTTP 403.
+        check_origin: ``True`` (the Origin must match the Host), ``False``, a list of
+            allowed origins (``"https://a.com"``, ``"//*.a.com"``), or a callable
+            ``check(origin) -> bool`` (see ``beamish.channels._origin``). Refused: HTTP 403.
         max_frame_size: the largest incoming WebSocket frame, and LongPoll request body,
             in bytes. A WebSocket frame over it closes the connection with 1009.
         outbox_limit: frames queued for one client at most; over it the client (which does
@@ -81,7 +82,7 @@ class Endpoint:
         path: str = "/socket",
         websocket: bool = True,
         longpoll: bool = True,
-        check_origin: bool | Iterable[str] = True,
+        check_origin: bool | Iterable[str] | Callable[[str], bool] = True,
         max_frame_size: int = 1_000_000,
         outbox_limit: int = 1000,
         outbox_bytes: int | None = 16_000_000,

@@ -233,6 +233,17 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
 ENDPOINT: list[channels.Endpoint] = []
 
 
+def _origin_suffix(suffix: str) -> Any:
+    """A ``check_origin`` callable: Origins ending in ``suffix``; raises for ``boom``."""
+
+    def check(origin: str) -> bool:
+        if origin == "boom":
+            raise RuntimeError("check_origin callable failed on purpose")
+        return origin.endswith(suffix)
+
+    return check
+
+
 def make_endpoint(**options: Any) -> channels.Endpoint:
     options.setdefault("check_origin", False)
     options.setdefault("path", "/socket")
@@ -259,6 +270,8 @@ def main(argv: list[str]) -> None:
                 "seeds": seeds,
                 "discovery": False,
             }
+        elif key == "check_origin" and value.startswith("callable:"):
+            options[key] = _origin_suffix(value.partition(":")[2])
         elif key == "check_origin":
             options[key] = value.split(",") if value not in ("true", "false") else value == "true"
         elif key == "session_cookie":
