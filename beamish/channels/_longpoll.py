@@ -10,9 +10,11 @@ buffers frames until a GET takes them; POSTs carry the client's frames.
   ``200`` once the session took them, ``410`` for no session, ``400`` for a malformed body
   (the session is closed), ``413`` for a
   body over ``max_frame_size``.
-- The token names the session and its node (``<id>.<node in base64url>``): a poll that lands
-  on another node of the cluster is served by a call to the session's node. The id is 144
-  random bits; tokens naming a node this one is not connected to are ``410``.
+- A session is registered in the channels' session registry (cluster scope when the node
+  is distributed): a poll or POST that lands on another node of the cluster finds it there.
+  The token is ``<id>.<node in base64url>``; the node is the fallback for a poll that
+  arrives before the registration was replicated. The id is 144 random bits; a token whose
+  session is unknown and whose node is not connected is ``410``.
 - A GET whose client goes away (ASGI ``http.disconnect``) ends at once; the session keeps
   its frames for the next poll.
 - At most ``Endpoint.longpoll_sessions`` live sessions: a session-creating GET over it gets
@@ -43,6 +45,7 @@ from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import Outbox
+from ._registry import session_pid
 from ._serializer import Serializer, serializer_for
 from ._socket import BAD_INPUT, POLL_GONE, session_name
 
@@ -116,14 +119,19 @@ def make_token(node_name: str) -> tuple[str, str]:
     return session_id, f"{session_id}.{node_part}"
 
 
-def session_dest(token: str) -> tuple[str, str] | str | None:
-    """Where the session of ``token`` is: a local name, ``(name, node)`` on a connected node,
-    or None (malformed, or a node this one does not know)."""
+def session_dest(token: str) -> Pid | tuple[str, str] | str | None:
+    """Where the session of ``token`` is: its pid from the session registry (any node);
+    else, while the registry's replication has not brought it here yet, by the token's node
+    hint: a local name or ``(name, node)`` on a connected node; else None (malformed, or
+    unknown and no usable hint)."""
     session_id, dot, node_part = token.partition(".")
     if not dot or len(session_id) != 24 or len(node_part) > 400:
         return None
     if not all(c.isalnum() or c in "-_" for c in session_id):
         return None
+    pid = session_pid(session_id)
+    if pid is not None:
+        return pid
     try:
         node_name = base64.urlsafe_b64decode(node_part + "=" * (-len(node_part) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):

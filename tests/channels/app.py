@@ -24,6 +24,7 @@ import beamish
 import beamish.channels._fastlane
 import beamish.channels._longpoll
 import beamish.channels._params
+import beamish.channels._registry
 from beamish import channels, cluster, pubsub, telemetry
 from beamish.supervision import count_children
 
@@ -200,6 +201,9 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     str(p)
                     for p in pubsub.subscribers(("beamish.channels.socket", params["socket_id"]))
                 ]
+            if "session" in params:
+                known = beamish.channels._registry.session_pid(params["session"])
+                answer["session_known"] = known is not None
             if "topic" in params:
                 answer["local"] = len(channels.local_subscribers(params["topic"]))
                 answer["subscribers"] = len(

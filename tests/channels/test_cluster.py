@@ -3,6 +3,7 @@ uvicorn, joined in a beamish cluster over TCP."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import urllib.request
@@ -127,6 +128,37 @@ def test_a_longpoll_session_is_served_by_another_node(trio_of_nodes: list[Server
         {"status": "ok", "response": {"via": "b"}},
     ]
     assert stats(b)["connections"] == 0  # no session was created on b
+
+
+def test_a_longpoll_session_is_found_through_the_registry(trio_of_nodes: list[Server]) -> None:
+    """The token's node hint names no node of the cluster: b and c find the session made on
+    a through the session registry (cluster scope) and serve it."""
+    a, b, c = trio_of_nodes
+    token = _lp(a, "GET", "vsn=2.0.0&user=nomad&")["token"]
+    session_id = token.partition(".")[0]
+    hint = base64.urlsafe_b64encode(b"nowhere@10.255.255.1").decode().rstrip("=")
+    blind = f"{session_id}.{hint}"
+    for srv in (b, c):
+        until(lambda srv=srv: stats(srv, session=session_id)["session_known"], "replicated")
+    connects = [stats(srv)["counts"].get("connect", 0) for srv in (b, c)]
+    body = b'["1","1","room:nomad","phx_join",{}]'
+    assert _lp(b, "POST", f"vsn=2.0.0&token={blind}", body) == {"status": 200}
+    answer = _lp(c, "GET", f"vsn=2.0.0&token={blind}")
+    assert (answer["status"], answer["token"]) == (200, blind)
+    reply = json.loads(answer["messages"][0])
+    assert reply[4] == {"status": "ok", "response": {"joined": "room:nomad", "user": "nomad"}}
+    assert [stats(srv)["counts"].get("connect", 0) for srv in (b, c)] == connects  # none new
+
+
+def _lp(server: Server, method: str, query: str, body: bytes | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{server.http}/socket/longpoll?{query}", data=body, method=method
+    )
+    if body is not None:
+        request.add_header("Content-Type", "application/x-ndjson")
+    with urllib.request.urlopen(request, timeout=15) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
 
 
 def test_presence_across_nodes(trio_of_nodes: list[Server]) -> None:
