@@ -29,7 +29,7 @@ from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import OVERFLOW_CLOSE_CODE, Outbox
 from ._serializer import serializer_for
-from ._socket import BAD_INPUT, ClientGone, InFrame
+from ._socket import BAD_INPUT, ClientGone, InFrame, SocketServer
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -95,6 +95,8 @@ async def serve_websocket(endpoint: Endpoint, scope: Scope, receive: Receive, se
 
 async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, send: Send) -> None:
     node = this_node()
+    server = lowlevel.actor_of(node, pid)
+    frame_in = server.frame_in if isinstance(server, SocketServer) else None
     limit = endpoint.max_frame_size
     gone = False
     too_big = False
@@ -150,7 +152,10 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
                         too_big = True
                         node.send(pid, ClientGone("frame_too_big"))  # counted there
                         continue  # the process closes the outbox; write closes the socket
-                    node.send(pid, InFrame(data))
+                    if frame_in is not None:
+                        frame_in(data)  # pushes go straight to their channel's process
+                    else:
+                        node.send(pid, InFrame(data))
                 elif kind == "websocket.disconnect":
                     gone = True
                     node.send(pid, ClientGone())
