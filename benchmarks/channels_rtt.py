@@ -6,9 +6,11 @@
 The same servers, clients and round-trip workload as ``benchmarks/channels.py`` (imported
 from it: 100 clients in one loader OS process, each pushing ``{"i": n}`` and awaiting the
 reply in a loop), without the connect, memory and fan-out phases, so that one round takes
-seconds. Each round starts a fresh server. ``--profile FILE`` runs the server under cProfile
-(one round per peer; the stats of the round-trip window only; on asyncio's loop rather than
-uvloop, to count its passes) and prints the top functions and the loop passes per round trip.
+seconds. Each round starts a fresh server. A peer ``beamish_raw@DIR`` serves beamish from
+another checkout (``git worktree add DIR main``): before/after pairs in one run.
+``--profile FILE`` runs the server and the loader under cProfile (one round per peer; the
+round-trip window only; on asyncio's loop rather than uvloop, to count its passes) and
+prints the top functions and the loop passes per round trip.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import psutil
 HERE = Path(__file__).resolve()
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE.parent]  # see channels.py
 _spec = importlib.util.spec_from_file_location("bench_channels", HERE.parent / "channels.py")
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
@@ -44,13 +47,13 @@ def install_profiler(out: str) -> None:
 
     profile = cProfile.Profile()
     passes = [0]
-    run_once = asyncio.base_events.BaseEventLoop._run_once  # type: ignore[attr-defined]
+    run_once = asyncio.base_events.BaseEventLoop._run_once  # type: ignore[attr-defined]  # noqa: SLF001
 
     def counted(self: Any) -> None:
         passes[0] += 1
         run_once(self)
 
-    asyncio.base_events.BaseEventLoop._run_once = counted  # type: ignore[attr-defined]
+    asyncio.base_events.BaseEventLoop._run_once = counted  # type: ignore[attr-defined]  # noqa: SLF001
     sys.modules["uvloop"] = None  # type: ignore[assignment]
 
     def start(*_: Any) -> None:
@@ -66,14 +69,16 @@ def install_profiler(out: str) -> None:
     signal.signal(signal.SIGUSR2, stop)
 
 
-def one_round(peer: str, seconds: float, profile: str | None) -> dict[str, float]:
+def one_round(spec: str, seconds: float, profile: str | None) -> dict[str, float]:
+    peer, _, tree = spec.partition("@")  # beamish_raw@DIR: the server imports beamish from DIR
+    env = dict(os.environ, PYTHONPATH=tree) if tree else None
     port = bench.free_port()
     kind = peer.split("_")[0]
     if profile:
         args = [sys.executable, str(HERE), "profiled", profile + ".server", "serve", kind]
     else:
         args = [sys.executable, str(bench.HERE), "serve", kind]
-    server = subprocess.Popen([*args, str(port)], text=True)
+    server = subprocess.Popen([*args, str(port)], text=True, env=env)
     loader: Any = None
     try:
         bench.wait_serving(port, server)
@@ -82,9 +87,20 @@ def one_round(peer: str, seconds: float, profile: str | None) -> dict[str, float
             loader.proc.stdin.close()
             loader.proc.wait()
             loader.proc = subprocess.Popen(
-                [sys.executable, str(HERE), "profiled", profile + ".client", "load", peer,
-                 str(port), str(bench.RTT_CLIENTS)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                [
+                    sys.executable,
+                    str(HERE),
+                    "profiled",
+                    profile + ".client",
+                    "load",
+                    peer,
+                    str(port),
+                    str(bench.RTT_CLIENTS),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
             )
         hello = loader.read()
         if hello["errors"] or hello["connected"] != bench.RTT_CLIENTS:
@@ -139,8 +155,10 @@ def main() -> None:
             for side in ("server", "client"):
                 stats = pstats.Stats(f"{out}.{side}")
                 calls = stats.total_calls / trips  # type: ignore[attr-defined]
-                print(f"== {side}: {r[side + '_passes'] / trips:.2f} loop passes and {calls:.0f} "
-                      "Python calls per round trip")
+                print(
+                    f"== {side}: {r[side + '_passes'] / trips:.2f} loop passes and {calls:.0f} "
+                    "Python calls per round trip"
+                )
                 stats.sort_stats("tottime").print_stats(30)
         return
     results: dict[str, list[dict[str, float]]] = {p: [] for p in peers}
@@ -149,9 +167,13 @@ def main() -> None:
         for peer in order:
             f = one_round(peer, args.seconds, None)
             results[peer].append(f)
-            print(f"round {r + 1} {peer:12} {f['rate']:,.0f}/s p50 {f['p50'] * 1000:.1f} ms "
-                  f"p99 {f['p99'] * 1000:.1f} ms; CPU per round trip: server "
-                  f"{f['server_us']:.0f} us, client {f['client_us']:.0f} us (load {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"round {r + 1} {peer:12} {f['rate']:,.0f}/s p50 {f['p50'] * 1000:.1f} ms "
+                f"p99 {f['p99'] * 1000:.1f} ms; CPU per round trip: server "
+                f"{f['server_us']:.0f} us, client {f['client_us']:.0f} us "
+                f"(load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
         order.reverse()
     base = peers[0]
     rows = (("rate", True), ("p50", False), ("p99", False), ("server_us", False))
@@ -163,9 +185,10 @@ def main() -> None:
             cells.append(f"{p} " + shown.get(key, f"{median * 1000:.1f} ms"))
         for p in peers[1:]:
             ratios = [a[key] / b[key] for a, b in zip(results[base], results[p], strict=True)]
-            cells.append(f"{base}/{p} {statistics.median(ratios):.2f}x "
-                         f"[{min(ratios):.2f}-{max(ratios):.2f}]"
-                         + ("" if higher else " (lower is better)"))
+            cells.append(
+                f"{base}/{p} {statistics.median(ratios):.2f}x "
+                f"[{min(ratios):.2f}-{max(ratios):.2f}]" + ("" if higher else " (lower is better)")
+            )
         print(f"{key}: " + "; ".join(cells))
     print(f"end load {os.getloadavg()}")
 

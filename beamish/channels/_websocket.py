@@ -98,6 +98,7 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
     server = lowlevel.actor_of(node, pid)
     frame_in = server.frame_in if isinstance(server, SocketServer) else None
     limit = endpoint.max_frame_size
+    create_waiter = lowlevel.waiter_factory(node)
     gone = False
     too_big = False
     writer_done = anyio.Event()
@@ -106,7 +107,7 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
         nonlocal gone
         try:
             while True:
-                frames = await outbox.take()
+                frames = await outbox.take(create_waiter)
                 if frames is None or outbox.close_code == OVERFLOW_CLOSE_CODE:
                     break
                 for frame in frames:
