@@ -6,8 +6,8 @@
 The same servers, clients and round-trip workload as ``benchmarks/channels.py`` (imported
 from it: 100 clients in one loader OS process, each pushing ``{"i": n}`` and awaiting the
 reply in a loop), without the connect, memory and fan-out phases, so that one round takes
-seconds. Each round starts a fresh server. A peer ``beamish_raw@DIR`` serves beamish from
-another checkout (``git worktree add DIR main``): before/after pairs in one run.
+seconds. Each round starts a fresh server. A peer ``beamish_raw@DIR`` runs beamish (server and
+client) from another checkout (``git worktree add DIR main``): before/after pairs in one run.
 ``--profile FILE`` runs the server and the loader under cProfile (one round per peer; the
 round-trip window only; on asyncio's loop rather than uvloop, to count its passes) and
 prints the top functions and the loop passes per round trip.
@@ -82,7 +82,17 @@ def one_round(spec: str, seconds: float, profile: str | None) -> dict[str, float
     loader: Any = None
     try:
         bench.wait_serving(port, server)
-        loader = bench.Proc("load", peer, str(port), str(bench.RTT_CLIENTS))
+        saved = os.environ.get("PYTHONPATH")
+        if tree:  # the loader's client from that checkout too
+            os.environ["PYTHONPATH"] = tree
+        try:
+            loader = bench.Proc("load", peer, str(port), str(bench.RTT_CLIENTS))
+        finally:
+            if tree:
+                if saved is None:
+                    del os.environ["PYTHONPATH"]
+                else:
+                    os.environ["PYTHONPATH"] = saved
         if profile:  # the same loader, profiled: Proc runs channels.py, so swap the process
             loader.proc.stdin.close()
             loader.proc.wait()
@@ -176,12 +186,22 @@ def main() -> None:
             )
         order.reverse()
     base = peers[0]
-    rows = (("rate", True), ("p50", False), ("p99", False), ("server_us", False))
+    rows = (
+        ("rate", True),
+        ("p50", False),
+        ("p99", False),
+        ("server_us", False),
+        ("client_us", False),
+    )
     for key, higher in rows:
         cells = []
         for p in peers:
             median = statistics.median(f[key] for f in results[p])
-            shown = {"rate": f"{median:,.0f}/s", "server_us": f"{median:.0f} us"}
+            shown = {
+                "rate": f"{median:,.0f}/s",
+                "server_us": f"{median:.0f} us",
+                "client_us": f"{median:.0f} us",
+            }
             cells.append(f"{p} " + shown.get(key, f"{median * 1000:.1f} ms"))
         for p in peers[1:]:
             ratios = [a[key] / b[key] for a, b in zip(results[base], results[p], strict=True)]
