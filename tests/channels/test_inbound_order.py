@@ -34,9 +34,10 @@ async def frames_until(ws: Any, last: list[Any]) -> list[list[Any]]:
 
 def test_pipelined_joins_pushes_and_duplicate_join_keep_their_order(server: Server) -> None:
     """Joined, then in one write: 10 pushes, a heartbeat, a second join of the same topic,
-    10 pushes for it, one stale push for the first instance, one more push, leave: every push is answered by the instance it
-    names, in order; the stale one is dropped; each instance's frames come in Phoenix's
-    order (join reply, welcome push, replies, then its phx_close)."""
+    10 pushes for it, one stale push for the first instance, one more push, leave: every
+    push is answered by the instance it names, in order; the stale one is dropped; each
+    instance's frames come in Phoenix's order (join reply, welcome push, replies, then its
+    phx_close)."""
     topic = "room:burst"
 
     async def go() -> list[list[Any]]:
