@@ -234,6 +234,7 @@ class SocketServer(Actor):
         self.channels: dict[str, tuple[Pid, Any]] = {}  # topic -> (pid, join_ref)
         self.by_pid: dict[Pid, tuple[str, Any]] = {}
         self.last_seen = self.clock.now()
+        self.queued = 0  # frames given to this process by frame_in and not handled yet
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
         self.poll_id: Any = None
@@ -264,7 +265,11 @@ class SocketServer(Actor):
         kind = type(message)
         if kind is InFrame:
             self.last_seen = self.clock.now()
-            return await self._frame(message.data)
+            try:
+                return await self._frame(message.data)
+            finally:
+                if self.queued:
+                    self.queued -= 1
         if kind is Exit:
             return self._channel_exit(message.pid, message.reason)
         if kind is ClientGone:
@@ -331,6 +336,36 @@ class SocketServer(Actor):
         if msg.join_ref is None or msg.join_ref == join_ref:
             self.node.send(pid, ChannelIn(msg.ref, event, msg.payload))
         return None  # a stale join_ref: dropped silently, as Phoenix does
+
+    def frame_in(self, data: str | bytes) -> None:
+        """A frame from the client, called by the WebSocket transport's task (not in this
+        process). A push to a joined channel, and a heartbeat, are routed right here, straight
+        into the channel's mailbox, as Phoenix's transport process does (one hop, not two).
+        Everything else (joins, unmatched topics, bad frames), and every frame while
+        an earlier one still waits for this process, goes to the process as an ``InFrame``:
+        frames are handled in the order they came, and only the process changes
+        ``channels``.
+        """
+        if not self.queued:
+            try:
+                msg = self.serializer.decode(data)
+            except ProtocolError:
+                msg = None  # the process reports it
+            if msg is not None and msg.event != "phx_join":
+                topic = msg.topic
+                joined = self.channels.get(topic)
+                if joined is not None:
+                    self.last_seen = self.clock.now()
+                    pid, join_ref = joined
+                    if msg.join_ref is None or msg.join_ref == join_ref:
+                        self.node.send(pid, ChannelIn(msg.ref, msg.event, msg.payload))
+                    return  # a stale join_ref: dropped silently, as in _frame
+                if topic == "phoenix" and msg.event == "heartbeat":
+                    self.last_seen = self.clock.now()
+                    self._reply(None, msg.ref, topic, "ok", {})
+                    return
+        self.queued += 1
+        self.node.send(self.pid, InFrame(data))
 
     def _reply(self, join_ref: Any, ref: Any, topic: str, status: str, response: Any) -> None:
         self.outbox.put(self.serializer.encode_reply(join_ref, ref, topic, status, response))

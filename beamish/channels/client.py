@@ -324,9 +324,15 @@ class _WebSocket:
             else:
                 self._protocol.receive_data(data)
             self._events.extend(self._protocol.events_received())
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                async with self._lock:
-                    await self._flush()  # pongs, the answer to a close
+            replies = self._protocol.data_to_send()  # pongs, the answer to a close; mostly none
+            if replies:
+                with contextlib.suppress(
+                    anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
+                ):
+                    async with self._lock:
+                        for chunk in replies:
+                            if chunk:
+                                await self._stream.send(chunk)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         with anyio.move_on_after(1, shield=True):
