@@ -16,22 +16,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .. import telemetry
-from ..actors import NoProc, Pid, this_node
-from ..actors import receive as receive_message
-from ..actors import self as self_pid
+from ..actors import NoProc, Pid, lowlevel, this_node
 from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import OVERFLOW_CLOSE_CODE, Outbox
 from ._serializer import serializer_for
-from ._socket import BAD_INPUT, CLOSE_CRASH, CLOSE_GOING_AWAY, ClientGone, InFrame
+from ._socket import (
+    BAD_INPUT,
+    CLOSE_CRASH,
+    CLOSE_GOING_AWAY,
+    ClientGone,
+    InFrame,
+    SocketServer,
+)
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -103,9 +107,6 @@ async def _open(
     return pid, outbox
 
 
-_READY = "beamish.channels.outbox_ready"
-
-
 async def _write(outbox: Outbox, send: Send, reading: anyio.CancelScope) -> None:
     """The writer of one connection: a process linked to the connection process, so that
     its end (whatever the reason, a kill included) ends the writer, even in a ``send`` to
@@ -114,17 +115,14 @@ async def _write(outbox: Outbox, send: Send, reading: anyio.CancelScope) -> None
     close frame within a second, unless the client overflowed the outbox or is gone;
     then it ends the reading side, and so the ASGI task."""
     node = this_node()
-    outbox.on_ready = functools.partial(node.send, self_pid(), _READY)
+    create_waiter = lowlevel.waiter_factory(node)
     gone = False
     try:
         while True:
-            frames = outbox.take_nowait()
-            if frames:
-                await _send_frames(send, frames)
-            elif outbox.closed:
+            frames = await outbox.take(create_waiter)
+            if frames is None or outbox.close_code == OVERFLOW_CLOSE_CODE:
                 break
-            else:
-                await receive_message()  # _READY: the outbox went from empty to not
+            await _send_frames(send, frames)
     except OSError:  # the client is gone (uvicorn's ClientDisconnected is one)
         gone = True
     finally:
@@ -153,6 +151,8 @@ async def _pump(endpoint: Endpoint, pid: Pid, outbox: Outbox, receive: Receive, 
     """Read the client's frames into the connection process until the client goes or the
     writer ends; the writer is a process of its own (see :func:`_write`)."""
     node = this_node()
+    server = lowlevel.actor_of(node, pid)
+    frame_in = server.frame_in if isinstance(server, SocketServer) else None
     limit = endpoint.max_frame_size
     too_big = False
     reading = anyio.CancelScope()
@@ -179,7 +179,10 @@ async def _pump(endpoint: Endpoint, pid: Pid, outbox: Outbox, receive: Receive, 
                         too_big = True
                         node.send(pid, ClientGone("frame_too_big"))  # counted there
                         continue  # the process closes the outbox; the writer the socket
-                    node.send(pid, InFrame(data))
+                    if frame_in is not None:
+                        frame_in(data)  # pushes go straight to their channel's process
+                    else:
+                        node.send(pid, InFrame(data))
                 elif kind == "websocket.disconnect":
                     break
         except OSError:  # the client is gone
