@@ -575,11 +575,12 @@ class Loader:
 
         start = time.monotonic()
         tasks = [asyncio.create_task(one(item)) for item in items]
-        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
-        for task in pending:
-            task.cancel()
-        if pending:
-            errors.append(f"{len(pending)} not done by the phase deadline")
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+            for task in pending:
+                task.cancel()
+            if pending:
+                errors.append(f"{len(pending)} not done by the phase deadline")
         end = time.monotonic()
         return good, errors, start, end
 
@@ -625,27 +626,21 @@ class Loader:
 
     async def rtt(self, clients: int, start: float, warmup: float, until: float) -> Any:
         latencies: list[float] = []
-        counted: list[int] = [0]
         failures: list[str] = []
 
         async def pinger(client: Client) -> None:
-            i = 0
-            with contextlib.suppress(asyncio.CancelledError):
-                while True:
-                    t = time.monotonic()
-                    if t >= until:
-                        return
-                    try:
-                        async with asyncio.timeout(until - t + 10):
-                            await client.echo(i)
-                    except Exception as exc:
-                        failures.append(f"{type(exc).__name__}: {exc}"[:200])
-                        return
-                    done = time.monotonic()
-                    if t >= start + warmup:
-                        latencies.append(done - t)
-                        counted[0] += 1
-                    i += 1
+            for i in itertools.count():
+                t = time.monotonic()
+                if t >= until:
+                    return
+                try:
+                    async with asyncio.timeout(until - t + 10):
+                        await client.echo(i)
+                except Exception as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                    return
+                if t >= start + warmup:
+                    latencies.append(time.monotonic() - t)
 
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         await asyncio.gather(*(pinger(c) for c in self.clients[:clients]))
@@ -1030,8 +1025,15 @@ def describe(peer: str, r: dict[str, Any]) -> str:
         f"mem {r['bytes_per_client'] / 1000:.1f} KB (USS {r['uss_per_client'] / 1000:.1f}) "
         f"connect {r['connects_per_s']:,.0f}/s join {r['joins_per_s']:,.0f}/s "
         f"rtt {r['rtt_per_s']:,.0f}/s p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms "
-        f"fan-out {fan}\n            cpu server/loaders: {cpus}"
+        f"fan-out {fan}\n            cpu server/loaders: {cpus}" + problems(r)
     )
+
+
+def problems(r: dict[str, Any]) -> str:
+    found = [*r["connect_errors"], *r["join_errors"]]
+    if r["rtt_failed"]:
+        found.append(f"{r['rtt_failed']} round-trip clients failed")
+    return ("\n            problems: " + "; ".join(found)) if found else ""
 
 
 def client_bound(r: dict[str, Any]) -> list[str]:
