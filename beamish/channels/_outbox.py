@@ -53,7 +53,7 @@ class Outbox:
         self.byte_limit = byte_limit
         self._frames: deque[Frame] = deque()
         self._bytes = 0
-        self._wakeup: anyio.Event | None = None
+        self._wakeup: Any = None  # the waiting reader's waiter (set_result wakes it)
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -79,8 +79,9 @@ class Outbox:
         frames.append(frame)
         self._bytes += size
         if len(frames) == 1:
-            if self._wakeup is not None:
-                self._wakeup.set()
+            wakeup = self._wakeup
+            if wakeup is not None and not wakeup.done():
+                wakeup.set_result(None)
             if self.on_ready is not None:
                 self.on_ready()
         return True
@@ -92,8 +93,9 @@ class Outbox:
         self.closed = True
         self.close_code = code
         self.close_reason = reason
-        if self._wakeup is not None:
-            self._wakeup.set()
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
         if self.on_ready is not None:
             self.on_ready()
 
@@ -104,12 +106,33 @@ class Outbox:
         self._bytes = 0
         return frames
 
-    async def take(self) -> list[Frame] | None:
-        """Wait for frames and take them all; None once closed and empty."""
+    async def take(self, create_waiter: Callable[[], Any] | None = None) -> list[Frame] | None:
+        """Wait for frames and take them all; None once closed and empty. ``create_waiter``:
+        the node's ``lowlevel.waiter_factory`` (cheaper than the default, an anyio event)."""
         while not self._frames:
             if self.closed:
                 return None
-            self._wakeup = event = anyio.Event()
-            await event.wait()
-            self._wakeup = None
+            self._wakeup = waiter = (create_waiter or _EventWaiter)()
+            try:
+                await waiter
+            finally:
+                self._wakeup = None
         return self.take_nowait()
+
+
+class _EventWaiter:
+    """A one-shot waiter on an ``anyio.Event``, for readers that have no node at hand."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def set_result(self, _value: Any) -> None:
+        self._event.set()
+
+    def __await__(self) -> Any:
+        return self._event.wait().__await__()

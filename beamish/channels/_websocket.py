@@ -29,7 +29,7 @@ from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import OVERFLOW_CLOSE_CODE, Outbox
 from ._serializer import serializer_for
-from ._socket import BAD_INPUT, ClientGone, InFrame
+from ._socket import BAD_INPUT, ClientGone, InFrame, SocketServer
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -95,7 +95,10 @@ async def serve_websocket(endpoint: Endpoint, scope: Scope, receive: Receive, se
 
 async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, send: Send) -> None:
     node = this_node()
+    server = lowlevel.actor_of(node, pid)
+    frame_in = server.frame_in if isinstance(server, SocketServer) else None
     limit = endpoint.max_frame_size
+    create_waiter = lowlevel.waiter_factory(node)
     gone = False
     too_big = False
     writer_done = anyio.Event()
@@ -104,7 +107,7 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
         nonlocal gone
         try:
             while True:
-                frames = await outbox.take()
+                frames = await outbox.take(create_waiter)
                 if frames is None or outbox.close_code == OVERFLOW_CLOSE_CODE:
                     break
                 for frame in frames:
@@ -150,7 +153,10 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
                         too_big = True
                         node.send(pid, ClientGone("frame_too_big"))  # counted there
                         continue  # the process closes the outbox; write closes the socket
-                    node.send(pid, InFrame(data))
+                    if frame_in is not None:
+                        frame_in(data)  # pushes go straight to their channel's process
+                    else:
+                        node.send(pid, InFrame(data))
                 elif kind == "websocket.disconnect":
                     gone = True
                     node.send(pid, ClientGone())
