@@ -216,6 +216,16 @@ async def _serve(port: int, trace: bool, profile: bool, floor: bool) -> None:
                         for ref in gc.get_referrers(obj):
                             holders[type(ref).__qualname__] += 1
                 report["holders"] = holders.most_common(10)
+            if os.environ.get("CHMEM_NAMES"):  # what the bound methods / coroutines of a type are
+                wanted = os.environ["CHMEM_NAMES"]
+                names: collections.Counter[str] = collections.Counter()
+                for obj in gc.get_objects():
+                    if type(obj).__qualname__ == wanted:
+                        what = getattr(obj, "__func__", None) or getattr(obj, "cr_code", None)
+                        names[
+                            getattr(what, "__qualname__", None) or getattr(what, "co_qualname", "?")
+                        ] += 1
+                report["names"] = names.most_common(24)
             if profiler is not None:
                 import io
                 import pstats
@@ -359,6 +369,8 @@ def main() -> None:
             print(f"  {per:7.2f}  {name}")
     if "holders" in report:
         print(f"held by: {report['holders']}")
+    if "names" in report:
+        print(f"names: {report['names']}")
     if "trace" in report:
         trace = report["trace"]
         print(f"\ntracemalloc: {trace['total']:,.0f} B/client; by file of the innermost frame in")
