@@ -191,10 +191,11 @@ class Endpoint:
             else:
                 await send({"type": "websocket.close", "code": 1011})
             return
+        if kind == "websocket" and transport == "websocket":
+            await serve_websocket(self, self.node, scope, receive, send)
+            return
         with self.node:
-            if kind == "websocket" and transport == "websocket":
-                await serve_websocket(self, scope, receive, send)
-            elif kind == "http" and transport == "longpoll":
+            if kind == "http" and transport == "longpoll":
                 await serve_longpoll(self, scope, receive, send)
             elif kind == "http":
                 await _plain(send, 400)

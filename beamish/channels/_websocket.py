@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .. import telemetry
-from ..actors import NoProc, Pid, lowlevel, this_node
+from ..actors import Node, NoProc, Pid, lowlevel, this_node
 from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
@@ -57,11 +57,14 @@ def _auth_token(subprotocols: list[str]) -> str | None:
     return None
 
 
-async def serve_websocket(endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one WebSocket connection (see the module docstring)."""
-    opened = await _open(endpoint, scope, receive, send)
+async def serve_websocket(
+    endpoint: Endpoint, node: Node, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Serve one WebSocket connection on ``node`` (see the module docstring)."""
+    with node:  # the handshake calls the supervisor; the pump names its node (no ``with``
+        opened = await _open(endpoint, scope, receive, send)  # held for the connection's life)
     if opened is not None:  # (the handshake's locals are gone: this frame lives as long)
-        await _pump(endpoint, opened[0], opened[1], receive, send)
+        await _pump(endpoint, node, opened[0], opened[1], receive, send)
 
 
 async def _open(
@@ -147,10 +150,11 @@ async def _send_frames(send: Send, frames: list[str | bytes]) -> None:
             await send({"type": "websocket.send", "bytes": frame})
 
 
-async def _pump(endpoint: Endpoint, pid: Pid, outbox: Outbox, receive: Receive, send: Send) -> None:
+async def _pump(
+    endpoint: Endpoint, node: Node, pid: Pid, outbox: Outbox, receive: Receive, send: Send
+) -> None:
     """Read the client's frames into the connection process until the client goes or the
     writer ends; the writer is a process of its own (see :func:`_write`)."""
-    node = this_node()
     server = lowlevel.actor_of(node, pid)
     frame_in = server.frame_in if isinstance(server, SocketServer) else None
     limit = endpoint.max_frame_size
