@@ -19,7 +19,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, this_node, trap_exits
+from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, lowlevel, this_node, trap_exits
 from . import _fastlane, _registry
 from ._fastlane import Outgoing, Subscription
 
@@ -70,6 +70,7 @@ class ChannelIn(NamedTuple):
     ref: str | int | None
     event: str
     payload: Any
+    size: int = 0  # its frame's bytes, counted in the outbox's ``inbound`` until handled
 
 
 def reply(ref: ReplyRef | tuple[Pid, Any], status: str, response: Any = None) -> None:
@@ -294,6 +295,7 @@ class ChannelServer(Actor):
         kind = type(message)
         socket = self.socket
         if kind is ChannelIn:
+            socket.outbox.inbound -= message.size
             if message.event == "phx_leave":
                 _fastlane.unsubscribe(this_node(), socket.topic, self.pid)
                 socket.write_reply(message.ref, "ok", {})
@@ -341,7 +343,11 @@ class ChannelServer(Actor):
         raise TypeError(f"handle_in returned {result!r}: expected None, a Reply or Stop")
 
     async def terminate(self, reason: Any) -> None:
-        _fastlane.unsubscribe(this_node(), self.socket.topic, self.pid)
+        node = this_node()
+        for message in lowlevel.mailbox_messages(node, self.pid):  # frames it never handles
+            if type(message) is ChannelIn:
+                self.socket.outbox.inbound -= message.size
+        _fastlane.unsubscribe(node, self.socket.topic, self.pid)
         await _run(self.channel.terminate(reason, self.socket))
 
 
