@@ -214,6 +214,12 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 answer["subscribers"] = len(
                     pubsub.subscribers(("beamish.channels", params["topic"]))
                 )
+    elif node is not None and scope["path"] == "/kill":  # the connection processes of an id
+        with node:
+            pids = pubsub.subscribers(("beamish.channels.socket", params["id"]))
+            for pid in pids:
+                node.exit(node.system_pid, pid, "kill")
+        answer = {"killed": len(pids)}
     elif node is not None and scope["path"] == "/disconnect":
         with node:
             channels.disconnect(params["id"])
