@@ -121,3 +121,28 @@ def test_a_longpoll_client_that_posts_faster_than_its_channel_handles_is_disconn
     assert 400 in answers
     assert set(answers[answers.index(400) + 1 :]) <= {410}
     until(lambda: stats(server)["counts"].get("bad_input", 0) == before + 1, "counted")
+
+
+@pytest.mark.parametrize(
+    "node_hint",
+    [
+        "ZXZpbEBub3doZXJl",  # evil@nowhere: not connected
+        "Y2hhbkBsb2NhbGhvc3Q",  # chan@localhost, the server's own node: no such session
+        "B" * 5000,  # over 400 characters
+        "",
+        "!!!!",  # not base64url
+        "__4",  # b"\xff\xfe": not UTF-8
+    ],
+)
+def test_a_forged_token_gets_a_clean_410_and_takes_nothing(server: Server, node_hint: str) -> None:
+    """A token whose session id is well formed but unknown, with any node hint, is a new
+    session (410 + a fresh token, as Phoenix), for a GET, and a 410 for a POST; the live
+    session beside it goes on."""
+    victim = new_session(server, "victim")
+    forged = "A" * 24 + "." + node_hint
+    status, body, _ = lp(server, "GET", f"vsn=2.0.0&user=x&token={forged}")
+    assert (status, body["status"], body["messages"]) == (200, 410, [])
+    assert body["token"] not in (forged, victim)
+    join = json.dumps(["1", "1", "room:f", "phx_join", {}]).encode()
+    assert lp(server, "POST", f"vsn=2.0.0&token={forged}", join)[1] == {"status": 410}
+    assert lp(server, "POST", f"vsn=2.0.0&token={victim}", join)[1] == {"status": 200}
