@@ -63,7 +63,8 @@ class Endpoint:
             its backoff), counted in telemetry (``channels.LONGPOLL_LIMIT``).
         inbox_bytes: bytes of one client's frames received and not yet handled by its
             connection and channel processes at most; a client that pushes faster than its
-            channels handle is disconnected over it (close 1008, ``channels.BAD_INPUT``).
+            channels handle is disconnected over it (close 1008, ``channels.BAD_INPUT``);
+            never less than ``max_frame_size``.
         session_cookie: the cookie copied into ``ConnectInfo.session`` (None: none).
         start_node: for ASGI ``lifespan`` (``uvicorn.run(endpoint)``, or
             ``Starlette(lifespan=endpoint.lifespan)``): a function returning an async

@@ -236,7 +236,8 @@ class SocketServer(Actor):
         self.by_pid: dict[Pid, tuple[str, Any]] = {}
         self.last_seen = self.clock.now()
         self.queued = 0  # frames given to this process by frame_in and not handled yet
-        self.inbox_bytes = options.endpoint.inbox_bytes
+        endpoint = options.endpoint  # one frame of max_frame_size always fits
+        self.inbox_bytes = max(endpoint.inbox_bytes, endpoint.max_frame_size)
         self.flooded = False  # over inbox_bytes: the transport's frames are dropped
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0

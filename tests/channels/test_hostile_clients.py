@@ -159,3 +159,23 @@ async def test_handled_pushes_give_their_inbox_bytes_back(server: Server) -> Non
                     assert reply.response["i"] == i
                 await room.leave()
     assert stats(server)["counts"].get("bad_input", 0) == before
+
+
+@pytest.mark.anyio
+async def test_one_frame_of_max_frame_size_always_fits_the_inbox() -> None:
+    """``inbox_bytes`` below ``max_frame_size`` does not cut off a client for one frame
+    the endpoint allows."""
+    from beamish.channels import client
+
+    small = Server("max_frame_size=2000000", "inbox_bytes=1000000")
+    try:
+        with anyio.fail_after(30):
+            async with client.connect(small.url, {"user": "big"}) as socket:
+                room = socket.channel("room:big")
+                await room.join()
+                reply = await room.push("echo", {"p": "c" * 1_500_000})
+                assert reply.status == "ok"
+                assert len(reply.response["p"]) == 1_500_000
+        assert stats(small)["counts"].get("bad_input", 0) == 0
+    finally:
+        small.stop()
