@@ -14,14 +14,13 @@ Semantics
   code 1013 ("try again later"): the client that does not read is disconnected, and nobody
   else waits for it. Frames put after the close are dropped.
 - ``close(code)`` ends the stream: ``take`` returns what is queued, then ``None`` forever.
-- One reader at a time: ``await take()`` (WebSocket writer) or ``take_nowait()`` (LongPoll
-  poll). ``on_ready`` is called once each time the outbox goes from empty to non-empty, so a
-  LongPoll session can answer a waiting poll.
+- One reader at a time: ``await take()`` (the WebSocket writer) or ``take_nowait()`` (a
+  LongPoll poll). ``on_ready`` is called once each time the outbox goes from empty to
+  non-empty, so a LongPoll session can answer a waiting poll.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +50,7 @@ class Outbox:
     def __init__(self, limit: int = 1000, byte_limit: int | None = None) -> None:
         self.limit = limit
         self.byte_limit = byte_limit
-        self._frames: deque[Frame] = deque()
+        self._frames: list[Frame] = []  # a list (56 bytes empty), not a deque (760)
         self._bytes = 0
         self._wakeup: Any = None  # the waiting reader's waiter (set_result wakes it)
         self.closed = False
@@ -101,8 +100,10 @@ class Outbox:
 
     def take_nowait(self) -> list[Frame]:
         """Everything queued now (possibly nothing)."""
-        frames = list(self._frames)
-        self._frames.clear()
+        frames = self._frames
+        if not frames:
+            return []
+        self._frames = []
         self._bytes = 0
         return frames
 

@@ -13,7 +13,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from ..actors import (
     this_node,
     trap_exits,
 )
-from . import _fastlane
+from . import _fastlane, _registry
 from ._channel import ChannelIn, ChannelServer, ChannelSocket
 from ._errors import ProtocolError
 from ._router import Routes, compile_routes, route
@@ -55,13 +54,12 @@ DISCONNECT = ("beamish", "channels", "disconnect")
 
 MAX_CHANNELS = 100
 JOIN_TIMEOUT = 15.0  # seconds a join may take (the client gives up after 10)
-SESSION_PREFIX = "beamish.channels.lp."
 
 
 def session_name(session_id: str) -> str:
     """The local name of a LongPoll session: a digest of its id, because names are shown
     (dashboard, ``beamish top``) and the id is the secret part of the client's token."""
-    return SESSION_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+    return _registry.session_key(session_id)
 
 
 # close codes (RFC 6455) by the reason a connection process stops
@@ -143,6 +141,7 @@ class ClientGone(NamedTuple):
 
 
 DISCONNECT_MESSAGE = ("beamish.channels", "disconnect")  # plain data: it crosses nodes
+POLL_GONE = "beamish.channels.poll_gone"  # (POLL_GONE, poll id): that poll's client went away
 
 
 class _IdleCheck(NamedTuple):
@@ -238,10 +237,12 @@ class SocketServer(Actor):
         self.queued = 0  # frames given to this process by frame_in and not handled yet
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
+        self.poll_id: Any = None
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
-            node.register(session_name(session), me)
+            node.register(session_name(session), me)  # for a poll sent by node hint
+            _registry.register_session(session)
             outbox.on_ready = self._wake_poller
         send_after(me, _IdleCheck(), options.idle_timeout / 2)
         telemetry.execute(CONNECT, {"count": 1}, {"transport": self.transport})
@@ -281,6 +282,10 @@ class SocketServer(Actor):
                 telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "timeout"})
                 return Stop(("shutdown", "timeout"))
             send_after(self.pid, _IdleCheck(), self.options.idle_timeout / 2)
+            return None
+        if kind is tuple and len(message) == 2 and message[0] == POLL_GONE:
+            if self.poll_waiter is not None and message[1] == self.poll_id:
+                self.poll_waiter = None  # its frames stay for the next poll
             return None
         if message == DISCONNECT_MESSAGE:
             telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "disconnect"})
@@ -454,6 +459,7 @@ class SocketServer(Actor):
             if len(self.outbox) or self.outbox.closed:
                 return self._poll_answer()
             self.poll_waiter = caller
+            self.poll_id = request[2] if len(request) > 2 else None
             self.poll_serial += 1
             send_after(self.pid, _PollExpired(self.poll_serial), request[1])
             return NoReply()
