@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from meshkit import on, until_connected
-from netsplit import netsplit
+from netsplit import LOOPBACK_ALIASES, netsplit
 from osnodes import COOKIE, HOST, WAIT, launcher
 
 import beamish
@@ -14,6 +14,7 @@ from beamish import cluster
 from beamish.cluster.transports import TcpTransport
 
 pytestmark = [
+    pytest.mark.skipif(not LOOPBACK_ALIASES, reason="needs 127.0.0.2 and up"),
     pytest.mark.anyio,
     pytest.mark.parametrize("anyio_backend", ["asyncio"]),  # real processes: the real clock
     pytest.mark.timeout(90),

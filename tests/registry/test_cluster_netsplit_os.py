@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from meshkit import on, until_connected
-from netsplit import netsplit
+from netsplit import LOOPBACK_ALIASES, netsplit
 from oskit import COOKIE, HOST, WAIT, launcher
 from regnode import REPLICATION
 
@@ -17,24 +17,32 @@ from beamish.cluster._registry_scope import NAME_CONFLICT, senior
 from beamish.cluster.transports import TcpTransport
 
 pytestmark = [
+    pytest.mark.skipif(not LOOPBACK_ALIASES, reason="needs 127.0.0.2 and up"),
     pytest.mark.anyio,
     pytest.mark.parametrize("anyio_backend", ["asyncio"]),
     pytest.mark.timeout(90),
 ]
 
-OPTIONS = ("--no-discovery", "--heartbeat", "0.5")
 QUIET = 10 * REPLICATION["broadcast_period"]  # no second exit within this many heartbeats
 
 
-async def test_a_key_registered_on_both_sides_has_one_winner_after_the_heal(tmp_path):
+@pytest.mark.parametrize(
+    "heartbeat",
+    [
+        pytest.param("0.5", id="connections-drop"),  # the cluster notices within 2 s
+        pytest.param("15", id="connections-outlive-the-cut"),  # held bytes arrive on heal
+    ],
+)
+async def test_a_key_registered_on_both_sides_has_one_winner_after_the_heal(tmp_path, heartbeat):
     """Cut {r1, r2} | {r3}. r3 registers "room" first (its third claim: Lamport stamp 3),
     then r1 (its first: stamp 1); each side sees its own holder. After the heal r1's claim
     wins everywhere (the smaller (stamp, pid), not the first in time), and r3's holder gets
     one ("name_conflict", "room", winner) exit."""
+    options = ("--no-discovery", "--heartbeat", heartbeat)
     async with netsplit() as net, launcher(tmp_path) as launch:
-        await net.launch(launch, "r1", options=OPTIONS)
+        await net.launch(launch, "r1", options=options)
         for short in ("r2", "r3"):
-            await net.launch(launch, short, [net["r1"].relay], options=OPTIONS)
+            await net.launch(launch, short, [net["r1"].relay], options=options)
         n1, n2, n3 = (net[short].name for short in ("r1", "r2", "r3"))
         async with (
             beamish.runtime.start(name=f"rt@{HOST}") as node,
