@@ -118,7 +118,8 @@ class Netsplit:
         whatever state they had."""
         for i, side in enumerate(sides):
             for short in side:
-                self._members[short]
+                if short not in self._members:
+                    raise KeyError(f"{short!r} is not a member")
                 for other_side in sides[i + 1 :]:
                     for other in other_side:
                         self._cut.add(frozenset((short, other)))
