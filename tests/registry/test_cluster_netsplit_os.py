@@ -53,6 +53,9 @@ async def three_nodes(tmp_path, heartbeat):
                 cookie=COOKIE, transport=TcpTransport(), listen=f"{HOST}:0", discovery=False
             ) as the_cluster,
         ):
+            # hidden (Erlang's -hidden): it names no node to another, so the nodes find each
+            # other again after the heal by themselves
+            the_cluster.hidden = True
             for short in ("r1", "r2", "r3"):
                 await the_cluster.connect(net[short].relay)
             await until_connected(the_cluster, names, timeout=WAIT)
