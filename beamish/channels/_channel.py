@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+from inspect import isawaitable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, lowlevel, this_node, trap_exits
@@ -245,6 +247,11 @@ async def _run(result: Any) -> Any:
     return result
 
 
+def _plain(result: Any) -> bool:
+    """A callback's result that is surely not awaitable (cheaper than ``isawaitable``)."""
+    return result is None or type(result) is Reply or type(result) is dict
+
+
 class ChannelServer(Actor):
     """The process of one joined channel (the generic loop runs it)."""
 
@@ -301,7 +308,9 @@ class ChannelServer(Actor):
                 socket.write_reply(message.ref, "ok", {})
                 return Stop(("shutdown", "left"))
             socket.current_ref = message.ref
-            result = await _run(self.channel.handle_in(message.event, message.payload, socket))
+            result = self.channel.handle_in(message.event, message.payload, socket)
+            if type(result) is CoroutineType or (not _plain(result) and isawaitable(result)):
+                result = await result
             socket.current_ref = None
             return self._answer(message.ref, result)
         if kind is Outgoing:

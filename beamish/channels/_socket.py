@@ -366,8 +366,8 @@ class SocketServer(Actor):
         if not self.queued:
             try:
                 msg = self.serializer.decode(data)
-            except ProtocolError:
-                msg = None  # the process reports it
+            except Exception:  # the process decodes it again and reports it
+                msg = None
             if msg is not None and msg.event != "phx_join":
                 topic = msg.topic
                 joined = self.channels.get(topic)

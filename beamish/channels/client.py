@@ -319,7 +319,12 @@ class _WebSocket:
                 raise _Closed(1006)
             try:
                 data = await self._stream.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            except (
+                anyio.EndOfStream,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+            ):  # ClosedResourceError: our own close() raced this read
                 self._protocol.receive_eof()
             else:
                 self._protocol.receive_data(data)
