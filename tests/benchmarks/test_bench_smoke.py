@@ -89,9 +89,12 @@ def test_presence_benchmark_quick_prints_every_workload() -> None:
 def test_channels_benchmark_quick_prints_every_row() -> None:
     """channels.py: every client connects and joins, every row has a figure for every peer
     (the peers that are installed: beamish always)."""
-    import importlib.util
+    import importlib.metadata
 
-    peers = ["beamish"] + [p for p in ("socketio", "django") if importlib.util.find_spec(p)]
+    # installed distributions: Django alone is no peer, and tests/channels is no Django Channels
+    installed = {d.metadata["Name"].lower() for d in importlib.metadata.distributions()}
+    needs = {"socketio": "python-socketio", "django": "channels"}
+    peers = ["beamish"] + [peer for peer, dist in needs.items() if dist in installed]
     lines = quick_run("channels.py", "--clients", "40", "--peers", ",".join(peers), timeout=180)
     assert not any("FAILED" in line or "problems:" in line for line in lines), lines
     rounds = [line for line in lines if line.startswith("round 1 ")]
