@@ -1,0 +1,319 @@
+"""One benchmark node as a real OS process: the workloads of ``osnodes.py``'s drivers.
+
+    python benchmarks/benchnode.py --name n1@127.0.0.1 --cookie osbench
+
+It joins no cluster by itself: it listens on 127.0.0.1 (a free port), prints ``READY
+<address>``, then runs one JSON command per line from stdin (``pairs.commands``) and
+answers each with one JSON line, until stdin closes. Commands are ``{"op": ..., ...}``;
+the ops are the ``op_*`` functions below.
+
+Times are ``time.monotonic()`` (Linux CLOCK_MONOTONIC: one clock for every process on the
+host), so a time taken on one node is compared with one taken on another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from pairs import answer, commands  # noqa: E402
+
+import beamish  # noqa: E402
+from beamish import cluster, registry  # noqa: E402
+from beamish.registry import Registry  # noqa: E402
+
+now = time.monotonic
+ARRIVALS = "bench-arrivals"
+LATENCY_REGISTRY = "bench-latency"
+POLL = 0.001  # seconds between two reads of a count by the sampler
+
+
+# -- mesh --
+
+
+async def op_connect(address: str) -> str:
+    return await cluster.connect(address)
+
+
+async def op_wait(nodes: int) -> list[str]:
+    return await cluster.wait_for_nodes(nodes, timeout=60)
+
+
+async def op_ping() -> float:
+    return now()
+
+
+# -- RO latency: a registration on one node until the two others list it --
+
+
+class Arrivals(beamish.Actor):
+    """Timestamps what arrives (a ``Registered`` of the latency registry, or a floor
+    message) and tells the watcher, a process on the registering node."""
+
+    def init(self) -> None:
+        self.report_to: beamish.Pid | None = None
+
+    def handle_call(self, request: Any, caller: Any) -> Any:
+        self.report_to = request[1]
+        return None
+
+    def handle_info(self, message: Any) -> None:
+        if self.report_to is None:
+            return
+        if isinstance(message, registry.Registered):
+            beamish.send(self.report_to, ("seen", message.key, now()))
+        elif isinstance(message, tuple) and message[0] == "floor":
+            beamish.send(self.report_to, ("seen", message[1], now()))
+
+
+async def op_latency_setup() -> bool:
+    await Arrivals.start(name=ARRIVALS)
+    await Registry.start(
+        name=LATENCY_REGISTRY, keys="unique", scope="cluster", listeners=[ARRIVALS]
+    )
+    return True
+
+
+_keys = iter(range(10**9))
+
+
+async def op_latency(kind: str, n: int, peers: list[str]) -> list[float]:
+    """``n`` registrations by this process (``kind`` "registry") or floor messages to each
+    peer (``kind`` "floor"), one at a time: each one's seconds until every peer has it."""
+    me = beamish.self()
+    for peer in peers:
+        await beamish.call((ARRIVALS, peer), ("watch", me))
+    latencies = []
+    for _ in range(n):
+        key = (beamish.this_node().name, next(_keys))
+        start = now()
+        if kind == "registry":
+            registry.register(LATENCY_REGISTRY, key)
+        else:
+            for peer in peers:
+                beamish.send((ARRIVALS, peer), ("floor", key))
+        last = 0.0
+        for _ in peers:
+            _, _, at = await beamish.receive(
+                lambda m, k=key: type(m) is tuple and m[0] == "seen" and m[1] == k,
+                timeout=30,
+            )
+            last = max(last, at)
+        latencies.append(last - start)
+    return latencies
+
+
+# -- RO sustained: every node writes entries for a fixed time; when are all visible? --
+
+
+class Round:
+    """The round in progress on this node: its counter of visible entries and the
+    sampler's record of ``(time, count)`` at each change."""
+
+    def __init__(self, kind: str, tag: str, count: Callable[[], int]) -> None:
+        self.kind, self.tag, self.count = kind, tag, count
+        self.samples: list[tuple[float, int]] = []
+        self.writers: list[beamish.Pid] = []
+        self.sampler: beamish.Pid | None = None
+        self.reply_to: beamish.Pid | None = None  # who waits for the writer's count
+        self.received = 0  # the "send" kind's counter
+
+
+_round: Round | None = None
+
+
+class Counter(beamish.Actor):
+    """The plain-send side's receiver: counts the entries sent to it."""
+
+    def handle_info(self, message: Any) -> None:
+        if _round is not None and type(message) is tuple and message[0] == "entry":
+            _round.received += 1
+
+
+def _pg_groups() -> int:
+    from beamish.cluster._pg import _replica  # pg's own table: an O(1) count of groups
+
+    replica = _replica()
+    return len(replica.table.groups) if replica is not None else 0
+
+
+async def _sample(state: Round) -> None:
+    last = -1
+    while True:
+        count = state.count()
+        if count != last:
+            state.samples.append((now(), count))
+            last = count
+        await beamish.sleep(POLL)
+
+
+async def op_prepare(kind: str, tag: str) -> int:
+    """Set up a round of ``kind`` ("registry", "pg" or "send"); the count visible now."""
+    global _round
+    if kind == "registry":
+        await Registry.start(name=tag, keys="unique", scope="cluster")
+        state = Round(kind, tag, lambda: registry.count(tag))
+    elif kind == "pg":
+        await cluster.join("bench-warm")  # the pg server runs before the round starts
+        await cluster.leave("bench-warm")
+        state = Round(kind, tag, _pg_groups)
+    else:
+        if beamish.whereis("bench-counter") is None:
+            await Counter.start(name="bench-counter")
+        state = Round(kind, tag, lambda: _round.received if _round is not None else 0)
+    _round = state
+    state.sampler = beamish.spawn(_sample, state)
+    return state.count()
+
+
+async def _write(
+    state: Round, at: float, window: float, peers: list[str], batch: int, limit: int, label: str
+) -> None:
+    """Write entries from ``at`` until ``at + window`` (at most ``limit``), ``batch`` at a
+    time between yields; then send the number written to ``state.reply_to`` and wait to be
+    killed (a writer's registrations and memberships last as long as it does)."""
+    owner = beamish.self()
+    me = beamish.this_node().name
+    while now() < at:
+        await beamish.sleep(min(0.01, max(0.0, at - now())))
+    written = 0
+    end = max(at, now()) + window
+    kind, tag = state.kind, state.tag
+    register, join, send = registry.register, cluster.join, beamish.send
+    targets = [("bench-counter", peer) for peer in peers if peer != me]
+    while written < limit and now() < end:
+        for _ in range(min(batch, limit - written)):
+            key = (me, label, written)
+            if kind == "registry":
+                register(tag, key)
+            elif kind == "pg":
+                await join((tag, key), owner)
+            else:
+                for target in targets:
+                    send(target, ("entry", key))
+                state.received += 1  # its own entry, as a table counts its own
+            written += 1
+        await beamish.sleep(0)
+    assert state.reply_to is not None
+    beamish.send(state.reply_to, ("written", written))
+    await beamish.receive(lambda m: False)
+
+
+async def op_write(
+    at: float, window: float, peers: list[str], batch: int = 100, limit: int = 10**12
+) -> int:
+    """Write entries of the prepared round from ``at`` for ``window`` seconds (or until
+    ``limit`` of them): how many."""
+    state = _round
+    assert state is not None
+    state.reply_to = beamish.self()
+    label = f"w{len(state.writers)}"
+    state.writers.append(beamish.spawn(_write, state, at, window, peers, batch, limit, label))
+    _, written = await beamish.receive(
+        lambda m: type(m) is tuple and m[0] == "written", timeout=window + 120
+    )
+    return int(written)
+
+
+async def op_reached(total: int, timeout: float = 120) -> float | None:
+    """When this node first counted ``total`` entries (None: not within ``timeout``)."""
+    state = _round
+    assert state is not None
+    deadline = now() + timeout
+    while state.count() < total and now() < deadline:
+        await beamish.sleep(POLL)
+    for at, count in state.samples:
+        if count >= total:
+            return at
+    if state.count() < total:
+        print(f"{beamish.this_node().name}: {state.count()} of {total}", file=sys.stderr)
+        return None
+    return now()
+
+
+async def op_finish() -> int:
+    """End the round: stop its writer and sampler (the writer's entries go with it)."""
+    global _round
+    state = _round
+    assert state is not None
+    for pid in [state.sampler, *state.writers]:
+        if pid is not None:
+            beamish.exit(pid, "kill")
+    if state.kind == "registry":
+        await beamish.stop(state.tag)
+    _round = None
+    return 0
+
+
+async def op_count(kind: str, tag: str) -> int:
+    """The count of ``kind`` visible now (for waiting until a finished round drained)."""
+    if kind == "pg":
+        return _pg_groups()
+    return 0
+
+
+# -- profiling a round (for reading where the time goes; not part of any figure) --
+
+_profiler: Any = None
+
+
+async def op_profile_on() -> bool:
+    import cProfile
+
+    global _profiler
+    _profiler = cProfile.Profile()
+    _profiler.enable()
+    return True
+
+
+async def op_profile_off(lines: int = 30) -> str:
+    import io
+    import pstats
+
+    _profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(_profiler, stream=out).sort_stats("tottime").print_stats(lines)
+    return out.getvalue()
+
+
+# -- presence: tracks in this node's tracker --
+
+
+async def _idle() -> None:
+    await beamish.receive(lambda m: m == "stop")
+
+
+OPS: dict[str, Any] = {
+    name[3:].replace("_", "-"): fn for name, fn in dict(globals()).items() if name.startswith("op_")
+}
+
+
+async def main() -> None:
+    print(f"READY {cluster.this_cluster().address}", flush=True)
+    async for command in commands():
+        op = command.pop("op")
+        answer(await OPS[op](**command))
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--cookie", required=True)
+    args = parser.parse_args()
+    beamish.run(
+        main,
+        name=args.name,
+        cluster={"cookie": args.cookie, "listen": "127.0.0.1:0", "discovery": False},
+    )
+
+
+if __name__ == "__main__":
+    run()
