@@ -70,6 +70,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", default="127.0.0.1:0", help="cluster address, host:port")
     run.add_argument("--seed", action="append", default=[], help="a node to connect to")
     run.add_argument(
+        "--advertise",
+        type=_host_port,
+        metavar="HOST:PORT",
+        help="the address peers are told to dial, when not --listen's (NAT, a proxy)",
+    )
+    run.add_argument(
+        "--connect-from",
+        metavar="HOST",
+        help="the local address this node dials peers from (default: the system's choice)",
+    )
+    run.add_argument(
         "--no-discovery", action="store_true", help="do not use the host's runtime directory"
     )
     run.add_argument(
@@ -120,6 +131,13 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _host_port(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not (host and sep and port.isdigit() and 0 < int(port) <= 65535):
+        raise argparse.ArgumentTypeError(f"expected 'host:port', got {text!r}")
+    return text
+
+
 def _positive_seconds(text: str) -> float:
     try:
         seconds = float(text)
@@ -150,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("beamish run: --heartbeat needs a cluster (--cookie)")
     if (args.allow_pickle or args.spawn_module) and not args.cookie:
         raise SystemExit("beamish run: --allow-pickle and --spawn-module need a cluster (--cookie)")
+    if (args.advertise or args.connect_from) and not args.cookie:
+        raise SystemExit("beamish run: --advertise and --connect-from need a cluster (--cookie)")
     if args.cookie:
         options["cluster"] = {
             "cookie": args.cookie,
@@ -163,6 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             options["cluster"]["allow_pickle"] = True
         if args.spawn_module:
             options["cluster"]["spawn_modules"] = args.spawn_module
+        if args.advertise:
+            options["cluster"]["advertise"] = args.advertise
+        if args.connect_from:
+            from .cluster.transports import TcpTransport
+
+            options["cluster"]["transport"] = TcpTransport(local_host=args.connect_from)
     if args.shutdown_timeout is not None:
         options["shutdown_timeout"] = args.shutdown_timeout
     started: list[bool] = []

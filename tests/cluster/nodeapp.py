@@ -81,6 +81,7 @@ class Control(beamish.Actor):
         self.events: list[tuple[object, ...]] = []
         self.waiting_events: list[tuple[int, beamish.Caller]] = []
         self.waiting_nodes: list[tuple[set[str], beamish.Caller]] = []
+        self.waiting_apart: list[tuple[set[str], beamish.Caller]] = []
 
     def handle_call(self, request: tuple[object, ...], caller: beamish.Caller) -> object:
         op = request[0]
@@ -109,6 +110,12 @@ class Control(beamish.Actor):
             self.waiting_nodes.append((set(request[1]), caller))  # type: ignore[arg-type]
             self._flush()
             return beamish.NoReply()
+        if op == "apart":  # answers once connected to none of the nodes named
+            self.waiting_apart.append((set(request[1]), caller))  # type: ignore[arg-type]
+            self._flush()
+            return beamish.NoReply()
+        if op == "addresses":  # the address this node knows for each peer
+            return dict(cluster.this_cluster().addresses)
         raise ValueError(f"unknown request {request!r}")
 
     def handle_cast(self, request: tuple[beamish.Pid, object]) -> None:
@@ -131,6 +138,10 @@ class Control(beamish.Actor):
             if wanted[0] <= connected:
                 self.waiting_nodes.remove(wanted)
                 beamish.reply(wanted[1], sorted(connected))
+        for apart in list(self.waiting_apart):
+            if not apart[0] & connected:
+                self.waiting_apart.remove(apart)
+                beamish.reply(apart[1], sorted(connected))
 
 
 async def main() -> None:
@@ -145,3 +156,10 @@ async def options() -> tuple[bool, list[str] | None]:
     the_cluster = cluster.this_cluster()
     modules = the_cluster.spawn_modules
     return the_cluster.codec.allow_pickle, None if modules is None else sorted(modules)
+
+
+async def addressing() -> tuple[str | None, str | None, str | None]:
+    """What the command line set: (listen address, advertised address, dial-from host)."""
+    the_cluster = cluster.this_cluster()
+    local_host = getattr(the_cluster.transport, "local_host", None)
+    return the_cluster.address, the_cluster.public_address, local_host

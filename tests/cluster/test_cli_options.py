@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -11,9 +12,9 @@ from osnodes import ROOT, START
 pytestmark = pytest.mark.timeout(60)
 
 
-def beamish_run(*args: str) -> subprocess.CompletedProcess[str]:
+def beamish_run(*args: str, target: str = "options") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "beamish", "run", "tests.cluster.nodeapp:options", *args],
+        [sys.executable, "-m", "beamish", "run", f"tests.cluster.nodeapp:{target}", *args],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -47,3 +48,32 @@ def test_they_need_a_cluster(flag):
     done = beamish_run(*flag)
     assert done.returncode != 0
     assert "need a cluster (--cookie)" in done.stderr
+
+
+def test_advertise_and_connect_from_reach_the_cluster():
+    done = beamish_run(
+        *CLUSTER,
+        "--advertise",
+        "127.0.0.1:4999",
+        "--connect-from",
+        "127.0.0.2",
+        target="addressing",
+    )
+    assert done.returncode == 0, done.stderr
+    listen, advertised, local_host = ast.literal_eval(done.stdout.strip())
+    assert listen.startswith("127.0.0.1:")
+    assert listen != "127.0.0.1:0"
+    assert (advertised, local_host) == ("127.0.0.1:4999", "127.0.0.2")
+
+
+@pytest.mark.parametrize("flag", [("--advertise", "127.0.0.1:4999"), ("--connect-from", "::1")])
+def test_advertise_and_connect_from_need_a_cluster(flag):
+    done = beamish_run(*flag)
+    assert done.returncode != 0
+    assert "need a cluster (--cookie)" in done.stderr
+
+
+def test_a_malformed_advertise_is_refused_before_the_node_starts():
+    done = beamish_run(*CLUSTER, "--advertise", "no-port")
+    assert done.returncode == 2
+    assert "--advertise: expected 'host:port'" in done.stderr

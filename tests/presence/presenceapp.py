@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "cluster")]
 
-from trackerkit import TRACKER, Reporting, start_ledger, track_new  # noqa: E402
+from trackerkit import TRACKER, Reporting, listed, start_ledger, track_new  # noqa: E402
 
 import beamish  # noqa: E402
 from beamish import cluster  # noqa: E402
@@ -24,12 +24,15 @@ OPTIONS = {"broadcast_period": 0.1, "max_silent_periods": 3, "down_period": 2.0}
 
 
 class Control(beamish.Actor):
-    """Tracks a new idle process under (topic, key) on ``("track", topic, key)``."""
+    """Tracks a new idle process under (topic, key) on ``("track", topic, key)``; answers
+    ``("list", topic)`` with this node's list of topic as sorted (key, phx_ref)."""
 
     async def handle_call(self, request, caller):
         if request[0] == "track":
             _, item = await track_new(request[1], request[2])
             return item
+        if request[0] == "list":
+            return sorted(await listed(request[1]))
         raise ValueError(request)
 
 

@@ -41,6 +41,7 @@ class Ledger(beamish.Actor):
         self.waiting = []  # (topic, expected, caller)
         self.quiet = None  # (timer message, caller) while a quiet period runs
         self.diffs = 0
+        self.counts = {}  # topic -> {(key, ref): [joins, leaves]}
 
     def handle_call(self, request, caller):
         if request[0] == "until":  # reply once the topic holds exactly `expected`
@@ -52,6 +53,9 @@ class Ledger(beamish.Actor):
             self.quiet = (marker, caller, self.diffs)
             beamish.send_after(self.pid, marker, request[1])
             return beamish.NoReply()
+        if request[0] == "counts":  # every presence's (joins, leaves) reported so far
+            counts = self.counts.get(request[1], {})
+            return sorted((item, tuple(joins_leaves)) for item, joins_leaves in counts.items())
         if request[0] == "state":
             topic = request[1]
             return sorted(self.seen.get(topic, ())), list(self.errors)
@@ -62,6 +66,11 @@ class Ledger(beamish.Actor):
             _, topic, joins, leaves = message
             self.diffs += 1
             seen = self.seen.setdefault(topic, set())
+            counts = self.counts.setdefault(topic, {})
+            for item in joins:
+                counts.setdefault(item, [0, 0])[0] += 1
+            for item in leaves:
+                counts.setdefault(item, [0, 0])[1] += 1
             for item in leaves:
                 if item not in seen:
                     self.errors.append(("leave of an absent presence", item))

@@ -17,13 +17,25 @@ REPLICATION = {"broadcast_period": 0.05, "down_period": 1.0}
 
 
 class Holder(beamish.Actor):
-    """Holds ``key`` in ``reg``; answers a call with its node's name."""
+    """Holds ``key`` in ``reg``, trapping exits; answers ``("exits", seconds)`` after that
+    many seconds with the exit reasons it received, any other call with its node's name."""
 
     def init(self, key: object) -> None:
+        beamish.trap_exits(True)
+        self.exits: list[object] = []
         registry.register("reg", key)
 
     def handle_call(self, request: object, caller: beamish.Caller) -> object:
+        if isinstance(request, tuple) and request[0] == "exits":
+            beamish.send_after(self.pid, ("exits_window", caller), request[1])
+            return beamish.NoReply()
         return (beamish.this_node().name, request)
+
+    def handle_info(self, message: object) -> None:
+        if isinstance(message, beamish.Exit):
+            self.exits.append(message.reason)
+        elif isinstance(message, tuple) and message[0] == "exits_window":
+            beamish.reply(message[1], list(self.exits))
 
 
 class Control(beamish.Actor):

@@ -18,6 +18,9 @@ Semantics
   ``handshake_timeout``; a peer that fails it is dropped without reaching the handler.
 - ``connect`` raises :class:`ConnectionError` on refusal, timeout or a failed handshake,
   chained to the underlying error.
+- ``local_host``: outgoing connections bind to this local address (the port is the
+  system's choice), as Erlang's ``inet_dist_connect_options [{ip, IP}]`` does: on a host
+  with several addresses, peers (and firewalls) see the node come from the one it listens on.
 """
 
 from __future__ import annotations
@@ -117,14 +120,17 @@ class TcpTransport:
         server_ssl_context: ssl.SSLContext | None = None,
         *,
         handshake_timeout: float = 10.0,
+        local_host: str | None = None,
     ) -> None:
         self.ssl_context = ssl_context
         self.server_ssl_context = server_ssl_context
         self.handshake_timeout = handshake_timeout
+        self.local_host = local_host
 
     def __repr__(self) -> str:
         tls = self.ssl_context is not None or self.server_ssl_context is not None
-        return f"TcpTransport(tls={tls})"
+        local = "" if self.local_host is None else f", local_host={self.local_host!r}"
+        return f"TcpTransport(tls={tls}{local})"
 
     async def listen(self, address: str) -> TcpListener:
         """Bind ``"host:port"`` (port 0: a free port); raise ``OSError`` if it cannot."""
@@ -145,7 +151,7 @@ class TcpTransport:
         host, port = split_host_port(address)
         try:
             with anyio.fail_after(timeout):
-                stream = await anyio.connect_tcp(host, port)
+                stream = await anyio.connect_tcp(host, port, local_host=self.local_host)
                 _nodelay(stream)
                 if self.ssl_context is None:
                     return stream
