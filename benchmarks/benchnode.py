@@ -1,4 +1,4 @@
-"""One benchmark node as a real OS process: the workloads of ``osnodes.py``'s drivers.
+"""One benchmark node as a real OS process: the workloads of ``osprocs.py``'s drivers.
 
     python benchmarks/benchnode.py --name n1@127.0.0.1 --cookie osbench
 
@@ -27,7 +27,8 @@ if str(HERE) not in sys.path:
 from pairs import answer, commands  # noqa: E402
 
 import beamish  # noqa: E402
-from beamish import cluster, registry  # noqa: E402
+from beamish import cluster, presence, registry  # noqa: E402
+from beamish.cluster.transports import TcpTransport  # noqa: E402
 from beamish.registry import Registry  # noqa: E402
 
 now = time.monotonic
@@ -284,7 +285,111 @@ async def op_profile_off(lines: int = 30) -> str:
     return out.getvalue()
 
 
-# -- presence: tracks in this node's tracker --
+# -- PO: presences (or pg members) of three nodes converging after a partition heals --
+
+
+class Watch:
+    """What this node saw of the PO round: when its count reached the target, and each
+    change of its number of connected peers (sampled every millisecond)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.seen = 0
+        self.reached_at: float | None = None
+        self.links: list[tuple[float, int]] = []
+        self.counts: list[tuple[float, int]] = []  # (time, count) at each diff
+        self.pids: list[beamish.Pid] = []
+
+    def add(self, joined: int) -> None:
+        self.seen += joined
+        self.counts.append((now(), self.seen))
+        if self.reached_at is None and self.seen >= self.target:
+            self.reached_at = now()
+
+
+_watch: Watch | None = None
+TOPIC = "room"
+
+
+class Counting(presence.Tracker):
+    """Counts the presences its node lists, from its diffs (no polling)."""
+
+    def handle_diff(self, diff: Any) -> None:
+        if _watch is not None:
+            for joins, leaves in diff.values():
+                _watch.add(len(joins) - len(leaves))
+
+
+async def _watch_group(watch: Watch) -> None:
+    await cluster.monitor_group(TOPIC)
+    watch.add(len(cluster.members(TOPIC)))
+    while True:
+        change = await beamish.receive(lambda m: isinstance(m, cluster.GroupChange))
+        watch.add(len(change.joined) - len(change.left))
+
+
+async def _watch_links(watch: Watch) -> None:
+    last = -1
+    while True:
+        linked = len(cluster.nodes())
+        if linked != last:
+            watch.links.append((now(), linked))
+            last = linked
+        await beamish.sleep(POLL)
+
+
+async def op_po_setup(kind: str, target: int, n: int) -> bool:
+    """Start the round's counter (a ``Counting`` tracker, or a pg group watcher) and ``n``
+    idle processes to track."""
+    global _watch
+    watch = _watch = Watch(target)
+    if kind == "tracker":
+        await Counting.start(name="po")
+    else:
+        beamish.spawn(_watch_group, watch)
+    beamish.spawn(_watch_links, watch)
+    watch.pids = [beamish.spawn(_idle) for _ in range(n)]
+    return True
+
+
+async def op_peers() -> int:
+    return len(cluster.nodes())
+
+
+async def op_po_fill(kind: str, warm: bool = False) -> int:
+    """Track this node's processes (or join them to pg's group): the count seen here.
+    ``warm``: only the first one (so that every node has heard every other's replica
+    before the cut, as in a cluster that has been up for a while)."""
+    watch = _watch
+    assert watch is not None
+    me = beamish.this_node().name
+    pids = watch.pids[:1] if warm else watch.pids[1:]
+    first = 0 if warm else 1
+    if kind == "tracker":
+        meta = {"status": "online"}
+        for i, pid in enumerate(pids, first):
+            await presence.track("po", pid, TOPIC, f"{me}-{i}", meta)
+    else:
+        await cluster.join(TOPIC, pids)
+    return watch.seen
+
+
+async def op_po_seen() -> int:
+    assert _watch is not None
+    return _watch.seen
+
+
+async def op_po_reached(since: float, peers: int, timeout: float = 120) -> dict[str, Any]:
+    """When this node's count reached the target, and when, after ``since``, it was linked
+    to ``peers`` peers again (None: not within ``timeout``)."""
+    watch = _watch
+    assert watch is not None
+    deadline = now() + timeout
+    while watch.reached_at is None and now() < deadline:
+        await beamish.sleep(POLL)
+    linked = next((at for at, count in watch.links if at >= since and count >= peers), None)
+    counts = [(round(at - since, 3), count) for at, count in watch.counts if at >= since]
+    return {"reached": watch.reached_at, "linked": linked, "seen": watch.seen, "counts": counts}
 
 
 async def _idle() -> None:
@@ -307,12 +412,22 @@ def run() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
     parser.add_argument("--cookie", required=True)
+    parser.add_argument("--listen", default="127.0.0.1:0")
+    parser.add_argument("--connect-from", help="the address to dial from (behind netsplit)")
+    parser.add_argument("--advertise", help="the address peers dial (netsplit's relay)")
+    parser.add_argument("--heartbeat", type=float, default=15.0, help="the cluster's, seconds")
     args = parser.parse_args()
-    beamish.run(
-        main,
-        name=args.name,
-        cluster={"cookie": args.cookie, "listen": "127.0.0.1:0", "discovery": False},
-    )
+    options: dict[str, Any] = {
+        "cookie": args.cookie,
+        "listen": args.listen,
+        "discovery": False,
+        "heartbeat": args.heartbeat,
+    }
+    if args.connect_from:
+        options["transport"] = TcpTransport(local_host=args.connect_from)
+    if args.advertise:
+        options["advertise"] = args.advertise
+    beamish.run(main, name=args.name, cluster=options)
 
 
 if __name__ == "__main__":

@@ -261,7 +261,7 @@ async def cluster_bench(n: int, pairs: int) -> None:
 
 
 def os_cluster_bench(n: int, pairs: int, window: float) -> None:
-    from osnodes import Nodes
+    from osprocs import Nodes
 
     with Nodes() as nodes:
         first, *others = nodes.names

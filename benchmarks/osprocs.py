@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,20 +33,36 @@ THREE = tuple(f"n{i}@{HOST}" for i in (1, 2, 3))
 class Nodes:
     """Started, connected to one another (a full mesh), ready for commands."""
 
-    def __init__(self, names: Sequence[str] = THREE, cookie: str = COOKIE) -> None:
+    def __init__(
+        self,
+        names: Sequence[str] = THREE,
+        cookie: str = COOKIE,
+        *,
+        options: Mapping[str, Sequence[str]] | None = None,
+        attach: Callable[[str, str], None] | None = None,
+        dial: Mapping[str, str] | None = None,
+    ) -> None:
+        """``options``: more ``benchnode.py`` options per node name; ``attach(name,
+        address)`` is told each node's listen address once it is up; ``dial``: the address
+        to connect to per node, where it is not the one it listens on (a relay)."""
         self.names = tuple(names)
         self.children: dict[str, Child] = {}
         self.addresses: dict[str, str] = {}
-        script = [sys.executable, str(HERE / "benchnode.py"), "--cookie", cookie, "--name"]
+        script = [sys.executable, str(HERE / "benchnode.py"), "--cookie", cookie]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        extra = options or {}
         try:
             for name in self.names:
-                self.children[name] = Child([*script, name], cwd=HERE.parent, env=env)
+                argv = [*script, "--name", name, *extra.get(name, ())]
+                self.children[name] = Child(argv, cwd=HERE.parent, env=env)
             for name in self.names:
                 self.addresses[name] = self.children[name].ready()
+                if attach is not None:
+                    attach(name, self.addresses[name])
             first = self.names[0]
+            seed = (dial or {}).get(first, self.addresses[first])
             for name in self.names[1:]:
-                self.ask(name, op="connect", address=self.addresses[first])
+                self.ask(name, op="connect", address=seed)
             self.all(op="wait", nodes=len(self.names) - 1)
         except BaseException:
             self.close()
