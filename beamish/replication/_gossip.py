@@ -149,6 +149,7 @@ class Gossip:
         self._behind: dict[Replica, int] = {}  # peer -> its version we lack: ask at a tick
         self._asked: dict[Replica, float] = {}  # peer -> when we last asked it
         self._pushed: dict[str, tuple[int, float]] = {}  # node -> (our version, when) pushed
+        self._greeting: set[str] = set()  # nodes (re)connected whose first heartbeat is due
         self._started = now
 
     # -- messages this replica sends --
@@ -178,7 +179,9 @@ class Gossip:
         return Step(self._detect_downs(now), out)
 
     def peer_connected(self, node: str) -> Step:
-        """A node connected: tell it about us at once (it may have been partitioned)."""
+        """A node connected: tell it about us at once (it may have been partitioned). Its
+        first heartbeat back (its greeting) gets what it lacks of ours pushed at once."""
+        self._greeting.add(node)
         return Step(no_diff(), [(node, self.heartbeat())])
 
     def graceful_permdown(self) -> Step:
@@ -236,6 +239,7 @@ class Gossip:
             if self._pushed_recently(sender.node, now):
                 clock[state.me] = state.version(state.me)  # on its way: no second copy
             transfer = self._transfer(clock)
+            self._greeting.discard(sender.node)  # it asked: nothing more to push unasked
             if not transfer[3]:
                 return Step(no_diff(), [])
             self._pushed[sender.node] = (state.version(state.me), now)
@@ -269,11 +273,19 @@ class Gossip:
         if state.version(sender) < wanted:
             self._want_transfer(sender, wanted, now, out)
         me = state.me
+        greeting = sender.node in self._greeting
+        self._greeting.discard(sender.node)
         if me not in clock:  # it has not heard of us (our heartbeats to it were lost)
             out.append((sender.node, self.heartbeat()))
-        elif clock[me] < state.version(me) and not self._pushed_recently(sender.node, now):
-            # it missed some of our changes (a lost delta, a healed partition): push them
-            # now rather than wait for its request after our next heartbeat
+        elif (
+            greeting
+            and clock[me] < state.version(me)
+            and not self._pushed_recently(sender.node, now)
+        ):
+            # its first heartbeat since it (re)connected: what it lacks of ours changed
+            # while we were apart (a healed partition), so push it now rather than wait for
+            # its request. Later heartbeats are not: a clock behind ours then mostly means
+            # deltas on their way, and a lost one is asked for (a gap, or our clock).
             out.append((sender.node, self._transfer(clock)))
             self._pushed[sender.node] = (state.version(me), now)
         return Step(diff, out)
