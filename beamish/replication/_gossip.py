@@ -166,6 +166,8 @@ class Gossip:
         transfer, and down or permdown the silent ones."""
         out: list[tuple[str | None, Wire]] = []
         delta, changed = self.state.take_delta()
+        if delta is not None and self._pushed_to_every_peer(delta.end):
+            delta = None  # each peer has these changes from a push: the clock says enough
         self._silent += 1
         if changed or self._silent >= self.max_silent_periods:
             out.append((None, self.heartbeat(delta)))
@@ -306,6 +308,12 @@ class Gossip:
                 if not accept(key, value):
                     raise ReplicationError(f"{sender} sent an entry not accepted: {key!r:.80}")
         return update
+
+    def _pushed_to_every_peer(self, version: int) -> bool:
+        """Whether our entries up to ``version`` went to every peer that is up by a push."""
+        me, pushed = self.state.me, self._pushed
+        peers = [r for r, status in self.state.replicas().items() if r != me and status == "up"]
+        return bool(peers) and all(pushed.get(r.node, (-1, 0.0))[0] >= version for r in peers)
 
     def _pushed_recently(self, node: str, now: float) -> bool:
         """Whether our current version went to ``node`` less than two periods ago."""

@@ -65,3 +65,37 @@ def test_only_the_first_heartbeat_after_a_reconnection_is_a_greeting():
     b.state.put("x", "y")
     [(_, b_hb)] = b.tick(4).out
     assert _kinds(a.receive(b_hb, 4)) == []
+
+
+def test_a_delta_every_peer_got_by_a_push_is_not_sent_again():
+    """What a wrote while apart went to b in the push at b's greeting; a's next heartbeat
+    carries its clock but not those entries a second time. A later change goes as a delta."""
+    a, b = _pair()
+    a.state.put("k", "v")  # apart: not sent before the reconnection
+    a.peer_connected("b@h")
+    [(_, b_hello)] = b.peer_connected("a@h").out
+    [(_, push)] = a.receive(b_hello, 2).out
+    b.receive(push, 2)
+    [(_, hb)] = a.tick(3).out
+    assert hb[0] == "hb"
+    assert hb[3] is None  # no delta
+    assert _kinds(b.receive(hb, 3)) == []  # b is not behind: nothing to ask
+    a.state.put("k2", "v2")
+    [(_, hb)] = a.tick(4).out
+    assert [entry.value for entry in b.receive(hb, 4).diff.joins] == ["v2"]
+
+
+def test_a_delta_goes_out_when_one_peer_was_not_pushed():
+    """a knows b and c; only b was pushed a's change: the delta still goes out (for c)."""
+    a, b = _pair()
+    c = Gossip(State(Replica("c@h", 1)), now=0, broadcast_period=1, max_silent_periods=1)
+    [(_, c_hb)] = c.tick(1).out
+    a.receive(c_hb, 1)
+    a.state.put("k", "v")
+    a.peer_connected("b@h")
+    [(_, b_hello)] = b.peer_connected("a@h").out
+    a.receive(b_hello, 2)
+    [(_, hb)] = a.tick(3).out
+    assert hb[3] is not None
+    c.receive(a.heartbeat(), 3)  # c learns a
+    assert [entry.value for entry in c.receive(hb, 3).diff.joins] == ["v"]
