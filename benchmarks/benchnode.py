@@ -14,6 +14,7 @@ host), so a time taken on one node is compared with one taken on another.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
+SRC = os.environ.get("BEAMISH_BENCH_SRC")  # another beamish source tree (before/after runs)
+if SRC:
+    sys.path.insert(0, SRC)
 
 from pairs import answer, commands  # noqa: E402
 
@@ -402,6 +406,8 @@ OPS: dict[str, Any] = {
 
 
 async def main() -> None:
+    if SRC and not Path(beamish.__file__).is_relative_to(SRC):
+        raise RuntimeError(f"beamish comes from {beamish.__file__}, not {SRC}")
     print(f"READY {cluster.this_cluster().address}", flush=True)
     async for command in commands():
         op = command.pop("op")

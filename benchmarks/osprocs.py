@@ -41,15 +41,19 @@ class Nodes:
         options: Mapping[str, Sequence[str]] | None = None,
         attach: Callable[[str, str], None] | None = None,
         dial: Mapping[str, str] | None = None,
+        src: str | None = None,
     ) -> None:
         """``options``: more ``benchnode.py`` options per node name; ``attach(name,
         address)`` is told each node's listen address once it is up; ``dial``: the address
-        to connect to per node, where it is not the one it listens on (a relay)."""
+        to connect to per node, where it is not the one it listens on (a relay); ``src``:
+        the beamish source tree the nodes run (default: the installed one)."""
         self.names = tuple(names)
         self.children: dict[str, Child] = {}
         self.addresses: dict[str, str] = {}
         script = [sys.executable, str(HERE / "benchnode.py"), "--cookie", cookie]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if src is not None:
+            env["BEAMISH_BENCH_SRC"] = src
         extra = options or {}
         try:
             for name in self.names:

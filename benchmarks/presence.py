@@ -423,7 +423,7 @@ def p4(n: int, pairs: int) -> None:
 CLUSTER_HEARTBEAT = 0.5  # seconds: the nodes notice the cut within about 2 s
 
 
-def po_round(n: int, kind: str) -> tuple[float, float]:
+def po_round(n: int, kind: str, src: str | None = None) -> tuple[float, float]:
     """One round of ``kind`` ("tracker" or "pg"): seconds from the heal until every node
     counted all 3n, and until every node was connected to both others again."""
     from anyio.from_thread import start_blocking_portal
@@ -448,6 +448,7 @@ def po_round(n: int, kind: str) -> tuple[float, float]:
             options=options,
             attach=lambda name, address: portal.call(by_name[name].attach, address),
             dial={name: member.relay for name, member in by_name.items()},
+            src=src,
         ) as nodes:
             nodes.all(op="po-setup", kind=kind, target=3 * n, n=n)
             nodes.all(op="po-fill", kind=kind, warm=True)  # one each: every replica heard
@@ -475,15 +476,22 @@ def po_round(n: int, kind: str) -> tuple[float, float]:
             return converged, linked
 
 
-def po(n: int, pairs: int) -> None:
-    relinked: dict[str, list[float]] = {"tracker": [], "pg": []}
+def po(n: int, pairs: int, before: str | None = None) -> None:
+    relinked: dict[str, list[float]] = {"tracker": [], "pg": [], "before": []}
 
-    def side(kind: str) -> float:
-        converged, linked = po_round(n, kind)
-        relinked[kind].append(linked)
+    def side(kind: str, src: str | None = None) -> float:
+        converged, linked = po_round(n, kind, src)
+        relinked["before" if src else kind].append(linked)
         return converged
 
-    rounds = interleave({"ours": lambda: side("tracker"), "base": lambda: side("pg")}, pairs)
+    sides = {"ours": lambda: side("tracker"), "base": lambda: side("pg")}
+    if before:
+        sides["before"] = lambda: side("tracker", before)
+    rounds = interleave(sides, pairs)
+    if before:
+        spread = Spread.of(rounds["ours"], rounds["before"])
+        label = "PO tracker, this tree vs --before's (s)"
+        print(line(label, spread, " s", "(lower is better)"))
     spread = Spread.of(rounds["ours"], rounds["base"])
     print(
         line(
@@ -522,6 +530,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--only", default="P1,P2,P3,P4")
+    parser.add_argument(
+        "--before", metavar="SRC", help="PO: also the tracker of this beamish source tree"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     pairs = 1 if args.quick else args.pairs
@@ -530,7 +541,7 @@ def main() -> None:
     if "P4" in only:
         p4(sizes["P4"], 1 if args.quick else max(1, args.pairs // 2 + 1))
     if "PO" in only:
-        po(sizes["P4"], 1 if args.quick else args.pairs)
+        po(sizes["P4"], 1 if args.quick else args.pairs, args.before)
 
 
 if __name__ == "__main__":

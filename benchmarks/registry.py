@@ -260,10 +260,15 @@ async def cluster_bench(n: int, pairs: int) -> None:
         )
 
 
-def os_cluster_bench(n: int, pairs: int, window: float) -> None:
+def os_cluster_bench(n: int, pairs: int, window: float, before: str | None = None) -> None:
+    import contextlib
+
     from osprocs import Nodes
 
-    with Nodes() as nodes:
+    with contextlib.ExitStack() as stack:
+        nodes = stack.enter_context(Nodes())
+        olds = tuple(f"o{i}@127.0.0.1" for i in (1, 2, 3))  # another mesh, other names
+        old = stack.enter_context(Nodes(olds, src=before)) if before else None
         first, *others = nodes.names
         nodes.all(op="latency-setup")
         ours: list[float] = []
@@ -289,7 +294,7 @@ def os_cluster_bench(n: int, pairs: int, window: float) -> None:
 
         tags = iter(range(10**9))
 
-        def sustained(kind: str) -> float:
+        def sustained(kind: str, nodes: Nodes = nodes) -> float:
             tag = f"sus-{kind}-{next(tags)}"
             nodes.all(op="prepare", kind=kind, tag=tag)
             # one entry per node first: every node's replica of the round is up and heard
@@ -309,14 +314,17 @@ def os_cluster_bench(n: int, pairs: int, window: float) -> None:
                 time.sleep(0.05)
             return sum(written.values()) / (max(reached.values()) - at)
 
-        rounds = interleave(
-            {
-                "registry": lambda: sustained("registry"),
-                "pg": lambda: sustained("pg"),
-                "send": lambda: sustained("send"),
-            },
-            pairs,
-        )
+        sides = {
+            "registry": lambda: sustained("registry"),
+            "pg": lambda: sustained("pg"),
+            "send": lambda: sustained("send"),
+        }
+        if old is not None:
+            sides["before"] = lambda: sustained("registry", old)
+        rounds = interleave(sides, pairs)
+        if old is not None:
+            spread = Spread.of(rounds["registry"], rounds["before"])
+            print(line("RO registrations/s, this tree vs --before's", spread, "/s", ""))
         for name, label in (("pg", "vs pg joins"), ("send", "vs plain sends")):
             spread = Spread.of(rounds["registry"], rounds[name])
             print(
@@ -331,6 +339,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=7)
     parser.add_argument("--only", default="R1,R2,RC")
     parser.add_argument("--window", type=float, default=2.0, help="RO: seconds of writing")
+    parser.add_argument(
+        "--before", metavar="SRC", help="RO: also the registry of this beamish source tree"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     pairs = 2 if args.quick else args.pairs
@@ -341,7 +352,7 @@ def main() -> None:
 
         asyncio.run(cluster_bench(sizes["RC"], pairs))
     if "RO" in only:
-        os_cluster_bench(sizes["RC"], pairs, 0.5 if args.quick else args.window)
+        os_cluster_bench(sizes["RC"], pairs, 0.5 if args.quick else args.window, args.before)
 
 
 if __name__ == "__main__":
