@@ -265,6 +265,48 @@ async def op_count(kind: str, tag: str) -> int:
     return 0
 
 
+# -- P1 on a node of the cluster: tracks/s with two peer replicas to keep informed --
+
+
+async def op_p1_start(tag: str) -> bool:
+    """Start the tracker ``tag`` on this node (every node of the round runs one)."""
+    from presence import Quiet
+
+    await Quiet.start(name=tag)
+    return True
+
+
+async def op_p1(kind: str, n: int, tag: str) -> float:
+    """``n`` tracks/s by concurrent clients into the tracker ``tag`` (``kind`` "tracker")
+    or into presence.py's dict-store actor (``kind`` "store"), as presence.py's P1."""
+    from presence import Store, _clients
+
+    meta = {"status": "online"}
+    if kind == "tracker":
+        track = presence.track
+
+        async def one(pid: beamish.Pid, key: str) -> None:
+            await track(tag, pid, "room", key, meta)
+
+        return await _clients(n, one)
+    server = await Store.start()
+    call = beamish.call
+
+    async def store(pid: beamish.Pid, key: str) -> None:
+        status, _ = await call(server, ("track", pid, "room", key, meta))
+        if status != "ok":
+            raise RuntimeError(status)
+
+    rate = await _clients(n, store)
+    await beamish.stop(server)
+    return rate
+
+
+async def op_p1_stop(tag: str) -> bool:
+    await beamish.stop(tag)
+    return True
+
+
 # -- profiling a round (for reading where the time goes; not part of any figure) --
 
 _profiler: Any = None

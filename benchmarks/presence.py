@@ -1,7 +1,7 @@
 """Presence benchmarks: beamish.presence's Tracker next to the simplest thing that does the
 same job in beamish.
 
-    python benchmarks/presence.py [--quick] [--pairs N] [--only P1,P2,P3,P4,PO]
+    python benchmarks/presence.py [--quick] [--pairs N] [--only P1,P2,P3,P4,P1O,PO]
 
 P1 tracks/s on one node: C client processes each track themselves under N/C keys of one
    topic (``presence.track``), concurrently. Baseline: the same calls to a plain Actor that
@@ -18,6 +18,10 @@ P4 three nodes (one interpreter, in-memory network, real clock, default 1.5 s br
    Baseline: pg (``cluster.join``) of N processes per node under the same partition and
    heal, until a ``monitor_group`` watcher on every node has counted all 3N members.
    Target: <= 2 broadcast periods (3 s).
+P1O P1 on the first of three nodes that are real OS processes (``benchnode.py``, TCP on
+   127.0.0.1; not in the default set, ``--only P1O``): the same clients and baseline, with
+   the same tracker running on the two other nodes, so the deltas go out to two replicas
+   (every 1.5 s) while the clients track.
 PO P4 across three nodes that are real OS processes (``benchnode.py``; not in the default
    set, ``--only PO``): each node on its own loopback address behind a relay of
    ``tests/cluster/netsplit.py`` that cuts the TCP between them silently; cluster heartbeat
@@ -525,6 +529,32 @@ def po(n: int, pairs: int, before: str | None = None) -> None:
     )
 
 
+# -- P1O: P1 on a node of three OS-process nodes --
+
+
+def p1o(n: int, pairs: int) -> None:
+    from osprocs import Nodes
+
+    with Nodes() as nodes:
+        first = nodes.names[0]
+        tags = iter(range(10**9))
+
+        def ours() -> float:
+            tag = f"p1o-{next(tags)}"
+            nodes.all(op="p1-start", tag=tag)
+            rate = float(nodes.ask(first, op="p1", kind="tracker", n=n, tag=tag))
+            nodes.all(op="p1-stop", tag=tag)
+            return rate
+
+        def base() -> float:
+            return float(nodes.ask(first, op="p1", kind="store", n=n, tag=""))
+
+        rounds = interleave({"ours": ours, "base": base}, pairs)
+        spread = Spread.of(rounds["ours"], rounds["base"])
+        target = verdict(spread.ours, ">=", 50_000, "/s")
+        print(line("P1O tracks/s on 1 of 3 OS nodes", spread, "/s", target))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -540,6 +570,8 @@ def main() -> None:
     beamish.run(local, sizes, pairs, only)
     if "P4" in only:
         p4(sizes["P4"], 1 if args.quick else max(1, args.pairs // 2 + 1))
+    if "P1O" in only:
+        p1o(sizes["P1"], 1 if args.quick else args.pairs)
     if "PO" in only:
         po(sizes["P4"], 1 if args.quick else args.pairs, args.before)
 
