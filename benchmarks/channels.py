@@ -1,53 +1,98 @@
-"""beamish.channels beside python-socketio and Django Channels, side by side in one run.
+"""beamish.channels beside python-socketio and Django Channels, at 10,000 clients, in one run.
 
     .venv/bin/pip install -r benchmarks/requirements-channels.txt
-    .venv/bin/python benchmarks/channels.py [--clients 2000] [--pairs 3] [--loaders 2]
+    .venv/bin/python benchmarks/channels.py            # full: 10,000 clients, 3 peers
+    .venv/bin/python benchmarks/channels.py --quick    # 200 clients, 1 pair: a sanity run
 
-Each server runs under uvicorn in its own OS process (started fresh for every round, so
-its memory figure starts from a clean process); the clients run in ``--loaders`` other OS
-processes. The same workload for all three:
+Each round starts a fresh server under uvicorn in its own OS process (so its memory starts
+clean) and ``--loaders`` client processes; the rounds of the peers interleave (beamish,
+socketio, django, then reversed, ...) and every row is reported as the median of the
+per-round ratios beamish/peer with their spread. One round, the same for every peer:
 
-- a room: every client connects and joins it (beamish: channel ``room:bench``;
-  socket.io: ``enter_room``; Django Channels: ``group_add`` on the in-memory layer);
-- **memory**: the server's RSS growth per connected, joined client;
-- **connections/s**: clients connected and joined per second (all loaders at once, at most
-  100 handshakes in flight per loader);
-- **fan-out**: one client asks the server to broadcast to the room (20 messages), deliveries
-  per second counted at the clients (from the first request to the last delivery);
-- **round trips**: 100 clients, each pushing and awaiting the reply in a loop for 5 s;
-  round trips/s and p50/p99 latency.
+1. **warm**: one client connects, joins ``room:bench`` and echoes once (lazy imports and
+   first-use caches are not counted as per-client memory); a ``gc.collect()`` in the
+   server, then its RSS and USS: the baseline;
+2. **connect**: the other N-1 clients connect, at most ``--concurrency`` handshakes in flight
+   per loader: *connections accepted/s*; then **join**: each joins the room (beamish:
+   ``phx_join`` of a channel; socket.io: an event whose handler calls ``enter_room``;
+   Django: a message whose consumer calls ``group_add`` on the in-memory layer): *joins/s*;
+3. **memory**: ``gc.collect()`` in the server, then (RSS - baseline) / (N - 1), and the same
+   for USS (psutil, no tracemalloc);
+4. **round trips**: ``--rtt-clients`` clients spread over the loaders push and await the
+   reply in a loop (a 1 s warm-up, then ``--rtt-seconds``): round trips/s, p50, p99;
+5. **fan-out**: ``--broadcasts`` times, one client asks the server to broadcast one message
+   to the room and every loader counts its deliveries; the next broadcast starts once all N
+   have arrived. deliveries/s = deliveries / time from each request to its last delivery.
+   The phase is bounded by ``--fanout-timeout``: a peer that has not delivered by then is
+   reported as "D of M in T s" (the rate over that window) and the round goes on.
 
-The load generators: beamish.channels.client for beamish (``beamish_raw``: the same server
-driven by a raw WebSocket client, as Django's is), socketio.AsyncClient for
-python-socketio, a raw WebSocket client (websockets) for Django Channels, which has no
-client of its own. Rounds run in the order beamish, socketio, django, then reversed, and
-so on; the ratios beamish/peer are per round (median, min-max).
+Every client, whatever the peer, is the same minimal RFC 6455 client below (one asyncio
+Protocol per connection, no extensions, no compression) speaking the peer's own framing:
+Phoenix V2 JSON (heartbeat every 30 s as phoenix.js), engine.io 4 / socket.io 5 (answers the
+server's pings as the official client), plain JSON for Django (no keepalive, as the
+consumer has none). So client cost is alike for the three, and small: the script prints the
+CPU of every loader per phase and flags a phase where one is near 100% (client-bound).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
 import contextlib
+import gc
+import hashlib
+import itertools
 import json
 import os
+import queue
+import random
+import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 HERE = Path(__file__).resolve()
+HOST = "127.0.0.1"
 ROOM = "room:bench"
-FANOUT = 20
-RTT_CLIENTS = 100
-RTT_SECONDS = 5.0
-PEERS = ("beamish", "socketio", "django")  # also "beamish_raw": a raw WebSocket client
+PEERS = ("beamish", "socketio", "django")
+ALIASES = {"beamish_raw": "beamish"}  # before the one raw client, the raw-client beamish row
+BACKLOG = 4096  # uvicorn's listen backlog; Linux caps it at net.core.somaxconn (4096 here)
+HEARTBEAT = 30.0  # phoenix.js's heartbeat interval
 
 
-# -- the servers -----------------------------------------------------------------------------
+def raise_fd_limit() -> int:
+    """The soft RLIMIT_NOFILE up to the hard one (10,000 sockets need more than 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+# -- the servers: the same room, echo and broadcast in each ----------------------------------
+
+SETTINGS = {
+    "all": "uvicorn: loop auto (uvloop), http auto (httptools), ws auto (websockets-sansio), "
+    f"backlog {BACKLOG}, ws_ping_interval None (each protocol keeps its own keepalive), "
+    "access log off; no permessage-deflate (the client offers none)",
+    "beamish": "channels.Endpoint defaults (outbox_limit 1000, heartbeat_timeout 60 s), "
+    "check_origin off, its own node (start_node=beamish.runtime.start) in uvicorn's lifespan",
+    "socketio": "AsyncServer(async_mode='asgi') defaults: ping_interval 25 s, ping_timeout 20 s "
+    "(the engine.io keepalive), async_handlers on; cors '*'; clients go straight to the "
+    "websocket transport (no polling upgrade)",
+    "django": "InMemoryChannelLayer at its defaults, written out: capacity 100 (one broadcast "
+    "in flight per consumer: never full here), expiry 60 s (the fan-out window is shorter), "
+    "group_expiry 86400 s; AsyncJsonWebsocketConsumer, DEBUG off",
+}
 
 
 def beamish_app() -> Any:
@@ -60,8 +105,7 @@ def beamish_app() -> Any:
 
         def handle_in(self, event: str, payload: Any, socket: channels.ChannelSocket) -> Any:
             if event == "shout":
-                for i in range(payload["n"]):
-                    socket.broadcast("shout", {"i": i})
+                socket.broadcast("shout", {"k": payload["k"]})
                 return channels.ok()
             return channels.ok(payload)
 
@@ -79,7 +123,9 @@ def beamish_app() -> Any:
 def socketio_app() -> Any:
     import socketio
 
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
+    sio = socketio.AsyncServer(
+        async_mode="asgi", cors_allowed_origins="*", ping_interval=25, ping_timeout=20
+    )
 
     @sio.on("join")
     async def join(sid: str, data: Any) -> str:
@@ -92,8 +138,7 @@ def socketio_app() -> Any:
 
     @sio.on("shout")
     async def shout(sid: str, data: Any) -> str:
-        for i in range(data["n"]):
-            await sio.emit("shout", {"i": i}, room=data["room"])
+        await sio.emit("shout", {"k": data["k"]}, room=data["room"])
         return "ok"
 
     return socketio.ASGIApp(sio)
@@ -108,7 +153,12 @@ def django_app() -> Any:
         SECRET_KEY="bench",
         ALLOWED_HOSTS=["*"],
         INSTALLED_APPS=["channels"],
-        CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+        CHANNEL_LAYERS={
+            "default": {
+                "BACKEND": "channels.layers.InMemoryChannelLayer",
+                "CONFIG": {"capacity": 100, "expiry": 60, "group_expiry": 86400},
+            }
+        },
     )
     django.setup()
     from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -118,261 +168,556 @@ def django_app() -> Any:
     class Consumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         async def receive_json(self, message: Any, **kwargs: Any) -> None:
             kind = message["t"]
-            if kind == "join":
+            if kind == "echo":
+                await self.send_json({"t": "echo", "p": message["p"]})
+            elif kind == "join":
                 self.room = message["room"].replace(":", "_")  # group names: no colons
                 await self.channel_layer.group_add(self.room, self.channel_name)
                 await self.send_json({"t": "joined"})
-            elif kind == "echo":
-                await self.send_json({"t": "echo", "p": message["p"]})
             elif kind == "shout":
-                for i in range(message["n"]):
-                    await self.channel_layer.group_send(
-                        self.room, {"type": "room.shout", "p": {"i": i}}
-                    )
+                await self.channel_layer.group_send(
+                    self.room, {"type": "room.shout", "k": message["k"]}
+                )
                 await self.send_json({"t": "shouted"})
 
         async def room_shout(self, event: Any) -> None:
-            await self.send_json({"t": "shout", "p": event["p"]})
+            await self.send_json({"t": "shout", "k": event["k"]})
 
     return ProtocolTypeRouter({"websocket": URLRouter([path("ws/", Consumer.as_asgi())])})
+
+
+def memory_report() -> None:
+    """In the server: one JSON line with RSS and USS after a full collection, per request
+    on stdin (a thread, so the server's loop runs on)."""
+    me = psutil.Process()
+    for _ in sys.stdin:
+        gc.collect()
+        info = me.memory_full_info()
+        print(json.dumps({"rss": info.rss, "uss": info.uss}), flush=True)
 
 
 def serve(peer: str, port: int) -> None:
     import uvicorn
 
+    raise_fd_limit()
     app = {"beamish": beamish_app, "socketio": socketio_app, "django": django_app}[peer]()
+    threading.Thread(target=memory_report, daemon=True).start()
     uvicorn.run(
         app,
-        host="127.0.0.1",
+        host=HOST,
         port=port,
-        log_level="error",
+        log_level="warning",
+        access_log=False,
         lifespan="on" if peer == "beamish" else "off",
-        backlog=4096,
-        ws_ping_interval=None,  # the same for all: no server pings during the run
+        backlog=BACKLOG,
+        ws_ping_interval=None,
     )
 
 
-# -- the clients (one loader process holds --clients / --loaders of them) -------------------
+# -- the client: a minimal WebSocket connection, and each peer's framing on top --------------
 
 
-class Clients:
-    """The peer-specific part of a loader: connect+join, echo, shout, count shouts."""
+class Connection(asyncio.Protocol):
+    """One RFC 6455 client connection: the upgrade, then text frames (masked out, unmasked
+    in, continuation frames joined), pings answered; no extensions."""
 
-    def __init__(self, peer: str, port: int) -> None:
-        self.peer = peer
+    def __init__(self, client: Client, path: str, port: int) -> None:
+        self.client = client
+        self.key = base64.b64encode(os.urandom(16)).decode()
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.fragments: list[bytes] = []
+        self.transport: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.lost(exc or ConnectionError("closed"))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buffer[:end])
+            del buffer[: end + 4]
+            accept = base64.b64encode(
+                hashlib.sha1((self.key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+            )
+            if not head.startswith(b"HTTP/1.1 101") or accept not in head:
+                self.client.lost(ConnectionError(f"upgrade refused: {head[:60]!r}"))
+                self.close()
+                return
+            self.upgraded = True
+            self.client.opened_websocket()
+        pos, size = 0, len(buffer)
+        while size - pos >= 2:
+            first, second = buffer[pos], buffer[pos + 1]
+            length, head_size = second & 0x7F, 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, head_size = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, head_size = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), 10
+            end = pos + head_size + length
+            if end > size:
+                break
+            payload = bytes(buffer[pos + head_size : end])
+            pos = end
+            opcode = first & 0x0F
+            if opcode in (0, 1, 2):
+                if not first & 0x80:  # a fragment: more follow
+                    self.fragments.append(payload)
+                    continue
+                if self.fragments:
+                    payload = b"".join([*self.fragments, payload])
+                    self.fragments.clear()
+                self.client.frame(payload)
+            elif opcode == 9:
+                self.write(payload, 0x8A)
+            elif opcode == 8:
+                self.close()
+                return
+        del buffer[:pos]
+
+    def write(self, data: bytes, first: int = 0x81) -> None:
+        size = len(data)
+        if size < 126:
+            head = bytes((first, 0x80 | size))
+        elif size < 65536:
+            head = bytes((first, 0xFE)) + size.to_bytes(2, "big")
+        else:
+            head = bytes((first, 0xFF)) + size.to_bytes(8, "big")
+        mask = random.getrandbits(32).to_bytes(4, "big")
+        key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+        masked = (int.from_bytes(data, "big") ^ key).to_bytes(size, "big")
+        assert self.transport is not None
+        self.transport.write(head + mask + masked)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Client:
+    """One client of a loader: connect, join, echo, shout; broadcasts counted by the loader."""
+
+    path = "/"
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+        self.connection: Connection | None = None
+        self.opened: asyncio.Future[None] = loader.loop.create_future()
+        self.waiter: asyncio.Future[Any] | None = None
+        self.waiting_for: Any = None
+        self.closed = False
+
+    async def connect(self) -> None:
+        def protocol() -> Connection:
+            self.connection = Connection(self, self.path, self.loader.port)
+            return self.connection
+
+        await self.loader.loop.create_connection(protocol, HOST, self.loader.port)
+        await self.opened
+
+    def opened_websocket(self) -> None:  # the upgrade is done: most protocols are open now
+        if not self.opened.done():
+            self.opened.set_result(None)
+
+    def lost(self, exc: BaseException) -> None:
+        self.closed = True
+        for future in (self.opened, self.waiter):
+            if future is not None and not future.done():
+                future.set_exception(exc)
+
+    def send(self, text: str) -> None:
+        assert self.connection is not None
+        self.connection.write(text.encode())
+
+    def request(self, text: str, key: Any) -> asyncio.Future[Any]:
+        self.waiter = self.loader.loop.create_future()
+        self.waiting_for = key
+        self.send(text)
+        return self.waiter
+
+    def answer(self, key: Any, value: Any) -> None:
+        waiter = self.waiter
+        if waiter is not None and key == self.waiting_for and not waiter.done():
+            self.waiter = None
+            waiter.set_result(value)
+
+    def frame(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def join(self) -> None:
+        raise NotImplementedError
+
+    async def echo(self, i: int) -> None:
+        raise NotImplementedError
+
+    def shout(self, k: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+class PhoenixClient(Client):
+    """Phoenix V2 JSON, as phoenix.js sends it (a heartbeat every 30 s)."""
+
+    path = "/socket/websocket?vsn=2.0.0"
+
+    def __init__(self, loader: Loader) -> None:
+        super().__init__(loader)
+        self.refs = itertools.count(1)
+
+    def opened_websocket(self) -> None:
+        super().opened_websocket()
+        self.loader.loop.call_later(HEARTBEAT, self.heartbeat)
+
+    def heartbeat(self) -> None:
+        if not self.closed:
+            self.send(f'[null,"{next(self.refs)}","phoenix","heartbeat",{{}}]')
+            self.loader.loop.call_later(HEARTBEAT, self.heartbeat)
+
+    def frame(self, data: bytes) -> None:
+        message = json.loads(data)
+        event = message[3]
+        if event == "shout":
+            self.loader.delivered(message[4]["k"])
+        elif event == "phx_reply":
+            reply = message[4]
+            if reply["status"] == "ok":
+                self.answer(message[1], reply["response"])
+            else:
+                self.answer(message[1], RuntimeError(f"error reply {reply}"))
+        elif event in ("phx_error", "phx_close"):
+            self.lost(RuntimeError(f"{event} {message}"))
+
+    async def push(self, event: str, payload: str) -> Any:
+        ref = str(next(self.refs))
+        result = await self.request(f'["1","{ref}","{ROOM}","{event}",{payload}]', ref)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def join(self) -> None:
+        await self.push("phx_join", "{}")
+
+    async def echo(self, i: int) -> None:
+        reply = await self.push("echo", f'{{"i":{i}}}')
+        assert reply["i"] == i, reply
+
+    def shout(self, k: int) -> None:
+        self.send(f'["1","{next(self.refs)}","{ROOM}","shout",{{"k":{k}}}]')
+
+
+class SocketIOClient(Client):
+    """engine.io 4 / socket.io 5 over the websocket transport, as socket.io-client does."""
+
+    path = "/socket.io/?EIO=4&transport=websocket"
+
+    def __init__(self, loader: Loader) -> None:
+        super().__init__(loader)
+        self.ids = itertools.count(1)
+
+    def opened_websocket(self) -> None:  # open once socket.io's "40" connect is answered
+        pass
+
+    def frame(self, data: bytes) -> None:
+        text = data.decode()
+        kind = text[0]
+        if kind == "4":  # an engine.io message: a socket.io packet
+            packet = text[1]
+            if packet == "2":  # an event, maybe with an id (the server wants an ack)
+                body = text[2:].lstrip("0123456789")
+                event, payload = json.loads(body)
+                if event == "shout":
+                    self.loader.delivered(payload["k"])
+            elif packet == "3":  # an ack: its id, then the arguments
+                body = text[2:]
+                digits = len(body) - len(body.lstrip("0123456789"))
+                self.answer(int(body[:digits]), json.loads(body[digits:]))
+            elif packet == "0":
+                self.opened_websocket_done()
+            elif packet in "14":
+                self.lost(RuntimeError(f"socket.io closed: {text[:80]}"))
+        elif kind == "2":  # the server's ping: pong
+            self.send("3")
+        elif kind == "0":  # engine.io open: connect to the default namespace
+            self.send("40")
+        elif kind == "1":
+            self.lost(RuntimeError("engine.io close"))
+
+    def opened_websocket_done(self) -> None:
+        if not self.opened.done():
+            self.opened.set_result(None)
+
+    async def call(self, event: str, payload: str) -> Any:
+        ack = next(self.ids)
+        result = await self.request(f'42{ack}["{event}",{payload}]', ack)
+        return result[0]
+
+    async def join(self) -> None:
+        await self.call("join", f'{{"room":"{ROOM}"}}')
+
+    async def echo(self, i: int) -> None:
+        reply = await self.call("echo", f'{{"i":{i}}}')
+        assert reply["i"] == i, reply
+
+    def shout(self, k: int) -> None:
+        self.send(f'42{next(self.ids)}["shout",{{"room":"{ROOM}","k":{k}}}]')
+
+
+class DjangoClient(Client):
+    """Plain JSON messages to an AsyncJsonWebsocketConsumer (one request at a time)."""
+
+    path = "/ws/"
+
+    def frame(self, data: bytes) -> None:
+        message = json.loads(data)
+        kind = message["t"]
+        if kind == "shout":
+            self.loader.delivered(message["k"])
+        else:
+            self.answer(kind, message)
+
+    async def join(self) -> None:
+        await self.request(f'{{"t":"join","room":"{ROOM}"}}', "joined")
+
+    async def echo(self, i: int) -> None:
+        reply = await self.request(f'{{"t":"echo","p":{{"i":{i}}}}}', "echo")
+        assert reply["p"]["i"] == i, reply
+
+    def shout(self, k: int) -> None:
+        self.send(f'{{"t":"shout","k":{k}}}')
+
+
+CLIENTS: dict[str, type[Client]] = {
+    "beamish": PhoenixClient,
+    "socketio": SocketIOClient,
+    "django": DjangoClient,
+}
+
+
+# -- a loader: one OS process holding its share of the clients, obeying the orchestrator ---
+
+
+class Loader:
+    def __init__(self, peer: str, port: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.kind = CLIENTS[peer]
         self.port = port
-        self.received = 0
+        self.loop = loop
+        self.clients: list[Client] = []
+        self.current = -1
+        self.count = 0
+        self.stray = 0
         self.target = 0
-        self.last = 0.0
-        self.done: Any = None
+        self.times: list[float] = []
+        self.done = asyncio.Event()
 
-    def delivered(self, *_: Any) -> None:
-        self.received += 1
-        if self.received == self.target:
-            self.last = time.time()
+    def delivered(self, k: int) -> None:
+        if k != self.current:
+            self.stray += 1
+            return
+        self.count += 1
+        self.times.append(time.monotonic())
+        if self.count >= self.target:
             self.done.set()
 
-    @contextlib.asynccontextmanager
-    async def client(self) -> Any:
-        if self.peer == "beamish":
-            from beamish.channels import client
+    async def bounded(
+        self, work: Any, items: list[Any], concurrency: int, timeout: float, deadline: float
+    ) -> tuple[list[Any], list[str], float, float]:
+        """``await work(item)`` for every item, at most ``concurrency`` at once, each within
+        ``timeout`` and all by ``deadline`` (monotonic): the items that succeeded, errors."""
+        gate = asyncio.Semaphore(concurrency)
+        good: list[Any] = []
+        errors: list[str] = []
 
-            async with client.connect(f"ws://127.0.0.1:{self.port}/socket", timeout=60) as s:
-                channel = s.channel(ROOM)
-                channel.on("shout", self.delivered)
-                await channel.join(timeout=60)
-
-                async def echo(p: Any) -> Any:
-                    return (await channel.push("echo", p, timeout=60)).response
-
-                async def shout(n: int) -> None:
-                    await channel.push("shout", {"n": n}, timeout=60)
-
-                yield echo, shout
-        elif self.peer == "beamish_raw":  # the beamish server, a raw WebSocket client
-            import asyncio
-
-            from websockets.asyncio.client import connect
-
-            url = f"ws://127.0.0.1:{self.port}/socket/websocket?vsn=2.0.0"
-            async with connect(url, open_timeout=60, compression=None) as ws:
-                replies: asyncio.Queue[Any] = asyncio.Queue()
-
-                async def reader() -> None:
-                    async for frame in ws:
-                        message = json.loads(frame)
-                        if message[3] == "shout":
-                            self.delivered()
-                        elif message[3] == "phx_reply":
-                            replies.put_nowait(message[4]["response"])
-
-                task = asyncio.create_task(reader())
-                await ws.send(json.dumps(["1", "1", ROOM, "phx_join", {}]))
-                await replies.get()
-                refs = iter(range(2, 1 << 62))
-
-                async def echo(p: Any) -> Any:
-                    await ws.send(json.dumps(["1", str(next(refs)), ROOM, "echo", p]))
-                    return await replies.get()
-
-                async def shout(n: int) -> None:
-                    await ws.send(json.dumps(["1", str(next(refs)), ROOM, "shout", {"n": n}]))
-                    await replies.get()
-
-                try:
-                    yield echo, shout
-                finally:
-                    task.cancel()
-        elif self.peer == "socketio":
-            import socketio
-
-            sio = socketio.AsyncClient(reconnection=False)
-            sio.on("shout", self.delivered)
-            await sio.connect(
-                f"http://127.0.0.1:{self.port}", transports=["websocket"], wait_timeout=60
-            )
-            try:
-                await sio.call("join", {"room": ROOM}, timeout=60)
-
-                async def echo(p: Any) -> Any:
-                    return await sio.call("echo", p, timeout=60)
-
-                async def shout(n: int) -> None:
-                    await sio.call("shout", {"room": ROOM, "n": n}, timeout=60)
-
-                yield echo, shout
-            finally:
-                await sio.disconnect()
-        else:
-            import asyncio
-
-            from websockets.asyncio.client import connect
-
-            async with connect(
-                f"ws://127.0.0.1:{self.port}/ws/", open_timeout=60, compression=None
-            ) as ws:
-                replies: asyncio.Queue[Any] = asyncio.Queue()
-
-                async def reader() -> None:
-                    async for frame in ws:
-                        message = json.loads(frame)
-                        if message["t"] == "shout":
-                            self.delivered()
-                        else:
-                            replies.put_nowait(message)
-
-                task = asyncio.create_task(reader())
-                await ws.send(json.dumps({"t": "join", "room": ROOM}))
-                await replies.get()
-
-                async def echo(p: Any) -> Any:
-                    await ws.send(json.dumps({"t": "echo", "p": p}))
-                    return (await replies.get())["p"]
-
-                async def shout(n: int) -> None:
-                    await ws.send(json.dumps({"t": "shout", "n": n}))
-                    await replies.get()
-
-                try:
-                    yield echo, shout
-                finally:
-                    task.cancel()
-
-
-async def load(peer: str, port: int, n: int) -> None:
-    """A loader: connect ``n`` clients, then obey commands on stdin (one JSON per line)."""
-    import asyncio
-
-    clients = Clients(peer, port)
-    handles: list[Any] = []
-    stop = asyncio.Event()
-    connected = asyncio.Event()
-    gate = asyncio.Semaphore(100)
-    errors: list[str] = []
-
-    async def one() -> None:
-        try:
+        async def one(item: Any) -> None:
             async with gate:
-                manager = clients.client()
-                handle = await manager.__aenter__()
-            handles.append(handle)
-            if len(handles) == n:
-                connected.set()
-            await stop.wait()
-            with contextlib.suppress(Exception):
-                await manager.__aexit__(None, None, None)
-        except Exception as exc:
-            errors.append(repr(exc))
-            connected.set()
+                try:
+                    await asyncio.wait_for(work(item), timeout)
+                    good.append(item)
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
-    def say(**what: Any) -> None:
-        print(json.dumps(what), flush=True)
+        start = time.monotonic()
+        tasks = [asyncio.create_task(one(item)) for item in items]
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+        for task in pending:
+            task.cancel()
+        if pending:
+            errors.append(f"{len(pending)} not done by the phase deadline")
+        end = time.monotonic()
+        return good, errors, start, end
 
-    if peer.startswith("beamish"):  # imports outside the timed connect phase
-        import beamish.channels.client  # noqa: F401
-    elif peer == "socketio":
-        import socketio  # noqa: F401
-    else:
-        import websockets.asyncio.client  # noqa: F401
-    start = time.time()
-    tasks = [asyncio.create_task(one()) for _ in range(n)]
-    await connected.wait()
-    say(connected=len(handles), start=start, end=time.time(), errors=errors[:3])
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        command = json.loads(line or '{"cmd": "quit"}')
-        if command["cmd"] == "arm":
-            clients.received, clients.target = 0, command["expect"]
-            clients.done = asyncio.Event()
-            say(armed=True)
-        elif command["cmd"] == "shout":
-            await handles[0][1](command["n"])
-            say(shouted=True)
-        elif command["cmd"] == "wait":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(clients.done.wait(), 60)
-            say(received=clients.received, last=clients.last)
-        elif command["cmd"] == "rtt":
-            latencies: list[float] = []
-            deadline = time.perf_counter() + command["seconds"]
+    async def connect(self, n: int, concurrency: int, timeout: float, deadline: float) -> Any:
+        async def connect_one(client: Client) -> None:
+            try:
+                await client.connect()
+            except BaseException:
+                client.close()
+                raise
 
-            async def pinger(echo: Any, deadline: float = deadline, out: Any = latencies) -> None:
-                i = 0
-                while time.perf_counter() < deadline:
-                    t = time.perf_counter()
-                    await echo({"i": i})
-                    out.append(time.perf_counter() - t)
+        fresh = [self.kind(self) for _ in range(n)]
+        good, errors, start, end = await self.bounded(
+            connect_one, fresh, concurrency, timeout, deadline
+        )
+        self.clients.extend(good)
+        return {
+            "ok": len(good),
+            "failed": n - len(good),
+            "start": start,
+            "end": end,
+            "errors": errors[:3],
+        }
+
+    async def join(self, concurrency: int, timeout: float, deadline: float, skip: int) -> Any:
+        todo = self.clients[skip:]
+
+        async def join_one(client: Client) -> None:
+            await client.join()
+
+        good, errors, start, end = await self.bounded(
+            join_one, todo, concurrency, timeout, deadline
+        )
+        joined = set(good)
+        self.clients = self.clients[:skip] + [c for c in todo if c in joined]
+        return {
+            "ok": len(good),
+            "failed": len(todo) - len(good),
+            "start": start,
+            "end": end,
+            "errors": errors[:3],
+        }
+
+    async def rtt(self, clients: int, start: float, warmup: float, until: float) -> Any:
+        latencies: list[float] = []
+        counted: list[int] = [0]
+        failures: list[str] = []
+
+        async def pinger(client: Client) -> None:
+            i = 0
+            with contextlib.suppress(asyncio.CancelledError):
+                while True:
+                    t = time.monotonic()
+                    if t >= until:
+                        return
+                    try:
+                        async with asyncio.timeout(until - t + 10):
+                            await client.echo(i)
+                    except Exception as exc:
+                        failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                        return
+                    done = time.monotonic()
+                    if t >= start + warmup:
+                        latencies.append(done - t)
+                        counted[0] += 1
                     i += 1
 
-            began = time.perf_counter()
-            await asyncio.gather(*(pinger(h[0]) for h in handles[: command["clients"]]))
-            elapsed = time.perf_counter() - began
-            latencies.sort()
-            say(
-                rate=len(latencies) / elapsed,
-                p50=latencies[len(latencies) // 2],
-                p99=latencies[int(len(latencies) * 0.99)],
-            )
-        else:
-            stop.set()
-            await asyncio.wait(tasks, timeout=30)
-            say(bye=True)
-            return
+        await asyncio.sleep(max(0.0, start - time.monotonic()))
+        await asyncio.gather(*(pinger(c) for c in self.clients[:clients]))
+        end = time.monotonic()
+        return {
+            "latencies": [round(x * 1000, 3) for x in latencies],
+            "begin": start + warmup,
+            "end": end,
+            "failures": failures[:3],
+            "failed": len(failures),
+        }
+
+    def arm(self, k: int) -> Any:
+        self.current, self.count, self.times = k, 0, []
+        self.target = sum(not c.closed for c in self.clients)
+        self.done = asyncio.Event()
+        if self.target <= 0:
+            self.done.set()
+        return {"target": self.target}
+
+    async def wait(self, deadline: float) -> Any:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.done.wait(), max(0.0, deadline - time.monotonic()))
+        return {
+            "received": self.count,
+            "target": self.target,
+            "stray": self.stray,
+            "times": [round(t, 6) for t in self.times[:: max(1, len(self.times) // 200)]],
+            "last": self.times[-1] if self.times else None,
+        }
 
 
-# -- the orchestra ---------------------------------------------------------------------------
+def say(**what: Any) -> None:
+    sys.stdout.write(json.dumps(what) + "\n")
+    sys.stdout.flush()
 
 
-def free_port() -> int:
-    import socket
+async def load(peer: str, port: int) -> None:
+    """A loader: obey one JSON command per line on stdin, answer one JSON line each."""
+    raise_fd_limit()
+    gc.disable()  # a loader lives one round: no collector passes over thousands of clients
+    loop = asyncio.get_running_loop()
+    loader = Loader(peer, port, loop)
+    reader = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    say(ready=os.getpid())
+    while line := await reader.readline():
+        command = json.loads(line)
+        cmd = command.pop("cmd")
+        try:
+            if cmd == "connect":
+                say(**await loader.connect(**command))
+            elif cmd == "join":
+                say(**await loader.join(**command))
+            elif cmd == "echo":
+                await asyncio.wait_for(loader.clients[0].echo(0), 30)
+                say(ok=True)
+            elif cmd == "rtt":
+                say(**await loader.rtt(**command))
+            elif cmd == "arm":
+                say(**loader.arm(command["k"]))
+            elif cmd == "shout":
+                t0 = time.monotonic()
+                loader.clients[0].shout(command["k"])
+                say(t0=t0)
+            elif cmd == "wait":
+                say(**await loader.wait(command["deadline"]))
+            else:
+                break
+        except Exception as exc:
+            say(error=f"{type(exc).__name__}: {exc}")
+    sys.stdout.flush()
+    os._exit(0)  # no orderly close of thousands of sockets: the round is over
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+
+def run_loader(peer: str, port: int) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(load(peer, port))
+    else:
+        uvloop.run(load(peer, port))
 
 
-class Proc:
+# -- the orchestrator ------------------------------------------------------------------------
+
+
+class Child:
+    """A child process answering one JSON line per command; every read is bounded."""
+
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE), *args],
@@ -381,137 +726,416 @@ class Proc:
             text=True,
             bufsize=1,
         )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.ps = psutil.Process(self.proc.pid)
 
-    def ask(self, **command: Any) -> dict[str, Any]:
-        if command:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps(command) + "\n")
-            self.proc.stdin.flush()
-        return self.read()
-
-    def read(self) -> dict[str, Any]:
+    def _read(self) -> None:
         assert self.proc.stdout is not None
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{self.proc.args} ended ({self.proc.poll()})")
+        for line in self.proc.stdout:
             if line.startswith("{"):
-                return json.loads(line)  # type: ignore[no-any-return]
+                self.lines.put(line)
+        self.lines.put(None)
 
-    def stop(self) -> None:
+    def send(self, **command: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+
+    def read(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=max(0.1, timeout))
+        except queue.Empty:
+            raise TimeoutError(f"{self.proc.args[2:]}: no answer in {timeout:.0f} s") from None
+        if line is None:
+            self.lines.put(None)
+            raise RuntimeError(f"{self.proc.args[2:]} ended ({self.proc.poll()})")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"{self.proc.args[2:]}: {answer['error']}")
+        return answer
+
+    def ask(self, wait: float = 60.0, **command: Any) -> dict[str, Any]:
+        self.send(**command)
+        return self.read(wait)
+
+    def cpu(self) -> float:
+        try:
+            times = self.ps.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
+
+    def kill(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.kill()
+        self.proc.wait()
 
 
-def wait_serving(port: int, proc: subprocess.Popen[str]) -> None:
+def ask_all(children: list[Child], timeout: float, commands: list[dict[str, Any]]) -> list[Any]:
+    for child, command in zip(children, commands, strict=True):
+        child.send(**command)
+    return [child.read(timeout) for child in children]
+
+
+def free_port() -> int:
     import socket
 
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_serving(port: int, server: Child, timeout: float = 60.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.proc.returncode})")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1):
             return
         time.sleep(0.05)
     raise RuntimeError("the server never listened")
 
 
-def one_round(peer: str, clients: int, loaders: int) -> dict[str, float]:
+@dataclass
+class Options:
+    clients: int
+    loaders: int
+    concurrency: int
+    connect_timeout: float
+    phase_timeout: float
+    rtt_clients: int
+    rtt_seconds: float
+    broadcasts: int
+    fanout_timeout: float
+
+
+class Meter:
+    """CPU of the server and each loader over one phase, as % of one core."""
+
+    def __init__(self, server: Child, loaders: list[Child]) -> None:
+        self.children = [server, *loaders]
+        self.began = time.monotonic()
+        self.start = [c.cpu() for c in self.children]
+
+    def percent(self) -> list[float]:
+        wall = max(1e-6, time.monotonic() - self.began)
+        return [
+            round(100 * (c.cpu() - s) / wall)
+            for c, s in zip(self.children, self.start, strict=True)
+        ]
+
+
+def one_round(peer: str, o: Options) -> dict[str, Any]:
     port = free_port()
-    kind = peer.split("_")[0]  # beamish_raw: the beamish server
-    server = subprocess.Popen([sys.executable, str(HERE), "serve", kind, str(port)], text=True)
-    procs: list[Proc] = []
+    server = Child("serve", peer, str(port))
+    share = [o.clients // o.loaders + (i < o.clients % o.loaders) for i in range(o.loaders)]
+    loaders: list[Child] = []
+    out: dict[str, Any] = {"cpu": {}}
     try:
         wait_serving(port, server)
-        time.sleep(1.0)  # let the server settle (imports, lifespan) before its baseline
-        rss = psutil.Process(server.pid)
-        before = rss.memory_info().rss
-        share = [clients // loaders + (i < clients % loaders) for i in range(loaders)]
-        procs = [Proc("load", peer, str(port), str(k)) for k in share]
-        hello = [p.read() for p in procs]
-        if any(h["errors"] for h in hello) or sum(h["connected"] for h in hello) != clients:
-            raise RuntimeError(f"{peer}: connect failed: {hello}")
-        connect_rate = clients / (max(h["end"] for h in hello) - min(h["start"] for h in hello))
-        after = rss.memory_info().rss
-        for p, k in zip(procs, share, strict=True):
-            p.ask(cmd="arm", expect=k * FANOUT)
-        began = time.time()
-        procs[0].ask(cmd="shout", n=FANOUT)
-        waits = [p.ask(cmd="wait") for p in procs]
-        got = sum(w["received"] for w in waits)
-        if got == clients * FANOUT:
-            fanout = got / (max(w["last"] for w in waits) - began)
-        else:  # not all delivered within the loaders' 60 s wait: the rate over that window
-            print(f"  {peer}: fan-out delivered only {got} of {clients * FANOUT}", flush=True)
-            fanout = got / (time.time() - began)
-        rtt = procs[0].ask(cmd="rtt", clients=min(RTT_CLIENTS, share[0]), seconds=RTT_SECONDS)
-        return {
-            "bytes_per_client": (after - before) / clients,
-            "connects_per_s": connect_rate,
-            "fanout_per_s": fanout,
-            "rtt_per_s": rtt["rate"],
-            "p50_ms": rtt["p50"] * 1000,
-            "p99_ms": rtt["p99"] * 1000,
-        }
+        loaders = [Child("load", peer, str(port)) for _ in share]
+        for child in loaders:
+            child.read(60)  # ready: imports done
+        first = loaders[0]
+        warm = first.ask(
+            30, cmd="connect", n=1, concurrency=1, timeout=30, deadline=time.monotonic() + 30
+        )
+        if warm["ok"] != 1:
+            raise RuntimeError(f"{peer}: the first client did not connect: {warm['errors']}")
+        first.ask(30, cmd="join", concurrency=1, timeout=30, deadline=time.monotonic() + 30, skip=0)
+        first.ask(30, cmd="echo")
+        base = server.ask(60)
+
+        phase_end = time.monotonic() + o.phase_timeout
+        meter = Meter(server, loaders)
+        rest = [share[0] - 1, *share[1:]]
+        done = ask_all(
+            loaders,
+            o.phase_timeout + 30,
+            [
+                {
+                    "cmd": "connect",
+                    "n": k,
+                    "concurrency": o.concurrency,
+                    "timeout": o.connect_timeout,
+                    "deadline": phase_end,
+                }
+                for k in rest
+            ],
+        )
+        out["cpu"]["connect"] = meter.percent()
+        connected = sum(d["ok"] for d in done)
+        out["connected"] = connected + 1
+        out["connect_errors"] = [e for d in done for e in d["errors"]][:3]
+        span = max(d["end"] for d in done) - min(d["start"] for d in done)
+        out["connects_per_s"] = connected / span if connected else 0.0
+
+        phase_end = time.monotonic() + o.phase_timeout
+        meter = Meter(server, loaders)
+        done = ask_all(
+            loaders,
+            o.phase_timeout + 30,
+            [
+                {
+                    "cmd": "join",
+                    "concurrency": o.concurrency,
+                    "timeout": o.connect_timeout,
+                    "deadline": phase_end,
+                    "skip": 1 if i == 0 else 0,
+                }
+                for i in range(len(loaders))
+            ],
+        )
+        out["cpu"]["join"] = meter.percent()
+        joined = sum(d["ok"] for d in done)
+        out["joined"] = joined + 1
+        out["join_errors"] = [e for d in done for e in d["errors"]][:3]
+        span = max(d["end"] for d in done) - min(d["start"] for d in done)
+        out["joins_per_s"] = joined / span if joined else 0.0
+
+        after = server.ask(60)
+        out["rss_before"], out["rss_after"] = base["rss"], after["rss"]
+        out["bytes_per_client"] = (after["rss"] - base["rss"]) / max(1, joined)
+        out["uss_per_client"] = (after["uss"] - base["uss"]) / max(1, joined)
+
+        rtt_share = [
+            o.rtt_clients // o.loaders + (i < o.rtt_clients % o.loaders) for i in range(o.loaders)
+        ]
+        start = time.monotonic() + 0.3
+        until = start + 1.0 + o.rtt_seconds
+        meter = Meter(server, loaders)
+        done = ask_all(
+            loaders,
+            o.rtt_seconds + 60,
+            [
+                {"cmd": "rtt", "clients": k, "start": start, "warmup": 1.0, "until": until}
+                for k in rtt_share
+            ],
+        )
+        out["cpu"]["rtt"] = meter.percent()
+        latencies = sorted(x for d in done for x in d["latencies"])
+        span = max(d["end"] for d in done) - min(d["begin"] for d in done)
+        out["rtt_failed"] = sum(d["failed"] for d in done)
+        out["rtt_per_s"] = len(latencies) / span if latencies else 0.0
+        out["p50_ms"] = latencies[len(latencies) // 2] if latencies else float("nan")
+        out["p99_ms"] = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
+
+        out.update(fan_out(server, loaders, o))
+        return out
     finally:
-        for p in procs:
+        server.kill()
+        for child in loaders:
             with contextlib.suppress(Exception):
-                p.ask(cmd="quit")
-            p.stop()
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+                child.send(cmd="quit")
+        for child in loaders:
+            with contextlib.suppress(Exception):
+                child.proc.wait(10)
+            child.kill()
+
+
+def fan_out(server: Child, loaders: list[Child], o: Options) -> dict[str, Any]:
+    """``o.broadcasts`` broadcasts one after another, each timed from its request to its
+    last delivery at any loader, all within ``o.fanout_timeout``."""
+    phase_end = time.monotonic() + o.fanout_timeout
+    meter = Meter(server, loaders)
+    delivered = expected = 0
+    busy = 0.0
+    complete = 0
+    per_broadcast: list[float] = []
+    halves: tuple[int, int] | None = None
+    for k in range(o.broadcasts):
+        if time.monotonic() >= phase_end:
+            break
+        armed = ask_all(loaders, 30, [{"cmd": "arm", "k": k}] * len(loaders))
+        target = sum(a["target"] for a in armed)
+        t0 = loaders[0].ask(30, cmd="shout", k=k)["t0"]
+        waits = ask_all(
+            loaders, o.fanout_timeout + 30, [{"cmd": "wait", "deadline": phase_end}] * len(loaders)
+        )
+        got = sum(w["received"] for w in waits)
+        delivered += got
+        expected += target
+        if got >= target:
+            last = max(w["last"] for w in waits if w["last"] is not None)
+            busy += last - t0
+            per_broadcast.append(last - t0)
+            complete += 1
+            continue
+        busy += phase_end - t0  # not all delivered by the end of the window: stop here
+        middle = t0 + (phase_end - t0) / 2
+        sampled = [t for w in waits for t in w["times"]]
+        early = sum(t <= middle for t in sampled)
+        halves = (early, len(sampled) - early)
+        break
+    return {
+        "fanout_per_s": delivered / busy if busy else 0.0,
+        "fanout_delivered": delivered,
+        "fanout_expected": expected,
+        "fanout_seconds": busy,
+        "fanout_complete": complete,
+        "fanout_ms": [round(t * 1000, 1) for t in per_broadcast],
+        "fanout_halves": halves,
+        "cpu_fanout": meter.percent(),
+    }
 
 
 ROWS = (
-    ("bytes_per_client", "server memory per connected+joined client (B)", False),
-    ("connects_per_s", "connections accepted+joined /s", True),
-    ("fanout_per_s", f"fan-out deliveries/s ({FANOUT} broadcasts to all)", True),
-    ("rtt_per_s", f"push-reply round trips/s ({RTT_CLIENTS} clients)", True),
+    ("bytes_per_client", "server memory per connected+joined client, RSS growth / N (B)", False),
+    ("uss_per_client", "server memory per client, USS growth / N (B)", False),
+    ("connects_per_s", "connections accepted /s", True),
+    ("joins_per_s", "joins /s", True),
+    ("fanout_per_s", "fan-out deliveries/s (one broadcast to all at a time)", True),
+    ("rtt_per_s", "push-reply round trips/s", True),
     ("p50_ms", "round trip p50 (ms)", False),
     ("p99_ms", "round trip p99 (ms)", False),
 )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=2000)
-    parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--loaders", type=int, default=2)
-    parser.add_argument("--peers", default=",".join(PEERS))
-    args = parser.parse_args()
-    peers = args.peers.split(",")
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
-    results: dict[str, list[dict[str, float]]] = {p: [] for p in peers}
-    order = list(peers)
-    for r in range(args.pairs):
-        for peer in order:
-            figures = one_round(peer, args.clients, args.loaders)
-            results[peer].append(figures)
-            shown = ", ".join(f"{k} {v:,.1f}" for k, v in figures.items())
-            print(f"round {r + 1} {peer:9} {shown}  (load {os.getloadavg()[0]:.1f})", flush=True)
-        order.reverse()
-    print(f"\n{args.clients} clients, {args.pairs} rounds; medians, and beamish/peer per round")
+def describe(peer: str, r: dict[str, Any]) -> str:
+    cpu = dict(r["cpu"], fanout=r["cpu_fanout"])
+    cpus = " ".join(f"{phase} {c[0]}/{'+'.join(map(str, c[1:]))}%" for phase, c in cpu.items())
+    fan = f"{r['fanout_per_s']:,.0f}/s"
+    if r["fanout_delivered"] < r["fanout_expected"]:
+        fan += (
+            f" ({r['fanout_delivered']:,} of {r['fanout_expected']:,} in "
+            f"{r['fanout_seconds']:.1f} s; halves {r['fanout_halves']})"
+        )
+    else:
+        fan += f" (last delivery {statistics.median(r['fanout_ms']):,.0f} ms, median)"
+    return (
+        f"{peer:9} clients {r['joined']:,}/{r['connected']:,} "
+        f"mem {r['bytes_per_client'] / 1000:.1f} KB (USS {r['uss_per_client'] / 1000:.1f}) "
+        f"connect {r['connects_per_s']:,.0f}/s join {r['joins_per_s']:,.0f}/s "
+        f"rtt {r['rtt_per_s']:,.0f}/s p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms "
+        f"fan-out {fan}\n            cpu server/loaders: {cpus}"
+    )
+
+
+def client_bound(r: dict[str, Any]) -> list[str]:
+    cpu = dict(r["cpu"], fanout=r["cpu_fanout"])
+    return [phase for phase, c in cpu.items() if max(c[1:]) >= 90]
+
+
+def summary(results: dict[str, list[dict[str, Any] | None]]) -> list[str]:
+    peers = list(results)
+    others = [p for p in peers if p != "beamish"] if "beamish" in peers else []
+    head = ["row", *peers, *[f"beamish/{p}" for p in others]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, title, higher in ROWS:
-        medians = {p: statistics.median(f[key] for f in results[p]) for p in peers}
-        cells = [f"{p} {medians[p]:,.1f}" for p in peers]
+        cells = [title]
         for p in peers:
-            if p == "beamish" or "beamish" not in peers:
+            values = [r[key] for r in results[p] if r is not None]
+            cells.append(f"{statistics.median(values):,.1f}" if values else "failed")
+            if key == "fanout_per_s":
+                partial = [
+                    r for r in results[p] if r and r["fanout_delivered"] < r["fanout_expected"]
+                ]
+                if partial:
+                    r = partial[0]
+                    cells[-1] += (
+                        f" (partial in {len(partial)} of {len(results[p])} rounds, "
+                        f"e.g. {r['fanout_delivered']:,} of {r['fanout_expected']:,} "
+                        f"in {r['fanout_seconds']:.0f} s)"
+                    )
+        for p in others:
+            ratios = [
+                b[key] / o[key]
+                for b, o in zip(results["beamish"], results[p], strict=True)
+                if b is not None and o is not None and o[key]
+            ]
+            if not ratios:
+                cells.append("-")
                 continue
-            ratios = [b[key] / o[key] for b, o in zip(results["beamish"], results[p], strict=True)]
+            median = statistics.median(ratios)
+            better = median >= 1 if higher else median <= 1
             cells.append(
-                f"beamish/{p} {statistics.median(ratios):.2f}x "
-                f"[{min(ratios):.2f}-{max(ratios):.2f}]" + ("" if higher else " (lower is better)")
+                f"{median:.2f}x [{min(ratios):.2f}-{max(ratios):.2f}] "
+                + ("better" if better else "worse")
             )
-        print(f"{title}: " + "; ".join(cells))
-    print(f"end load {os.getloadavg()}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200 clients, 1 pair: sanity")
+    parser.add_argument("--clients", type=int, help="connected clients (default 10,000)")
+    parser.add_argument("--pairs", type=int, help="interleaved rounds per peer (default 3)")
+    parser.add_argument("--loaders", type=int, help="client processes (default 4)")
+    parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--concurrency", type=int, default=64, help="connects per loader")
+    parser.add_argument("--connect-timeout", type=float, default=60.0)
+    parser.add_argument("--phase-timeout", type=float, default=240.0)
+    parser.add_argument("--rtt-clients", type=int, default=100)
+    parser.add_argument("--rtt-seconds", type=float)
+    parser.add_argument("--broadcasts", type=int)
+    parser.add_argument("--fanout-timeout", type=float, help="seconds for the whole fan-out")
+    parser.add_argument("--json", help="write every round's figures to this file")
+    args = parser.parse_args()
+    quick = args.quick
+    o = Options(
+        clients=args.clients or (200 if quick else 10_000),
+        loaders=args.loaders or (2 if quick else 4),
+        concurrency=args.concurrency,
+        connect_timeout=args.connect_timeout,
+        phase_timeout=args.phase_timeout,
+        rtt_clients=args.rtt_clients,
+        rtt_seconds=args.rtt_seconds or (2.0 if quick else 5.0),
+        broadcasts=args.broadcasts or (3 if quick else 5),
+        fanout_timeout=args.fanout_timeout or (10.0 if quick else 30.0),
+    )
+    pairs = args.pairs or (1 if quick else 3)
+    peers = list(dict.fromkeys(ALIASES.get(p, p) for p in args.peers.split(",")))
+    if unknown := [p for p in peers if p not in CLIENTS]:
+        parser.error(f"unknown peers {unknown}; known: {', '.join(PEERS)}")
+    limit = raise_fd_limit()
+    if o.clients + 200 > limit:
+        parser.error(f"{o.clients} clients need more file descriptors than the limit {limit}")
+    began = time.monotonic()
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {psutil.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}, load {os.getloadavg()}"
+    )
+    print(f"{o}, {pairs} pairs, peers {peers}")
+    for peer in ["all", *peers]:
+        print(f"  settings {peer}: {SETTINGS[peer]}")
+    results: dict[str, list[dict[str, Any] | None]] = {p: [] for p in peers}
+    order = list(peers)
+    for r in range(pairs):
+        for peer in order:
+            load_before = os.getloadavg()[0]
+            try:
+                figures: dict[str, Any] | None = one_round(peer, o)
+            except Exception as exc:
+                print(f"round {r + 1} {peer}: FAILED {type(exc).__name__}: {exc}", flush=True)
+                figures = None
+            results[peer].append(figures)
+            if figures is not None:
+                figures["load"] = (load_before, os.getloadavg()[0])
+                print(
+                    f"round {r + 1} {describe(peer, figures)}  (load {load_before:.1f}"
+                    f"-{figures['load'][1]:.1f})",
+                    flush=True,
+                )
+                if bound := client_bound(figures):
+                    print(f"  CLIENT-BOUND? a loader at >= 90% CPU in {bound}", flush=True)
+        order.reverse()
+    runtime = time.monotonic() - began
+    print(
+        f"\n{o.clients:,} clients, {pairs} rounds per peer, {o.loaders} loaders; medians, "
+        f"and beamish/peer per round: median [min-max]"
+    )
+    print("\n".join(summary(results)))
+    print(f"runtime {runtime:.0f} s, end load {os.getloadavg()}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"options": o.__dict__, "pairs": pairs, "runtime_s": runtime, "results": results}
+            )
+        )
 
 
 if __name__ == "__main__":
@@ -521,8 +1145,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "load":
-        import asyncio
-
-        asyncio.run(load(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        run_loader(sys.argv[2], int(sys.argv[3]))
     else:
         main()

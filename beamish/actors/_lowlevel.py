@@ -372,6 +372,14 @@ def current_node() -> Node | None:
     return proc._node if proc is not None else _current_node.get(None)
 
 
+def waiter_factory(node: Node) -> Callable[[], Any]:
+    """The constructor of ``node``'s one-shot waiters (an asyncio future; trio's equivalent):
+    ``w = make()`` and ``await w`` in one task; ``if not w.done(): w.set_result(None)`` from
+    any code on the node's loop wakes it. A tenth of an ``anyio.Event``'s cost, for hot waits
+    outside processes (a transport's writer)."""
+    return node._backend.create_waiter
+
+
 def start_system_task(node: Node, fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
     """Run ``fn()`` as a runtime task of ``node`` (not a process: no pid, no mailbox) until
     the node closes, which cancels it."""

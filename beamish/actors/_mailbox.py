@@ -1,4 +1,5 @@
-"""Mailboxes: a deque plus one lazily created wakeup, with Erlang's selective receive.
+"""Mailboxes: a deque (none while the process waits on an empty one) plus one lazily
+created wakeup, with Erlang's selective receive.
 
 >>> OVERFLOW_POLICIES
 ('drop_newest', 'drop_oldest', 'exit')
@@ -82,6 +83,7 @@ class Mailbox:
         per process)."""
         mailbox = self._mailbox
         if not mailbox and self._pending_reason is None and self._waiter is None:
+            self._mailbox = mailbox = None  # an idle process holds no empty deque (760 B)
             create_waiter = self._node._backend.create_waiter
             try:
                 while True:
@@ -126,6 +128,8 @@ class Mailbox:
             )
         if self._front_drops:  # from here on, drop_oldest counts what it takes from the front
             self._clear_front_drops()
+        if mailbox is not None and not mailbox:
+            self._mailbox = mailbox = None  # an idle process holds no empty deque (760 B)
         timer: TimerHandle | None = None
         if timeout is not None and timeout <= 0:
             await node._backend.checkpoint()

@@ -43,8 +43,9 @@ _log = logging.getLogger("beamish.process")
 _entered: ContextVar[tuple[Token[Node], ...]] = ContextVar("beamish.node_entered")
 _new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
 REAP_MARGIN = 0.5  # seconds past kill_grace that shutdown gives the reaper's Downs
-PROCESSES_PER_GC_THRESHOLD = 4  # adaptive GC: generation 0 = live processes / this
-_GC_CHECK_MASK = 4095  # adaptive GC: look at the table once per 4096 spawns
+GC_YOUNG_PER_PROCESS = 1  # adaptive GC: generation 0 = live processes x this ...
+GC_YOUNG_MAX = 100_000  # ... at most this
+_GC_CHECK_MASK = 1023  # adaptive GC: look at the table once per 1024 spawns
 
 
 class RemoteHook(Protocol):
@@ -260,7 +261,7 @@ class Node:
         """Let the generation-0 threshold follow the process table: with a young generation
         proportional to the live processes, the full collections (which walk every live
         process) stay rare while the table grows, instead of one per 25% of growth."""
-        wanted = len(self._table) // PROCESSES_PER_GC_THRESHOLD
+        wanted = min(len(self._table) * GC_YOUNG_PER_PROCESS, GC_YOUNG_MAX)
         threshold, *older = gc.get_threshold()
         if wanted > threshold:
             gc.set_threshold(wanted, *older)

@@ -306,13 +306,15 @@ async def _loop(
             if mailbox and proc._drained & 63:  # receive()'s fast path
                 proc._drained += 1
                 message = mailbox.popleft()
-            elif idle is not None:
-                try:
-                    message = await receive(None, max(0.0, idle_at - clock.now()))
-                except TimeoutError:
-                    message = idle
             else:
-                message = await receive_any()
+                mailbox = None  # not held across the wait: an idle process keeps no deque
+                if idle is not None:
+                    try:
+                        message = await receive(None, max(0.0, idle_at - clock.now()))
+                    except TimeoutError:
+                        message = idle
+                else:
+                    message = await receive_any()
             kind = type(message)
             if kind is tuple and message and message[0] is CAST:  # only cast() builds it
                 server.casts += 1

@@ -25,7 +25,7 @@ Borrowing a process
     ``exit(self(), reason)`` raises to end the calling process.
 The node and its loop
     :func:`current_pid`, :func:`current_node`, :func:`start_system_task`,
-    :func:`running_pid`.
+    :func:`running_pid`, :func:`waiter_factory`.
 Server envelopes (what the wire codec carries)
     :class:`CallRequest`, :class:`CastRequest`, :class:`StopRequest`.
 """
@@ -52,6 +52,7 @@ from ._lowlevel import remove_link as remove_link
 from ._lowlevel import running_pid as running_pid
 from ._lowlevel import start_system_task as start_system_task
 from ._lowlevel import unwatch as unwatch
+from ._lowlevel import waiter_factory as waiter_factory
 from ._lowlevel import watch as watch
 from ._messages import CallRequest as CallRequest
 from ._messages import CastRequest as CastRequest

@@ -34,6 +34,7 @@ from ._fastlane import broadcast as broadcast
 from ._fastlane import broadcast_from as broadcast_from
 from ._fastlane import local_broadcast as local_broadcast
 from ._fastlane import local_subscribers as local_subscribers
+from ._longpoll import LONGPOLL_LIMIT as LONGPOLL_LIMIT
 from ._outbox import Outbox as Outbox
 from ._presence import presence_diff as presence_diff
 from ._presence import push_presence_state as push_presence_state

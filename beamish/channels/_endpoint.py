@@ -44,8 +44,9 @@ class Endpoint:
             ``path + "/longpoll"``. Under a framework's ``Mount("/socket", endpoint)`` give
             ``path=""`` (the framework's ``root_path`` is stripped first).
         websocket, longpoll: which transports to serve.
-        check_origin: ``True`` (the Origin must match the Host), ``False``, or a list of
-            allowed origins (see ``beamish.channels._origin``). Refused: HTTP 403.
+        check_origin: ``True`` (the Origin must match the Host), ``False``, a list of
+            allowed origins (``"https://a.com"``, ``"//*.a.com"``), or a callable
+            ``check(origin) -> bool`` (see ``beamish.channels._origin``). Refused: HTTP 403.
         max_frame_size: the largest incoming WebSocket frame, and LongPoll request body,
             in bytes. A WebSocket frame over it closes the connection with 1009.
         outbox_limit: frames queued for one client at most; over it the client (which does
@@ -57,6 +58,9 @@ class Endpoint:
             (phoenix.js sends a heartbeat every 30 s).
         longpoll_window: seconds a LongPoll GET waits for messages; a session with no poll
             for 1.5 windows ends.
+        longpoll_sessions: live LongPoll sessions at most; a session-creating GET over it
+            gets HTTP 503 (``retry-after``) with ``{"status": 500}`` (phoenix.js retries with
+            its backoff), counted in telemetry (``channels.LONGPOLL_LIMIT``).
         session_cookie: the cookie copied into ``ConnectInfo.session`` (None: none).
         start_node: for ASGI ``lifespan`` (``uvicorn.run(endpoint)``, or
             ``Starlette(lifespan=endpoint.lifespan)``): a function returning an async
@@ -78,12 +82,13 @@ class Endpoint:
         path: str = "/socket",
         websocket: bool = True,
         longpoll: bool = True,
-        check_origin: bool | Iterable[str] = True,
+        check_origin: bool | Iterable[str] | Callable[[str], bool] = True,
         max_frame_size: int = 1_000_000,
         outbox_limit: int = 1000,
         outbox_bytes: int | None = 16_000_000,
         heartbeat_timeout: float = 60.0,
         longpoll_window: float = 10.0,
+        longpoll_sessions: int = 10_000,
         session_cookie: str | None = None,
         start_node: Callable[[], contextlib.AbstractAsyncContextManager[Node]] | None = None,
         fallback: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
@@ -100,6 +105,7 @@ class Endpoint:
         self.outbox_bytes = outbox_bytes
         self.heartbeat_timeout = heartbeat_timeout
         self.longpoll_window = longpoll_window
+        self.longpoll_sessions = longpoll_sessions
         self.session_cookie = session_cookie
         self.start_node = start_node
         self.fallback = fallback

@@ -10,9 +10,16 @@ buffers frames until a GET takes them; POSTs carry the client's frames.
   ``200`` once the session took them, ``410`` for no session, ``400`` for a malformed body
   (the session is closed), ``413`` for a
   body over ``max_frame_size``.
-- The token names the session and its node (``<id>.<node in base64url>``): a poll that lands
-  on another node of the cluster is served by a call to the session's node. The id is 144
-  random bits; tokens naming a node this one is not connected to are ``410``.
+- A session is registered in the channels' session registry (cluster scope when the node
+  is distributed): a poll or POST that lands on another node of the cluster finds it there.
+  The token is ``<id>.<node in base64url>``; the node is the fallback for a poll that
+  arrives before the registration was replicated. The id is 144 random bits; a token whose
+  session is unknown and whose node is not connected is ``410``.
+- A GET whose client goes away (ASGI ``http.disconnect``) ends at once; the session keeps
+  its frames for the next poll.
+- At most ``Endpoint.longpoll_sessions`` live sessions: a session-creating GET over it gets
+  HTTP 503 with ``retry-after`` and ``{"status": 500}`` (phoenix.js then retries with its
+  reconnect backoff), counted in telemetry (``LONGPOLL_LIMIT``); live sessions go on.
 - No heartbeats: a session with no poll for 1.5 windows ends (its channels and presences
   with it). Binary frames are WebSocket-only towards the client: they are not sent here.
 """
@@ -21,20 +28,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import secrets
+import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .. import telemetry
-from ..actors import CallTimeout, Exited, call, stop, this_node
+from ..actors import CallTimeout, Exited, Pid, call, is_alive, send, stop, this_node
 from ..cluster import Cluster
 from . import _json
 from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import Outbox
+from ._registry import session_pid
 from ._serializer import Serializer, serializer_for
-from ._socket import BAD_INPUT, session_name
+from ._socket import BAD_INPUT, POLL_GONE, session_name
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -42,11 +55,61 @@ if TYPE_CHECKING:
 _log = logging.getLogger("beamish.channels")
 
 MAX_LINES = 100
+LONGPOLL_LIMIT = ("beamish", "channels", "longpoll_limit")
 JSON_HEADERS = [
     (b"content-type", b"application/json; charset=utf-8"),
     (b"cache-control", b"no-store"),
     (b"access-control-allow-origin", b"*"),
 ]
+
+
+class _SessionOutbox(Outbox):
+    """A session's outbox: ``on_close`` runs once when it closes (the session ended)."""
+
+    __slots__ = ("on_close",)
+
+    def __init__(self, limit: int, byte_limit: int | None) -> None:
+        super().__init__(limit, byte_limit)
+        self.on_close: Any = None
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        first = not self.closed
+        super().close(code, reason)
+        if first and self.on_close is not None:
+            self.on_close()
+
+
+class Live:
+    """An endpoint's live LongPoll sessions (at most ``Endpoint.longpoll_sessions``) and the
+    GETs waiting in a poll now."""
+
+    def __init__(self) -> None:
+        self.sessions: set[Pid] = set()
+        self.opening = 0
+        self.polls = 0
+        self._pruned = 0.0
+
+    def full(self, bound: int) -> bool:
+        """Whether a new session would go over ``bound``. A session's slot is freed when its
+        outbox closes; one killed without closing it is found here, at most once a second."""
+        if len(self.sessions) + self.opening < bound:
+            return False
+        now = time.monotonic()
+        if now - self._pruned >= 1.0:
+            self._pruned = now
+            self.sessions = {pid for pid in self.sessions if is_alive(pid)}
+        return len(self.sessions) + self.opening >= bound
+
+
+_live: weakref.WeakKeyDictionary[Endpoint, Live] = weakref.WeakKeyDictionary()
+
+
+def live(endpoint: Endpoint) -> Live:
+    """The LongPoll sessions and polls of ``endpoint``."""
+    state = _live.get(endpoint)
+    if state is None:
+        state = _live[endpoint] = Live()
+    return state
 
 
 def make_token(node_name: str) -> tuple[str, str]:
@@ -56,14 +119,19 @@ def make_token(node_name: str) -> tuple[str, str]:
     return session_id, f"{session_id}.{node_part}"
 
 
-def session_dest(token: str) -> tuple[str, str] | str | None:
-    """Where the session of ``token`` is: a local name, ``(name, node)`` on a connected node,
-    or None (malformed, or a node this one does not know)."""
+def session_dest(token: str) -> Pid | tuple[str, str] | str | None:
+    """Where the session of ``token`` is: its pid from the session registry (any node);
+    else, while the registry's replication has not brought it here yet, by the token's node
+    hint: a local name or ``(name, node)`` on a connected node; else None (malformed, or
+    unknown and no usable hint)."""
     session_id, dot, node_part = token.partition(".")
     if not dot or len(session_id) != 24 or len(node_part) > 400:
         return None
     if not all(c.isalnum() or c in "-_" for c in session_id):
         return None
+    pid = session_pid(session_id)
+    if pid is not None:
+        return pid
     try:
         node_name = base64.urlsafe_b64decode(node_part + "=" * (-len(node_part) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -77,10 +145,14 @@ def session_dest(token: str) -> tuple[str, str] | str | None:
     return None
 
 
-async def _respond(send: Send, body: dict[str, Any]) -> None:
+async def _respond(
+    send: Send, body: dict[str, Any], http_status: int = 200, retry_after: bool = False
+) -> None:
     payload = _json.dumps(body).encode()
     headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(payload))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    if retry_after:
+        headers.append((b"retry-after", b"5"))
+    await send({"type": "http.response.start", "status": http_status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -161,7 +233,11 @@ async def serve_longpoll(endpoint: Endpoint, scope: Scope, receive: Receive, sen
         if not token:
             await _new_session(endpoint, scope, params, headers, serializer, send)
             return
-        answer = await _poll(endpoint, dest) if dest is not None else None
+        answer = None
+        if dest is not None:
+            answer, gone = await _poll_while_connected(endpoint, dest, receive)
+            if gone:
+                return
         if answer is None:  # session gone: a fresh one, and the client reconnects
             await _new_session(endpoint, scope, params, headers, serializer, send, status=410)
             return
@@ -199,10 +275,43 @@ async def serve_longpoll(endpoint: Endpoint, scope: Scope, receive: Receive, sen
     await _respond(send, {"status": status})
 
 
-async def _poll(endpoint: Endpoint, dest: Any) -> tuple[int, list[Any]] | None:
+async def _poll_while_connected(
+    endpoint: Endpoint, dest: Any, receive: Receive
+) -> tuple[tuple[int, list[Any]] | None, bool]:
+    """The poll's answer, unless the client went away first (ASGI ``http.disconnect``):
+    then the poll ends at once, and ``(None, True)``."""
+    state = live(endpoint)
+    answer = None
+    gone = False
+    poll_id = secrets.token_hex(8)
+    state.polls += 1
+    try:
+        async with anyio.create_task_group() as request:
+
+            async def watch() -> None:
+                nonlocal gone
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                gone = True
+                request.cancel_scope.cancel()
+
+            request.start_soon(watch)
+            answer = await _poll(endpoint, dest, poll_id)
+            request.cancel_scope.cancel()
+    finally:
+        state.polls -= 1
+    if gone:  # the session keeps its frames for the next poll
+        with contextlib.suppress(LookupError):
+            send(dest, (POLL_GONE, poll_id))
+    return answer, gone
+
+
+async def _poll(endpoint: Endpoint, dest: Any, poll_id: str) -> tuple[int, list[Any]] | None:
     try:
         status, frames = await call(
-            dest, ("poll", endpoint.longpoll_window), timeout=endpoint.longpoll_window + 5.0
+            dest,
+            ("poll", endpoint.longpoll_window, poll_id),
+            timeout=endpoint.longpoll_window + 5.0,
         )
     except (Exited, CallTimeout):
         return None
@@ -230,11 +339,23 @@ async def _new_session(
     info = connect_info(
         scope, "longpoll", params, headers.get("x-phoenix-authtoken"), endpoint.session_cookie
     )
+    state = live(endpoint)
+    if state.full(endpoint.longpoll_sessions):
+        telemetry.execute(LONGPOLL_LIMIT, {"count": 1}, {"limit": endpoint.longpoll_sessions})
+        _log.warning("LongPoll session refused: %d live (longpoll_sessions)", len(state.sessions))
+        await _respond(send, {"status": 500}, http_status=503, retry_after=True)
+        return
     session_id, token = make_token(this_node().name)
-    outbox = Outbox(endpoint.outbox_limit, endpoint.outbox_bytes)
+    outbox = _SessionOutbox(endpoint.outbox_limit, endpoint.outbox_bytes)
+    state.opening += 1
     try:
-        await endpoint.open_socket(info, serializer, outbox, session_id)
+        pid = await endpoint.open_socket(info, serializer, outbox, session_id)
     except Refused:
         await _respond(send, {"status": 403})
         return
+    finally:
+        state.opening -= 1
+    if not outbox.closed:
+        state.sessions.add(pid)
+        outbox.on_close = lambda: state.sessions.discard(pid)
     await _respond(send, {"status": status, "token": token, "messages": []})

@@ -14,14 +14,13 @@ Semantics
   code 1013 ("try again later"): the client that does not read is disconnected, and nobody
   else waits for it. Frames put after the close are dropped.
 - ``close(code)`` ends the stream: ``take`` returns what is queued, then ``None`` forever.
-- One reader at a time: ``await take()`` (WebSocket writer) or ``take_nowait()`` (LongPoll
-  poll). ``on_ready`` is called once each time the outbox goes from empty to non-empty, so a
-  LongPoll session can answer a waiting poll.
+- One reader at a time: ``await take()`` (the WebSocket writer) or ``take_nowait()`` (a
+  LongPoll poll). ``on_ready`` is called once each time the outbox goes from empty to
+  non-empty, so a LongPoll session can answer a waiting poll.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -51,9 +50,9 @@ class Outbox:
     def __init__(self, limit: int = 1000, byte_limit: int | None = None) -> None:
         self.limit = limit
         self.byte_limit = byte_limit
-        self._frames: deque[Frame] = deque()
+        self._frames: list[Frame] = []  # a list (56 bytes empty), not a deque (760)
         self._bytes = 0
-        self._wakeup: anyio.Event | None = None
+        self._wakeup: Any = None  # the waiting reader's waiter (set_result wakes it)
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -79,8 +78,9 @@ class Outbox:
         frames.append(frame)
         self._bytes += size
         if len(frames) == 1:
-            if self._wakeup is not None:
-                self._wakeup.set()
+            wakeup = self._wakeup
+            if wakeup is not None and not wakeup.done():
+                wakeup.set_result(None)
             if self.on_ready is not None:
                 self.on_ready()
         return True
@@ -92,24 +92,48 @@ class Outbox:
         self.closed = True
         self.close_code = code
         self.close_reason = reason
-        if self._wakeup is not None:
-            self._wakeup.set()
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
         if self.on_ready is not None:
             self.on_ready()
 
     def take_nowait(self) -> list[Frame]:
         """Everything queued now (possibly nothing)."""
-        frames = list(self._frames)
-        self._frames.clear()
+        frames = self._frames
+        if not frames:
+            return []
+        self._frames = []
         self._bytes = 0
         return frames
 
-    async def take(self) -> list[Frame] | None:
-        """Wait for frames and take them all; None once closed and empty."""
+    async def take(self, create_waiter: Callable[[], Any] | None = None) -> list[Frame] | None:
+        """Wait for frames and take them all; None once closed and empty. ``create_waiter``:
+        the node's ``lowlevel.waiter_factory`` (cheaper than the default, an anyio event)."""
         while not self._frames:
             if self.closed:
                 return None
-            self._wakeup = event = anyio.Event()
-            await event.wait()
-            self._wakeup = None
+            self._wakeup = waiter = (create_waiter or _EventWaiter)()
+            try:
+                await waiter
+            finally:
+                self._wakeup = None
         return self.take_nowait()
+
+
+class _EventWaiter:
+    """A one-shot waiter on an ``anyio.Event``, for readers that have no node at hand."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def set_result(self, _value: Any) -> None:
+        self._event.set()
+
+    def __await__(self) -> Any:
+        return self._event.wait().__await__()

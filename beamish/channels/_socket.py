@@ -13,7 +13,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from ..actors import (
     this_node,
     trap_exits,
 )
-from . import _fastlane
+from . import _fastlane, _registry
 from ._channel import ChannelIn, ChannelServer, ChannelSocket
 from ._errors import ProtocolError
 from ._router import Routes, compile_routes, route
@@ -55,13 +54,12 @@ DISCONNECT = ("beamish", "channels", "disconnect")
 
 MAX_CHANNELS = 100
 JOIN_TIMEOUT = 15.0  # seconds a join may take (the client gives up after 10)
-SESSION_PREFIX = "beamish.channels.lp."
 
 
 def session_name(session_id: str) -> str:
     """The local name of a LongPoll session: a digest of its id, because names are shown
     (dashboard, ``beamish top``) and the id is the secret part of the client's token."""
-    return SESSION_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+    return _registry.session_key(session_id)
 
 
 # close codes (RFC 6455) by the reason a connection process stops
@@ -143,6 +141,7 @@ class ClientGone(NamedTuple):
 
 
 DISCONNECT_MESSAGE = ("beamish.channels", "disconnect")  # plain data: it crosses nodes
+POLL_GONE = "beamish.channels.poll_gone"  # (POLL_GONE, poll id): that poll's client went away
 
 
 class _IdleCheck(NamedTuple):
@@ -235,12 +234,15 @@ class SocketServer(Actor):
         self.channels: dict[str, tuple[Pid, Any]] = {}  # topic -> (pid, join_ref)
         self.by_pid: dict[Pid, tuple[str, Any]] = {}
         self.last_seen = self.clock.now()
+        self.queued = 0  # frames given to this process by frame_in and not handled yet
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
+        self.poll_id: Any = None
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
-            node.register(session_name(session), me)
+            node.register(session_name(session), me)  # for a poll sent by node hint
+            _registry.register_session(session)
             outbox.on_ready = self._wake_poller
         send_after(me, _IdleCheck(), options.idle_timeout / 2)
         telemetry.execute(CONNECT, {"count": 1}, {"transport": self.transport})
@@ -263,7 +265,11 @@ class SocketServer(Actor):
         kind = type(message)
         if kind is InFrame:
             self.last_seen = self.clock.now()
-            return await self._frame(message.data)
+            try:
+                return await self._frame(message.data)
+            finally:
+                if self.queued:
+                    self.queued -= 1
         if kind is Exit:
             return self._channel_exit(message.pid, message.reason)
         if kind is ClientGone:
@@ -276,6 +282,10 @@ class SocketServer(Actor):
                 telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "timeout"})
                 return Stop(("shutdown", "timeout"))
             send_after(self.pid, _IdleCheck(), self.options.idle_timeout / 2)
+            return None
+        if kind is tuple and len(message) == 2 and message[0] == POLL_GONE:
+            if self.poll_waiter is not None and message[1] == self.poll_id:
+                self.poll_waiter = None  # its frames stay for the next poll
             return None
         if message == DISCONNECT_MESSAGE:
             telemetry.execute(DISCONNECT, {"count": 1}, {"reason": "disconnect"})
@@ -326,6 +336,36 @@ class SocketServer(Actor):
         if msg.join_ref is None or msg.join_ref == join_ref:
             self.node.send(pid, ChannelIn(msg.ref, event, msg.payload))
         return None  # a stale join_ref: dropped silently, as Phoenix does
+
+    def frame_in(self, data: str | bytes) -> None:
+        """A frame from the client, called by the WebSocket transport's task (not in this
+        process). A push to a joined channel, and a heartbeat, are routed right here, straight
+        into the channel's mailbox, as Phoenix's transport process does (one hop, not two).
+        Everything else (joins, unmatched topics, bad frames), and every frame while
+        an earlier one still waits for this process, goes to the process as an ``InFrame``:
+        frames are handled in the order they came, and only the process changes
+        ``channels``.
+        """
+        if not self.queued:
+            try:
+                msg = self.serializer.decode(data)
+            except ProtocolError:
+                msg = None  # the process reports it
+            if msg is not None and msg.event != "phx_join":
+                topic = msg.topic
+                joined = self.channels.get(topic)
+                if joined is not None:
+                    self.last_seen = self.clock.now()
+                    pid, join_ref = joined
+                    if msg.join_ref is None or msg.join_ref == join_ref:
+                        self.node.send(pid, ChannelIn(msg.ref, msg.event, msg.payload))
+                    return  # a stale join_ref: dropped silently, as in _frame
+                if topic == "phoenix" and msg.event == "heartbeat":
+                    self.last_seen = self.clock.now()
+                    self._reply(None, msg.ref, topic, "ok", {})
+                    return
+        self.queued += 1
+        self.node.send(self.pid, InFrame(data))
 
     def _reply(self, join_ref: Any, ref: Any, topic: str, status: str, response: Any) -> None:
         self.outbox.put(self.serializer.encode_reply(join_ref, ref, topic, status, response))
@@ -419,6 +459,7 @@ class SocketServer(Actor):
             if len(self.outbox) or self.outbox.closed:
                 return self._poll_answer()
             self.poll_waiter = caller
+            self.poll_id = request[2] if len(request) > 2 else None
             self.poll_serial += 1
             send_after(self.pid, _PollExpired(self.poll_serial), request[1])
             return NoReply()

@@ -22,14 +22,20 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .. import telemetry
-from ..actors import Down, lowlevel, monitor, this_node
-from ..actors import receive as receive_message
+from ..actors import NoProc, Pid, lowlevel, this_node
 from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import OVERFLOW_CLOSE_CODE, Outbox
 from ._serializer import serializer_for
-from ._socket import BAD_INPUT, ClientGone, InFrame
+from ._socket import (
+    BAD_INPUT,
+    CLOSE_CRASH,
+    CLOSE_GOING_AWAY,
+    ClientGone,
+    InFrame,
+    SocketServer,
+)
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -53,9 +59,18 @@ def _auth_token(subprotocols: list[str]) -> str | None:
 
 async def serve_websocket(endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one WebSocket connection (see the module docstring)."""
+    opened = await _open(endpoint, scope, receive, send)
+    if opened is not None:  # (the handshake's locals are gone: this frame lives as long)
+        await _pump(endpoint, opened[0], opened[1], receive, send)
+
+
+async def _open(
+    endpoint: Endpoint, scope: Scope, receive: Receive, send: Send
+) -> tuple[Pid, Outbox] | None:
+    """The handshake: the connection process and its outbox, or None (refused, gone)."""
     first = await receive()
     if first["type"] != "websocket.connect":
-        return
+        return None
     headers = {
         k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())
     }
@@ -66,11 +81,11 @@ async def serve_websocket(endpoint: Endpoint, scope: Scope, receive: Receive, se
     except ProtocolError as exc:
         telemetry.execute(BAD_INPUT, {"count": 1}, {"transport": "websocket", "why": str(exc)})
         await send({"type": "websocket.close", "code": 1008})
-        return
+        return None
     if not origin_allowed(endpoint.check_origin, headers.get("origin"), headers.get("host")):
         _log.info("refused a WebSocket from origin %r", headers.get("origin"))
         await send({"type": "websocket.close", "code": 1008})
-        return
+        return None
     subprotocols = list(scope.get("subprotocols") or ())
     info = connect_info(
         scope, "websocket", params, _auth_token(subprotocols), endpoint.session_cookie
@@ -80,61 +95,75 @@ async def serve_websocket(endpoint: Endpoint, scope: Scope, receive: Receive, se
         pid = await endpoint.open_socket(info, serializer, outbox, None)
     except Refused:
         await send({"type": "websocket.close", "code": 1008})
-        return
+        return None
     accept: dict[str, Any] = {"type": "websocket.accept"}
     if "phoenix" in subprotocols:
         accept["subprotocol"] = "phoenix"
-    node = this_node()
     try:
         await send(accept)
     except OSError:
-        node.send(pid, ClientGone())
-        return
-    await _pump(endpoint, pid, outbox, receive, send)
+        this_node().send(pid, ClientGone())
+        return None
+    return pid, outbox
 
 
-async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, send: Send) -> None:
+async def _write(outbox: Outbox, send: Send, reading: anyio.CancelScope) -> None:
+    """The writer of one connection: a process linked to the connection process, so that
+    its end (whatever the reason, a kill included) ends the writer, even in a ``send`` to
+    a client that does not read. It writes the outbox's frames in order, then (the
+    outbox closed: the connection process ended, or was killed) what is left and the
+    close frame within a second, unless the client overflowed the outbox or is gone;
+    then it ends the reading side, and so the ASGI task."""
     node = this_node()
-    limit = endpoint.max_frame_size
+    create_waiter = lowlevel.waiter_factory(node)
     gone = False
-    too_big = False
-    writer_done = anyio.Event()
-
-    async def write(cancel: anyio.CancelScope) -> None:
-        nonlocal gone
-        try:
-            while True:
-                frames = await outbox.take()
-                if frames is None or outbox.close_code == OVERFLOW_CLOSE_CODE:
-                    break
-                for frame in frames:
-                    if type(frame) is str:
-                        await send({"type": "websocket.send", "text": frame})
-                    else:
-                        await send({"type": "websocket.send", "bytes": frame})
-            if not gone:
-                with anyio.move_on_after(1.0, shield=True):
-                    await send({"type": "websocket.close", "code": outbox.close_code or 1000})
-        except OSError:  # the client is gone (uvicorn's ClientDisconnected is one)
-            gone = True
-            node.send(pid, ClientGone())
-        writer_done.set()
-        cancel.cancel()
-
-    async def watch(cancel: anyio.CancelScope) -> None:
-        with lowlevel.borrow_process(node):
-            ref = monitor(pid)
-            await receive_message(lambda m: type(m) is Down and m.ref == ref)
-        outbox.close(1011)  # no-op when the process closed it on its way out
-        if outbox.close_code != OVERFLOW_CLOSE_CODE:  # a reading client gets its close frame
-            with anyio.move_on_after(1.0):
-                await writer_done.wait()
-        cancel.cancel()  # a writer blocked on a client that does not read is abandoned
-
     try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(write, group.cancel_scope)
-            group.start_soon(watch, group.cancel_scope)
+        while True:
+            frames = await outbox.take(create_waiter)
+            if frames is None or outbox.close_code == OVERFLOW_CLOSE_CODE:
+                break
+            await _send_frames(send, frames)
+    except OSError:  # the client is gone (uvicorn's ClientDisconnected is one)
+        gone = True
+    finally:
+        # no-op when the connection process closed it on its way out; else it was killed,
+        # or the node is stopping and stopped the writer first
+        outbox.close(CLOSE_GOING_AWAY if node.closing else CLOSE_CRASH)
+        if not gone and outbox.close_code != OVERFLOW_CLOSE_CODE:
+            with anyio.move_on_after(1.0, shield=True):
+                try:
+                    await _send_frames(send, outbox.take_nowait())
+                    await send({"type": "websocket.close", "code": outbox.close_code})
+                except OSError:
+                    pass
+        reading.cancel()
+
+
+async def _send_frames(send: Send, frames: list[str | bytes]) -> None:
+    for frame in frames:
+        if type(frame) is str:
+            await send({"type": "websocket.send", "text": frame})
+        else:
+            await send({"type": "websocket.send", "bytes": frame})
+
+
+async def _pump(endpoint: Endpoint, pid: Pid, outbox: Outbox, receive: Receive, send: Send) -> None:
+    """Read the client's frames into the connection process until the client goes or the
+    writer ends; the writer is a process of its own (see :func:`_write`)."""
+    node = this_node()
+    server = lowlevel.actor_of(node, pid)
+    frame_in = server.frame_in if isinstance(server, SocketServer) else None
+    limit = endpoint.max_frame_size
+    too_big = False
+    reading = anyio.CancelScope()
+    try:
+        node.spawn(_write, (outbox, send, reading), link=pid)
+    except NoProc:  # the connection process is gone already
+        with anyio.move_on_after(1.0):
+            await send({"type": "websocket.close", "code": outbox.close_code or 1011})
+        return
+    with reading:
+        try:
             while True:
                 message = await receive()
                 kind = message["type"]
@@ -149,13 +178,14 @@ async def _pump(endpoint: Endpoint, pid: Any, outbox: Outbox, receive: Receive, 
                     if len(data) > limit:
                         too_big = True
                         node.send(pid, ClientGone("frame_too_big"))  # counted there
-                        continue  # the process closes the outbox; write closes the socket
-                    node.send(pid, InFrame(data))
+                        continue  # the process closes the outbox; the writer the socket
+                    if frame_in is not None:
+                        frame_in(data)  # pushes go straight to their channel's process
+                    else:
+                        node.send(pid, InFrame(data))
                 elif kind == "websocket.disconnect":
-                    gone = True
-                    node.send(pid, ClientGone())
-                    group.cancel_scope.cancel()
-                    return
-    except OSError:
-        gone = True
-        node.send(pid, ClientGone())
+                    break
+        except OSError:  # the client is gone
+            pass
+        finally:  # the client went (or the ASGI task is cancelled): the process stops,
+            node.send(pid, ClientGone())  # and, linked to it, the writer

@@ -53,6 +53,7 @@ import anyio.abc
 
 from . import _json
 from ._errors import ProtocolError
+from ._http_client import HTTPConnection, HTTPError
 from ._serializer import V2_SERIALIZER, Message
 
 if TYPE_CHECKING:
@@ -223,6 +224,8 @@ class _Closed(Exception):
 
 
 class _WebSocket:
+    skip_heartbeat = False
+
     def __init__(self, stream: anyio.abc.ByteStream, protocol: ClientProtocol) -> None:
         self._stream = stream
         self._protocol = protocol
@@ -321,9 +324,15 @@ class _WebSocket:
             else:
                 self._protocol.receive_data(data)
             self._events.extend(self._protocol.events_received())
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                async with self._lock:
-                    await self._flush()  # pongs, the answer to a close
+            replies = self._protocol.data_to_send()  # pongs, the answer to a close; mostly none
+            if replies:
+                with contextlib.suppress(
+                    anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
+                ):
+                    async with self._lock:
+                        for chunk in replies:
+                            if chunk:
+                                await self._stream.send(chunk)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         with anyio.move_on_after(1, shield=True):
@@ -336,6 +345,181 @@ class _WebSocket:
     async def aclose(self) -> None:
         with anyio.move_on_after(1, shield=True):
             await self._stream.aclose()
+
+
+# -- LongPoll: phoenix.js's LongPoll transport (PHOENIX-PROTOCOL.md §8) over HTTP/1.1 ------
+
+MAX_LONGPOLL_BATCH = 100  # phoenix.js's MAX_LONGPOLL_BATCH_SIZE
+
+
+def longpoll_url(url: str) -> str:
+    """phoenix.js's ``normalizeEndpoint``: the LongPoll URL of a WebSocket URL.
+
+    >>> longpoll_url("wss://h/socket/websocket?vsn=2.0.0")
+    'https://h/socket/longpoll?vsn=2.0.0'
+    """
+    scheme, rest = url.split("://", 1)
+    base, _, query = rest.partition("?")
+    head, _, _ = base.rpartition("/websocket")
+    http = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    return f"{http}://{head}/longpoll" + (f"?{query}" if query else "")
+
+
+class _LongPoll:
+    """The connection as phoenix.js's LongPoll makes it: a GET poll outstanding at all times
+    (its answers are the frames), frames sent in ndjson POSTs of at most 100 lines, one POST
+    in flight (frames sent meanwhile go in the next). Opened once the first GET created a
+    session (status 410 with a token). No heartbeats: the poll is the liveness.
+
+    Ends (``receive`` raises :class:`_Closed`) as phoenix.js closes it: a GET with status
+    410 (the session is gone: 3410), 403 (1008), 0/500/malformed (1011), a POST not
+    answered 200 (1011), a GET or POST not answered within ``poll_timeout`` (1005).
+    """
+
+    skip_heartbeat = True
+
+    def __init__(
+        self,
+        url: str,
+        auth_token: str | None,
+        max_size: int | None,
+        ssl_context: ssl.SSLContext | None,
+        poll_timeout: float,
+    ) -> None:
+        parts = urllib.parse.urlsplit(url)
+        secure = parts.scheme == "https"
+        host = parts.hostname or "localhost"
+        port = parts.port or (443 if secure else 80)
+        context = (ssl_context or ssl.create_default_context()) if secure else None
+        limit = max_size or 2**31
+        self._get_http = HTTPConnection(host, port, ssl_context=context, max_body=limit)
+        self._post_http = HTTPConnection(host, port, ssl_context=context, max_body=limit)
+        self._path = (parts.path or "/") + "?" + parts.query
+        self._auth_token = auth_token
+        self.poll_timeout = poll_timeout
+        self.token: str | None = None
+        self._messages: deque[str] = deque()
+        self._batch: list[str] = []
+        self._posting = False
+        self._failed: int | None = None
+        self._poll_scope: anyio.CancelScope | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        auth_token: str | None,
+        max_size: int | None,
+        ssl_context: ssl.SSLContext | None,
+        poll_timeout: float,
+    ) -> _LongPoll:
+        transport = cls(url, auth_token, max_size, ssl_context, poll_timeout)
+        try:
+            status = await transport._poll()
+        except BaseException:
+            await transport.aclose()
+            raise
+        if status == 410 and transport.token is not None:
+            return transport
+        await transport.aclose()
+        if status == 0:
+            raise ConnectError(f"no LongPoll session from {url}")
+        raise ConnectError(f"the server refused the LongPoll: status {status}", status)
+
+    def _target(self) -> str:
+        if self.token is None:
+            return self._path
+        return f"{self._path}&{urllib.parse.urlencode({'token': self.token})}"
+
+    async def _poll(self) -> int:
+        """One GET: its status (0: no answer, or not a LongPoll answer); frames queued."""
+        headers = [("Accept", "application/json")]
+        if self._auth_token is not None:
+            headers.append(("X-Phoenix-AuthToken", self._auth_token))
+        try:
+            _, body = await self._get_http.request("GET", self._target(), headers)
+            answer = _json.loads(body)
+        except (HTTPError, ValueError) as exc:
+            log.info("LongPoll GET to %s failed: %s", self._get_http.host, exc)
+            return 0
+        if type(answer) is not dict or type(answer.get("status")) is not int:
+            return 0
+        status: int = answer["status"]
+        if status == 410 and self.token is not None:
+            return 410  # the session is gone
+        if status in (200, 204, 410):
+            token, messages = answer.get("token"), answer.get("messages", [])
+            if type(token) is not str or type(messages) is not list:
+                return 0
+            if not all(type(m) is str for m in messages):
+                return 0
+            self.token = token
+            self._messages.extend(messages)
+        return status
+
+    def _fail(self, code: int) -> None:
+        if self._failed is None:
+            self._failed = code
+        if self._poll_scope is not None:
+            self._poll_scope.cancel()
+
+    async def receive(self) -> str:
+        """The next frame from the server; :class:`_Closed` when the session ends."""
+        while not self._messages:
+            if self._failed is not None:
+                raise _Closed(self._failed)
+            status = 0
+            with anyio.CancelScope() as self._poll_scope:
+                try:
+                    with anyio.fail_after(self.poll_timeout):
+                        status = await self._poll()
+                except TimeoutError:
+                    self._fail(1005)
+            self._poll_scope = None
+            if status == 410:
+                self._fail(3410)
+            elif status == 403:
+                self._fail(1008)
+            elif status not in (200, 204):
+                self._fail(1011)
+        return self._messages.popleft()
+
+    async def send(self, frame: str | bytes) -> None:
+        """Queue ``frame``; POSTed now, or after the POST in flight is acknowledged."""
+        if self._failed is not None:
+            return
+        line = frame if isinstance(frame, str) else base64.b64encode(frame).decode()
+        self._batch.append(line)
+        if self._posting:
+            return
+        self._posting = True
+        try:
+            while self._batch and self._failed is None:
+                lines = self._batch[:MAX_LONGPOLL_BATCH]
+                del self._batch[:MAX_LONGPOLL_BATCH]
+                status = 0
+                headers = [("Content-Type", "application/x-ndjson")]
+                body = "\n".join(lines).encode()
+                with anyio.move_on_after(self.poll_timeout, shield=True) as posting:
+                    with contextlib.suppress(HTTPError, ValueError):
+                        _, answer = await self._post_http.request(
+                            "POST", self._target(), headers, body
+                        )
+                        parsed = _json.loads(answer)
+                        status = parsed.get("status", 0) if type(parsed) is dict else 0
+                if status != 200:
+                    log.info("LongPoll POST answered %s: closing", status)
+                    self._fail(1005 if posting.cancelled_caught else 1011)
+        finally:
+            self._posting = False
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self._fail(code)
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._get_http.aclose()
+        await self._post_http.aclose()
 
 
 # -- channels and the socket ----------------------------------------------------------------
@@ -558,10 +742,20 @@ class Socket:
         rejoin_after: Callable[[int], float],
         max_size: int | None,
         ssl_context: ssl.SSLContext | None,
+        transport: str = "websocket",
+        longpoll_fallback: float | None = None,
+        longpoll_timeout: float = 20.0,
     ) -> None:
+        if transport not in ("websocket", "longpoll"):
+            raise ValueError(f'transport is "websocket" or "longpoll", not {transport!r}')
         base = url.rstrip("/")
         query = urllib.parse.urlencode([*_query(params or {}), ("vsn", "2.0.0")])
         self.url = f"{base}/websocket?{query}"
+        self.longpoll_url = longpoll_url(self.url)
+        self.transport = transport
+        self.longpoll_fallback = longpoll_fallback
+        self.longpoll_timeout = longpoll_timeout
+        self.auth_token = auth_token
         self.subprotocols: list[str] = []
         if auth_token is not None:
             token = base64.b64encode(auth_token.encode()).decode().rstrip("=")
@@ -577,7 +771,7 @@ class Socket:
         self.ssl_context = ssl_context
         self.channels: list[Channel] = []
         self.connects = 0
-        self._ws: _WebSocket | None = None
+        self._ws: _WebSocket | _LongPoll | None = None
         self._refs = itertools.count(1)
         self._task_group: anyio.abc.TaskGroup | None = None
         self._on_open: list[Callable[[], Any]] = []
@@ -654,12 +848,30 @@ class Socket:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             pass  # the reader sees the connection end and reconnects
 
-    async def _open(self) -> _WebSocket:
+    async def _open(self) -> _WebSocket | _LongPoll:
+        if self.transport == "websocket" and self.longpoll_fallback is not None:
+            try:
+                with anyio.fail_after(self.longpoll_fallback):
+                    return await self._open_websocket()
+            except (ConnectError, TimeoutError) as exc:
+                log.info("WebSocket to %s failed (%s): LongPoll from now on", self.url, exc)
+                self.transport = "longpoll"
+        if self.transport == "longpoll":
+            return await _LongPoll.open(
+                self.longpoll_url,
+                self.auth_token,
+                self.max_size,
+                self.ssl_context,
+                self.longpoll_timeout,
+            )
+        return await self._open_websocket()
+
+    async def _open_websocket(self) -> _WebSocket:
         return await _WebSocket.open(self.url, self.subprotocols, self.max_size, self.ssl_context)
 
-    async def _run(self, ws: _WebSocket) -> None:
+    async def _run(self, ws: _WebSocket | _LongPoll) -> None:
         tries = 0
-        fresh: _WebSocket | None = ws  # opened, not yet served: closed here if never served
+        fresh: _WebSocket | _LongPoll | None = ws  # opened, not yet served: closed if unserved
         try:
             while not self._closing:
                 if fresh is not None:
@@ -679,7 +891,7 @@ class Socket:
             if fresh is not None:
                 await fresh.aclose()
 
-    async def _serve(self, ws: _WebSocket) -> None:
+    async def _serve(self, ws: _WebSocket | _LongPoll) -> None:
         self._ws = ws
         self.connects += 1
         self._heartbeat_ref = None
@@ -690,7 +902,7 @@ class Socket:
         _call_each(self._on_open)
         try:
             async with anyio.create_task_group() as connection:
-                if self.heartbeat_interval:
+                if self.heartbeat_interval and not ws.skip_heartbeat:
                     connection.start_soon(self._heartbeat, connection.cancel_scope)
                 for channel in list(self.channels):
                     if channel.state in ("joining", "errored"):
@@ -710,7 +922,7 @@ class Socket:
                 channel._errored({"reason": "connection_closed"})
         _call_each(self._on_close, code)
 
-    async def _read(self, ws: _WebSocket) -> int:
+    async def _read(self, ws: _WebSocket | _LongPoll) -> int:
         while True:
             try:
                 frame = await ws.receive()
@@ -765,6 +977,9 @@ async def connect(
     rejoin_after: Callable[[int], float] = rejoin_after,
     max_size: int | None = 2**24,
     ssl_context: ssl.SSLContext | None = None,
+    transport: str = "websocket",
+    longpoll_fallback: float | None = None,
+    longpoll_timeout: float = 20.0,
 ) -> AsyncIterator[Socket]:
     """Connect to the socket endpoint at ``url`` (``ws://host/socket``: ``/websocket`` and
     the query are added) with connect ``params``; the :class:`Socket`, closed on exit.
@@ -775,6 +990,13 @@ async def connect(
     interval) is how long a heartbeat may go unanswered; ``reconnect_after(tries)`` and
     ``rejoin_after(tries)`` are the backoffs in seconds; ``max_size`` bounds an incoming
     message. :class:`ConnectError` if the first connection fails.
+
+    ``transport="longpoll"`` speaks phoenix.js's LongPoll (HTTP GET polls and ndjson POSTs
+    to ``<url>/longpoll``; no heartbeats; ``auth_token`` in the ``X-Phoenix-AuthToken``
+    header; a poll or POST unanswered for ``longpoll_timeout`` seconds ends the connection).
+    ``longpoll_fallback=s``: a WebSocket not open within ``s`` seconds (or refused, or
+    unreachable) makes this socket use LongPoll from then on, as phoenix.js's
+    ``longPollFallbackMs``; ``Socket.transport`` says which one it uses.
     """
     socket = Socket(
         url,
@@ -787,6 +1009,9 @@ async def connect(
         rejoin_after=rejoin_after,
         max_size=max_size,
         ssl_context=ssl_context,
+        transport=transport,
+        longpoll_fallback=longpoll_fallback,
+        longpoll_timeout=longpoll_timeout,
     )
     try:
         with anyio.fail_after(timeout):

@@ -24,11 +24,13 @@ class Config:
     - ``shutdown_timeout``: seconds a trapping process gets to stop on shutdown.
     - ``gc_threshold``: the cyclic GC's generation-0 threshold while the node runs
       (``gc.set_threshold``). ``"adaptive"`` (the default) raises it with the process
-      table, to a quarter of the live processes: each full collection walks every live
-      process, and a young generation that grows with the table keeps those rare while
-      many long-lived processes start (the interpreter's 700 makes spawning 100,000
-      processes spend most of its time in the GC). A number fixes it; ``None`` leaves the
-      interpreter's setting alone. Restored on exit.
+      table, to as many as the live processes (looked at every 1,024 spawns; at most
+      100,000): each full collection walks every live process, and a young generation
+      that grows with the table keeps those rare while many long-lived processes start
+      (the interpreter's 700 makes spawning 100,000 processes spend most of its time in
+      the GC, and a storm of 1,000 WebSocket connections, three processes each, a third
+      of it). A number fixes it; ``None`` leaves the interpreter's setting alone.
+      Restored on exit.
     - ``loop_lag_threshold``: seconds the event loop may go without running a callback
       before the node reports it (a handler that blocks, e.g. with ``time.sleep``): a
       warning naming the process and the code that blocked, and a

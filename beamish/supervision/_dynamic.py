@@ -44,7 +44,9 @@ class DynamicSupervisor(RequestServer):
     - Children are kept by pid (no ids), so start, exit and lookup cost O(1) with tens of
       thousands of children. ``terminate_child(sup, pid)`` stops one.
     - Restarts follow each child's ``restart`` type, counted against ``max_restarts`` in
-      ``max_seconds``; beyond that the supervisor exits ``"shutdown"``.
+      ``max_seconds``; beyond that the supervisor exits ``"shutdown"``. A ``temporary``
+      child is never restarted, so its start arguments are not kept (as in OTP): a
+      connection's request data lives no longer than the connection's own process wants.
     - On exit, all children get the shutdown signal at once, and the supervisor waits up to
       the longest ``shutdown`` among them before killing what is left.
 
@@ -154,6 +156,8 @@ class DynamicSupervisor(RequestServer):
         except Exception as exc:
             raise StartError(exc) from exc
         if pid is not None:
+            if spec.restart == "temporary":  # never restarted: drop its arguments (OTP's way)
+                spec = dataclasses.replace(spec, start=(spec.start[0], ()))
             self._children[pid] = spec
         return pid
 

@@ -2,6 +2,10 @@
 
     python tests/channels/app.py PORT [NODE_NAME]     # uvicorn on 127.0.0.1:PORT
 
+PORT 0 binds any free port. Once the node runs, one line goes to stdout:
+``READY <http port> <cluster address or ->``; the socket listens before it is printed, so
+a request made after it waits in the backlog until uvicorn serves (no free-port race).
+
 Options after the node name: ``key=value`` endpoint options (``heartbeat_timeout=0.5``,
 ``outbox_limit=5``, ``max_frame_size=1000``, ``check_origin=https://a.example``,
 ``session_cookie=sid``) and ``cluster=127.0.0.1:PORT[,SEED...]`` to join a cluster.
@@ -18,7 +22,9 @@ from typing import Any, ClassVar
 
 import beamish
 import beamish.channels._fastlane
+import beamish.channels._longpoll
 import beamish.channels._params
+import beamish.channels._registry
 from beamish import channels, cluster, pubsub, telemetry
 from beamish.supervision import count_children
 
@@ -177,6 +183,8 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 if isinstance(node.remote, cluster.Cluster)
                 else [],
                 "connections": (await count_children(endpoint.supervisor)).active,
+                "polls": beamish.channels._longpoll.live(endpoint).polls,
+                "lp_sessions": len(beamish.channels._longpoll.live(endpoint).sessions),
                 "processes": len(node.processes()),
                 "names": node.registered(),  # what a dashboard or `beamish top` shows
                 "outboxes": [
@@ -193,11 +201,20 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     str(p)
                     for p in pubsub.subscribers(("beamish.channels.socket", params["socket_id"]))
                 ]
+            if "session" in params:
+                known = beamish.channels._registry.session_pid(params["session"])
+                answer["session_known"] = known is not None
             if "topic" in params:
                 answer["local"] = len(channels.local_subscribers(params["topic"]))
                 answer["subscribers"] = len(
                     pubsub.subscribers(("beamish.channels", params["topic"]))
                 )
+    elif node is not None and scope["path"] == "/kill":  # the connection processes of an id
+        with node:
+            pids = pubsub.subscribers(("beamish.channels.socket", params["id"]))
+            for pid in pids:
+                node.exit(node.system_pid, pid, "kill")
+        answer = {"killed": len(pids)}
     elif node is not None and scope["path"] == "/disconnect":
         with node:
             channels.disconnect(params["id"])
@@ -226,6 +243,17 @@ async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
 ENDPOINT: list[channels.Endpoint] = []
 
 
+def _origin_suffix(suffix: str) -> Any:
+    """A ``check_origin`` callable: Origins ending in ``suffix``; raises for ``boom``."""
+
+    def check(origin: str) -> bool:
+        if origin == "boom":
+            raise RuntimeError("check_origin callable failed on purpose")
+        return origin.endswith(suffix)
+
+    return check
+
+
 def make_endpoint(**options: Any) -> channels.Endpoint:
     options.setdefault("check_origin", False)
     options.setdefault("path", "/socket")
@@ -252,13 +280,21 @@ def main(argv: list[str]) -> None:
                 "seeds": seeds,
                 "discovery": False,
             }
+        elif key == "check_origin" and value.startswith("callable:"):
+            options[key] = _origin_suffix(value.partition(":")[2])
         elif key == "check_origin":
             options[key] = value.split(",") if value not in ("true", "false") else value == "true"
         elif key == "session_cookie":
             options[key] = value
         else:
             options[key] = float(value) if "." in value else int(value)
-    for event in (channels.BAD_INPUT, channels.OVERFLOW, channels.CONNECT, channels.DISCONNECT):
+    for event in (
+        channels.BAD_INPUT,
+        channels.OVERFLOW,
+        channels.CONNECT,
+        channels.DISCONNECT,
+        channels.LONGPOLL_LIMIT,
+    ):
         telemetry.attach(f"test-{event[-1]}", event, count)
 
     @contextlib.asynccontextmanager
@@ -270,6 +306,8 @@ def main(argv: list[str]) -> None:
                         await PRESENCE.start_link()
                     except Exception:
                         logging.exception("cannot start the test Presence")
+            address = node.remote.address if isinstance(node.remote, cluster.Cluster) else None
+            print(f"READY {sock.getsockname()[1]} {address or '-'}", flush=True)
             yield node
 
     app: Any
@@ -293,8 +331,8 @@ def main(argv: list[str]) -> None:
     else:
         endpoint = app = make_endpoint(start_node=start_node, fallback=control, **options)
     ENDPOINT.append(endpoint)
-    # A LongPoll GET whose client has gone stays open for the rest of its window (10 s):
-    # uvicorn would wait for it on SIGTERM. Bounded, as the tests stop a server by SIGTERM.
+    # A LongPoll GET of a client that is still there waits up to its window (10 s): uvicorn
+    # would wait for it on SIGTERM. Bounded, as the tests stop a server by SIGTERM.
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -303,7 +341,9 @@ def main(argv: list[str]) -> None:
         log_level="warning",
         timeout_graceful_shutdown=2,
     )
-    uvicorn.Server(config).run()
+    sock = config.bind_socket()
+    sock.listen(config.backlog)  # connections wait in the backlog while the lifespan starts
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -4,12 +4,11 @@ phoenix.js scenario runner."""
 from __future__ import annotations
 
 import json
+import select
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,52 +20,53 @@ APP = Path(__file__).resolve().parent / "app.py"
 JS = ROOT / "tests" / "js"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
-    """A test endpoint in its own OS process under uvicorn."""
+    """A test endpoint in its own OS process under uvicorn.
+
+    The child binds port 0 and prints the port it got (``READY <port> <cluster address>``)
+    once its node runs: no port is picked here and bound later by someone else.
+    ``cluster`` is the node's cluster address when started with ``cluster=...``.
+    """
 
     def __init__(
         self, *options: str, name: str = "chan@localhost", env: dict[str, str] | None = None
     ) -> None:
-        self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, str(APP), str(self.port), name, *options],
+            [sys.executable, str(APP), "0", name, *options],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
         )
+        self.early: list[str] = []
+        self.port, self.cluster = self._wait_until_serving()
         self.http = f"http://127.0.0.1:{self.port}"
         self.url = f"ws://127.0.0.1:{self.port}/socket"
-        self._wait_until_serving()
 
-    def _wait_until_serving(self) -> None:
-        """Bounded polling until uvicorn answers (a 404 for an unknown path is an answer)."""
-        for _ in range(400):
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}: {self.output()}")
-            try:
-                urllib.request.urlopen(self.http + "/ready", timeout=5)
-            except urllib.error.HTTPError as answered:
-                answered.close()
-                return
-            except urllib.error.URLError as exc:
-                if not isinstance(exc.reason, ConnectionRefusedError):
-                    raise
-            time.sleep(0.025)
-        raise AssertionError("the server never answered")
+    def _wait_until_serving(self, timeout: float = 30.0) -> tuple[int, str | None]:
+        """The child's ``READY`` line (bounded): its HTTP port and cluster address."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if not ready:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"server exited: {self.output()}")
+            if line.startswith("READY "):
+                _, port, address = line.split()
+                return int(port), None if address == "-" else address
+            self.early.append(line)
+        self.proc.kill()
+        raise AssertionError(f"the server never got ready: {self.output()}")
 
     def output(self) -> str:
         if self.proc.poll() is None:
             self.proc.kill()
         out, _ = self.proc.communicate(timeout=10)
-        return out
+        return "".join(self.early) + (out or "")
 
     def stop(self) -> str:
         if self.proc.poll() is None:

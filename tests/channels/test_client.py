@@ -3,9 +3,12 @@ asyncio and trio: the scenarios the phoenix.js tests cover."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -26,6 +29,20 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
+Connect = Callable[..., contextlib.AbstractAsyncContextManager[client.Socket]]
+
+
+@pytest.fixture(params=["websocket", "longpoll"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def connect(transport: str) -> Connect:
+    """``client.connect`` over the transport of the test's parameter."""
+    return functools.partial(client.connect, transport=transport)
+
+
 class Inbox:
     """A callback that records what it gets; ``until(n)`` waits for the n-th item."""
 
@@ -44,9 +61,9 @@ class Inbox:
         return self.items
 
 
-async def test_join_replies_pushes_broadcasts_intercept(server: Server) -> None:
+async def test_join_replies_pushes_broadcasts_intercept(server: Server, connect: Connect) -> None:
     with anyio.fail_after(20):
-        async with client.connect(server.url, {"user": "ann"}) as socket:
+        async with connect(server.url, {"user": "ann"}) as socket:
             room = socket.channel("room:a", {"x": 1})
             welcome, shouts, pushed, filtered = Inbox(), Inbox(), Inbox(), Inbox()
             room.on("welcome", welcome)
@@ -81,9 +98,9 @@ async def test_join_replies_pushes_broadcasts_intercept(server: Server) -> None:
             assert room not in socket.channels
 
 
-async def test_refused_crashed_and_unmatched_joins(server: Server) -> None:
+async def test_refused_crashed_and_unmatched_joins(server: Server, connect: Connect) -> None:
     with anyio.fail_after(20):
-        async with client.connect(server.url, {"user": "ann"}, **FAST) as socket:
+        async with connect(server.url, {"user": "ann"}, **FAST) as socket:
             cases = [
                 ("room:r", {"refuse": True}, {"reason": "unauthorized"}),
                 ("room:c", {"crash_join": True}, {"reason": "join crashed"}),
@@ -122,9 +139,9 @@ async def _push_without_reply(channel: client.Channel, event: str, payload: Any 
     await channel.push(event, payload, timeout=30)
 
 
-async def test_channel_crash_errors_and_rejoins(server: Server) -> None:
+async def test_channel_crash_errors_and_rejoins(server: Server, connect: Connect) -> None:
     with anyio.fail_after(20):
-        async with client.connect(server.url, {"user": "crash"}, **FAST) as socket:
+        async with connect(server.url, {"user": "crash"}, **FAST) as socket:
             room = socket.channel("room:crash")
             welcome, errors = Inbox(), Inbox()
             room.on("welcome", welcome)
@@ -144,9 +161,11 @@ async def test_channel_crash_errors_and_rejoins(server: Server) -> None:
             assert socket.connects == 1
 
 
-async def test_server_side_stop_replies_then_closes_for_good(server: Server) -> None:
+async def test_server_side_stop_replies_then_closes_for_good(
+    server: Server, connect: Connect
+) -> None:
     with anyio.fail_after(20):
-        async with client.connect(server.url, {"user": "stop"}, **FAST) as socket:
+        async with connect(server.url, {"user": "stop"}, **FAST) as socket:
             room = socket.channel("room:stop")
             closed = Inbox()
             room.on("phx_close", closed)
@@ -158,9 +177,11 @@ async def test_server_side_stop_replies_then_closes_for_good(server: Server) -> 
                 await room.push("echo", {})
 
 
-async def test_disconnect_by_socket_id_reconnects_and_rejoins(server: Server) -> None:
+async def test_disconnect_by_socket_id_reconnects_and_rejoins(
+    server: Server, connect: Connect
+) -> None:
     with anyio.fail_after(20):
-        async with client.connect(server.url, {"user": "dis"}, **FAST) as socket:
+        async with connect(server.url, {"user": "dis"}, **FAST) as socket:
             closes, opens = Inbox(), Inbox()
             socket.on_close(closes)
             socket.on_open(lambda: opens(True))
@@ -170,7 +191,8 @@ async def test_disconnect_by_socket_id_reconnects_and_rejoins(server: Server) ->
             await room.join()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_push_without_reply, room, "disconnect_me")
-                assert await closes.until(1) == [1001]
+                # WebSocket: closed with 1001; LongPoll: the session is gone (phoenix.js: 3410)
+                assert await closes.until(1) == [1001 if socket.transport == "websocket" else 3410]
                 await opens.until(1)
                 await welcome.until(2)
                 tg.cancel_scope.cancel()
@@ -178,31 +200,32 @@ async def test_disconnect_by_socket_id_reconnects_and_rejoins(server: Server) ->
             assert await room.push("echo", {"back": 1}) == client.Reply("ok", {"back": 1})
 
 
-async def test_refused_connect_raises_with_the_status(server: Server) -> None:
+async def test_refused_connect_raises_with_the_status(server: Server, connect: Connect) -> None:
     with anyio.fail_after(20):
         with pytest.raises(client.ConnectError) as refused:
-            async with client.connect(server.url, {"reject": "yes"}):
+            async with connect(server.url, {"reject": "yes"}):
                 raise AssertionError("connected")
         assert refused.value.status == 403
 
 
-async def test_connect_to_nothing_raises() -> None:
-    from .chankit import free_port
+async def test_connect_to_nothing_raises(connect: Connect) -> None:
+    with socket.socket() as bound:  # bound, never listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        with anyio.fail_after(20):
+            with pytest.raises(client.ConnectError):
+                async with connect(f"ws://127.0.0.1:{port}/socket"):
+                    raise AssertionError("connected")
 
+
+async def test_auth_token_and_params_reach_connect(server: Server, connect: Connect) -> None:
     with anyio.fail_after(20):
-        with pytest.raises(client.ConnectError):
-            async with client.connect(f"ws://127.0.0.1:{free_port()}/socket"):
-                raise AssertionError("connected")
-
-
-async def test_auth_token_and_params_reach_connect(server: Server) -> None:
-    with anyio.fail_after(20):
-        async with client.connect(server.url, {"user": "tok"}, auth_token="s3cr3t+/=ü") as socket:
+        async with connect(server.url, {"user": "tok"}, auth_token="s3cr3t+/=ü") as socket:
             room = socket.channel("room:tok")
             await room.join()
             info = (await room.push("info")).response
             assert info["token"] == "s3cr3t+/=ü"
-            assert info["transport"] == "websocket"
+            assert info["transport"] == socket.transport
             assert "user=tok" in info["uri"]
 
 
@@ -270,11 +293,11 @@ async def test_heartbeats_keep_the_connection_and_a_stopped_server_is_detected(
             assert (await room.push("echo", {})).ok
 
 
-async def test_presence_state_and_diffs(server: Server) -> None:
+async def test_presence_state_and_diffs(server: Server, connect: Connect) -> None:
     with anyio.fail_after(20):
         async with (
-            client.connect(server.url, {"user": "alice"}) as alice_socket,
-            client.connect(server.url, {"user": "bob"}) as bob_socket,
+            connect(server.url, {"user": "alice"}) as alice_socket,
+            connect(server.url, {"user": "bob"}) as bob_socket,
         ):
             alice = alice_socket.channel("presence:lobby")
             syncs = Inbox()
@@ -294,8 +317,8 @@ async def test_presence_state_and_diffs(server: Server) -> None:
                 await syncs.until(len(syncs.items) + 1)
 
 
-async def test_an_error_in_the_body_comes_out_as_itself(server: Server) -> None:
+async def test_an_error_in_the_body_comes_out_as_itself(server: Server, connect: Connect) -> None:
     """Not wrapped in an exception group by the client's task group."""
     with anyio.fail_after(20), pytest.raises(KeyError, match="mine"):
-        async with client.connect(server.url, {"user": "err"}):
+        async with connect(server.url, {"user": "err"}):
             raise KeyError("mine")

@@ -3,6 +3,7 @@ uvicorn, joined in a beamish cluster over TCP."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import urllib.request
@@ -11,19 +12,18 @@ from typing import Any
 
 import pytest
 
-from .chankit import JS, Server, free_port, node_modules, stats, until
+from .chankit import JS, Server, node_modules, stats, until
 
 
 @pytest.fixture(scope="module")
 def trio_of_nodes() -> Iterator[list[Server]]:
     """Nodes a, b, c: b and c seed from a; waits until the mesh is full."""
-    ports = [free_port() for _ in range(3)]
-    seed = f"127.0.0.1:{ports[0]}"
     servers: list[Server] = []
     try:
-        servers.append(Server(f"cluster=127.0.0.1:{ports[0]}", name="a@127.0.0.1"))
-        for name, port in (("b@127.0.0.1", ports[1]), ("c@127.0.0.1", ports[2])):
-            servers.append(Server(f"cluster=127.0.0.1:{port},{seed}", name=name))
+        servers.append(Server("cluster=127.0.0.1:0", name="a@127.0.0.1"))
+        seed = servers[0].cluster
+        for name in ("b@127.0.0.1", "c@127.0.0.1"):
+            servers.append(Server(f"cluster=127.0.0.1:0,{seed}", name=name))
         for srv in servers:
             until(lambda srv=srv: len(stats(srv)["nodes"]) == 2, f"{srv.http} sees both peers")
         yield servers
@@ -128,6 +128,37 @@ def test_a_longpoll_session_is_served_by_another_node(trio_of_nodes: list[Server
         {"status": "ok", "response": {"via": "b"}},
     ]
     assert stats(b)["connections"] == 0  # no session was created on b
+
+
+def test_a_longpoll_session_is_found_through_the_registry(trio_of_nodes: list[Server]) -> None:
+    """The token's node hint names no node of the cluster: b and c find the session made on
+    a through the session registry (cluster scope) and serve it."""
+    a, b, c = trio_of_nodes
+    token = _lp(a, "GET", "vsn=2.0.0&user=nomad&")["token"]
+    session_id = token.partition(".")[0]
+    hint = base64.urlsafe_b64encode(b"nowhere@10.255.255.1").decode().rstrip("=")
+    blind = f"{session_id}.{hint}"
+    for srv in (b, c):
+        until(lambda srv=srv: stats(srv, session=session_id)["session_known"], "replicated")
+    connects = [stats(srv)["counts"].get("connect", 0) for srv in (b, c)]
+    body = b'["1","1","room:nomad","phx_join",{}]'
+    assert _lp(b, "POST", f"vsn=2.0.0&token={blind}", body) == {"status": 200}
+    answer = _lp(c, "GET", f"vsn=2.0.0&token={blind}")
+    assert (answer["status"], answer["token"]) == (200, blind)
+    reply = json.loads(answer["messages"][0])
+    assert reply[4] == {"status": "ok", "response": {"joined": "room:nomad", "user": "nomad"}}
+    assert [stats(srv)["counts"].get("connect", 0) for srv in (b, c)] == connects  # none new
+
+
+def _lp(server: Server, method: str, query: str, body: bytes | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{server.http}/socket/longpoll?{query}", data=body, method=method
+    )
+    if body is not None:
+        request.add_header("Content-Type", "application/x-ndjson")
+    with urllib.request.urlopen(request, timeout=15) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
 
 
 def test_presence_across_nodes(trio_of_nodes: list[Server]) -> None:

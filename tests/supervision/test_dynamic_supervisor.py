@@ -131,3 +131,36 @@ async def test_bad_options_are_refused(node):
         await DynamicSupervisor.start_link(strategy="one_for_all")
     with pytest.raises(ValueError, match="max_children"):
         await DynamicSupervisor.start_link(max_children=-1)
+
+
+class _Payload:
+    """Start arguments that a test can see being freed (a weakref to it dies)."""
+
+
+class Forgetful(beamish.Actor):
+    """A child that drops its start arguments after init."""
+
+    def init(self, observer, payload):
+        beamish.send(observer, ("up", beamish.self()))
+
+
+async def test_a_temporary_childs_start_arguments_are_not_kept(node):
+    """OTP keeps no start arguments for a temporary child (it is never restarted): a
+    connection's request data goes once the child is done with it. A permanent child's
+    stay, for its restart."""
+    import gc
+    import weakref
+
+    sup = await DynamicSupervisor.start_link()
+    me = beamish.self()
+    kept = {}
+    for restart in ("temporary", "permanent"):
+        payload = _Payload()
+        kept[restart] = weakref.ref(payload)
+        pid = await start_child(sup, (Forgetful, me, payload), restart=restart)
+        await assert_receive(("up", pid))
+        del payload
+    gc.collect()
+    assert kept["temporary"]() is None
+    assert kept["permanent"]() is not None
+    assert len(await which_children(sup)) == 2
