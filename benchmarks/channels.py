@@ -9,9 +9,9 @@ clean) and ``--loaders`` client processes; the rounds of the peers interleave (b
 socketio, django, then reversed, ...) and every row is reported as the median of the
 per-round ratios beamish/peer with their spread. One round, the same for every peer:
 
-1. **warm**: one client connects, joins ``room:bench`` and echoes once (lazy imports and
-   first-use caches are not counted as per-client memory); a ``gc.collect()`` in the
-   server, then its RSS and USS: the baseline;
+1. **warm**: one client connects, joins ``room:bench``, echoes once and gets one broadcast
+   (lazy imports and first-use caches are neither per-client memory nor in a timed figure);
+   a ``gc.collect()`` in the server, then its RSS and USS: the baseline;
 2. **connect**: the other N-1 clients connect, at most ``--concurrency`` handshakes in flight
    per loader: *connections accepted/s*; then **join**: each joins the room (beamish:
    ``phx_join`` of a channel; socket.io: an event whose handler calls ``enter_room``;
@@ -78,12 +78,30 @@ def raise_fd_limit() -> int:
     return hard
 
 
+def kernel_limits(clients: int) -> str:
+    """The kernel's limits that 10,000 loopback connections meet: ephemeral ports (one per
+    client, all to one server port) and the listen backlog's cap; an error if too few ports."""
+
+    def read(name: str) -> list[int]:
+        try:
+            return [int(x) for x in Path(f"/proc/sys/net/{name}").read_text().split()]
+        except OSError:
+            return []
+
+    ports = read("ipv4/ip_local_port_range")
+    somaxconn = read("core/somaxconn")
+    if ports and ports[1] - ports[0] + 1 < clients + 100:
+        raise SystemExit(f"{clients} clients need more ephemeral ports than {ports} gives")
+    return f"ephemeral ports {ports}, somaxconn {somaxconn} (backlog {BACKLOG} asked)"
+
+
 # -- the servers: the same room, echo and broadcast in each ----------------------------------
 
 SETTINGS = {
-    "all": "uvicorn: loop auto (uvloop), http auto (httptools), ws auto (websockets-sansio), "
-    f"backlog {BACKLOG}, ws_ping_interval None (each protocol keeps its own keepalive), "
-    "access log off; no permessage-deflate (the client offers none)",
+    "all": "uvicorn {uvicorn}: loop auto ({loop}), http auto ({http}), ws auto "
+    f"(websockets-sansio), backlog {BACKLOG}, ws_ping_interval None (each protocol keeps its "
+    "own keepalive), access log off; no permessage-deflate (the client offers none); "
+    "clients: the raw client below, on {loop}, 1 s warm-up before timed round trips",
     "beamish": "channels.Endpoint defaults (outbox_limit 1000, heartbeat_timeout 60 s), "
     "check_origin off, its own node (start_node=beamish.runtime.start) in uvicorn's lifespan",
     "socketio": "AsyncServer(async_mode='asgi') defaults: ping_interval 25 s, ping_timeout 20 s "
@@ -526,7 +544,7 @@ class Loader:
         self.count = 0
         self.stray = 0
         self.target = 0
-        self.times: list[float] = []
+        self.last: float | None = None
         self.done = asyncio.Event()
 
     def delivered(self, k: int) -> None:
@@ -534,7 +552,7 @@ class Loader:
             self.stray += 1
             return
         self.count += 1
-        self.times.append(time.monotonic())
+        self.last = time.monotonic()
         if self.count >= self.target:
             self.done.set()
 
@@ -557,11 +575,12 @@ class Loader:
 
         start = time.monotonic()
         tasks = [asyncio.create_task(one(item)) for item in items]
-        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
-        for task in pending:
-            task.cancel()
-        if pending:
-            errors.append(f"{len(pending)} not done by the phase deadline")
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+            for task in pending:
+                task.cancel()
+            if pending:
+                errors.append(f"{len(pending)} not done by the phase deadline")
         end = time.monotonic()
         return good, errors, start, end
 
@@ -607,27 +626,21 @@ class Loader:
 
     async def rtt(self, clients: int, start: float, warmup: float, until: float) -> Any:
         latencies: list[float] = []
-        counted: list[int] = [0]
         failures: list[str] = []
 
         async def pinger(client: Client) -> None:
-            i = 0
-            with contextlib.suppress(asyncio.CancelledError):
-                while True:
-                    t = time.monotonic()
-                    if t >= until:
-                        return
-                    try:
-                        async with asyncio.timeout(until - t + 10):
-                            await client.echo(i)
-                    except Exception as exc:
-                        failures.append(f"{type(exc).__name__}: {exc}"[:200])
-                        return
-                    done = time.monotonic()
-                    if t >= start + warmup:
-                        latencies.append(done - t)
-                        counted[0] += 1
-                    i += 1
+            for i in itertools.count():
+                t = time.monotonic()
+                if t >= until:
+                    return
+                try:
+                    async with asyncio.timeout(until - t + 10):
+                        await client.echo(i)
+                except Exception as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                    return
+                if t >= start + warmup:
+                    latencies.append(time.monotonic() - t)
 
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         await asyncio.gather(*(pinger(c) for c in self.clients[:clients]))
@@ -641,7 +654,7 @@ class Loader:
         }
 
     def arm(self, k: int) -> Any:
-        self.current, self.count, self.times = k, 0, []
+        self.current, self.count, self.last = k, 0, None
         self.target = sum(not c.closed for c in self.clients)
         self.done = asyncio.Event()
         if self.target <= 0:
@@ -655,8 +668,7 @@ class Loader:
             "received": self.count,
             "target": self.target,
             "stray": self.stray,
-            "times": [round(t, 6) for t in self.times[:: max(1, len(self.times) // 200)]],
-            "last": self.times[-1] if self.times else None,
+            "last": self.last,
         }
 
 
@@ -847,6 +859,10 @@ def one_round(peer: str, o: Options) -> dict[str, Any]:
             raise RuntimeError(f"{peer}: the first client did not connect: {warm['errors']}")
         first.ask(30, cmd="join", concurrency=1, timeout=30, deadline=time.monotonic() + 30, skip=0)
         first.ask(30, cmd="echo")
+        first.ask(30, cmd="arm", k=-1)  # and one broadcast, to the one client
+        first.ask(30, cmd="shout", k=-1)
+        if first.ask(60, cmd="wait", deadline=time.monotonic() + 30)["received"] != 1:
+            raise RuntimeError(f"{peer}: the warm-up broadcast did not arrive")
         base = server.ask(60)
 
         phase_end = time.monotonic() + o.phase_timeout
@@ -937,15 +953,16 @@ def one_round(peer: str, o: Options) -> dict[str, Any]:
 
 
 def fan_out(server: Child, loaders: list[Child], o: Options) -> dict[str, Any]:
-    """``o.broadcasts`` broadcasts one after another, each timed from its request to its
-    last delivery at any loader, all within ``o.fanout_timeout``."""
+    """Up to ``o.broadcasts`` broadcasts one after another, each timed from its request to
+    its last delivery at any loader, all within ``o.fanout_timeout``; a broadcast not
+    delivered to every client by then ends the phase and is counted as far as it got."""
     phase_end = time.monotonic() + o.fanout_timeout
     meter = Meter(server, loaders)
     delivered = expected = 0
     busy = 0.0
-    complete = 0
-    per_broadcast: list[float] = []
-    halves: tuple[int, int] | None = None
+    took: list[float] = []
+    partial: tuple[int, int, float] | None = None
+    first = 0.0
     for k in range(o.broadcasts):
         if time.monotonic() >= phase_end:
             break
@@ -959,25 +976,24 @@ def fan_out(server: Child, loaders: list[Child], o: Options) -> dict[str, Any]:
         delivered += got
         expected += target
         if got >= target:
-            last = max(w["last"] for w in waits if w["last"] is not None)
-            busy += last - t0
-            per_broadcast.append(last - t0)
-            complete += 1
-            continue
-        busy += phase_end - t0  # not all delivered by the end of the window: stop here
-        middle = t0 + (phase_end - t0) / 2
-        sampled = [t for w in waits for t in w["times"]]
-        early = sum(t <= middle for t in sampled)
-        halves = (early, len(sampled) - early)
-        break
+            seconds = max(w["last"] for w in waits if w["last"] is not None) - t0
+            took.append(seconds)
+        else:
+            seconds = phase_end - t0
+            partial = (got, target, seconds)
+        busy += seconds
+        if k == 0:
+            first = got / seconds
+        if partial:
+            break
     return {
+        "fanout_first_per_s": first,
         "fanout_per_s": delivered / busy if busy else 0.0,
         "fanout_delivered": delivered,
         "fanout_expected": expected,
         "fanout_seconds": busy,
-        "fanout_complete": complete,
-        "fanout_ms": [round(t * 1000, 1) for t in per_broadcast],
-        "fanout_halves": halves,
+        "fanout_ms": [round(t * 1000, 1) for t in took],
+        "fanout_partial": partial,
         "cpu_fanout": meter.percent(),
     }
 
@@ -987,7 +1003,8 @@ ROWS = (
     ("uss_per_client", "server memory per client, USS growth / N (B)", False),
     ("connects_per_s", "connections accepted /s", True),
     ("joins_per_s", "joins /s", True),
-    ("fanout_per_s", "fan-out deliveries/s (one broadcast to all at a time)", True),
+    ("fanout_first_per_s", "fan-out: deliveries/s of the first broadcast to all", True),
+    ("fanout_per_s", "fan-out: deliveries/s over the broadcasts in sequence", True),
     ("rtt_per_s", "push-reply round trips/s", True),
     ("p50_ms", "round trip p50 (ms)", False),
     ("p99_ms", "round trip p99 (ms)", False),
@@ -997,26 +1014,51 @@ ROWS = (
 def describe(peer: str, r: dict[str, Any]) -> str:
     cpu = dict(r["cpu"], fanout=r["cpu_fanout"])
     cpus = " ".join(f"{phase} {c[0]}/{'+'.join(map(str, c[1:]))}%" for phase, c in cpu.items())
-    fan = f"{r['fanout_per_s']:,.0f}/s"
-    if r["fanout_delivered"] < r["fanout_expected"]:
-        fan += (
-            f" ({r['fanout_delivered']:,} of {r['fanout_expected']:,} in "
-            f"{r['fanout_seconds']:.1f} s; halves {r['fanout_halves']})"
-        )
-    else:
-        fan += f" (last delivery {statistics.median(r['fanout_ms']):,.0f} ms, median)"
+    fan = f"first {r['fanout_first_per_s']:,.0f}/s, in sequence {r['fanout_per_s']:,.0f}/s"
+    fan += f" (to the last delivery: {', '.join(f'{t:,.0f}' for t in r['fanout_ms'])} ms"
+    if r["fanout_partial"]:
+        got, target, seconds = r["fanout_partial"]
+        fan += f"; then {got:,} of {target:,} in {seconds:.1f} s"
+    fan += ")"
     return (
-        f"{peer:9} clients {r['joined']:,}/{r['connected']:,} "
+        f"{peer:9} joined {r['joined']:,} of {r['connected']:,} connected "
         f"mem {r['bytes_per_client'] / 1000:.1f} KB (USS {r['uss_per_client'] / 1000:.1f}) "
         f"connect {r['connects_per_s']:,.0f}/s join {r['joins_per_s']:,.0f}/s "
         f"rtt {r['rtt_per_s']:,.0f}/s p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms "
-        f"fan-out {fan}\n            cpu server/loaders: {cpus}"
+        f"fan-out {fan}\n            cpu server/loaders: {cpus}" + problems(r)
     )
+
+
+def problems(r: dict[str, Any]) -> str:
+    found = [*r["connect_errors"], *r["join_errors"]]
+    if r["rtt_failed"]:
+        found.append(f"{r['rtt_failed']} round-trip clients failed")
+    return ("\n            problems: " + "; ".join(found)) if found else ""
 
 
 def client_bound(r: dict[str, Any]) -> list[str]:
     cpu = dict(r["cpu"], fanout=r["cpu_fanout"])
     return [phase for phase, c in cpu.items() if max(c[1:]) >= 90]
+
+
+def partial_note(key: str, rounds: list[dict[str, Any] | None]) -> str:
+    """For a fan-out row: in how many rounds it was cut by the window, and how far it got
+    (the figure is then the rate over the window: what arrived, per second waited)."""
+    cut = [r for r in rounds if r and r["fanout_partial"]]
+    if key == "fanout_first_per_s":
+        cut = [r for r in cut if not r["fanout_ms"]]
+        if not cut:
+            return ""
+        got, target, seconds = cut[0]["fanout_partial"]
+        where = f"{got:,} of {target:,} in {seconds:.0f} s"
+        return f" (cut in {len(cut)} of {len(rounds)} rounds: {where})"
+    if not cut:
+        return ""
+    r = cut[0]
+    return (
+        f" (cut in {len(cut)} of {len(rounds)} rounds: {r['fanout_delivered']:,} of "
+        f"{r['fanout_expected']:,} in {r['fanout_seconds']:.0f} s)"
+    )
 
 
 def summary(results: dict[str, list[dict[str, Any] | None]]) -> list[str]:
@@ -1029,17 +1071,8 @@ def summary(results: dict[str, list[dict[str, Any] | None]]) -> list[str]:
         for p in peers:
             values = [r[key] for r in results[p] if r is not None]
             cells.append(f"{statistics.median(values):,.1f}" if values else "failed")
-            if key == "fanout_per_s":
-                partial = [
-                    r for r in results[p] if r and r["fanout_delivered"] < r["fanout_expected"]
-                ]
-                if partial:
-                    r = partial[0]
-                    cells[-1] += (
-                        f" (partial in {len(partial)} of {len(results[p])} rounds, "
-                        f"e.g. {r['fanout_delivered']:,} of {r['fanout_expected']:,} "
-                        f"in {r['fanout_seconds']:.0f} s)"
-                    )
+            if key.startswith("fanout"):
+                cells[-1] += partial_note(key, results[p])
         for p in others:
             ratios = [
                 b[key] / o[key]
@@ -1059,6 +1092,24 @@ def summary(results: dict[str, list[dict[str, Any] | None]]) -> list[str]:
     return lines
 
 
+def versions() -> dict[str, str]:
+    from importlib import metadata, util
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "missing"
+
+    return {
+        "uvicorn": version("uvicorn"),
+        "loop": "uvloop" if util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if util.find_spec("httptools") else "h11",
+        "peers": f"python-socketio {version('python-socketio')}, Django {version('django')}, "
+        f"channels {version('channels')}, websockets {version('websockets')}",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 clients, 1 pair: sanity")
@@ -1068,7 +1119,7 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS))
     parser.add_argument("--concurrency", type=int, default=64, help="connects per loader")
     parser.add_argument("--connect-timeout", type=float, default=60.0)
-    parser.add_argument("--phase-timeout", type=float, default=240.0)
+    parser.add_argument("--phase-timeout", type=float, default=300.0)
     parser.add_argument("--rtt-clients", type=int, default=100)
     parser.add_argument("--rtt-seconds", type=float)
     parser.add_argument("--broadcasts", type=int)
@@ -1094,14 +1145,17 @@ def main() -> None:
     limit = raise_fd_limit()
     if o.clients + 200 > limit:
         parser.error(f"{o.clients} clients need more file descriptors than the limit {limit}")
+    kernel = f"file descriptors {limit}, {kernel_limits(o.clients)}"
     began = time.monotonic()
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {psutil.cpu_count()} CPUs, "
         f"Python {sys.version.split()[0]}, load {os.getloadavg()}"
     )
     print(f"{o}, {pairs} pairs, peers {peers}")
+    print(f"  limits: {kernel}")
+    print(f"  versions: {versions()['peers']}")
     for peer in ["all", *peers]:
-        print(f"  settings {peer}: {SETTINGS[peer]}")
+        print(f"  settings {peer}: {SETTINGS[peer]}".format(**versions()))
     results: dict[str, list[dict[str, Any] | None]] = {p: [] for p in peers}
     order = list(peers)
     for r in range(pairs):

@@ -87,7 +87,9 @@ class Live:
         self.sessions: set[Pid] = set()
         self.opening = 0
         self.polls = 0
+        self.refused = 0  # session-creating GETs refused since the last warning
         self._pruned = 0.0
+        self._warned = 0.0
 
     def full(self, bound: int) -> bool:
         """Whether a new session would go over ``bound``. A session's slot is freed when its
@@ -99,6 +101,21 @@ class Live:
             self._pruned = now
             self.sessions = {pid for pid in self.sessions if is_alive(pid)}
         return len(self.sessions) + self.opening >= bound
+
+    def refuse(self, bound: int) -> None:
+        """Count a refused session in telemetry; log at most one warning a second."""
+        telemetry.execute(LONGPOLL_LIMIT, {"count": 1}, {"limit": bound})
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._warned >= 1.0:
+            self._warned = now
+            _log.warning(
+                "refused %d LongPoll session(s): %d live (Endpoint longpoll_sessions=%d)",
+                self.refused,
+                len(self.sessions),
+                bound,
+            )
+            self.refused = 0
 
 
 _live: weakref.WeakKeyDictionary[Endpoint, Live] = weakref.WeakKeyDictionary()
@@ -341,8 +358,7 @@ async def _new_session(
     )
     state = live(endpoint)
     if state.full(endpoint.longpoll_sessions):
-        telemetry.execute(LONGPOLL_LIMIT, {"count": 1}, {"limit": endpoint.longpoll_sessions})
-        _log.warning("LongPoll session refused: %d live (longpoll_sessions)", len(state.sessions))
+        state.refuse(endpoint.longpoll_sessions)
         await _respond(send, {"status": 500}, http_status=503, retry_after=True)
         return
     session_id, token = make_token(this_node().name)

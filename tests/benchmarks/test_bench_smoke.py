@@ -83,3 +83,28 @@ def test_presence_benchmark_quick_prints_every_workload() -> None:
     """presence.py prints the tracker's figures against their baselines."""
     lines = quick_run("presence.py")
     assert_measured(lines, "P1 tracks/s", "P2 bytes per presence", "P3 list", "P4 3 nodes")
+
+
+@pytest.mark.timeout(200)
+def test_channels_benchmark_quick_prints_every_row() -> None:
+    """channels.py: every client connects and joins, every row has a figure for every peer
+    (the peers that are installed: beamish always)."""
+    import importlib.util
+
+    peers = ["beamish"] + [p for p in ("socketio", "django") if importlib.util.find_spec(p)]
+    lines = quick_run("channels.py", "--clients", "40", "--peers", ",".join(peers), timeout=180)
+    assert not any("FAILED" in line or "problems:" in line for line in lines), lines
+    rounds = [line for line in lines if line.startswith("round 1 ")]
+    assert len(rounds) == len(peers), lines
+    assert all("joined 40 of 40" in r for r in rounds), lines
+    for row in (
+        "server memory per",
+        "connections accepted",
+        "joins",
+        "fan-out: deliveries/s of",
+        "fan-out: deliveries/s over",
+        "push-reply round trips",
+        "round trip p99",
+    ):
+        cells = next(line for line in lines if line.startswith(f"| {row}")).split(" | ")
+        assert all(c[0].isdigit() for c in cells[1 : 1 + len(peers)]), (row, lines)

@@ -288,6 +288,33 @@ async def test_silent_partition_drops_until_healed() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_close_is_not_seen_across_a_silent_partition_until_the_heal() -> None:
+    """As a lost FIN: the other end's receive goes on waiting (only its heartbeat could tell),
+    its sends are dropped, not refused; after the heal it reads the end of the stream."""
+    async with network() as net:
+        a_end, b_end, accepted = await net.connected("a", "b")
+        net.partition("a", "b", silent=True)
+        await b_end.aclose()
+        with anyio.move_on_after(0.3) as scope:  # refute: the close does not cross the cut
+            await a_end.receive()
+        assert scope.cancelled_caught, "a close crossed a silent partition"
+        await a_end.send(b"into the void")
+        assert net.statistics().dropped == 1
+        async with anyio.create_task_group() as tg:
+
+            async def heal_when_waiting() -> None:
+                await anyio.wait_all_tasks_blocked()
+                net.heal()
+
+            tg.start_soon(heal_when_waiting)
+            with pytest.raises(anyio.EndOfStream), anyio.fail_after(5):
+                await a_end.receive()
+        with pytest.raises(anyio.BrokenResourceError):
+            await a_end.send(b"after the heal")
+        accepted.done.set()
+
+
+@pytest.mark.anyio
 async def test_silent_partition_connect_times_out_or_waits_for_heal() -> None:
     """Across a silent cut connect times out with ConnectionError, or succeeds once healed."""
     async with network() as net:

@@ -27,7 +27,8 @@ Semantics
   existing connections across it break (both ends' ``receive`` and ``send`` raise
   ``anyio.BrokenResourceError``) and ``connect`` across it raises ``ConnectionError``.
   With ``silent=True`` connections stay up but every ``send`` across the cut is dropped, as
-  is data already in flight when it would be delivered, so only heartbeats can notice; a
+  is data already in flight when it would be delivered, and a close on one end is not seen
+  by the other until the heal (a FIN lost like any packet), so only heartbeats can notice; a
   ``connect`` across it waits for a heal until its timeout, then raises ``ConnectionError``.
 - ``heal()`` lifts every cut. Broken connections stay broken; new ones succeed, and silently
   cut ones carry data again.
@@ -184,8 +185,10 @@ class MemoryStream(ByteStream):
                     with anyio.move_on_at(deliver_at):
                         await pipe.signal.wait()
                     continue
-                if pipe.writer_closed:
-                    raise anyio.EndOfStream
+                if pipe.writer_closed and not self._network._silently_cut(
+                    self.remote_node, self.local_node
+                ):
+                    raise anyio.EndOfStream  # across a silent cut, the close is not seen either
                 await pipe.signal.wait()
 
     async def send(self, item: bytes) -> None:
@@ -193,11 +196,14 @@ class MemoryStream(ByteStream):
             await anyio.lowlevel.checkpoint()
             if self._closed or self._out.writer_closed:
                 raise anyio.ClosedResourceError
-            if self._link.broken or self._out.reader_closed:
+            network = self._network
+            if self._link.broken or (
+                self._out.reader_closed
+                and not network._silently_cut(self.local_node, self.remote_node)
+            ):
                 raise anyio.BrokenResourceError(f"connection {self!r} was broken or closed")
             if not item:
                 return
-            network = self._network
             network._sends += 1
             if network._drops(self.local_node, self.remote_node):
                 network._dropped += 1
@@ -375,8 +381,12 @@ class MemoryNetwork:
         self._changed.wake()
 
     def heal(self) -> None:
-        """Lift every cut; new connections succeed, silently cut ones carry data again."""
+        """Lift every cut; new connections succeed, silently cut ones carry data again (and
+        a close made during the cut is seen now)."""
         self._cuts.clear()
+        for link in self._links:
+            for pipe in link.pipes:
+                pipe.signal.wake()
         self._changed.wake()
 
     def is_partitioned(self, a: str, b: str) -> bool:
