@@ -21,7 +21,7 @@ from inspect import isawaitable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, this_node, trap_exits
+from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, lowlevel, this_node, trap_exits
 from . import _fastlane, _registry
 from ._fastlane import Outgoing, Subscription
 
@@ -72,6 +72,7 @@ class ChannelIn(NamedTuple):
     ref: str | int | None
     event: str
     payload: Any
+    size: int = 0  # its frame's bytes, counted in the outbox's ``inbound`` until handled
 
 
 def reply(ref: ReplyRef | tuple[Pid, Any], status: str, response: Any = None) -> None:
@@ -301,6 +302,7 @@ class ChannelServer(Actor):
         kind = type(message)
         socket = self.socket
         if kind is ChannelIn:
+            socket.outbox.inbound -= message.size
             if message.event == "phx_leave":
                 _fastlane.unsubscribe(this_node(), socket.topic, self.pid)
                 socket.write_reply(message.ref, "ok", {})
@@ -350,7 +352,11 @@ class ChannelServer(Actor):
         raise TypeError(f"handle_in returned {result!r}: expected None, a Reply or Stop")
 
     async def terminate(self, reason: Any) -> None:
-        _fastlane.unsubscribe(this_node(), self.socket.topic, self.pid)
+        node = this_node()
+        for message in lowlevel.mailbox_messages(node, self.pid):  # frames it never handles
+            if type(message) is ChannelIn:
+                self.socket.outbox.inbound -= message.size
+        _fastlane.unsubscribe(node, self.socket.topic, self.pid)
         await _run(self.channel.terminate(reason, self.socket))
 
 
