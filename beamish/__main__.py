@@ -20,6 +20,7 @@ import argparse
 import importlib
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Sequence
@@ -77,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--connect-from",
+        type=_local_host,
         metavar="HOST",
         help="the local address this node dials peers from (default: the system's choice)",
     )
@@ -133,8 +135,22 @@ def parser() -> argparse.ArgumentParser:
 
 def _host_port(text: str) -> str:
     host, sep, port = text.rpartition(":")
-    if not (host and sep and port.isdigit() and 0 < int(port) <= 65535):
+    blank = any(c.isspace() for c in host)
+    if not (host and sep and not blank and port.isdigit() and 0 < int(port) <= 65535):
         raise argparse.ArgumentTypeError(f"expected 'host:port', got {text!r}")
+    return text
+
+
+def _local_host(text: str) -> str:
+    """An address this host can dial from (checked now: otherwise every dial would fail as
+    if the peer were down)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(text, 0, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.bind(address)
+    except (OSError, UnicodeError) as exc:
+        why = f"{text!r} is not an address of this host ({exc})"
+        raise argparse.ArgumentTypeError(why) from None
     return text
 
 

@@ -1,16 +1,21 @@
-"""Push-reply round trips only, for working on them: interleaved rounds, and a profile.
+"""Push-reply round trips only, for working on them: interleaved rounds, CPU per round trip,
+and a profile of the server.
 
-    .venv/bin/python benchmarks/channels_rtt.py [--peers beamish_raw,django] [--pairs 5]
-    .venv/bin/python benchmarks/channels_rtt.py --peers beamish_raw --profile /tmp/rtt.prof
+    .venv/bin/python benchmarks/channels_rtt.py [--peers beamish,django] [--pairs 5]
+    .venv/bin/python benchmarks/channels_rtt.py --peers beamish,beamish@/tmp/main --pairs 5
+    .venv/bin/python benchmarks/channels_rtt.py --peers beamish --profile /tmp/rtt.prof
 
-The same servers, clients and round-trip workload as ``benchmarks/channels.py`` (imported
-from it: 100 clients in one loader OS process, each pushing ``{"i": n}`` and awaiting the
-reply in a loop), without the connect, memory and fan-out phases, so that one round takes
-seconds. Each round starts a fresh server. A peer ``beamish_raw@DIR`` runs beamish (server and
-client) from another checkout (``git worktree add DIR main``): before/after pairs in one run.
-``--profile FILE`` runs the server and the loader under cProfile (one round per peer; the
-round-trip window only; on asyncio's loop rather than uvloop, to count its passes) and
-prints the top functions and the loop passes per round trip.
+The servers, the client and the round-trip phase of ``benchmarks/channels.py`` (imported
+from it): ``--clients`` clients (100) connect and join, then each pushes and awaits the reply
+in a loop (a 1 s warm-up, then ``--seconds``), spread over ``--loaders`` OS processes; no
+memory or fan-out phases, so that a round takes seconds. Each round starts a fresh server.
+Besides round trips/s, p50 and p99, it reports the CPU time of the server and of the
+loaders per round trip (psutil), which the load of a shared machine moves less than rates.
+
+A peer ``beamish@DIR`` runs the beamish server from another checkout (``git worktree add
+DIR main``): before/after pairs in one run. ``--profile FILE`` runs each peer's server once
+under cProfile (the round-trip window only; on asyncio's loop rather than uvloop, to count
+its passes) and prints the loop passes and Python calls per round trip and the top functions.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import argparse
 import contextlib
 import importlib.util
 import os
+import queue
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,7 @@ _spec = importlib.util.spec_from_file_location("bench_channels", HERE.parent / "
 assert _spec is not None
 assert _spec.loader is not None
 bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench_channels"] = bench  # dataclasses look their module up
 _spec.loader.exec_module(bench)
 
 
@@ -43,7 +51,6 @@ def install_profiler(out: str) -> None:
     count asyncio's loop passes meanwhile (so: asyncio's loop here, not uvloop)."""
     import asyncio
     import cProfile
-    import signal
 
     profile = cProfile.Profile()
     passes = [0]
@@ -69,88 +76,101 @@ def install_profiler(out: str) -> None:
     signal.signal(signal.SIGUSR2, stop)
 
 
-def one_round(spec: str, seconds: float, profile: str | None) -> dict[str, float]:
-    peer, _, tree = spec.partition("@")  # beamish_raw@DIR: the server imports beamish from DIR
+class Child(bench.Child):  # type: ignore[name-defined,misc]
+    """channels.py's child process, started with any argv and environment."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.ps = psutil.Process(self.proc.pid)
+
+
+def one_round(
+    spec: str, clients: int, loaders: int, seconds: float, profile: str | None
+) -> dict[str, Any]:
+    peer, _, tree = spec.partition("@")  # beamish@DIR: the server imports beamish from DIR
     env = dict(os.environ, PYTHONPATH=tree) if tree else None
     port = bench.free_port()
-    kind = peer.split("_")[0]
     if profile:
-        args = [sys.executable, str(HERE), "profiled", profile + ".server", "serve", kind]
+        server = Child([str(HERE), "profiled", profile, "serve", peer, str(port)], env)
     else:
-        args = [sys.executable, str(bench.HERE), "serve", kind]
-    server = subprocess.Popen([*args, str(port)], text=True, env=env)
-    loader: Any = None
+        server = Child([str(bench.HERE), "serve", peer, str(port)], env)
+    share = [clients // loaders + (i < clients % loaders) for i in range(loaders)]
+    children: list[Any] = []
     try:
         bench.wait_serving(port, server)
-        saved = os.environ.get("PYTHONPATH")
-        if tree:  # the loader's client from that checkout too
-            os.environ["PYTHONPATH"] = tree
-        try:
-            loader = bench.Proc("load", peer, str(port), str(bench.RTT_CLIENTS))
-        finally:
-            if tree:
-                if saved is None:
-                    del os.environ["PYTHONPATH"]
-                else:
-                    os.environ["PYTHONPATH"] = saved
-        if profile:  # the same loader, profiled: Proc runs channels.py, so swap the process
-            loader.proc.stdin.close()
-            loader.proc.wait()
-            loader.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(HERE),
-                    "profiled",
-                    profile + ".client",
-                    "load",
-                    peer,
-                    str(port),
-                    str(bench.RTT_CLIENTS),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                bufsize=1,
-            )
-        hello = loader.read()
-        if hello["errors"] or hello["connected"] != bench.RTT_CLIENTS:
-            raise RuntimeError(f"{peer}: connect failed: {hello}")
+        children = [bench.Child("load", peer, str(port)) for _ in share]
+        for child in children:
+            child.read(60)
+        deadline = time.monotonic() + 120
+        for child, k in zip(children, share, strict=True):
+            for cmd, extra in (("connect", {"n": k}), ("join", {"skip": 0})):
+                done = child.ask(
+                    150, cmd=cmd, concurrency=64, timeout=60, deadline=deadline, **extra
+                )
+                if done["ok"] != k:
+                    raise RuntimeError(f"{spec}: {cmd}: {done['ok']} of {k}: {done['errors']}")
         if profile:
-            for proc in (server, loader.proc):
-                os.kill(proc.pid, signal.SIGUSR1)
-        cpus = [psutil.Process(server.pid), psutil.Process(loader.proc.pid)]
-        before = [sum(c.cpu_times()[:2]) for c in cpus]
-        rtt = loader.ask(cmd="rtt", clients=bench.RTT_CLIENTS, seconds=seconds)
-        used = [sum(c.cpu_times()[:2]) - b for c, b in zip(cpus, before, strict=True)]
-        trips = rtt["rate"] * seconds
-        rtt["server_us"], rtt["client_us"] = (u / trips * 1e6 for u in used)
+            os.kill(server.proc.pid, signal.SIGUSR1)
+        cpus = [c.cpu() for c in (server, *children)]
+        start = time.monotonic() + 0.3
+        until = start + 1.0 + seconds
+        command = {"cmd": "rtt", "start": start, "warmup": 1.0, "until": until}
+        done = bench.ask_all(children, seconds + 60, [{**command, "clients": k} for k in share])
+        used = [c.cpu() - u for c, u in zip((server, *children), cpus, strict=True)]
+        wall = until - start  # CPU over the whole phase, warm-up included
+        latencies = sorted(x for d in done for x in d["latencies"])
+        span = max(d["end"] for d in done) - min(d["begin"] for d in done)
+        rate = len(latencies) / span
+        out = {
+            "rate": rate,
+            "p50": latencies[len(latencies) // 2],
+            "p99": latencies[int(len(latencies) * 0.99)],
+            "failed": sum(d["failed"] for d in done),
+            "server_us": used[0] / (rate * wall) * 1e6,
+            "client_us": sum(used[1:]) / (rate * wall) * 1e6,
+        }
         if profile:
-            for proc in (server, loader.proc):
-                os.kill(proc.pid, signal.SIGUSR2)
-            time.sleep(2.0)  # let them write the stats
-            for side in ("server", "client"):
-                rtt[f"{side}_passes"] = int(Path(f"{profile}.{side}.passes").read_text())
-            rtt["trips"] = trips
-        return rtt  # type: ignore[no-any-return]
+            os.kill(server.proc.pid, signal.SIGUSR2)
+            for _ in range(100):
+                if Path(profile + ".passes").exists():
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)
+            out["passes"] = int(Path(profile + ".passes").read_text())
+            out["trips"] = rate * wall
+        return out
     finally:
-        if loader is not None:
+        server.kill()
+        for child in children:
             with contextlib.suppress(Exception):
-                loader.ask(cmd="quit")
-            loader.stop()
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+                child.send(cmd="quit")
+        for child in children:
+            with contextlib.suppress(Exception):
+                child.proc.wait(10)
+            child.kill()
+
+
+ROWS = (("rate", "/s", True), ("p50", " ms", False), ("p99", " ms", False))
+CPU_ROWS = (("server_us", " us", False), ("client_us", " us", False))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--peers", default="beamish_raw,django")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peers", default="beamish,django")
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--loaders", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--profile", default=None, help="cProfile the server into FILE.<peer>")
+    parser.add_argument("--profile", help="cProfile each peer's server into FILE.<peer>")
     args = parser.parse_args()
     peers = args.peers.split(",")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
@@ -158,51 +178,36 @@ def main() -> None:
         import pstats
 
         for peer in peers:
-            out = f"{args.profile}.{peer}"
-            r = one_round(peer, args.seconds, out)
+            out = f"{args.profile}.{peer.replace('/', '_')}"
+            Path(out + ".passes").unlink(missing_ok=True)
+            r = one_round(peer, args.clients, args.loaders, args.seconds, out)
             trips = r["trips"]
-            print(f"{peer}: {r['rate']:,.0f}/s (under the profiler), {trips:,.0f} round trips")
-            for side in ("server", "client"):
-                stats = pstats.Stats(f"{out}.{side}")
-                calls = stats.total_calls / trips  # type: ignore[attr-defined]
-                print(
-                    f"== {side}: {r[side + '_passes'] / trips:.2f} loop passes and {calls:.0f} "
-                    "Python calls per round trip"
-                )
-                stats.sort_stats("tottime").print_stats(30)
+            stats = pstats.Stats(out)
+            calls = stats.total_calls / trips  # type: ignore[attr-defined]
+            print(
+                f"{peer}: {r['rate']:,.0f}/s under the profiler; per round trip: "
+                f"{r['passes'] / trips:.2f} loop passes, {calls:.0f} Python calls"
+            )
+            stats.sort_stats("tottime").print_stats(30)
         return
-    results: dict[str, list[dict[str, float]]] = {p: [] for p in peers}
+    results: dict[str, list[dict[str, Any]]] = {p: [] for p in peers}
     order = list(peers)
     for r in range(args.pairs):
         for peer in order:
-            f = one_round(peer, args.seconds, None)
+            f = one_round(peer, args.clients, args.loaders, args.seconds, None)
             results[peer].append(f)
             print(
-                f"round {r + 1} {peer:12} {f['rate']:,.0f}/s p50 {f['p50'] * 1000:.1f} ms "
-                f"p99 {f['p99'] * 1000:.1f} ms; CPU per round trip: server "
-                f"{f['server_us']:.0f} us, client {f['client_us']:.0f} us "
+                f"round {r + 1} {peer}: {f['rate']:,.0f}/s p50 {f['p50']:.1f} ms "
+                f"p99 {f['p99']:.1f} ms; CPU per round trip: server {f['server_us']:.0f} us, "
+                f"loaders {f['client_us']:.0f} us; failed {f['failed']} "
                 f"(load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
         order.reverse()
     base = peers[0]
-    rows = (
-        ("rate", True),
-        ("p50", False),
-        ("p99", False),
-        ("server_us", False),
-        ("client_us", False),
-    )
-    for key, higher in rows:
-        cells = []
-        for p in peers:
-            median = statistics.median(f[key] for f in results[p])
-            shown = {
-                "rate": f"{median:,.0f}/s",
-                "server_us": f"{median:.0f} us",
-                "client_us": f"{median:.0f} us",
-            }
-            cells.append(f"{p} " + shown.get(key, f"{median * 1000:.1f} ms"))
+    print(f"\nmedians; {base}/peer per round: median [min-max]")
+    for key, unit, higher in ROWS + CPU_ROWS:
+        cells = [f"{p} {statistics.median(f[key] for f in results[p]):,.1f}{unit}" for p in peers]
         for p in peers[1:]:
             ratios = [a[key] / b[key] for a, b in zip(results[base], results[p], strict=True)]
             cells.append(
@@ -214,14 +219,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "profiled":  # profiled OUT serve|load ARGS...
+    if len(sys.argv) > 1 and sys.argv[1] == "profiled":  # profiled OUT serve PEER PORT
         install_profiler(sys.argv[2])
-        sys.argv = [str(bench.HERE), *sys.argv[3:]]
-        if sys.argv[1] == "serve":
-            bench.serve(sys.argv[2], int(sys.argv[3]))
-        else:
-            import asyncio
-
-            asyncio.run(bench.load(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        bench.serve(sys.argv[4], int(sys.argv[5]))
     else:
         main()

@@ -1,7 +1,7 @@
 """Presence benchmarks: beamish.presence's Tracker next to the simplest thing that does the
 same job in beamish.
 
-    python benchmarks/presence.py [--quick] [--pairs N] [--only P1,P2,P3,P4]
+    python benchmarks/presence.py [--quick] [--pairs N] [--only P1,P2,P3,P4,P1O,PO]
 
 P1 tracks/s on one node: C client processes each track themselves under N/C keys of one
    topic (``presence.track``), concurrently. Baseline: the same calls to a plain Actor that
@@ -18,6 +18,24 @@ P4 three nodes (one interpreter, in-memory network, real clock, default 1.5 s br
    Baseline: pg (``cluster.join``) of N processes per node under the same partition and
    heal, until a ``monitor_group`` watcher on every node has counted all 3N members.
    Target: <= 2 broadcast periods (3 s).
+P1O P1 on the first of three nodes that are real OS processes (``benchnode.py``, TCP on
+   127.0.0.1; not in the default set, ``--only P1O``): the same clients and baseline, with
+   the same tracker running on the two other nodes, so the deltas go out to two replicas
+   (every 1.5 s) while the clients track.
+PO P4 across three nodes that are real OS processes (``benchnode.py``; not in the default
+   set, ``--only PO``): each node on its own loopback address behind a relay of
+   ``tests/cluster/netsplit.py`` that cuts the TCP between them silently; cluster heartbeat
+   0.5 s. Each node tracks one presence and all wait until every node lists all three (so
+   every replica has heard every other, as in a cluster that has been up a while); then
+   the cut; each node notices it (its connections drop) within about 2 s, then
+   tracks its other N - 1 presences (default tracker settings: 1.5 s broadcast period); then the
+   relays heal. Figure: seconds from the heal until the last node's tracker counted all 3N
+   (each node timestamps that itself, from its diffs, on the host-wide monotonic clock).
+   Also printed: from the heal until every node was connected to both others again (the
+   mesh redials a lost peer every 2 s; the redial held by the cut goes through at the
+   heal), sampled every millisecond. Baseline: pg (N processes per node joining one
+   group) under the same cut and heal, counted by a ``monitor_group`` watcher per node.
+   Fresh nodes and relays every round. Target: <= 2 broadcast periods (3 s).
 
 Rounds run in interleaved pairs (``pairs.py``); a figure is the median of the per-pair
 ratios, with the lowest and highest.
@@ -28,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import sys
 import time
 import tracemalloc
@@ -403,11 +422,147 @@ def p4(n: int, pairs: int) -> None:
     )
 
 
+# -- PO: P4 across three OS processes, cut and healed by netsplit's relays --
+
+CLUSTER_HEARTBEAT = 0.5  # seconds: the nodes notice the cut within about 2 s
+
+
+def po_round(n: int, kind: str, src: str | None = None) -> tuple[float, float]:
+    """One round of ``kind`` ("tracker" or "pg"): seconds from the heal until every node
+    counted all 3n, and until every node was connected to both others again."""
+    from anyio.from_thread import start_blocking_portal
+
+    sys.path.append(str(HERE.parent / "tests" / "cluster"))
+    from netsplit import netsplit
+    from osprocs import Nodes
+
+    shorts = ("n1", "n2", "n3")
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(netsplit()) as net,
+    ):
+        members = {short: portal.call(net.member, short) for short in shorts}
+        by_name = {member.name: member for member in members.values()}
+        options = {
+            name: [*member.options(), "--heartbeat", str(CLUSTER_HEARTBEAT)]
+            for name, member in by_name.items()
+        }
+        with Nodes(
+            list(by_name),
+            options=options,
+            attach=lambda name, address: portal.call(by_name[name].attach, address),
+            dial={name: member.relay for name, member in by_name.items()},
+            src=src,
+        ) as nodes:
+            nodes.all(op="po-setup", kind=kind, target=3 * n, n=n)
+            nodes.all(op="po-fill", kind=kind, warm=True)  # one each: every replica heard
+            deadline = time.monotonic() + 60
+            while any(seen < len(shorts) for seen in nodes.all(op="po-seen").values()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the nodes did not see one another's first entry")
+                time.sleep(0.01)
+            portal.call(net.cut, *[[short] for short in shorts])
+            deadline = time.monotonic() + 60
+            while any(nodes.all(op="peers").values()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the nodes did not notice the cut")
+                time.sleep(0.05)
+            nodes.all(op="po-fill", kind=kind)
+            healed = time.monotonic()
+            portal.call(net.heal)
+            got = nodes.all(op="po-reached", since=healed, peers=len(shorts) - 1)
+            if any(one["reached"] is None or one["linked"] is None for one in got.values()):
+                raise RuntimeError(f"{kind}: no convergence after the heal: {got}")
+            if os.environ.get("PO_DEBUG"):
+                print({name[:2]: one["counts"] for name, one in got.items()}, file=sys.stderr)
+            converged = max(one["reached"] for one in got.values()) - healed
+            linked = max(one["linked"] for one in got.values()) - healed
+            return converged, linked
+
+
+def po(n: int, pairs: int, before: str | None = None) -> None:
+    relinked: dict[str, list[float]] = {"tracker": [], "pg": [], "before": []}
+
+    def side(kind: str, src: str | None = None) -> float:
+        converged, linked = po_round(n, kind, src)
+        relinked["before" if src else kind].append(linked)
+        return converged
+
+    sides = {"ours": lambda: side("tracker"), "base": lambda: side("pg")}
+    if before:
+        sides["before"] = lambda: side("tracker", before)
+    rounds = interleave(sides, pairs)
+    if before:
+        spread = Spread.of(rounds["ours"], rounds["before"])
+        label = "PO tracker, this tree vs --before's (s)"
+        print(line(label, spread, " s", "(lower is better)"))
+    spread = Spread.of(rounds["ours"], rounds["base"])
+    print(
+        line(
+            f"PO 3 OS nodes x {n:,} converge after heal (s, vs pg)",
+            spread,
+            " s",
+            verdict(spread.ours, "<=", 3, " s"),
+        )
+    )
+    after = {
+        kind: [c - r for c, r in zip(rounds[side], relinked[kind], strict=True)]
+        for kind, side in (("tracker", "ours"), ("pg", "base"))
+    }
+    spread = Spread.of(after["tracker"], after["pg"])
+    print(
+        line(
+            "PO the same from the reconnection (s, vs pg)",
+            spread,
+            " s",
+            verdict(spread.ours, "<=", 3, " s"),
+        )
+    )
+
+    def listed(values: list[float]) -> str:
+        return ", ".join(f"{value:.2f}" for value in values)
+
+    print(
+        f"PO per round, heal until every node linked to both others again: tracker "
+        f"{listed(relinked['tracker'])} s, pg {listed(relinked['pg'])} s; heal until "
+        f"converged: tracker {listed(rounds['ours'])} s, pg {listed(rounds['base'])} s"
+    )
+
+
+# -- P1O: P1 on a node of three OS-process nodes --
+
+
+def p1o(n: int, pairs: int) -> None:
+    from osprocs import Nodes
+
+    with Nodes() as nodes:
+        first = nodes.names[0]
+        tags = iter(range(10**9))
+
+        def ours() -> float:
+            tag = f"p1o-{next(tags)}"
+            nodes.all(op="p1-start", tag=tag)
+            rate = float(nodes.ask(first, op="p1", kind="tracker", n=n, tag=tag))
+            nodes.all(op="p1-stop", tag=tag)
+            return rate
+
+        def base() -> float:
+            return float(nodes.ask(first, op="p1", kind="store", n=n, tag=""))
+
+        rounds = interleave({"ours": ours, "base": base}, pairs)
+        spread = Spread.of(rounds["ours"], rounds["base"])
+        target = verdict(spread.ours, ">=", 50_000, "/s")
+        print(line("P1O tracks/s on 1 of 3 OS nodes", spread, "/s", target))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--only", default="P1,P2,P3,P4")
+    parser.add_argument(
+        "--before", metavar="SRC", help="PO: also the tracker of this beamish source tree"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     pairs = 1 if args.quick else args.pairs
@@ -415,6 +570,10 @@ def main() -> None:
     beamish.run(local, sizes, pairs, only)
     if "P4" in only:
         p4(sizes["P4"], 1 if args.quick else max(1, args.pairs // 2 + 1))
+    if "P1O" in only:
+        p1o(sizes["P1"], 1 if args.quick else args.pairs)
+    if "PO" in only:
+        po(sizes["P4"], 1 if args.quick else args.pairs, args.before)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Registry benchmarks: beamish.registry next to a plain dict and the kernel's local names.
 
-    python benchmarks/registry.py [--quick] [--pairs N] [--only R1,R2,RC]
+    python benchmarks/registry.py [--quick] [--pairs N] [--only R1,R2,RC,RO] [--window S]
 
 R1 register: one process registers N fresh unique keys (``registry.register``); the
    baseline stores ``(pid, value)`` in a plain dict under the same keys. Target: >= 200k/s.
@@ -11,6 +11,19 @@ R2 lookup: N lookups of registered keys (``registry.lookup``) against the kernel
 RC cluster: a unique key registered on one of three nodes (in one interpreter, over the
    in-memory transport) until ``lookup`` finds it on both others: median and p99 latency,
    and registrations/s sustained. (Needs the cluster scope.)
+RO cluster scope across three nodes that are real OS processes (``benchnode.py``, TCP on
+   127.0.0.1; not in the default set, ``--only RO``):
+   - latency: a unique key registered by a process on node 1 until both other nodes'
+     registries report it (a listener's ``Registered``, timestamped on arrival with the
+     host-wide monotonic clock); floor: one plain message from node 1 to a process on each
+     other node over the same connections, in the same interleaved pairs;
+   - sustained: all three nodes register fresh keys (one process each, 100 per batch
+     between yields) for ``--window`` seconds at once; the rate is the registrations made
+     / the time until the last node lists all of them (each node samples its count every
+     millisecond). Baselines, the same count of entries written the same way: pg joins (one
+     group per entry: the other node-owned table replicated to every node, which is what a
+     BEAM user reaches for), and plain sends (each entry sent to the two other nodes as a
+     message and counted there: the floor of replicating by hand).
 
 Rounds run in interleaved pairs in one interpreter (``pairs.py``); a figure is the median
 of the per-pair ratios, with the lowest and highest.
@@ -247,11 +260,88 @@ async def cluster_bench(n: int, pairs: int) -> None:
         )
 
 
+def os_cluster_bench(n: int, pairs: int, window: float, before: str | None = None) -> None:
+    import contextlib
+
+    from osprocs import Nodes
+
+    with contextlib.ExitStack() as stack:
+        nodes = stack.enter_context(Nodes())
+        olds = tuple(f"o{i}@127.0.0.1" for i in (1, 2, 3))  # another mesh, other names
+        old = stack.enter_context(Nodes(olds, src=before)) if before else None
+        first, *others = nodes.names
+        nodes.all(op="latency-setup")
+        ours: list[float] = []
+        base: list[float] = []
+        ratios = []
+        for i in range(pairs):
+            order = ["registry", "floor"] if i % 2 == 0 else ["floor", "registry"]
+            got = {
+                kind: nodes.ask(first, op="latency", kind=kind, n=n, peers=others) for kind in order
+            }
+            ours += got["registry"]
+            base += got["floor"]
+            ratios.append(statistics.median(got["registry"]) / statistics.median(got["floor"]))
+        ms = 1000
+        print(
+            f"RO register on n1 visible on n2 and n3 (OS processes): median "
+            f"{statistics.median(ours) * ms:.2f} ms, p99 {percentile(ours, 0.99) * ms:.2f} ms "
+            f"({len(ours)} registrations); floor (a message n1 -> n2, n3): median "
+            f"{statistics.median(base) * ms:.3f} ms, p99 {percentile(base, 0.99) * ms:.3f} ms;"
+            f" per-pair ratio of medians {statistics.median(ratios):.1f}x "
+            f"[{min(ratios):.1f}-{max(ratios):.1f}]"
+        )
+
+        tags = iter(range(10**9))
+
+        def sustained(kind: str, nodes: Nodes = nodes) -> float:
+            tag = f"sus-{kind}-{next(tags)}"
+            nodes.all(op="prepare", kind=kind, tag=tag)
+            # one entry per node first: every node's replica of the round is up and heard
+            warm = nodes.all(op="write", at=0.0, window=60.0, peers=list(nodes.names), limit=1)
+            nodes.all(op="reached", total=sum(warm.values()))
+            at = time.monotonic() + 0.2
+            written = nodes.all(op="write", at=at, window=window, peers=list(nodes.names))
+            total = sum(warm.values()) + sum(written.values())
+            reached = nodes.all(op="reached", total=total)
+            nodes.all(op="finish")
+            if None in reached.values():
+                raise RuntimeError(f"{kind}: not every node saw all {total}: {reached}")
+            deadline = time.monotonic() + 120
+            while any(nodes.all(op="count", kind=kind, tag=tag).values()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{kind}: the last round's entries did not drain")
+                time.sleep(0.05)
+            return sum(written.values()) / (max(reached.values()) - at)
+
+        sides = {
+            "registry": lambda: sustained("registry"),
+            "pg": lambda: sustained("pg"),
+            "send": lambda: sustained("send"),
+        }
+        if old is not None:
+            sides["before"] = lambda: sustained("registry", old)
+        rounds = interleave(sides, pairs)
+        if old is not None:
+            spread = Spread.of(rounds["registry"], rounds["before"])
+            print(line("RO registrations/s, this tree vs --before's", spread, "/s", ""))
+        for name, label in (("pg", "vs pg joins"), ("send", "vs plain sends")):
+            spread = Spread.of(rounds["registry"], rounds[name])
+            print(
+                line(f"RO registrations/s, 3 OS nodes ({label})", spread, "/s", "(no target)")
+                + f" window {window:g} s"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int, default=7)
     parser.add_argument("--only", default="R1,R2,RC")
+    parser.add_argument("--window", type=float, default=2.0, help="RO: seconds of writing")
+    parser.add_argument(
+        "--before", metavar="SRC", help="RO: also the registry of this beamish source tree"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     pairs = 2 if args.quick else args.pairs
@@ -261,6 +351,8 @@ def main() -> None:
         import asyncio
 
         asyncio.run(cluster_bench(sizes["RC"], pairs))
+    if "RO" in only:
+        os_cluster_bench(sizes["RC"], pairs, 0.5 if args.quick else args.window, args.before)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+from inspect import isawaitable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, this_node, trap_exits
+from ..actors import Actor, Caller, Exit, Ignore, Pid, Stop, lowlevel, this_node, trap_exits
 from . import _fastlane, _registry
 from ._fastlane import Outgoing, Subscription
 
@@ -70,6 +72,7 @@ class ChannelIn(NamedTuple):
     ref: str | int | None
     event: str
     payload: Any
+    size: int = 0  # its frame's bytes, counted in the outbox's ``inbound`` until handled
 
 
 def reply(ref: ReplyRef | tuple[Pid, Any], status: str, response: Any = None) -> None:
@@ -244,6 +247,11 @@ async def _run(result: Any) -> Any:
     return result
 
 
+def _plain(result: Any) -> bool:
+    """A callback's result that is surely not awaitable (cheaper than ``isawaitable``)."""
+    return result is None or type(result) is Reply or type(result) is dict
+
+
 class ChannelServer(Actor):
     """The process of one joined channel (the generic loop runs it)."""
 
@@ -294,12 +302,15 @@ class ChannelServer(Actor):
         kind = type(message)
         socket = self.socket
         if kind is ChannelIn:
+            socket.outbox.inbound -= message.size
             if message.event == "phx_leave":
                 _fastlane.unsubscribe(this_node(), socket.topic, self.pid)
                 socket.write_reply(message.ref, "ok", {})
                 return Stop(("shutdown", "left"))
             socket.current_ref = message.ref
-            result = await _run(self.channel.handle_in(message.event, message.payload, socket))
+            result = self.channel.handle_in(message.event, message.payload, socket)
+            if type(result) is CoroutineType or (not _plain(result) and isawaitable(result)):
+                result = await result
             socket.current_ref = None
             return self._answer(message.ref, result)
         if kind is Outgoing:
@@ -341,7 +352,11 @@ class ChannelServer(Actor):
         raise TypeError(f"handle_in returned {result!r}: expected None, a Reply or Stop")
 
     async def terminate(self, reason: Any) -> None:
-        _fastlane.unsubscribe(this_node(), self.socket.topic, self.pid)
+        node = this_node()
+        for message in lowlevel.mailbox_messages(node, self.pid):  # frames it never handles
+            if type(message) is ChannelIn:
+                self.socket.outbox.inbound -= message.size
+        _fastlane.unsubscribe(node, self.socket.topic, self.pid)
         await _run(self.channel.terminate(reason, self.socket))
 
 

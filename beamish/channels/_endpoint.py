@@ -61,6 +61,10 @@ class Endpoint:
         longpoll_sessions: live LongPoll sessions at most; a session-creating GET over it
             gets HTTP 503 (``retry-after``) with ``{"status": 500}`` (phoenix.js retries with
             its backoff), counted in telemetry (``channels.LONGPOLL_LIMIT``).
+        inbox_bytes: bytes of one client's frames received and not yet handled by its
+            connection and channel processes at most; a client that pushes faster than its
+            channels handle is disconnected over it (close 1008, ``channels.BAD_INPUT``);
+            never less than ``max_frame_size``.
         session_cookie: the cookie copied into ``ConnectInfo.session`` (None: none).
         start_node: for ASGI ``lifespan`` (``uvicorn.run(endpoint)``, or
             ``Starlette(lifespan=endpoint.lifespan)``): a function returning an async
@@ -89,6 +93,7 @@ class Endpoint:
         heartbeat_timeout: float = 60.0,
         longpoll_window: float = 10.0,
         longpoll_sessions: int = 10_000,
+        inbox_bytes: int = 16_000_000,
         session_cookie: str | None = None,
         start_node: Callable[[], contextlib.AbstractAsyncContextManager[Node]] | None = None,
         fallback: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
@@ -106,6 +111,7 @@ class Endpoint:
         self.heartbeat_timeout = heartbeat_timeout
         self.longpoll_window = longpoll_window
         self.longpoll_sessions = longpoll_sessions
+        self.inbox_bytes = inbox_bytes
         self.session_cookie = session_cookie
         self.start_node = start_node
         self.fallback = fallback

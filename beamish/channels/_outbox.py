@@ -42,6 +42,7 @@ class Outbox:
         "close_code",
         "close_reason",
         "closed",
+        "inbound",
         "limit",
         "on_overflow",
         "on_ready",
@@ -58,6 +59,9 @@ class Outbox:
         self.close_reason = ""
         self.on_ready: Callable[[], Any] | None = None
         self.on_overflow: Callable[[Outbox], Any] | None = None
+        # bytes of the client's frames given to its processes and not yet handled by them
+        # (bounded by Endpoint.inbox_bytes; kept here because the socket and channels share it)
+        self.inbound = 0
 
     def __len__(self) -> int:
         return len(self._frames)

@@ -45,10 +45,17 @@ def _check_ref(value: Any, what: str) -> str | int | None:
     raise ProtocolError(f"{what} must be a string, an integer or null, not {type(value).__name__}")
 
 
+_REF_TYPES = frozenset((str, int, type(None)))
+
+
 def _check_message(join_ref: Any, ref: Any, topic: Any, event: Any, payload: Any) -> Message:
     if type(topic) is not str or type(event) is not str:
         raise ProtocolError("topic and event must be strings")
-    return Message(_check_ref(join_ref, "join_ref"), _check_ref(ref, "ref"), topic, event, payload)
+    if type(join_ref) not in _REF_TYPES:
+        _check_ref(join_ref, "join_ref")  # raises
+    if type(ref) not in _REF_TYPES:
+        _check_ref(ref, "ref")
+    return Message(join_ref, ref, topic, event, payload)
 
 
 def _utf8(value: Any, what: str) -> bytes:

@@ -185,6 +185,7 @@ def _close_code(reason: Any) -> int:
         return {
             "protocol_error": CLOSE_PROTOCOL,
             "frame_too_big": CLOSE_TOO_BIG,
+            "inbox_overflow": CLOSE_PROTOCOL,
             "overflow": 1013,
         }.get(reason[1], CLOSE_GOING_AWAY)
     if is_normal(reason) or is_shutdown(reason):
@@ -235,6 +236,9 @@ class SocketServer(Actor):
         self.by_pid: dict[Pid, tuple[str, Any]] = {}
         self.last_seen = self.clock.now()
         self.queued = 0  # frames given to this process by frame_in and not handled yet
+        endpoint = options.endpoint  # one frame of max_frame_size always fits
+        self.inbox_bytes = max(endpoint.inbox_bytes, endpoint.max_frame_size)
+        self.flooded = False  # over inbox_bytes: the transport's frames are dropped
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
         self.poll_id: Any = None
@@ -264,6 +268,7 @@ class SocketServer(Actor):
     async def handle_info(self, message: Any) -> Any:
         kind = type(message)
         if kind is InFrame:
+            self.outbox.inbound -= len(message.data)  # in this process's hands now
             self.last_seen = self.clock.now()
             try:
                 return await self._frame(message.data)
@@ -334,7 +339,11 @@ class SocketServer(Actor):
             return None
         pid, join_ref = joined
         if msg.join_ref is None or msg.join_ref == join_ref:
-            self.node.send(pid, ChannelIn(msg.ref, event, msg.payload))
+            size = len(data)
+            if self.outbox.inbound + size > self.inbox_bytes:
+                return self.bad_input("inbox overflow", "inbox_overflow")
+            self.outbox.inbound += size  # until the channel handled it
+            self.node.send(pid, ChannelIn(msg.ref, event, msg.payload, size))
         return None  # a stale join_ref: dropped silently, as Phoenix does
 
     def frame_in(self, data: str | bytes) -> None:
@@ -344,13 +353,21 @@ class SocketServer(Actor):
         Everything else (joins, unmatched topics, bad frames), and every frame while
         an earlier one still waits for this process, goes to the process as an ``InFrame``:
         frames are handled in the order they came, and only the process changes
-        ``channels``.
+        ``channels``. Over ``Endpoint.inbox_bytes`` of frames not yet handled, the client
+        is disconnected and the rest of its frames dropped.
         """
+        outbox = self.outbox
+        size = len(data)
+        if outbox.inbound + size > self.inbox_bytes:
+            if not self.flooded:
+                self.flooded = True
+                self.node.send(self.pid, ClientGone("inbox_overflow"))  # counted there
+            return
         if not self.queued:
             try:
                 msg = self.serializer.decode(data)
-            except ProtocolError:
-                msg = None  # the process reports it
+            except Exception:  # the process decodes it again and reports it
+                msg = None
             if msg is not None and msg.event != "phx_join":
                 topic = msg.topic
                 joined = self.channels.get(topic)
@@ -358,13 +375,15 @@ class SocketServer(Actor):
                     self.last_seen = self.clock.now()
                     pid, join_ref = joined
                     if msg.join_ref is None or msg.join_ref == join_ref:
-                        self.node.send(pid, ChannelIn(msg.ref, msg.event, msg.payload))
+                        outbox.inbound += size  # until the channel handled it
+                        self.node.send(pid, ChannelIn(msg.ref, msg.event, msg.payload, size))
                     return  # a stale join_ref: dropped silently, as in _frame
                 if topic == "phoenix" and msg.event == "heartbeat":
                     self.last_seen = self.clock.now()
                     self._reply(None, msg.ref, topic, "ok", {})
                     return
         self.queued += 1
+        outbox.inbound += size
         self.node.send(self.pid, InFrame(data))
 
     def _reply(self, join_ref: Any, ref: Any, topic: str, status: str, response: Any) -> None:

@@ -319,7 +319,12 @@ class _WebSocket:
                 raise _Closed(1006)
             try:
                 data = await self._stream.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            except (
+                anyio.EndOfStream,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+            ):  # ClosedResourceError: our own close() raced this read
                 self._protocol.receive_eof()
             else:
                 self._protocol.receive_data(data)
@@ -853,7 +858,7 @@ class Socket:
             try:
                 with anyio.fail_after(self.longpoll_fallback):
                     return await self._open_websocket()
-            except (ConnectError, TimeoutError) as exc:
+            except (ConnectError, TimeoutError, ImportError) as exc:  # ImportError: no websockets
                 log.info("WebSocket to %s failed (%s): LongPoll from now on", self.url, exc)
                 self.transport = "longpoll"
         if self.transport == "longpoll":
@@ -995,8 +1000,9 @@ async def connect(
     to ``<url>/longpoll``; no heartbeats; ``auth_token`` in the ``X-Phoenix-AuthToken``
     header; a poll or POST unanswered for ``longpoll_timeout`` seconds ends the connection).
     ``longpoll_fallback=s``: a WebSocket not open within ``s`` seconds (or refused, or
-    unreachable) makes this socket use LongPoll from then on, as phoenix.js's
-    ``longPollFallbackMs``; ``Socket.transport`` says which one it uses.
+    unreachable, or the ``websockets`` library not installed) makes this socket use LongPoll
+    from then on, as phoenix.js's ``longPollFallbackMs``; ``Socket.transport`` says which
+    one it uses.
     """
     socket = Socket(
         url,

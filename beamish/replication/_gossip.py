@@ -149,6 +149,7 @@ class Gossip:
         self._behind: dict[Replica, int] = {}  # peer -> its version we lack: ask at a tick
         self._asked: dict[Replica, float] = {}  # peer -> when we last asked it
         self._pushed: dict[str, tuple[int, float]] = {}  # node -> (our version, when) pushed
+        self._greeting: set[str] = set()  # nodes (re)connected whose first heartbeat is due
         self._started = now
 
     # -- messages this replica sends --
@@ -165,6 +166,8 @@ class Gossip:
         transfer, and down or permdown the silent ones."""
         out: list[tuple[str | None, Wire]] = []
         delta, changed = self.state.take_delta()
+        if delta is not None and self._pushed_to_every_peer(delta.end):
+            delta = None  # each peer has these changes from a push: the clock says enough
         self._silent += 1
         if changed or self._silent >= self.max_silent_periods:
             out.append((None, self.heartbeat(delta)))
@@ -178,7 +181,9 @@ class Gossip:
         return Step(self._detect_downs(now), out)
 
     def peer_connected(self, node: str) -> Step:
-        """A node connected: tell it about us at once (it may have been partitioned)."""
+        """A node connected: tell it about us at once (it may have been partitioned). Its
+        first heartbeat back (its greeting) gets what it lacks of ours pushed at once."""
+        self._greeting.add(node)
         return Step(no_diff(), [(node, self.heartbeat())])
 
     def graceful_permdown(self) -> Step:
@@ -236,6 +241,7 @@ class Gossip:
             if self._pushed_recently(sender.node, now):
                 clock[state.me] = state.version(state.me)  # on its way: no second copy
             transfer = self._transfer(clock)
+            self._greeting.discard(sender.node)  # it asked: nothing more to push unasked
             if not transfer[3]:
                 return Step(no_diff(), [])
             self._pushed[sender.node] = (state.version(state.me), now)
@@ -269,11 +275,19 @@ class Gossip:
         if state.version(sender) < wanted:
             self._want_transfer(sender, wanted, now, out)
         me = state.me
+        greeting = sender.node in self._greeting
+        self._greeting.discard(sender.node)
         if me not in clock:  # it has not heard of us (our heartbeats to it were lost)
             out.append((sender.node, self.heartbeat()))
-        elif clock[me] < state.version(me) and not self._pushed_recently(sender.node, now):
-            # it missed some of our changes (a lost delta, a healed partition): push them
-            # now rather than wait for its request after our next heartbeat
+        elif (
+            greeting
+            and clock[me] < state.version(me)
+            and not self._pushed_recently(sender.node, now)
+        ):
+            # its first heartbeat since it (re)connected: what it lacks of ours changed
+            # while we were apart (a healed partition), so push it now rather than wait for
+            # its request. Later heartbeats are not: a clock behind ours then mostly means
+            # deltas on their way, and a lost one is asked for (a gap, or our clock).
             out.append((sender.node, self._transfer(clock)))
             self._pushed[sender.node] = (state.version(me), now)
         return Step(diff, out)
@@ -294,6 +308,12 @@ class Gossip:
                 if not accept(key, value):
                     raise ReplicationError(f"{sender} sent an entry not accepted: {key!r:.80}")
         return update
+
+    def _pushed_to_every_peer(self, version: int) -> bool:
+        """Whether our entries up to ``version`` went to every peer that is up by a push."""
+        me, pushed = self.state.me, self._pushed
+        peers = [r for r, status in self.state.replicas().items() if r != me and status == "up"]
+        return bool(peers) and all(pushed.get(r.node, (-1, 0.0))[0] >= version for r in peers)
 
     def _pushed_recently(self, node: str, now: float) -> bool:
         """Whether our current version went to ``node`` less than two periods ago."""

@@ -281,3 +281,21 @@ async def test_whereis_is_a_method_of_the_node(node):
     assert "whereis" not in vars(node)
     beamish.register("me")
     assert node.whereis("me") == beamish.self()
+
+
+async def test_waiter_factory_makes_one_shot_waiters_of_the_nodes_loop(node):
+    """A waiter from waiter_factory: awaited in one task, woken once by set_result."""
+    make = lowlevel.waiter_factory(node)
+    waiter = make()
+    woken = []
+
+    async def wait() -> None:
+        woken.append(await waiter)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait)
+        await anyio.wait_all_tasks_blocked()
+        assert not waiter.done()
+        waiter.set_result("go")
+    assert waiter.done()
+    assert woken == ["go"]

@@ -20,6 +20,8 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+import anyio
+
 import beamish
 import beamish.channels._fastlane
 import beamish.channels._longpoll
@@ -70,6 +72,9 @@ class Room(channels.Channel):
             return channels.ok()
         if event == "crash":
             raise RuntimeError("crash on purpose")
+        if event == "hold":  # a channel busy for a while: its client's pushes queue up
+            await anyio.sleep(payload["seconds"])
+            return channels.ok()
         if event == "stop":
             return beamish.Stop("normal", reply=channels.ok({"bye": True}))
         if event == "later":

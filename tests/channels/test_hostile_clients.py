@@ -11,6 +11,10 @@ import os
 import socket
 import struct
 import urllib.request
+from typing import Any
+
+import anyio
+import pytest
 
 from .chankit import Server, stats, until
 
@@ -97,3 +101,81 @@ def test_a_longpoll_token_is_not_in_any_process_name(server: Server) -> None:
     names = stats(server)["names"]
     assert any(name.startswith("beamish.channels.lp.") for name in names)
     assert not any(session_id in name for name in names)
+
+
+def test_a_client_that_pushes_faster_than_its_channel_handles_is_disconnected(
+    server: Server,
+) -> None:
+    """Pushes go from the transport straight into the channel's mailbox: a client that
+    pushes big frames at a busy channel is disconnected once ``inbox_bytes`` (16 MB) of its
+    frames wait unhandled, and counted; not 10,000 frames of up to 1 MB each (10 GB) later.
+    Another client is served meanwhile."""
+    before = stats(server)
+    flooder = _sloth(server.port)
+    pad = "a" * 900_000
+    try:
+        flooder.sendall(
+            _frame(json.dumps(["1", "0", "room:big", "hold", {"seconds": 15}]).encode())
+        )
+        for ref in range(1, 41):  # 36 MB of pushes while the channel is busy
+            try:
+                flooder.sendall(
+                    _frame(json.dumps(["1", str(ref), "room:big", "echo", {"p": pad}]).encode())
+                )
+            except OSError:  # disconnected already
+                break
+        bad_input = before["counts"].get("bad_input", 0) + 1
+        until(lambda: stats(server)["counts"].get("bad_input", 0) == bad_input, "disconnected")
+        other = _sloth(server.port)  # joins and gets its reply: the server is not hurt
+        other.close()
+    finally:
+        flooder.close()
+    until(lambda: stats(server)["connections"] <= before["connections"], "the flooder gone")
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """Real clocks: these tests talk to a server in another OS process."""
+    return request.param
+
+
+@pytest.mark.anyio
+async def test_handled_pushes_give_their_inbox_bytes_back(server: Server) -> None:
+    """A client whose pushes are handled as they come is never cut off, however much it
+    sends in all: 27 MB of pushes (over ``inbox_bytes``), each answered, on one connection,
+    through a channel that is left and joined again halfway."""
+    from beamish.channels import client
+
+    before = stats(server)["counts"].get("bad_input", 0)
+    pad = "b" * 900_000
+    with anyio.fail_after(60):
+        async with client.connect(server.url, {"user": "steady"}) as socket:
+            for _half in range(2):
+                room = socket.channel("room:steady")
+                await room.join()
+                for i in range(15):
+                    reply = await room.push("echo", {"i": i, "p": pad})
+                    assert reply.ok
+                    assert reply.response["i"] == i
+                await room.leave()
+    assert stats(server)["counts"].get("bad_input", 0) == before
+
+
+@pytest.mark.anyio
+async def test_one_frame_of_max_frame_size_always_fits_the_inbox() -> None:
+    """``inbox_bytes`` below ``max_frame_size`` does not cut off a client for one frame
+    the endpoint allows."""
+    from beamish.channels import client
+
+    small = Server("max_frame_size=2000000", "inbox_bytes=1000000")
+    try:
+        with anyio.fail_after(30):
+            async with client.connect(small.url, {"user": "big"}) as socket:
+                room = socket.channel("room:big")
+                await room.join()
+                reply = await room.push("echo", {"p": "c" * 1_500_000})
+                assert reply.status == "ok"
+                assert len(reply.response["p"]) == 1_500_000
+        assert stats(small)["counts"].get("bad_input", 0) == 0
+    finally:
+        small.stop()

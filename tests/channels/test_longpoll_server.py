@@ -96,3 +96,53 @@ def test_a_flood_of_sessions_stops_at_the_bound(long_window: Server) -> None:
     until(lambda: stats(long_window)["lp_sessions"] == 4, "the ended session's slot is free")
     new_session(long_window, "after")
     assert stats(long_window)["lp_sessions"] == 5
+
+
+def test_a_longpoll_client_that_posts_faster_than_its_channel_handles_is_disconnected(
+    server: Server,
+) -> None:
+    """POSTs hand their frames to the channel's mailbox: over ``inbox_bytes`` (16 MB) of
+    them unhandled, the session ends (that POST answers 400, counted) instead of queueing
+    up to 10,000 frames of 1 MB."""
+    before = stats(server)["counts"].get("bad_input", 0)
+    token = new_session(server, "flood")
+    query = f"vsn=2.0.0&token={token}"
+
+    def post(*frames: list[Any]) -> int:
+        body = "\n".join(json.dumps(frame) for frame in frames).encode()
+        status, answer, _ = lp(server, "POST", query, body)
+        assert status == 200
+        return int(answer["status"])
+
+    assert post(["1", "1", "room:lp", "phx_join", {}]) == 200
+    assert post(["1", "2", "room:lp", "hold", {"seconds": 15}]) == 200
+    pad = "a" * 900_000
+    answers = [post(["1", str(ref), "room:lp", "echo", {"p": pad}]) for ref in range(3, 43)]
+    assert 400 in answers
+    assert set(answers[answers.index(400) + 1 :]) <= {410}
+    until(lambda: stats(server)["counts"].get("bad_input", 0) == before + 1, "counted")
+
+
+@pytest.mark.parametrize(
+    "node_hint",
+    [
+        "ZXZpbEBub3doZXJl",  # evil@nowhere: not connected
+        "Y2hhbkBsb2NhbGhvc3Q",  # chan@localhost, the server's own node: no such session
+        "B" * 5000,  # over 400 characters
+        "",
+        "!!!!",  # not base64url
+        "__4",  # b"\xff\xfe": not UTF-8
+    ],
+)
+def test_a_forged_token_gets_a_clean_410_and_takes_nothing(server: Server, node_hint: str) -> None:
+    """A token whose session id is well formed but unknown, with any node hint, is a new
+    session (410 + a fresh token, as Phoenix), for a GET, and a 410 for a POST; the live
+    session beside it goes on."""
+    victim = new_session(server, "victim")
+    forged = "A" * 24 + "." + node_hint
+    status, body, _ = lp(server, "GET", f"vsn=2.0.0&user=x&token={forged}")
+    assert (status, body["status"], body["messages"]) == (200, 410, [])
+    assert body["token"] not in (forged, victim)
+    join = json.dumps(["1", "1", "room:f", "phx_join", {}]).encode()
+    assert lp(server, "POST", f"vsn=2.0.0&token={forged}", join)[1] == {"status": 410}
+    assert lp(server, "POST", f"vsn=2.0.0&token={victim}", join)[1] == {"status": 200}

@@ -274,3 +274,34 @@ async def test_state_shown_by_get_state_and_crash_reports_leaves_assigns_out(
     channel_state = await get_state(channels.lookup(pid, "room:s"))
     assert channel_state["topic"] == "room:s"
     assert "hunter2" not in repr(state) + repr(channel_state)
+
+
+async def test_outbox_take_on_the_nodes_waiter_wakes_on_put_and_close(node: beamish.Node) -> None:
+    """The WebSocket writer's wait: ``take(waiter_factory(node))`` wakes on the first put
+    and on close, and a cancelled take leaves the outbox usable."""
+    import anyio
+
+    from beamish.actors import lowlevel
+
+    make = lowlevel.waiter_factory(node)
+    outbox = channels.Outbox(10)
+    got: list[Any] = []
+
+    async def reader() -> None:
+        while (frames := await outbox.take(make)) is not None:
+            got.append(frames)
+        got.append(None)
+
+    async with anyio.create_task_group() as group:  # a take cancelled while it waits
+        group.start_soon(outbox.take, make)
+        await anyio.wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    async with anyio.create_task_group() as group:
+        group.start_soon(reader)
+        await anyio.wait_all_tasks_blocked()
+        outbox.put("a")
+        outbox.put("b")
+        await anyio.wait_all_tasks_blocked()
+        assert got == [["a", "b"]]
+        outbox.close(1000)
+    assert got == [["a", "b"], None]

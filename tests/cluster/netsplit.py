@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 RELAY_HOST = "127.0.0.1"
+LOOPBACK_ALIASES = sys.platform.startswith("linux")
+"""Whether this system routes 127.0.0.2 and up (Linux does; others need aliases set up)."""
 _FLOWING_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
@@ -115,7 +118,8 @@ class Netsplit:
         whatever state they had."""
         for i, side in enumerate(sides):
             for short in side:
-                self._members[short]
+                if short not in self._members:
+                    raise KeyError(f"{short!r} is not a member")
                 for other_side in sides[i + 1 :]:
                     for other in other_side:
                         self._cut.add(frozenset((short, other)))

@@ -77,3 +77,18 @@ def test_a_malformed_advertise_is_refused_before_the_node_starts():
     done = beamish_run(*CLUSTER, "--advertise", "no-port")
     assert done.returncode == 2
     assert "--advertise: expected 'host:port'" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["not a host!", "10.255.255.254", "192.0.2.1"])
+def test_a_connect_from_this_host_cannot_dial_from_is_refused_before_the_node_starts(host):
+    """Otherwise every dial fails as if each peer were down, and nothing names the cause."""
+    done = beamish_run(*CLUSTER, "--connect-from", host)
+    assert done.returncode == 2
+    assert "--connect-from: " in done.stderr
+    assert "not an address of this host" in done.stderr
+
+
+def test_an_advertise_host_with_blanks_is_refused():
+    done = beamish_run(*CLUSTER, "--advertise", "a b:4370")
+    assert done.returncode == 2
+    assert "--advertise: expected 'host:port'" in done.stderr

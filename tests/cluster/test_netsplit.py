@@ -7,12 +7,16 @@ from __future__ import annotations
 import anyio
 import pytest
 from anyio.abc import SocketAttribute
-from netsplit import netsplit
+from netsplit import LOOPBACK_ALIASES, netsplit
 
 from beamish.cluster.transports import TcpTransport
 from beamish.testing import check_transport
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+pytestmark = [
+    pytest.mark.skipif(not LOOPBACK_ALIASES, reason="needs 127.0.0.2 and up"),
+    pytest.mark.anyio,
+    pytest.mark.timeout(30),
+]
 real_clock = pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])  # real sockets
 
 
