@@ -43,8 +43,7 @@ _log = logging.getLogger("beamish.process")
 _entered: ContextVar[tuple[Token[Node], ...]] = ContextVar("beamish.node_entered")
 _new_tuple = tuple.__new__  # builds Pid/Ref without NamedTuple's Python-level __new__
 REAP_MARGIN = 0.5  # seconds past kill_grace that shutdown gives the reaper's Downs
-GC_YOUNG_PER_PROCESS = 1  # adaptive GC: generation 0 = live processes x this ...
-GC_YOUNG_MAX = 100_000  # ... at most this
+GC_YOUNG_MAX = 100_000  # adaptive GC: generation 0 follows the live processes up to this
 _GC_CHECK_MASK = 1023  # adaptive GC: look at the table once per 1024 spawns
 
 
@@ -261,7 +260,7 @@ class Node:
         """Let the generation-0 threshold follow the process table: with a young generation
         proportional to the live processes, the full collections (which walk every live
         process) stay rare while the table grows, instead of one per 25% of growth."""
-        wanted = min(len(self._table) * GC_YOUNG_PER_PROCESS, GC_YOUNG_MAX)
+        wanted = min(len(self._table), GC_YOUNG_MAX)  # adaptive GC: gen 0 = live processes
         threshold, *older = gc.get_threshold()
         if wanted > threshold:
             gc.set_threshold(wanted, *older)

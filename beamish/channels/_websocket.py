@@ -5,10 +5,12 @@ and the connection process, and nothing else.
   then ``Socket.connect`` runs in the new connection process (refused: 403). The
   ``phoenix`` subprotocol is accepted when offered; ``base64url.bearer.phx.<token>`` gives
   ``ConnectInfo.auth_token`` (standard base64 without padding, despite the name).
-- Incoming frames go to the process as ``InFrame`` messages; a frame over
+- Incoming frames go through ``SocketServer.frame_in``: a push to a joined channel straight
+  to that channel's process, anything else to the connection process, in order; a frame over
   ``max_frame_size`` closes the connection with 1009. Outgoing frames are taken from the
-  process's outbox and written in order; when the process ends, the outbox closes with the
-  close code and the connection is closed with it. When the client goes away, the process
+  process's outbox and written in order by a writer process linked to the connection
+  process; when the process ends, the outbox closes with the close code and the connection
+  is closed with it. When the client goes away, the process
   stops with ``("shutdown", "closed")`` and its channels with it.
 """
 
@@ -33,7 +35,6 @@ from ._socket import (
     CLOSE_CRASH,
     CLOSE_GOING_AWAY,
     ClientGone,
-    InFrame,
     SocketServer,
 )
 
@@ -155,17 +156,20 @@ async def _pump(
 ) -> None:
     """Read the client's frames into the connection process until the client goes or the
     writer ends; the writer is a process of its own (see :func:`_write`)."""
-    server = lowlevel.actor_of(node, pid)
-    frame_in = server.frame_in if isinstance(server, SocketServer) else None
     limit = endpoint.max_frame_size
     too_big = False
     reading = anyio.CancelScope()
+    server = None
     try:
         node.spawn(_write, (outbox, send, reading), link=pid)
-    except NoProc:  # the connection process is gone already
+        server = lowlevel.actor_of(node, pid)
+    except NoProc:
+        pass
+    if not isinstance(server, SocketServer):  # the connection process is gone already
         with anyio.move_on_after(1.0):
             await send({"type": "websocket.close", "code": outbox.close_code or 1011})
         return
+    frame_in = server.frame_in
     with reading:
         try:
             while True:
@@ -183,10 +187,7 @@ async def _pump(
                         too_big = True
                         node.send(pid, ClientGone("frame_too_big"))  # counted there
                         continue  # the process closes the outbox; the writer the socket
-                    if frame_in is not None:
-                        frame_in(data)  # pushes go straight to their channel's process
-                    else:
-                        node.send(pid, InFrame(data))
+                    frame_in(data)  # pushes go straight to their channel's process
                 elif kind == "websocket.disconnect":
                     break
         except OSError:  # the client is gone

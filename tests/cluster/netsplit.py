@@ -184,7 +184,7 @@ class Netsplit:
                 await self._flowing(pair)  # cut while it waited: the bytes wait too
                 await sink.send(data)
         except _FLOWING_ERRORS:
-            pass
+            await self._flowing(pair)  # a close crosses a cut only when it heals, as a lost FIN
         both.cancel()
 
 
