@@ -33,7 +33,13 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import pytest
 from anyio.abc import SocketAttribute
+from meshkit import until_connected
+
+import beamish
+from beamish import cluster
+from beamish.cluster.transports import TcpTransport
 
 RELAY_HOST = "127.0.0.1"
 LOOPBACK_ALIASES = sys.platform.startswith("linux")
@@ -204,3 +210,47 @@ async def netsplit() -> AsyncIterator[Netsplit]:
         with anyio.CancelScope(shield=True):
             for listener in listeners:
                 await listener.aclose()
+
+
+HEARTBEATS = pytest.mark.parametrize(
+    "heartbeat",
+    [
+        pytest.param("0.5", id="connections-drop"),  # the cluster notices within 2 s
+        pytest.param("15", id="connections-outlive-the-cut"),  # held bytes arrive on heal
+    ],
+)
+"""Run a partition test with cluster connections that drop during the cut, and that outlive it."""
+
+
+@contextlib.asynccontextmanager
+async def three_relayed_nodes(
+    launcher: Callable[[], Any],
+    shorts: Sequence[str],
+    heartbeat: str,
+    cookie: str,
+    env: Any = None,
+    timeout: float = 15,
+) -> AsyncIterator[tuple[Netsplit, tuple[str, ...], Any]]:
+    """The OS-process nodes ``shorts`` behind the relays (the first is the others' seed),
+    and a node here connected to each through its relay (never cut), hidden (Erlang's
+    ``-hidden``): it names no node to another, so after a heal the nodes find each other
+    again by themselves. ``launcher()`` is an ``osnodes.launcher`` bound to the app.
+    Yields (the netsplit, the nodes' full names, the node here)."""
+    options = ("--no-discovery", "--heartbeat", heartbeat)
+    async with netsplit() as net, launcher() as launch:
+        first, *rest = shorts
+        await net.launch(launch, first, options=options, env=env)
+        for short in rest:
+            await net.launch(launch, short, [net[first].relay], options=options, env=env)
+        names = tuple(net[short].name for short in shorts)
+        async with (
+            beamish.runtime.start(name=f"{first}d@{RELAY_HOST}") as node,
+            cluster.start(
+                cookie=cookie, transport=TcpTransport(), listen=f"{RELAY_HOST}:0", discovery=False
+            ) as the_cluster,
+        ):
+            the_cluster.hidden = True
+            for short in shorts:
+                await the_cluster.connect(net[short].relay)
+            await until_connected(the_cluster, names, timeout=timeout)
+            yield net, names, node

@@ -5,20 +5,17 @@ join and leave exactly once to ``handle_diff``."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import anyio
 import pytest
-from meshkit import on, until_connected
-from netsplit import LOOPBACK_ALIASES, netsplit
+from meshkit import on
+from netsplit import HEARTBEATS, LOOPBACK_ALIASES, three_relayed_nodes
 from osnodes import launcher as _launcher
 from presenceapp import OPTIONS
 from trackerkit import LEDGER
 
 import beamish
-from beamish import cluster
-from beamish.cluster.transports import TcpTransport
 
 pytestmark = [
     pytest.mark.skipif(not LOOPBACK_ALIASES, reason="needs 127.0.0.2 and up"),
@@ -55,38 +52,11 @@ async def _quiet(name):
     assert await _ledger(name, "quiet", QUIET) == 0, name
 
 
-HEARTBEATS = pytest.mark.parametrize(
-    "heartbeat",
-    [
-        pytest.param("0.5", id="connections-drop"),  # the cluster notices within 2 s
-        pytest.param("15", id="connections-outlive-the-cut"),  # held bytes arrive on heal
-    ],
-)
-
-
-@contextlib.asynccontextmanager
-async def three_nodes(tmp_path, heartbeat, env=None):
-    """p1, p2, p3 behind netsplit's relays, and a node here connected to each (never cut);
-    yields (net, (n1, n2, n3), the node here)."""
-    options = ("--no-discovery", "--heartbeat", heartbeat)
-    async with netsplit() as net, launcher(tmp_path) as launch:
-        await net.launch(launch, "p1", options=options, env=env)
-        for short in ("p2", "p3"):
-            await net.launch(launch, short, [net["p1"].relay], options=options, env=env)
-        names = tuple(net[short].name for short in ("p1", "p2", "p3"))
-        async with (
-            beamish.runtime.start(name=f"pt@{HOST}") as node,
-            cluster.start(
-                cookie=COOKIE, transport=TcpTransport(), listen=f"{HOST}:0", discovery=False
-            ) as the_cluster,
-        ):
-            # hidden (Erlang's -hidden): it names no node to another, so the nodes find each
-            # other again after the heal by themselves
-            the_cluster.hidden = True
-            for short in ("p1", "p2", "p3"):
-                await the_cluster.connect(net[short].relay)
-            await until_connected(the_cluster, names, timeout=WAIT)
-            yield net, names, node
+def three_nodes(tmp_path, heartbeat, env=None):
+    """p1, p2, p3 behind netsplit's relays, and a hidden node here connected to each."""
+    return three_relayed_nodes(
+        functools.partial(launcher, tmp_path), ("p1", "p2", "p3"), heartbeat, COOKIE, env, WAIT
+    )
 
 
 async def _pctl(name, *request, timeout=WAIT):

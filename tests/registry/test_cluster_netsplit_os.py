@@ -5,18 +5,16 @@ is told exactly once."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 
 import pytest
-from meshkit import on, until_connected
-from netsplit import LOOPBACK_ALIASES, netsplit
-from oskit import COOKIE, HOST, WAIT, launcher
+from meshkit import on
+from netsplit import HEARTBEATS, LOOPBACK_ALIASES, three_relayed_nodes
+from oskit import COOKIE, WAIT, launcher
 from regnode import REPLICATION
 
 import beamish
-from beamish import cluster
 from beamish.cluster._registry_scope import NAME_CONFLICT, senior
-from beamish.cluster.transports import TcpTransport
 
 pytestmark = [
     pytest.mark.skipif(not LOOPBACK_ALIASES, reason="needs 127.0.0.2 and up"),
@@ -28,38 +26,11 @@ pytestmark = [
 QUIET = 10 * REPLICATION["broadcast_period"]  # no second exit within this many heartbeats
 
 
-HEARTBEATS = pytest.mark.parametrize(
-    "heartbeat",
-    [
-        pytest.param("0.5", id="connections-drop"),  # the cluster notices within 2 s
-        pytest.param("15", id="connections-outlive-the-cut"),  # held bytes arrive on heal
-    ],
-)
-
-
-@contextlib.asynccontextmanager
-async def three_nodes(tmp_path, heartbeat):
-    """r1, r2, r3 behind netsplit's relays, and a node here connected to each (never cut);
-    yields (net, (n1, n2, n3), the node here)."""
-    options = ("--no-discovery", "--heartbeat", heartbeat)
-    async with netsplit() as net, launcher(tmp_path) as launch:
-        await net.launch(launch, "r1", options=options)
-        for short in ("r2", "r3"):
-            await net.launch(launch, short, [net["r1"].relay], options=options)
-        names = tuple(net[short].name for short in ("r1", "r2", "r3"))
-        async with (
-            beamish.runtime.start(name=f"rt@{HOST}") as node,
-            cluster.start(
-                cookie=COOKIE, transport=TcpTransport(), listen=f"{HOST}:0", discovery=False
-            ) as the_cluster,
-        ):
-            # hidden (Erlang's -hidden): it names no node to another, so the nodes find each
-            # other again after the heal by themselves
-            the_cluster.hidden = True
-            for short in ("r1", "r2", "r3"):
-                await the_cluster.connect(net[short].relay)
-            await until_connected(the_cluster, names, timeout=WAIT)
-            yield net, names, node
+def three_nodes(tmp_path, heartbeat):
+    """r1, r2, r3 behind netsplit's relays, and a hidden node here connected to each."""
+    return three_relayed_nodes(
+        functools.partial(launcher, tmp_path), ("r1", "r2", "r3"), heartbeat, COOKIE, timeout=WAIT
+    )
 
 
 async def ctl(name, *request, timeout=WAIT):
