@@ -111,7 +111,7 @@ class Endpoint:
         self.heartbeat_timeout = heartbeat_timeout
         self.longpoll_window = longpoll_window
         self.longpoll_sessions = longpoll_sessions
-        self.inbox_bytes = inbox_bytes
+        self.inbox_bytes = max(inbox_bytes, max_frame_size)  # one allowed frame always fits
         self.session_cookie = session_cookie
         self.start_node = start_node
         self.fallback = fallback

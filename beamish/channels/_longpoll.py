@@ -45,9 +45,9 @@ from ._connect import connect_info, parse_params
 from ._errors import ProtocolError, Refused
 from ._origin import origin_allowed
 from ._outbox import Outbox
-from ._registry import session_pid
+from ._registry import session_key, session_pid
 from ._serializer import Serializer, serializer_for
-from ._socket import BAD_INPUT, POLL_GONE, session_name
+from ._socket import BAD_INPUT, POLL_GONE
 
 if TYPE_CHECKING:
     from ._endpoint import Endpoint, Receive, Scope, Send
@@ -155,10 +155,10 @@ def session_dest(token: str) -> Pid | tuple[str, str] | str | None:
         return None
     node = this_node()
     if node_name == node.name:
-        return session_name(session_id)
+        return session_key(session_id)
     remote = node.remote
     if isinstance(remote, Cluster) and node_name in remote.connections:
-        return (session_name(session_id), node_name)
+        return (session_key(session_id), node_name)
     return None
 
 

@@ -56,12 +56,6 @@ MAX_CHANNELS = 100
 JOIN_TIMEOUT = 15.0  # seconds a join may take (the client gives up after 10)
 
 
-def session_name(session_id: str) -> str:
-    """The local name of a LongPoll session: a digest of its id, because names are shown
-    (dashboard, ``beamish top``) and the id is the secret part of the client's token."""
-    return _registry.session_key(session_id)
-
-
 # close codes (RFC 6455) by the reason a connection process stops
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL = 1008
@@ -236,8 +230,6 @@ class SocketServer(Actor):
         self.by_pid: dict[Pid, tuple[str, Any]] = {}
         self.last_seen = self.clock.now()
         self.queued = 0  # frames given to this process by frame_in and not handled yet
-        endpoint = options.endpoint  # one frame of max_frame_size always fits
-        self.inbox_bytes = max(endpoint.inbox_bytes, endpoint.max_frame_size)
         self.flooded = False  # over inbox_bytes: the transport's frames are dropped
         self.poll_waiter: Caller | None = None
         self.poll_serial = 0
@@ -245,7 +237,7 @@ class SocketServer(Actor):
         me = self.pid
         outbox.on_overflow = lambda _box: node.send(me, _Overflowed())
         if session is not None:
-            node.register(session_name(session), me)  # for a poll sent by node hint
+            node.register(_registry.session_key(session), me)  # for a poll sent by node hint
             _registry.register_session(session)
             outbox.on_ready = self._wake_poller
         send_after(me, _IdleCheck(), options.idle_timeout / 2)
@@ -340,10 +332,9 @@ class SocketServer(Actor):
         pid, join_ref = joined
         if msg.join_ref is None or msg.join_ref == join_ref:
             size = len(data)
-            if self.outbox.inbound + size > self.inbox_bytes:
+            if self.outbox.inbound + size > self.options.endpoint.inbox_bytes:
                 return self.bad_input("inbox overflow", "inbox_overflow")
-            self.outbox.inbound += size  # until the channel handled it
-            self.node.send(pid, ChannelIn(msg.ref, event, msg.payload, size))
+            self._to_channel(pid, msg, size)
         return None  # a stale join_ref: dropped silently, as Phoenix does
 
     def frame_in(self, data: str | bytes) -> None:
@@ -358,7 +349,7 @@ class SocketServer(Actor):
         """
         outbox = self.outbox
         size = len(data)
-        if outbox.inbound + size > self.inbox_bytes:
+        if outbox.inbound + size > self.options.endpoint.inbox_bytes:
             if not self.flooded:
                 self.flooded = True
                 self.node.send(self.pid, ClientGone("inbox_overflow"))  # counted there
@@ -375,8 +366,7 @@ class SocketServer(Actor):
                     self.last_seen = self.clock.now()
                     pid, join_ref = joined
                     if msg.join_ref is None or msg.join_ref == join_ref:
-                        outbox.inbound += size  # until the channel handled it
-                        self.node.send(pid, ChannelIn(msg.ref, msg.event, msg.payload, size))
+                        self._to_channel(pid, msg, size)
                     return  # a stale join_ref: dropped silently, as in _frame
                 if topic == "phoenix" and msg.event == "heartbeat":
                     self.last_seen = self.clock.now()
@@ -385,6 +375,12 @@ class SocketServer(Actor):
         self.queued += 1
         outbox.inbound += size
         self.node.send(self.pid, InFrame(data))
+
+    def _to_channel(self, pid: Pid, msg: Any, size: int) -> None:
+        """Hand a client's push to its channel; its bytes count in ``inbound`` until the
+        channel handled it."""
+        self.outbox.inbound += size
+        self.node.send(pid, ChannelIn(msg.ref, msg.event, msg.payload, size))
 
     def _reply(self, join_ref: Any, ref: Any, topic: str, status: str, response: Any) -> None:
         self.outbox.put(self.serializer.encode_reply(join_ref, ref, topic, status, response))
