@@ -55,6 +55,17 @@ class HTTPError(Exception):
     within the bounds."""
 
 
+async def connect_stream(
+    host: str, port: int, ssl_context: ssl.SSLContext | None
+) -> anyio.abc.ByteStream:
+    """A TCP stream to ``host:port``, over TLS (checked against ``host``) given a context."""
+    if ssl_context is None:
+        return await anyio.connect_tcp(host, port)
+    return await anyio.connect_tcp(
+        host, port, ssl_context=ssl_context, tls_hostname=host, tls_standard_compatible=False
+    )
+
+
 class HTTPConnection:
     """One keep-alive HTTP/1.1 connection to ``host:port`` (TLS with ``ssl_context``)."""
 
@@ -107,16 +118,7 @@ class HTTPConnection:
         if self._stream is not None and time.monotonic() - self._idle_since > self.idle_reuse:
             await self.aclose()
         if self._stream is None or self._reader is None:
-            if self.ssl_context is not None:
-                self._stream = await anyio.connect_tcp(
-                    self.host,
-                    self.port,
-                    ssl_context=self.ssl_context,
-                    tls_hostname=self.host,
-                    tls_standard_compatible=False,
-                )
-            else:
-                self._stream = await anyio.connect_tcp(self.host, self.port)
+            self._stream = await connect_stream(self.host, self.port, self.ssl_context)
             self._reader = BufferedByteReceiveStream(self._stream)
         return self._stream, self._reader
 

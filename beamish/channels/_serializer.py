@@ -65,6 +65,17 @@ def _utf8(value: Any, what: str) -> bytes:
     return data
 
 
+def binary_frame(kind: int, payload: bytes, **fields: Any) -> bytes:
+    """A V2 binary frame: ``kind | each field's length | the fields | payload``; a field is
+    at most 255 bytes of UTF-8 (``ValueError``), None is empty.
+
+    >>> binary_frame(2, b"\\x01", topic="t", event="e")
+    b'\\x02\\x01\\x01te\\x01'
+    """
+    parts = [_utf8(value, name) for name, value in fields.items()]
+    return bytes([kind, *map(len, parts)]) + b"".join(parts) + payload
+
+
 def _decode_binary(frame: bytes) -> Message:
     """A client's kind-0 binary push: ``0 | jr ref topic event lengths | fields | payload``."""
     if len(frame) < 5:
@@ -107,13 +118,7 @@ class V2Serializer:
     ) -> str | bytes:
         """A ``phx_reply`` to the request ``ref``."""
         if type(response) is bytes:
-            fields = (
-                _utf8(join_ref, "join_ref"),
-                _utf8(ref, "ref"),
-                _utf8(topic, "topic"),
-                _utf8(status, "status"),
-            )
-            return bytes([1, *map(len, fields)]) + b"".join(fields) + response
+            return binary_frame(1, response, join_ref=join_ref, ref=ref, topic=topic, status=status)
         return _json.dumps(
             [join_ref, ref, topic, "phx_reply", {"status": status, "response": response}]
         )
@@ -121,15 +126,13 @@ class V2Serializer:
     def encode_push(self, join_ref: Any, topic: str, event: str, payload: Any) -> str | bytes:
         """A server push to one client (``ref`` null)."""
         if type(payload) is bytes:
-            fields = (_utf8(join_ref, "join_ref"), _utf8(topic, "topic"), _utf8(event, "event"))
-            return bytes([0, *map(len, fields)]) + b"".join(fields) + payload
+            return binary_frame(0, payload, join_ref=join_ref, topic=topic, event=event)
         return _json.dumps([join_ref, None, topic, event, payload])
 
     def encode_broadcast(self, topic: str, event: str, payload: Any) -> str | bytes:
         """A broadcast (no refs)."""
         if type(payload) is bytes:
-            fields = (_utf8(topic, "topic"), _utf8(event, "event"))
-            return bytes([2, *map(len, fields)]) + b"".join(fields) + payload
+            return binary_frame(2, payload, topic=topic, event=event)
         return _json.dumps([None, None, topic, event, payload])
 
     def encode_close(self, join_ref: Any, topic: str, event: str, payload: Any) -> str:

@@ -53,8 +53,8 @@ import anyio.abc
 
 from . import _json
 from ._errors import ProtocolError
-from ._http_client import HTTPConnection, HTTPError
-from ._serializer import V2_SERIALIZER, Message
+from ._http_client import HTTPConnection, HTTPError, connect_stream
+from ._serializer import V2_SERIALIZER, Message, binary_frame
 
 if TYPE_CHECKING:
     from websockets.client import ClientProtocol
@@ -143,23 +143,10 @@ def _websockets() -> Any:
 # -- wire: what a client sends and what a server sends (PHOENIX-PROTOCOL.md §2, §3) ----------
 
 
-def _field(value: Any, what: str) -> bytes:
-    data = b"" if value is None else str(value).encode("utf-8")
-    if len(data) > 255:
-        raise ValueError(f"{what} is {len(data)} bytes of UTF-8; binary frames allow 255")
-    return data
-
-
 def encode(join_ref: Any, ref: Any, topic: str, event: str, payload: Any) -> str | bytes:
     """A client frame: a V2 JSON array, or a kind-0 binary push for a ``bytes`` payload."""
     if type(payload) is bytes:
-        fields = (
-            _field(join_ref, "join_ref"),
-            _field(ref, "ref"),
-            _field(topic, "topic"),
-            _field(event, "event"),
-        )
-        return bytes([0, *map(len, fields)]) + b"".join(fields) + payload
+        return binary_frame(0, payload, join_ref=join_ref, ref=ref, topic=topic, event=event)
     return _json.dumps([join_ref, ref, topic, event, payload])
 
 
@@ -244,16 +231,8 @@ class _WebSocket:
         ws = _websockets()
         uri = ws.uri.parse_uri(url)
         try:
-            if uri.secure:
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(
-                    uri.host,
-                    uri.port,
-                    ssl_context=ssl_context or ssl.create_default_context(),
-                    tls_hostname=uri.host,
-                    tls_standard_compatible=False,
-                )
-            else:
-                stream = await anyio.connect_tcp(uri.host, uri.port)
+            context = (ssl_context or ssl.create_default_context()) if uri.secure else None
+            stream = await connect_stream(uri.host, uri.port, context)
         except OSError as exc:
             raise ConnectError(f"cannot connect to {uri.host}:{uri.port}: {exc}") from exc
         protocol = ws.client.ClientProtocol(
