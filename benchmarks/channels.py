@@ -942,14 +942,19 @@ def one_round(peer: str, o: Options) -> dict[str, Any]:
         out.update(fan_out(server, loaders, o))
         return out
     finally:
-        server.kill()
-        for child in loaders:
-            with contextlib.suppress(Exception):
-                child.send(cmd="quit")
-        for child in loaders:
-            with contextlib.suppress(Exception):
-                child.proc.wait(10)
-            child.kill()
+        stop_all(server, loaders)
+
+
+def stop_all(server: Child, loaders: list[Child]) -> None:
+    """Kill the server; ask each loader to quit, then kill what has not within 10 s."""
+    server.kill()
+    for child in loaders:
+        with contextlib.suppress(Exception):
+            child.send(cmd="quit")
+    for child in loaders:
+        with contextlib.suppress(Exception):
+            child.proc.wait(10)
+        child.kill()
 
 
 def fan_out(server: Child, loaders: list[Child], o: Options) -> dict[str, Any]:

@@ -21,7 +21,6 @@ its passes) and prints the loop passes and Python calls per round trip and the t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import os
 import queue
@@ -149,14 +148,7 @@ def one_round(
             out["trips"] = rate * wall
         return out
     finally:
-        server.kill()
-        for child in children:
-            with contextlib.suppress(Exception):
-                child.send(cmd="quit")
-        for child in children:
-            with contextlib.suppress(Exception):
-                child.proc.wait(10)
-            child.kill()
+        bench.stop_all(server, children)
 
 
 ROWS = (("rate", "/s", True), ("p50", " ms", False), ("p99", " ms", False))
