@@ -100,23 +100,12 @@ def _pubsub_members(server: Server, socket_id: str) -> list[Any]:
 def test_a_longpoll_session_is_served_by_another_node(trio_of_nodes: list[Server]) -> None:
     """A session created on a: POSTs and GETs that land on b and c are served by it."""
     a, b, c = trio_of_nodes
-
-    def lp(server: Server, method: str, query: str, body: bytes | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{server.http}/socket/longpoll?{query}", data=body, method=method
-        )
-        if body is not None:
-            request.add_header("Content-Type", "application/x-ndjson")
-        with urllib.request.urlopen(request, timeout=15) as response:
-            answer: dict[str, Any] = json.loads(response.read())
-            return answer
-
-    token = lp(a, "GET", "vsn=2.0.0&user=roamer&")["token"]
+    token = _lp(a, "GET", "vsn=2.0.0&user=roamer&")["token"]
     body = b'["1","1","room:lb","phx_join",{}]\n["1","2","room:lb","echo",{"via":"b"}]'
-    assert lp(b, "POST", f"vsn=2.0.0&token={token}", body) == {"status": 200}
+    assert _lp(b, "POST", f"vsn=2.0.0&token={token}", body) == {"status": 200}
     messages: list[Any] = []
     while len(messages) < 3:
-        answer = lp(c, "GET", f"vsn=2.0.0&token={token}")
+        answer = _lp(c, "GET", f"vsn=2.0.0&token={token}")
         assert (answer["status"], answer["token"]) == (200, token)
         messages += [json.loads(m) for m in answer["messages"]]
     assert messages[0][4] == {"status": "ok", "response": {"joined": "room:lb", "user": "roamer"}}
